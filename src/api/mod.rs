@@ -1,0 +1,39 @@
+//! The `gonogo.dev/v1alpha1` API: custom resource types only, no client code.
+
+mod approval;
+mod checklist;
+mod readiness;
+
+pub use approval::{ApprovedRevision, ReadinessApproval, ReadinessApprovalSpec, ReadinessRef};
+pub use checklist::{
+    ChecklistSpec, ClusterReadinessChecklist, Item, Phase, ReadinessChecklist, Severity,
+};
+pub use readiness::{
+    ChecklistKind, ChecklistRef, DeploymentReadiness, DeploymentReadinessSpec,
+    DeploymentReadinessStatus, Enforcement, GateOutcome, GateStatus, Summary, TargetRef, Waiver,
+};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+pub const GROUP: &str = "gonogo.dev";
+
+/// Every CRD gonogo ships, in a stable order (the order of files in `crds/`).
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    vec![
+        DeploymentReadiness::crd(),
+        ReadinessChecklist::crd(),
+        ClusterReadinessChecklist::crd(),
+        ReadinessApproval::crd(),
+    ]
+}
+
+/// The CRDs as one multi-document YAML stream, as `gonogo crds` prints it.
+pub fn crds_yaml() -> Result<String, serde_yaml_ng::Error> {
+    let mut out = String::new();
+    for crd in crds() {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml_ng::to_string(&crd)?);
+    }
+    Ok(out)
+}

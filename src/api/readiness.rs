@@ -1,0 +1,188 @@
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::checklist::{Item, Phase, Severity};
+
+/// Binds production-readiness checklists to one Deployment and gates its rollout on them.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "gonogo.dev",
+    version = "v1alpha1",
+    kind = "DeploymentReadiness",
+    namespaced,
+    status = "DeploymentReadinessStatus",
+    shortname = "dr",
+    shortname = "readiness",
+    category = "gonogo",
+    derive = "PartialEq",
+    doc = "Go/no-go gates for one Deployment, from production-readiness checklists.",
+    printcolumn = r#"{"name":"TARGET","type":"string","jsonPath":".spec.targetRef.name"}"#,
+    printcolumn = r#"{"name":"GATES","type":"string","jsonPath":".status.summary.passing","description":"Gates passed (or waived) of the total"}"#,
+    printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"MODE","type":"string","jsonPath":".spec.enforcement"}"#,
+    printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[x_kube(validation = Rule::new("(has(self.checklists) && size(self.checklists) > 0) || (has(self.items) && size(self.items) > 0)").message("at least one checklist reference or inline item is required"))]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentReadinessSpec {
+    /// The Deployment these gates apply to, in this namespace.
+    pub target_ref: TargetRef,
+    /// Checklists whose items apply to the target.
+    #[serde(default)]
+    #[schemars(length(max = 32))]
+    pub checklists: Vec<ChecklistRef>,
+    /// Items written inline, reported under the checklist name `inline`.
+    #[serde(default)]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    #[schemars(length(max = 128))]
+    pub items: Vec<Item>,
+    /// `Block` pauses the Deployment while a required PreRollout gate fails; `Annotate` only reports.
+    #[serde(default)]
+    pub enforcement: Enforcement,
+    /// Time-boxed exemptions, owned by whoever may edit this object (never by Deployment editors).
+    #[serde(default)]
+    #[schemars(length(max = 128))]
+    pub waivers: Vec<Waiver>,
+    /// After this many seconds of failing required gates the object becomes Stalled, so
+    /// `helm --wait`, Flux and Argo CD fail fast instead of waiting forever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub progress_deadline_seconds: Option<i64>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[x_kube(validation = Rule::new("!has(self.kind) || self.kind == 'Deployment'").message("only Deployments can be targeted"))]
+#[serde(rename_all = "camelCase")]
+pub struct TargetRef {
+    /// Name of the Deployment.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Always `Deployment`; accepted for symmetry with other target references.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Must be empty or this object's own namespace: cross-namespace targets are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChecklistRef {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    #[serde(default)]
+    pub kind: ChecklistKind,
+    /// Must be empty or this object's own namespace for a ReadinessChecklist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema, Default)]
+pub enum ChecklistKind {
+    #[default]
+    ReadinessChecklist,
+    ClusterReadinessChecklist,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema, Default)]
+pub enum Enforcement {
+    #[default]
+    Block,
+    Annotate,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("self.reason.size() > 0 && self.owner.size() > 0").message("a waiver needs a reason and an owner"))]
+#[serde(rename_all = "camelCase")]
+pub struct Waiver {
+    /// The item waived: `name`, or `checklist/name` to pick one checklist's item.
+    #[schemars(length(min = 1, max = 507))]
+    pub item: String,
+    /// Why the gate may fail for now.
+    #[schemars(length(max = 1024))]
+    pub reason: String,
+    /// Who answers for the waiver (a person or team).
+    #[schemars(length(max = 253))]
+    pub owner: String,
+    /// When the waiver stops applying (RFC 3339). An expired waiver is reported, not applied.
+    pub expires: Time,
+    /// Limit the waiver to these containers; empty waives the whole gate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<String>,
+}
+
+/// Observed state, written by the controller only. kstatus-compliant conditions.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentReadinessStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Reconciling` and `Stalled`, by the kstatus conventions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Summary>,
+    /// Every gate, in checklist order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateStatus>,
+    /// True while gonogo holds the target's rollout (spec.paused) because of this object.
+    #[serde(default)]
+    pub blocking: bool,
+    /// When the current generation started waiting for its required gates; the clock of
+    /// `progressDeadlineSeconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<Time>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub total: u32,
+    pub passed: u32,
+    pub failed: u32,
+    pub unknown: u32,
+    pub waived: u32,
+    pub skipped: u32,
+    /// `passed+waived/total`, for the GATES printer column.
+    pub passing: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GateStatus {
+    pub name: String,
+    /// The checklist the item came from (`inline` for inline items, `cluster/NAME` for cluster checklists).
+    pub checklist: String,
+    pub severity: Severity,
+    pub phase: Phase,
+    pub result: GateOutcome,
+    /// What is wrong and where: object, container, field, value.
+    pub message: String,
+    /// When `result` last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+pub enum GateOutcome {
+    Pass,
+    Fail,
+    Unknown,
+    Waived,
+    Skipped,
+}
+
+impl std::fmt::Display for GateOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GateOutcome::Pass => "Pass",
+            GateOutcome::Fail => "Fail",
+            GateOutcome::Unknown => "Unknown",
+            GateOutcome::Waived => "Waived",
+            GateOutcome::Skipped => "Skipped",
+        })
+    }
+}

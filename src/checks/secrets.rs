@@ -1,0 +1,33 @@
+use kube::KubeSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Check, Context};
+use crate::engine::Outcome;
+
+/// Parameters of the `secrets` check: every Secret the template references (env, envFrom,
+/// volumes, projected volumes, imagePullSecrets) exists with the keys used; `optional: true`
+/// references never fail. `required` adds explicit names and keys.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Secrets {
+    /// Check what the pod template references (default true).
+    #[serde(default = "super::yes")]
+    pub from_template: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required: Vec<NamedKeys>,
+}
+
+/// An object that must exist, with these keys.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NamedKeys {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+}
+
+impl Check for Secrets {
+    fn evaluate(&self, _cx: &Context<'_>) -> Outcome {
+        Outcome::Unknown("not implemented yet".into())
+    }
+}

@@ -1,0 +1,311 @@
+//! The pure engine: `evaluate(readiness, checklists, &snapshot) -> Report`.
+//!
+//! No kube client, tokio or reqwest in here (a test checks it): the controller and the CLI
+//! gather a [`Snapshot`], the engine judges it, and [`status::status_from_report`] turns the
+//! report into the object's status. Same snapshot, same verdicts, wherever it came from.
+
+pub mod pod;
+pub mod quantity;
+mod snapshot;
+pub mod status;
+mod waivers;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::PodSpec;
+use serde::Serialize;
+
+pub use snapshot::{
+    CertificateFacts, GateKey, Observations, ProbeObservation, ProbeOutcome, Snapshot, Source,
+};
+
+use crate::api::{
+    ChecklistKind, ClusterReadinessChecklist, DeploymentReadiness, GateOutcome, Item, Phase,
+    ReadinessChecklist, Severity, Summary,
+};
+use crate::checks::Context;
+
+/// The checklist name reported for a DeploymentReadiness's inline items.
+pub const INLINE_CHECKLIST: &str = "inline";
+
+/// What a check says about one gate, before waivers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Passed; the message says what was verified.
+    Pass(String),
+    /// Failed; one finding per thing wrong, each naming object, container, field and value.
+    Fail(Vec<Finding>),
+    /// Could not be judged; the reason.
+    Unknown(String),
+    /// Does not apply here (e.g. a runtime gate offline); the reason.
+    Skipped(String),
+}
+
+impl Outcome {
+    /// Fail when there are findings, otherwise Unknown when something could not be judged,
+    /// otherwise Pass with `pass`.
+    pub fn from_findings(findings: Vec<Finding>, unknown: Vec<String>, pass: impl Into<String>) -> Self {
+        if !findings.is_empty() {
+            Outcome::Fail(findings)
+        } else if !unknown.is_empty() {
+            Outcome::Unknown(unknown.join("; "))
+        } else {
+            Outcome::Pass(pass.into())
+        }
+    }
+
+    pub fn fail(message: impl Into<String>) -> Self {
+        Outcome::Fail(vec![Finding::new(message)])
+    }
+}
+
+/// One thing wrong. `container` scopes it for per-container waivers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn new(message: impl Into<String>) -> Self {
+        Finding { container: None, message: message.into() }
+    }
+    /// A finding about one container; the message is prefixed `container NAME: `.
+    pub fn in_container(container: &str, message: impl std::fmt::Display) -> Self {
+        Finding { container: Some(container.to_string()), message: format!("container {container}: {message}") }
+    }
+}
+
+/// The verdict on one gate.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateResult {
+    pub checklist: String,
+    pub name: String,
+    /// The check kind (`probes`, `secrets`, ...); empty when the item has none or several.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub severity: Severity,
+    pub phase: Phase,
+    pub result: GateOutcome,
+    pub message: String,
+    /// The individual findings of a failed gate (after waivers).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+}
+
+impl GateResult {
+    /// Whether this gate keeps the target from being Ready.
+    pub fn holds_ready(&self) -> bool {
+        self.severity == Severity::Required && matches!(self.result, GateOutcome::Fail | GateOutcome::Unknown)
+    }
+    /// Whether this gate holds the rollout (a required PreRollout gate that is not known to pass).
+    pub fn holds_rollout(&self) -> bool {
+        self.phase == Phase::PreRollout && self.holds_ready()
+    }
+}
+
+/// Something wrong with the DeploymentReadiness itself rather than with a gate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// A CamelCase reason for the Ready condition, e.g. `ChecklistNotFound`.
+    pub reason: &'static str,
+    pub message: String,
+    /// Whether it holds the rollout (fail closed) or only keeps Ready false.
+    pub blocks: bool,
+}
+
+/// A waiver that has expired and so no longer applies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExpiredWaiver {
+    pub item: String,
+    pub owner: String,
+    pub expired: String,
+}
+
+/// The verdicts on every gate of one DeploymentReadiness.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Report {
+    pub gates: Vec<GateResult>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Problem>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expired_waivers: Vec<ExpiredWaiver>,
+}
+
+impl Report {
+    /// Ready: no problem and every required gate passed, was waived or does not apply.
+    pub fn ready(&self) -> bool {
+        self.problems.is_empty() && !self.gates.iter().any(GateResult::holds_ready)
+    }
+
+    /// Whether the rollout should be held (before enforcement mode is considered).
+    pub fn holds_rollout(&self) -> bool {
+        self.problems.iter().any(|p| p.blocks) || self.gates.iter().any(GateResult::holds_rollout)
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary { total: self.gates.len() as u32, ..Default::default() };
+        for gate in &self.gates {
+            match gate.result {
+                GateOutcome::Pass => s.passed += 1,
+                GateOutcome::Fail => s.failed += 1,
+                GateOutcome::Unknown => s.unknown += 1,
+                GateOutcome::Waived => s.waived += 1,
+                GateOutcome::Skipped => s.skipped += 1,
+            }
+        }
+        s.passing = format!("{}/{}", s.passed + s.waived, s.total);
+        s
+    }
+
+    /// The gates that keep the target from being Ready, in order.
+    pub fn failing(&self) -> impl Iterator<Item = &GateResult> {
+        self.gates.iter().filter(|g| g.holds_ready())
+    }
+}
+
+/// The checklist objects a DeploymentReadiness may reference (from a store or from manifests).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Checklists<'a> {
+    pub namespaced: &'a [Arc<ReadinessChecklist>],
+    pub cluster: &'a [Arc<ClusterReadinessChecklist>],
+}
+
+/// Judge every gate of `readiness` against `snapshot`.
+pub fn evaluate(readiness: &DeploymentReadiness, checklists: Checklists<'_>, snapshot: &Snapshot) -> Report {
+    let mut report = Report::default();
+    let spec = &readiness.spec;
+    let own_namespace = readiness.metadata.namespace.as_deref().unwrap_or(&snapshot.namespace);
+    let readiness_name = readiness.metadata.name.as_deref().unwrap_or_default();
+
+    if let Some(ns) = spec.target_ref.namespace.as_deref().filter(|ns| *ns != own_namespace) {
+        report.problems.push(Problem {
+            reason: "CrossNamespaceReference",
+            message: format!(
+                "spec.targetRef.namespace {ns:?}: a DeploymentReadiness only targets Deployments in its own namespace {own_namespace:?}"
+            ),
+            blocks: false,
+        });
+    }
+
+    // Resolve checklists in spec order, then the inline items.
+    let mut sources: Vec<(String, &[Item])> = Vec::new();
+    for (i, r) in spec.checklists.iter().enumerate() {
+        match r.kind {
+            ChecklistKind::ReadinessChecklist => {
+                if let Some(ns) = r.namespace.as_deref().filter(|ns| *ns != own_namespace) {
+                    report.problems.push(Problem {
+                        reason: "CrossNamespaceReference",
+                        message: format!(
+                            "spec.checklists[{i}]: ReadinessChecklist {ns}/{} is in another namespace; use a ClusterReadinessChecklist to share a checklist",
+                            r.name
+                        ),
+                        blocks: true,
+                    });
+                    continue;
+                }
+                match checklists.namespaced.iter().find(|c| c.metadata.name.as_deref() == Some(r.name.as_str())) {
+                    Some(c) => sources.push((r.name.clone(), &c.spec.items)),
+                    None => report.problems.push(Problem {
+                        reason: "ChecklistNotFound",
+                        message: format!("spec.checklists[{i}]: ReadinessChecklist {} not found in namespace {own_namespace}", r.name),
+                        blocks: true,
+                    }),
+                }
+            }
+            ChecklistKind::ClusterReadinessChecklist => {
+                match checklists.cluster.iter().find(|c| c.metadata.name.as_deref() == Some(r.name.as_str())) {
+                    Some(c) => sources.push((format!("cluster/{}", r.name), &c.spec.checklist.items)),
+                    None => report.problems.push(Problem {
+                        reason: "ChecklistNotFound",
+                        message: format!("spec.checklists[{i}]: ClusterReadinessChecklist {} not found", r.name),
+                        blocks: true,
+                    }),
+                }
+            }
+        }
+    }
+    if !spec.items.is_empty() {
+        sources.push((INLINE_CHECKLIST.to_string(), &spec.items));
+    }
+
+    let target = spec.target_ref.name.as_str();
+    let deployment = snapshot
+        .deployment
+        .as_deref()
+        .filter(|d| d.metadata.name.as_deref() == Some(target));
+    if deployment.is_none() {
+        report.problems.push(Problem {
+            reason: "TargetNotFound",
+            message: format!("Deployment {target} not found in namespace {own_namespace}"),
+            blocks: false,
+        });
+    }
+
+    let empty_pod = PodSpec::default();
+    let empty_labels = Default::default();
+    let template = deployment.and_then(|d| d.spec.as_ref()).map(|s| &s.template);
+    let pod = template.and_then(|t| t.spec.as_ref()).unwrap_or(&empty_pod);
+    let pod_labels = template
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.as_ref())
+        .unwrap_or(&empty_labels);
+
+    let mut seen = BTreeSet::new();
+    for (checklist, items) in &sources {
+        for item in items.iter() {
+            if !seen.insert((checklist.as_str(), item.name.as_str())) {
+                report.problems.push(Problem {
+                    reason: "DuplicateItem",
+                    message: format!("checklist {checklist}: item {} appears twice; the second is ignored", item.name),
+                    blocks: false,
+                });
+                continue;
+            }
+            let check = item.check();
+            let phase = item.phase.unwrap_or_else(|| check.map_or(Phase::PreRollout, |(_, c)| c.default_phase()));
+            let (kind, outcome) = match (check, deployment) {
+                (None, _) => {
+                    let kinds = item.kinds();
+                    let message = if kinds.is_empty() {
+                        "the item has no check kind; it needs exactly one".to_string()
+                    } else {
+                        format!("the item has {} check kinds ({}); it needs exactly one", kinds.len(), kinds.join(", "))
+                    };
+                    ("", Outcome::Unknown(message))
+                }
+                (Some((kind, _)), None) => (kind, Outcome::Unknown(format!("Deployment {target} not found"))),
+                (Some((kind, check)), Some(deployment)) => {
+                    let cx = Context {
+                        snapshot,
+                        deployment,
+                        pod,
+                        pod_labels,
+                        readiness: readiness_name,
+                        checklist,
+                        item: &item.name,
+                    };
+                    (kind, check.evaluate(&cx))
+                }
+            };
+            let (result, message, findings) =
+                waivers::apply(&spec.waivers, checklist, item, outcome, snapshot.now, &mut report.expired_waivers);
+            report.gates.push(GateResult {
+                checklist: checklist.clone(),
+                name: item.name.clone(),
+                kind,
+                description: item.description.clone(),
+                severity: item.severity(),
+                phase,
+                result,
+                message,
+                findings,
+            });
+        }
+    }
+    report
+}

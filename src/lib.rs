@@ -1,0 +1,6 @@
+//! gonogo: production-readiness checklists as go/no-go gates for Kubernetes Deployments.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod checks;
+pub mod engine;

@@ -1,0 +1,3 @@
+fn main() {
+    print!("{}", gonogo::api::crds_yaml().expect("crds serialize"));
+}
