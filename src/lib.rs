@@ -3,4 +3,6 @@
 
 pub mod api;
 pub mod checks;
+pub mod cli;
 pub mod engine;
+pub mod manifests;

@@ -1,3 +1,7 @@
-fn main() {
-    print!("{}", gonogo::api::crds_yaml().expect("crds serialize"));
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    gonogo::cli::main(gonogo::cli::Cli::parse())
 }

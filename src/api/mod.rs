@@ -37,3 +37,11 @@ pub fn crds_yaml() -> Result<String, serde_yaml_ng::Error> {
     }
     Ok(out)
 }
+
+/// One `(file name, YAML)` per CRD, as committed under `crds/`.
+pub fn crd_files() -> Result<Vec<(String, String)>, serde_yaml_ng::Error> {
+    crds()
+        .into_iter()
+        .map(|crd| Ok((format!("{}.yaml", crd.metadata.name.as_deref().unwrap_or("crd")), serde_yaml_ng::to_string(&crd)?)))
+        .collect()
+}

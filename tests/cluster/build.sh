@@ -6,7 +6,7 @@
 # Binaries are cached under
 #   ${GONOGO_CLUSTER_CACHE:-$HOME/.cache/gonogo/cluster}/<k8s-version>-<hash>/bin
 # where <hash> covers every input of the build (go.mod, go.sum, this script,
-# the kwok stages and the Go sources under cmd/), so a second run prints the
+# the Go sources and kwok stages under cmd/), so a second run prints the
 # directory in well under a second.
 set -euo pipefail
 
@@ -37,7 +37,7 @@ k8s_major=${BASH_REMATCH[1]}
 k8s_minor=${BASH_REMATCH[2]}
 helm_version=$(awk '$1 == "helm.sh/helm/v4" { print $2; exit }' go.mod)
 
-hash=$( { cat go.mod go.sum build.sh; find stages cmd -type f \( -name '*.go' -o -name '*.yaml' \) | LC_ALL=C sort | xargs cat; go env GOVERSION GOOS GOARCH; } \
+hash=$( { cat go.mod go.sum build.sh; find cmd -type f \( -name '*.go' -o -name '*.yaml' \) | LC_ALL=C sort | xargs cat; go env GOVERSION GOOS GOARCH; } \
   | sha256sum | cut -c1-12)
 cache_root=${GONOGO_CLUSTER_CACHE:-$HOME/.cache/gonogo/cluster}
 out="$cache_root/$k8s_version-$hash"

@@ -1,0 +1,8 @@
+//! Offline input: YAML/JSON manifest streams (as `helm template` prints them) turned into
+//! typed objects and per-Deployment [`Snapshot`](crate::engine::Snapshot)s.
+
+mod parse;
+mod set;
+
+pub use parse::{Document, LoadError, parse_stream};
+pub use set::{ManifestSet, Origin, SetError};

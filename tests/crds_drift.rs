@@ -1,0 +1,23 @@
+//! `crds/` is generated from the API types; this fails when they drift apart.
+//! Regenerate with `cargo run -- crds --output-dir crds`.
+
+use std::path::Path;
+
+#[test]
+fn committed_crds_match_the_api_types() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    let generated = gonogo::api::crd_files().expect("CRDs serialize");
+    let mut committed: Vec<String> = std::fs::read_dir(&dir)
+        .expect("crds/ exists")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    committed.sort();
+    let mut expected: Vec<String> = generated.iter().map(|(f, _)| f.clone()).collect();
+    expected.sort();
+    assert_eq!(committed, expected, "crds/ holds other files than the generator writes; run `cargo run -- crds --output-dir crds`");
+    for (file, yaml) in generated {
+        let on_disk = std::fs::read_to_string(dir.join(&file)).unwrap();
+        assert!(on_disk == yaml, "crds/{file} is stale; run `cargo run -- crds --output-dir crds`");
+    }
+}
