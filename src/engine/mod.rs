@@ -134,6 +134,8 @@ pub struct Report {
     pub problems: Vec<Problem>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub expired_waivers: Vec<ExpiredWaiver>,
+    /// Whether the target Deployment was in the snapshot.
+    pub target_found: bool,
 }
 
 impl Report {
@@ -142,9 +144,10 @@ impl Report {
         self.problems.is_empty() && !self.gates.iter().any(GateResult::holds_ready)
     }
 
-    /// Whether the rollout should be held (before enforcement mode is considered).
+    /// Whether the rollout should be held (before enforcement mode is considered). Without a
+    /// target there is nothing to hold.
     pub fn holds_rollout(&self) -> bool {
-        self.problems.iter().any(|p| p.blocks) || self.gates.iter().any(GateResult::holds_rollout)
+        self.target_found && (self.problems.iter().any(|p| p.blocks) || self.gates.iter().any(GateResult::holds_rollout))
     }
 
     pub fn summary(&self) -> Summary {
@@ -238,6 +241,7 @@ pub fn evaluate(readiness: &DeploymentReadiness, checklists: Checklists<'_>, sna
         .deployment
         .as_deref()
         .filter(|d| d.metadata.name.as_deref() == Some(target));
+    report.target_found = deployment.is_some();
     if deployment.is_none() {
         report.problems.push(Problem {
             reason: "TargetNotFound",
