@@ -78,9 +78,11 @@ start=$SECONDS
 # One `go build` for every main package, so shared packages compile once.
 # -v names each package as it compiles; that becomes a progress line a minute.
 progress() {
-  local n=0 last=$SECONDS line
+  local n=0 downloads=0 last=$SECONDS line
   while IFS= read -r line; do
-    if [[ "$line" =~ ^[A-Za-z0-9._~/-]+$ ]]; then
+    if [[ "$line" == "go: downloading "* ]]; then
+      ((downloads++ == 0)) && log "downloading modules from the Go module proxy"
+    elif [[ "$line" =~ ^[A-Za-z0-9._~/-]+$ ]]; then
       n=$((n + 1))
       if ((SECONDS - last >= 60)); then
         last=$SECONDS
@@ -90,7 +92,7 @@ progress() {
       echo "$line" >&2
     fi
   done
-  log "$n packages compiled"
+  log "$n packages compiled, $downloads modules downloaded"
 }
 set +e
 CGO_ENABLED=0 go build -v -trimpath -ldflags "$ldflags" -o "$tmp/bin/" \
