@@ -1,6 +1,7 @@
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
+use super::references::{Referenced, judge, required_references, template_references};
 use super::{Check, Context};
 use crate::engine::Outcome;
 
@@ -16,7 +17,9 @@ pub struct ConfigMaps {
 }
 
 impl Check for ConfigMaps {
-    fn evaluate(&self, _cx: &Context<'_>) -> Outcome {
-        Outcome::Unknown("not implemented yet".into())
+    fn evaluate(&self, cx: &Context<'_>) -> Outcome {
+        let mut refs = if self.from_template { template_references(cx.pod, Referenced::ConfigMap) } else { Vec::new() };
+        refs.extend(required_references(&self.required));
+        judge(Referenced::ConfigMap, &refs, cx.snapshot)
     }
 }
