@@ -29,15 +29,6 @@ impl Check for PvcsBound {
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
         // Claim name → where it is used, in order of first use.
         let mut claims: Vec<(&str, Vec<String>)> = Vec::new();
-        fn add<'a>(claims: &mut Vec<(&'a str, Vec<String>)>, name: &'a str, usage: String) {
-            if name.is_empty() {
-                return; // the API server rejects empty claim names
-            }
-            match claims.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, usages)) => usages.push(usage),
-                None => claims.push((name, vec![usage])),
-            }
-        }
         // `ephemeral` volumes get a claim per pod, created with the pod: nothing to find before.
         let mut ephemeral = Vec::new();
         for volume in cx.pod.volumes.iter().flatten() {
@@ -80,6 +71,17 @@ impl Check for PvcsBound {
         pass.extend(notes);
         pass.extend(ephemeral_note);
         Outcome::from_findings(findings, unknown, pass.join("; "))
+    }
+}
+
+/// Record that `name` is used by `usage`, keeping the order of first use.
+fn add<'a>(claims: &mut Vec<(&'a str, Vec<String>)>, name: &'a str, usage: String) {
+    if name.is_empty() {
+        return; // the API server rejects empty claim names
+    }
+    match claims.iter_mut().find(|(n, _)| *n == name) {
+        Some((_, usages)) => usages.push(usage),
+        None => claims.push((name, vec![usage])),
     }
 }
 

@@ -202,19 +202,25 @@ enum Problem {
     MissingKey(String),
 }
 
-/// Uses of one object grouped by (problem, container), in order of first appearance.
+/// The uses of one object that share a problem and a container: one finding.
+struct Group {
+    problem: Problem,
+    container: Option<String>,
+    usages: Vec<String>,
+}
+
+/// Groups in order of first appearance.
 #[derive(Default)]
 struct Grouped {
-    groups: Vec<((Problem, Option<String>), Vec<String>)>,
+    groups: Vec<Group>,
 }
 
 impl Grouped {
     fn add(&mut self, problem: Problem, r: &Reference) {
-        let key = (problem, r.container.clone());
-        match self.groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, usages)) if usages.contains(&r.usage) => {}
-            Some((_, usages)) => usages.push(r.usage.clone()),
-            None => self.groups.push((key, vec![r.usage.clone()])),
+        match self.groups.iter_mut().find(|g| g.problem == problem && g.container == r.container) {
+            Some(g) if g.usages.contains(&r.usage) => {}
+            Some(g) => g.usages.push(r.usage.clone()),
+            None => self.groups.push(Group { problem, container: r.container.clone(), usages: vec![r.usage.clone()] }),
         }
     }
 }
@@ -315,7 +321,7 @@ pub(super) fn judge(kind: Referenced, refs: &[Reference], snapshot: &Snapshot) -
                 }
             }
         }
-        for ((problem, container), usages) in grouped.groups {
+        for Group { problem, container, usages } in grouped.groups {
             let what = match &problem {
                 Problem::NotFound => "not found".to_string(),
                 Problem::MissingKey(key) => format!("missing key {key}"),
@@ -392,36 +398,38 @@ volumes:
   - {name: broken, secret: {}}
 imagePullSecrets: [{name: regcred}]
 "#);
-        let secrets = template_references(&spec, Referenced::Secret);
-        let summary: Vec<(String, Option<String>, bool, Option<String>, String)> = secrets
-            .into_iter()
-            .map(|r| (r.name, r.key, r.optional, r.container, r.usage))
-            .collect();
-        let s = |v: &str| v.to_string();
+        // name/key, optional, container, usage
+        let summary = |kind| -> Vec<String> {
+            template_references(&spec, kind)
+                .into_iter()
+                .map(|r| {
+                    let key = r.key.map(|k| format!("/{k}")).unwrap_or_default();
+                    let optional = if r.optional { " optional" } else { "" };
+                    let container = r.container.map(|c| format!(" container {c}")).unwrap_or_default();
+                    format!("{}{key}{optional}{container}: {}", r.name, r.usage)
+                })
+                .collect()
+        };
         assert_eq!(
-            summary,
-            vec![
-                (s("s1"), Some(s("a")), false, Some(s("api")), s("env A")),
-                (s("s2"), None, false, Some(s("api")), s("envFrom")),
-                (s("s3"), Some(s("t")), false, Some(s("proxy")), s("env T")),
-                (s("s4"), None, true, Some(s("migrate")), s("envFrom")),
-                (s("s5"), Some(s("tls.crt")), false, None, s("volume certs")),
-                (s("s5"), Some(s("tls.key")), false, None, s("volume certs")),
-                (s("s6"), Some(s("ca")), false, None, s("projected volume bundle")),
-                (s("regcred"), None, false, None, s("imagePullSecrets")),
+            summary(Referenced::Secret),
+            [
+                "s1/a container api: env A",
+                "s2 container api: envFrom",
+                "s3/t container proxy: env T",
+                "s4 optional container migrate: envFrom",
+                "s5/tls.crt: volume certs",
+                "s5/tls.key: volume certs",
+                "s6/ca: projected volume bundle",
+                "regcred: imagePullSecrets",
             ]
         );
-        let maps: Vec<(String, Option<String>, bool)> = template_references(&spec, Referenced::ConfigMap)
-            .into_iter()
-            .map(|r| (r.name, r.key, r.optional))
-            .collect();
         assert_eq!(
-            maps,
-            vec![
-                (s("c1"), Some(s("b")), true),
-                (s("c2"), None, false),
-                (s("c3"), None, false),
-                (s("c4"), None, false),
+            summary(Referenced::ConfigMap),
+            [
+                "c1/b optional container api: env B",
+                "c2 container api: envFrom",
+                "c3: volume conf",
+                "c4: projected volume bundle",
             ]
         );
     }

@@ -37,7 +37,7 @@ impl Check for Service {
         let snapshot = cx.snapshot;
         let services: Vec<&K8sService> = match &self.name {
             Some(name) => match snapshot.service(name) {
-                None => return self.absent(snapshot, Some(name), format!("Service {name}: not found")),
+                None => return self.absent(cx, Some(name)),
                 Some(svc) => {
                     let selector = svc.spec.as_ref().and_then(|s| s.selector.clone()).unwrap_or_default();
                     if selector.is_empty() {
@@ -68,8 +68,7 @@ impl Check for Service {
                     })
                     .collect();
                 if selecting.is_empty() {
-                    let message = format!("no Service selects the pods ({})", labels_display(cx.pod_labels));
-                    return self.absent(snapshot, None, message);
+                    return self.absent(cx, None);
                 }
                 selecting
             }
@@ -111,21 +110,30 @@ impl Check for Service {
 }
 
 impl Service {
-    /// No (or not the named) Service: offline it may be created elsewhere.
-    fn absent(&self, snapshot: &Snapshot, name: Option<&str>, message: String) -> Outcome {
+    /// No Service selects the pods (`name` unset), or the named one does not exist. Offline,
+    /// it may be created elsewhere.
+    fn absent(&self, cx: &Context<'_>, name: Option<&str>) -> Outcome {
+        let snapshot = cx.snapshot;
+        let missing = match name {
+            Some(n) => format!("Service {n}: not found"),
+            None => format!("no Service selects the pods ({})", labels_display(cx.pod_labels)),
+        };
         if !snapshot.is_offline() {
-            return Outcome::fail(message);
+            return Outcome::fail(missing);
         }
         let assumed: Vec<&str> = match name {
             Some(n) => snapshot.is_assumed_present("Service", n).then_some(n).into_iter().collect(),
             None => assumed_of_kind(snapshot, "Service"),
         };
         if assumed.is_empty() {
-            let cli = format!("service/{}", name.unwrap_or("NAME"));
-            let message = message.replace(": not found", ": not in the manifests");
-            return Outcome::Unknown(format!(
-                "{message}; if it is created outside these manifests, declare it with --assume-present {cli}"
-            ));
+            return Outcome::Unknown(match name {
+                Some(n) => format!(
+                    "Service {n}: not in the manifests; if it is created outside these manifests, declare it with --assume-present service/{n}"
+                ),
+                None => format!(
+                    "{missing}; if one is created outside these manifests, declare it with --assume-present service/NAME"
+                ),
+            });
         }
         let note = format!("Service {} assumed present (--assume-present), its selector and ports not verified", assumed.join(", "));
         if self.ready_endpoints > 0 {
@@ -307,5 +315,12 @@ spec:
         );
         let s = snapshot(DEPLOYMENT, Source::Manifests, &[("Service", "web")]);
         assert!(matches!(evaluate(&named, &s), Outcome::Pass(m) if m.contains("web assumed present")));
+        let lone = DEPLOYMENT.split("---").next().unwrap();
+        assert_eq!(
+            evaluate(&check(0), &snapshot(lone, Source::Manifests, &[])),
+            Outcome::Unknown(
+                "no Service selects the pods (labels app=api); if one is created outside these manifests, declare it with --assume-present service/NAME".into()
+            )
+        );
     }
 }
