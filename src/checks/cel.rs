@@ -43,14 +43,16 @@ impl Check for Cel {
             Ok(variables) => variables,
             Err(e) => return Outcome::Unknown(format!("cel: could not convert the objects for evaluation: {e}")),
         };
+        // The interpreter is third-party code running user input and has todo!()s left: a
+        // panic in it must become a verdict, never take the controller down.
         let result = ROOT.with(|root| {
-            let mut scope = root.new_inner_scope();
-            for (name, value) in variables {
-                scope.add_variable_from_value(name, value);
-            }
-            // The interpreter is third-party code running user input: a panic in it must
-            // become a verdict, never take the controller down.
-            catch_unwind(AssertUnwindSafe(|| compiled.program.execute(&scope)))
+            catch_unwind(AssertUnwindSafe(|| {
+                let mut scope = root.new_inner_scope();
+                for (name, value) in variables {
+                    scope.add_variable_from_value(name, value);
+                }
+                compiled.program.execute(&scope)
+            }))
         });
         let shown = shorten(&self.expression, 120);
         match result {
@@ -60,7 +62,8 @@ impl Check for Cel {
                 None => format!("cel: {shown} is false"),
             }),
             Ok(Ok(other)) => Outcome::fail(format!("cel: expression returned {}, not bool", other.type_of())),
-            Ok(Err(e)) => Outcome::Unknown(format!("cel: evaluation error: {e}{offline}")),
+            // Errors may quote whole objects (Debug of a map): keep the message readable.
+            Ok(Err(e)) => Outcome::Unknown(format!("cel: evaluation error: {}{offline}", shorten(&e.to_string(), 300))),
             Err(_) => Outcome::Unknown("cel: the interpreter failed on this expression".into()),
         }
     }
@@ -326,6 +329,10 @@ mod tests {
         }
         assert!(matches!(eval("undeclared > 1"), Outcome::Unknown(_)));
         assert!(matches!(eval("1 / 0 == 1"), Outcome::Unknown(_)));
+        match eval("deployment + 1 == 2") {
+            Outcome::Unknown(m) => assert!(m.len() < 400 && m.ends_with('…'), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -389,6 +396,19 @@ mod tests {
         let b = fail_message(eval("a.b.c("));
         assert_eq!(a, b);
         assert!(a.starts_with("cel: expression does not compile: 1:"), "{a}");
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        for i in 0..CACHE_CAPACITY + 10 {
+            assert!(compile(&format!("{i} == {i}")).is_ok());
+        }
+        let len = CACHE.get().unwrap().lock().unwrap().len();
+        assert!(len <= CACHE_CAPACITY, "{len}");
+        // A hit returns the same compiled program.
+        let a = compile("namespace == 'x'").unwrap();
+        let b = compile("namespace == 'x'").unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
     }
 
     #[test]
