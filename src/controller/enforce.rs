@@ -2,8 +2,10 @@
 //! owning only `spec.paused` and `gonogo.dev/*` annotations.
 //!
 //! gonogo pauses only a Deployment that is not paused, and marks that it did
-//! (`gonogo.dev/paused-by-gonogo`). To unpause it stops applying `spec.paused`: with no other
-//! owner the field is removed (false). A Deployment a person paused is never unpaused by gonogo.
+//! (`gonogo.dev/paused-by-gonogo`; the shipped MutatingAdmissionPolicy sets the same mark when
+//! it holds a new Deployment at creation). It unpauses only a Deployment carrying that mark, by
+//! applying `spec.paused: false` and dropping the mark. A Deployment a person paused (no mark)
+//! is never unpaused by gonogo.
 
 use std::collections::BTreeMap;
 
@@ -65,16 +67,25 @@ impl DeploymentVerdict {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Desired {
     pub annotations: BTreeMap<String, String>,
-    pub own_pause: bool,
+    /// `Some(true)`: hold the rollout; `Some(false)`: release gonogo's own hold; `None`: leave
+    /// `spec.paused` alone.
+    pub pause: Option<bool>,
 }
 
 /// Decide the applied configuration from the verdict and the Deployment as it is now.
 pub fn desired(deployment: &Deployment, verdict: Option<&DeploymentVerdict>) -> Option<Desired> {
-    let verdict = verdict?;
     let paused_now = deployment.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
     let we_paused = annotation(deployment, ANNOTATION_PAUSED_BY_GONOGO) == Some("true");
+    let Some(verdict) = verdict else {
+        // No readiness object left: release our own hold, then own nothing.
+        return we_paused.then(|| Desired { annotations: BTreeMap::new(), pause: Some(false) });
+    };
     // Hold only what is not paused, or what we paused ourselves; a person's pause is theirs.
-    let own_pause = verdict.holds() && (we_paused || !paused_now);
+    let pause = match (verdict.holds(), we_paused, paused_now) {
+        (true, true, _) | (true, false, false) => Some(true),
+        (false, true, _) => Some(false),
+        _ => None,
+    };
     let mut annotations = BTreeMap::new();
     annotations.insert(ANNOTATION_GATES.to_string(), format!("{}/{}", verdict.passing, verdict.total));
     annotations.insert(ANNOTATION_BLOCKED.to_string(), verdict.holds().to_string());
@@ -85,10 +96,10 @@ pub fn desired(deployment: &Deployment, verdict: Option<&DeploymentVerdict>) -> 
     if verdict.holds() {
         annotations.insert(ANNOTATION_BLOCKED_BY.to_string(), verdict.blocked_by.join(","));
     }
-    if own_pause {
+    if pause == Some(true) {
         annotations.insert(ANNOTATION_PAUSED_BY_GONOGO.to_string(), "true".to_string());
     }
-    Some(Desired { annotations, own_pause })
+    Some(Desired { annotations, pause })
 }
 
 /// Whether the Deployment already looks as `desired` says (so nothing is written).
@@ -100,7 +111,7 @@ pub fn in_sync(deployment: &Deployment, desired: Option<&Desired>) -> bool {
     let paused_now = deployment.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
     match desired {
         None => current.is_empty(),
-        Some(d) => current == d.annotations && (!d.own_pause || paused_now),
+        Some(d) => current == d.annotations && d.pause.is_none_or(|p| p == paused_now),
     }
 }
 
@@ -113,8 +124,8 @@ pub async fn apply(api: &Api<Deployment>, name: &str, desired: Option<&Desired>)
     });
     if let Some(d) = desired {
         patch["metadata"]["annotations"] = json!(d.annotations);
-        if d.own_pause {
-            patch["spec"] = json!({ "paused": true });
+        if let Some(paused) = d.pause {
+            patch["spec"] = json!({ "paused": paused });
         }
     }
     api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(patch)).await
@@ -151,7 +162,7 @@ mod tests {
     #[test]
     fn pauses_a_running_deployment_and_marks_it() {
         let d = desired(&deployment(false, false), Some(&verdict(true))).unwrap();
-        assert!(d.own_pause);
+        assert_eq!(d.pause, Some(true));
         assert_eq!(d.annotations[ANNOTATION_PAUSED_BY_GONOGO], "true");
         assert_eq!(d.annotations[ANNOTATION_BLOCKED_BY], "api");
     }
@@ -160,18 +171,22 @@ mod tests {
     fn never_takes_over_a_person_s_pause() {
         let person_paused = deployment(true, false);
         let d = desired(&person_paused, Some(&verdict(true))).unwrap();
-        assert!(!d.own_pause, "a Deployment paused by a person stays theirs");
+        assert_eq!(d.pause, None, "a Deployment paused by a person stays theirs");
         let d = desired(&person_paused, Some(&verdict(false))).unwrap();
-        assert!(!d.own_pause);
+        assert_eq!(d.pause, None);
+        assert!(in_sync(&person_paused, None));
     }
 
     #[test]
     fn releases_its_own_pause_when_gates_pass() {
         let ours = deployment(true, true);
         let d = desired(&ours, Some(&verdict(false))).unwrap();
-        assert!(!d.own_pause);
+        assert_eq!(d.pause, Some(false));
         assert!(!d.annotations.contains_key(ANNOTATION_PAUSED_BY_GONOGO));
-        assert!(!in_sync(&ours, Some(&d)), "the marker must be removed, which releases spec.paused");
+        assert!(!in_sync(&ours, Some(&d)));
+        // Once released (running, no mark), gonogo has no opinion on spec.paused any more.
+        let released = deployment(false, false);
+        assert_eq!(desired(&released, Some(&verdict(false))).unwrap().pause, None);
     }
 
     #[test]
@@ -182,5 +197,14 @@ mod tests {
         applied.metadata.annotations = Some(d.annotations.clone());
         assert!(in_sync(&applied, Some(&d)));
         assert!(in_sync(&running, None));
+    }
+
+    #[test]
+    fn last_readiness_deleted_releases_its_hold() {
+        let ours = deployment(true, true);
+        let d = desired(&ours, None).unwrap();
+        assert_eq!(d.pause, Some(false));
+        assert!(d.annotations.is_empty());
+        assert_eq!(desired(&deployment(true, false), None), None, "a person's pause is left alone");
     }
 }
