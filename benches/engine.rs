@@ -20,7 +20,7 @@ spec:
   - {name: probes, probes: {}}
   - {name: startup-probes, probes: {startup: true, distinct: true}, severity: Advisory}
   - {name: resources, resources: {}}
-  - {name: resource-ranges, resources: {ranges: [{resource: memory, on: limits, min: 128Mi, max: 4Gi}, {resource: cpu, on: requests, min: 50m}]}}
+  - {name: resource-ranges, resources: {ranges: [{resource: memory, field: limits, min: 128Mi, max: 4Gi}, {resource: cpu, field: requests, min: 50m}]}}
   - {name: image, image: {}}
   - {name: image-registry, image: {allowedRegistries: [ghcr.io/acme/], requireDigest: false}}
   - {name: security, securityContext: {}}

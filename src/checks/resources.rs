@@ -20,6 +20,7 @@ pub struct Resources {
     pub limits: Vec<String>,
     /// Allowed ranges for requests or limits.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
     pub ranges: Vec<ResourceRange>,
     /// Also check plain init containers (app containers and native sidecars are always checked).
     #[serde(default)]
@@ -41,7 +42,7 @@ pub struct ResourceRange {
     /// e.g. `cpu`, `memory`, `ephemeral-storage`.
     pub resource: String,
     /// `requests` or `limits`.
-    pub on: RangeOn,
+    pub field: RangeOn,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = kube::core::Rule::new("isQuantity(self)").message("must be a quantity such as 250m or 512Mi"))]
     #[schemars(length(max = 64))]
@@ -158,7 +159,7 @@ impl<'a> Bounds<'a> {
             Some(text) => match quantity::parse(text) {
                 Some(v) => Some(Some((text, v))),
                 None => {
-                    unknown.push(format!("range for {} {}: {field} {text:?} is not a quantity", range.resource, range.on.field()));
+                    unknown.push(format!("range for {} {}: {field} {text:?} is not a quantity", range.resource, range.field.field()));
                     None
                 }
             },
@@ -171,8 +172,8 @@ impl<'a> Bounds<'a> {
     /// A problem with the container's value for this range, if any.
     fn judge(&self, values: &Values<'_>, params: &Resources) -> Option<String> {
         let resource = self.range.resource.as_str();
-        let (kind, field) = (self.range.on.noun(), self.range.on.field());
-        let (text, defaulted) = match self.range.on {
+        let (kind, field) = (self.range.field.noun(), self.range.field.field());
+        let (text, defaulted) = match self.range.field {
             RangeOn::Requests => match values.request(resource) {
                 Some(v) => v,
                 // No request: nothing is reserved, below any minimum; already reported when required.
@@ -269,7 +270,7 @@ mod tests {
         let pod = "containers: [{name: api, resources: {limits: {cpu: 500m, memory: 256Mi}}}]";
         assert_eq!(judge(&params("{}"), pod), Outcome::Pass("1 container(s) have requests cpu, memory and limits memory".into()));
         // ... and is judged as the request by ranges, saying so.
-        let ranged = params("{ranges: [{resource: cpu, on: requests, min: '1'}]}");
+        let ranged = params("{ranges: [{resource: cpu, field: requests, min: '1'}]}");
         assert_eq!(messages(judge(&ranged, pod)), ["container api: cpu request 500m (defaulted from the limit) below minimum 1"]);
     }
 
@@ -292,7 +293,7 @@ initContainers:
 
     #[test]
     fn ranges_on_limits_and_missing_values() {
-        let check = params("{requests: [], limits: [], ranges: [{resource: memory, on: limits, min: 128Mi, max: 1Gi}, {resource: cpu, on: requests, min: 100m, max: '2'}]}");
+        let check = params("{requests: [], limits: [], ranges: [{resource: memory, field: limits, min: 128Mi, max: 1Gi}, {resource: cpu, field: requests, min: 100m, max: '2'}]}");
         assert_eq!(
             messages(judge(&check, "containers: [{name: api, resources: {requests: {cpu: '3'}, limits: {memory: 2Gi}}}]")),
             ["container api: memory limit 2Gi above maximum 1Gi", "container api: cpu request 3 above maximum 2"]
@@ -309,17 +310,17 @@ initContainers:
 
     #[test]
     fn missing_values_are_reported_once() {
-        let check = params("{ranges: [{resource: memory, on: limits, max: 1Gi}]}");
+        let check = params("{ranges: [{resource: memory, field: limits, max: 1Gi}]}");
         let pod = "containers: [{name: api, resources: {requests: {cpu: 1m, memory: 1Mi}}}]";
         assert_eq!(messages(judge(&check, pod)), ["container api: no memory limit (resources.limits.memory)"]);
     }
 
     #[test]
     fn garbage_is_reported_not_panicked_on() {
-        let check = params("{ranges: [{resource: cpu, on: requests, min: lots}]}");
+        let check = params("{ranges: [{resource: cpu, field: requests, min: lots}]}");
         let pod = "containers: [{name: api, resources: {requests: {cpu: 1, memory: 1Mi}, limits: {memory: 1Mi}}}]";
         assert_eq!(judge(&check, pod), Outcome::Unknown("range for cpu resources.requests: min \"lots\" is not a quantity".into()));
-        let check = params("{ranges: [{resource: cpu, on: requests, min: 1m}]}");
+        let check = params("{ranges: [{resource: cpu, field: requests, min: 1m}]}");
         let pod = "containers: [{name: api, resources: {requests: {cpu: much, memory: 1Mi}, limits: {memory: 1Mi}}}]";
         assert_eq!(messages(judge(&check, pod)), ["container api: cpu request \"much\" (resources.requests.cpu) is not a quantity"]);
         assert!(matches!(judge(&params("{}"), "containers: []"), Outcome::Unknown(_)));

@@ -45,21 +45,16 @@ pub struct Stores {
 impl Stores {
     /// Wait until every store has its initial list.
     pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
-        self.readiness.wait_until_ready().await?;
-        self.deployments.wait_until_ready().await?;
-        self.checklists.wait_until_ready().await?;
-        self.cluster_checklists.wait_until_ready().await?;
-        self.approvals.wait_until_ready().await?;
-        self.hpas.wait_until_ready().await?;
-        self.pdbs.wait_until_ready().await?;
-        self.services.wait_until_ready().await?;
-        self.endpoint_slices.wait_until_ready().await?;
-        self.network_policies.wait_until_ready().await?;
-        self.ingresses.wait_until_ready().await?;
-        self.pvcs.wait_until_ready().await?;
-        self.storage_classes.wait_until_ready().await?;
-        self.secrets.wait_until_ready().await?;
-        self.config_maps.wait_until_ready().await?;
+        macro_rules! wait {
+            ($($store:ident),+) => {$(
+                wait_ready(&self.$store).await?;
+                tracing::debug!(store = stringify!($store), "store synced");
+            )+};
+        }
+        wait!(
+            readiness, deployments, checklists, cluster_checklists, approvals, hpas, pdbs, services, endpoint_slices,
+            network_policies, ingresses, pvcs, storage_classes, secrets, config_maps
+        );
         Ok(())
     }
 
@@ -95,6 +90,19 @@ impl Stores {
             .collect();
         found.sort_by_key(|r| r.name_any());
         found
+    }
+}
+
+/// `Store::wait_until_ready` wakes only one of several concurrent waiters (it polls a oneshot
+/// receiver), and the controller itself waits on the readiness store; poll it with a timeout.
+async fn wait_ready<K: Resource + Clone + 'static>(store: &Store<K>) -> Result<(), reflector::store::WriterDropped>
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        if let Ok(result) = tokio::time::timeout(std::time::Duration::from_millis(200), store.wait_until_ready()).await {
+            return result;
+        }
     }
 }
 
