@@ -272,3 +272,37 @@ async fn converged_state_causes_zero_writes() {
     eprintln!("steady state: {status_writes} status writes and {deployment_writes} Deployment writes to converge, 0 in the next 60 s");
     operator.assert_no_forbidden();
 }
+
+#[tokio::test]
+async fn two_replicas_elect_one_writer_and_fail_over() {
+    let cluster = cluster();
+    install(cluster).await;
+    let client = cluster.client().await;
+    let ns = TestNamespace::new(&client, "leader").await;
+    let lease = format!("gonogo-{}", ns.name);
+    let args = ["--namespace", ns.name.as_str(), "--leader-election", "--lease-name", lease.as_str()];
+    let mut replicas = vec![
+        Operator::start(cluster, "leader-a", &args).await,
+        Operator::start(cluster, "leader-b", &args).await,
+    ];
+    let drs: Api<DeploymentReadiness> = ns.api(&client);
+    let deployments: Api<Deployment> = ns.api(&client);
+    let pp = PostParams::default();
+    deployments.create(&pp, &deployment("api", 1, false)).await.unwrap();
+    drs.create(&pp, &readiness("api", "api", "Block", "[{name: secrets, secrets: {}}]")).await.unwrap();
+    wait_until(&deployments, "api", "to be paused by the leader", TIMEOUT, paused).await;
+
+    let leading: Vec<bool> = replicas.iter().map(|o| o.log_text().contains("became leader")).collect();
+    assert_eq!(leading.iter().filter(|l| **l).count(), 1, "exactly one replica leads");
+    let leader = leading.iter().position(|l| *l).unwrap();
+    assert!(replicas[leader].metric("gonogo_status_writes_total") >= 1.0);
+    assert_eq!(replicas[1 - leader].metric("gonogo_status_writes_total"), 0.0, "the standby must not write");
+
+    // The leader goes away (releasing its Lease); the standby takes over and acts on the next change.
+    replicas[leader].stop(false);
+    let new_leader = &replicas[1 - leader];
+    ns.api::<Secret>(&client).create(&pp, &api_keys()).await.unwrap();
+    wait_until(&deployments, "api", "to be unpaused by the new leader", Duration::from_secs(60), |d| !paused(d)).await;
+    assert!(new_leader.log_text().contains("became leader"), "the standby never took over:\n{}", new_leader.log_text());
+    new_leader.assert_no_forbidden();
+}
