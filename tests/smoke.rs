@@ -210,3 +210,18 @@ async fn helm_install_waits_for_a_chart_to_be_ready() {
     assert!(status.contains("STATUS: deployed"), "helm status:\n{status}");
     let _ = std::fs::remove_dir_all(&chart);
 }
+
+#[tokio::test]
+async fn kstatus_judges_yaml_offline() {
+    let cluster = cluster();
+    let stale = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: x, generation: 2}\n\
+                 spec: {replicas: 2}\nstatus: {observedGeneration: 1, replicas: 2}\n";
+    let verdict = cluster.kstatus_yaml(stale).await;
+    assert_eq!(verdict.status, "InProgress", "{verdict:?}");
+    let stalled = "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\n\
+                   metadata: {name: dr, namespace: x, generation: 1}\nstatus:\n  observedGeneration: 1\n  conditions:\n\
+                   \x20 - {type: Ready, status: \"False\", reason: Blocked, message: blocked}\n\
+                   \x20 - {type: Stalled, status: \"True\", reason: ProgressDeadlineExceeded, message: deadline}\n";
+    let verdict = cluster.kstatus_yaml(stalled).await;
+    assert_eq!(verdict.status, "Failed", "{verdict:?}");
+}

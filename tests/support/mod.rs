@@ -32,6 +32,7 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -81,6 +82,7 @@ pub fn cluster() -> &'static Cluster {
 }
 
 fn start_cluster() -> Result<Cluster, String> {
+    remove_stale_scratch_dirs();
     let scratch = std::env::temp_dir().join(format!("gonogo-test-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| format!("creating {}: {e}", scratch.display()))?;
     if let Some(path) = std::env::var_os("GONOGO_TEST_KUBECONFIG").filter(|p| !p.is_empty()) {
@@ -102,6 +104,10 @@ fn start_cluster() -> Result<Cluster, String> {
         .name("gonogo-cluster".into())
         .spawn(move || {
             let mut child = match Command::new(&launcher)
+                // Its own process group: a SIGKILL aimed at the test's group
+                // (a CI timeout) then reaches the launcher as stdin EOF and it
+                // still cleans up instead of dying with its temp dir in place.
+                .process_group(0)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
@@ -144,6 +150,19 @@ fn start_cluster() -> Result<Cluster, String> {
     };
     eprintln!("support: control plane ready in {:.1}s ({})", started.elapsed().as_secs_f64(), kubeconfig.display());
     Ok(Cluster { kubeconfig, launched: true, scratch })
+}
+
+/// Removes `gonogo-test-<pid>` scratch directories of test processes that
+/// are gone (nothing runs at process exit to remove them).
+fn remove_stale_scratch_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("gonogo-test-")) else { continue };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The directory with etcd, kube-apiserver, kubectl, helm, kstatus, launcher…:

@@ -128,6 +128,7 @@ func run(o options) int {
 		}
 	}
 
+	removeStaleDirs()
 	removeDir := !o.keep
 	if o.dir == "" {
 		d, err := os.MkdirTemp("", "gonogo-cluster-")
@@ -143,6 +144,7 @@ func run(o options) int {
 		o.dir, _ = filepath.Abs(o.dir)
 	}
 
+	_ = os.WriteFile(filepath.Join(o.dir, "launcher.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644)
 	sup := newSupervisor(o.dir, logf)
 	// Everything that should end the launcher funnels into done.
 	done := make(chan string, 8)
@@ -189,6 +191,31 @@ func run(o options) int {
 		fmt.Fprintf(os.Stderr, "launcher: kept %s\n", o.dir)
 	}
 	return code
+}
+
+// removeStaleDirs deletes the temporary directories of launchers that died
+// without cleaning up (SIGKILL): etcd alone leaves over 100 MB behind.
+func removeStaleDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "gonogo-cluster-*"))
+	for _, dir := range dirs {
+		data, err := os.ReadFile(filepath.Join(dir, "launcher.pid"))
+		if err != nil {
+			// No pid file: a launcher still starting up, or one older than
+			// pid files. Only remove it once it is clearly abandoned.
+			if fi, err := os.Stat(dir); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				_ = os.RemoveAll(dir)
+			}
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil || pid <= 0 {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !strings.Contains(string(cmdline), "launcher") {
+			_ = os.RemoveAll(dir)
+		}
+	}
 }
 
 // startCluster brings the control plane up step by step; it returns early
