@@ -21,7 +21,7 @@ pub const GROUP: &str = "gonogo.dev";
 /// Every CRD gonogo ships, in a stable order (the order of files in `crds/`).
 pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![
-        DeploymentReadiness::crd(),
+        with_pending_status(DeploymentReadiness::crd()),
         ReadinessChecklist::crd(),
         ClusterReadinessChecklist::crd(),
         ReadinessApproval::crd(),
@@ -44,4 +44,24 @@ pub fn crd_files() -> Result<Vec<(String, String)>, serde_yaml_ng::Error> {
         .into_iter()
         .map(|crd| Ok((format!("{}.yaml", crd.metadata.name.as_deref().unwrap_or("crd")), serde_yaml_ng::to_string(&crd)?)))
         .collect()
+}
+
+/// A DeploymentReadiness reads as `status.observedGeneration: 0` until the controller first
+/// writes its status. Without it kstatus (Helm 4 `--wait`, Flux) would call a brand-new object
+/// with no status Current and stop waiting before any gate was judged.
+fn with_pending_status(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    for version in &mut crd.spec.versions {
+        let status = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("status"));
+        if let Some(status) = status {
+            status.default = Some(k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON(
+                serde_json::json!({ "observedGeneration": 0 }),
+            ));
+        }
+    }
+    crd
 }
