@@ -504,7 +504,7 @@ mod tests {
         // The flag admits a hand-written slice pointing at a test server.
         let loopback = slice("s", json!([{"name": "http", "port": 18080}]), json!([{"addresses": ["127.0.0.1"]}]));
         assert_eq!(
-            resolve("shop", "api", Some(&svc), &[loopback.clone()], &named_port(), &allow_loopback()).unwrap(),
+            resolve("shop", "api", Some(&svc), std::slice::from_ref(&loopback), &named_port(), &allow_loopback()).unwrap(),
             ["127.0.0.1:18080".parse::<SocketAddr>().unwrap()]
         );
         assert!(matches!(resolve("shop", "api", Some(&svc), &[loopback], &named_port(), &guard), Err(ProbeOutcome::Refused(_))));

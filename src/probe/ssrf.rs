@@ -48,6 +48,13 @@ impl Guard {
         if self.allowed_by_flag(ip) {
             return Ok(());
         }
+        // So is `64:ff9b::a9fe:a9fe` where a NAT64 gateway translates the well-known prefix.
+        if let IpAddr::V6(v6) = ip
+            && let [0x64, 0xff9b, 0, 0, 0, 0, high, low] = v6.segments()
+        {
+            let embedded = Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+            return self.check(IpAddr::V4(embedded)).map_err(|reason| format!("{ip} (NAT64 of {reason})"));
+        }
         let refused = |what: &str| Err(format!("{ip} is {what} (allow it with --http-allow-cidr)"));
         if ip == IpAddr::V4(METADATA_V4) || ip == IpAddr::V6(METADATA_V6) {
             return refused("the cloud metadata address");
@@ -63,7 +70,8 @@ impl Guard {
                 if v4.is_link_local() {
                     return refused("a link-local address");
                 }
-                if v4.is_unspecified() {
+                // 0.0.0.0/8 means "this host" to the kernel.
+                if v4.octets()[0] == 0 {
                     return refused("the unspecified address");
                 }
                 if v4.is_broadcast() || v4.is_multicast() {
@@ -170,6 +178,8 @@ mod tests {
             ("::1", "a loopback address"),
             ("0.0.0.0", "the unspecified address"),
             ("::", "the unspecified address"),
+            ("0.1.2.3", "the unspecified address"),
+            ("64:ff9b::a9fe:a9fe", "NAT64 of 169.254.169.254 is the cloud metadata address"),
             ("224.0.0.1", "a broadcast or multicast address"),
             ("10.96.0.1", "an address of the Kubernetes API server"),
             ("172.18.0.2", "an address of the Kubernetes API server"),
