@@ -197,7 +197,7 @@ fn find_approval_item(sources: &[(String, &[Item])], wanted: &str) -> Result<Vec
     }
     if let Some((label, item)) = matching.first() {
         let kinds = item.kinds();
-        return Err(format!("item {label}/{} is a {} gate, not an approval gate", item.name, kinds.join("/")));
+        return Err(format!("item {label}/{} is not an approval gate (its check kind: {})", item.name, kinds.join(", ")));
     }
     let known: Vec<String> = sources
         .iter()
@@ -424,7 +424,7 @@ spec:
         assert_eq!(find_approval_item(&sources, "signoff"), Ok(vec![]));
         assert_eq!(find_approval_item(&sources, "inline/signoff"), Ok(vec!["alice".to_string(), "bob".to_string()]));
         assert_eq!(find_approval_item(&sources, "sre/runbook"), Ok(vec![]));
-        assert_eq!(find_approval_item(&sources, "probes"), Err("item inline/probes is a probes gate, not an approval gate".into()));
+        assert_eq!(find_approval_item(&sources, "probes"), Err("item inline/probes is not an approval gate (its check kind: probes)".into()));
         assert_eq!(
             find_approval_item(&sources, "sign-off"),
             Err("no approval item named sign-off (approval items: sre/signoff, sre/runbook, inline/signoff)".into())

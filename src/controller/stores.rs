@@ -115,6 +115,10 @@ impl ClusterView for Stores {
             })
             .collect()
     }
+
+    fn readiness_exists(&self, readiness: &ObjectRef<DeploymentReadiness>) -> bool {
+        self.readiness.get(readiness).is_some()
+    }
 }
 
 fn in_namespace<K: Resource<DynamicType = ()> + Clone + 'static>(store: &Store<K>, namespace: &str) -> Vec<Arc<K>> {

@@ -55,6 +55,9 @@ pub trait ClusterView: Send + Sync + 'static {
     fn service(&self, namespace: &str, name: &str) -> Option<Arc<Service>>;
     /// EndpointSlices labelled `kubernetes.io/service-name: service` in the namespace.
     fn endpoint_slices(&self, namespace: &str, service: &str) -> Vec<Arc<EndpointSlice>>;
+    /// Whether the readiness object still exists; probes of a vanished one stop by themselves
+    /// (its finalizer normally stops them, but a finalizer can be removed by hand).
+    fn readiness_exists(&self, readiness: &ObjectRef<DeploymentReadiness>) -> bool;
 }
 
 /// One gate to probe.
@@ -240,6 +243,10 @@ async fn probe_loop(inner: std::sync::Weak<Inner>, readiness: ObjectRef<Deployme
     let mut attempt: usize = 0;
     loop {
         let Some(prober) = inner.upgrade() else { return };
+        if !prober.cluster.readiness_exists(&readiness) {
+            prober.stop(&readiness, &spec.key);
+            return;
+        }
         let outcome = {
             let Ok(_permit) = prober.permits.acquire().await else { return };
             run_probe(&prober, &namespace, &spec.kind, attempt).await
@@ -266,6 +273,23 @@ async fn probe_loop(inner: std::sync::Weak<Inner>, readiness: ObjectRef<Deployme
         }
         drop(prober);
         tokio::time::sleep(interval).await;
+    }
+}
+
+impl Inner {
+    /// Forget one gate from inside its own task (which then ends).
+    fn stop(&self, readiness: &ObjectRef<DeploymentReadiness>, key: &GateKey) {
+        if let Ok(mut running) = self.running.lock()
+            && let Some(gates) = running.get_mut(readiness)
+        {
+            gates.remove(key);
+            if gates.is_empty() {
+                running.remove(readiness);
+            }
+        }
+        if let Ok(mut results) = self.results.write() {
+            results.remove(&(readiness.namespace.clone().unwrap_or_default(), key.clone()));
+        }
     }
 }
 

@@ -130,6 +130,11 @@ spec:
 /// A cluster with one Service `api` in `shop` whose hand-written slice points at `address`.
 struct FakeCluster {
     address: SocketAddr,
+    readiness_exists: std::sync::atomic::AtomicBool,
+}
+
+fn fake(address: SocketAddr) -> Arc<FakeCluster> {
+    Arc::new(FakeCluster { address, readiness_exists: true.into() })
 }
 
 impl ClusterView for FakeCluster {
@@ -151,6 +156,9 @@ impl ClusterView for FakeCluster {
             }))
             .unwrap(),
         )]
+    }
+    fn readiness_exists(&self, readiness: &ObjectRef<DeploymentReadiness>) -> bool {
+        *readiness == readiness_ref() && self.readiness_exists.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -182,7 +190,7 @@ async fn the_prober_probes_registered_gates_and_asks_for_a_reconcile() {
     let address = health_server().await;
     let (tx, mut rx) = mpsc::channel(16);
     let guard = Guard::new(vec![ssrf::parse_cidr("127.0.0.1/32").unwrap()], []);
-    let prober = Prober::new(ProbeConfig::default(), guard, Arc::new(FakeCluster { address }), tx).unwrap();
+    let prober = Prober::new(ProbeConfig::default(), guard, fake(address), tx).unwrap();
     prober.register(
         &readiness_ref(),
         vec![
@@ -218,11 +226,32 @@ async fn the_prober_probes_registered_gates_and_asks_for_a_reconcile() {
 async fn without_the_flag_a_hand_written_loopback_endpoint_is_refused() {
     let address = health_server().await;
     let (tx, mut rx) = mpsc::channel(16);
-    let prober = Prober::new(ProbeConfig::default(), Guard::default(), Arc::new(FakeCluster { address }), tx).unwrap();
+    let prober = Prober::new(ProbeConfig::default(), Guard::default(), fake(address), tx).unwrap();
     prober.register(&readiness_ref(), vec![ProbeSpec { key: key("health"), kind: ProbeKind::Http(http_gate(json!({}))) }]);
     tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
     match &prober.observations("shop", "api")[&key("health")].outcome {
         ProbeOutcome::Refused(reason) => assert!(reason.contains("127.0.0.1") && reason.contains("--http-allow-cidr"), "{reason}"),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn probes_of_a_vanished_readiness_stop_by_themselves() {
+    let address = health_server().await;
+    let (tx, mut rx) = mpsc::channel(16);
+    let cluster = fake(address);
+    let guard = Guard::new(vec![ssrf::parse_cidr("127.0.0.1/32").unwrap()], []);
+    let prober = Prober::new(ProbeConfig::default(), guard, cluster.clone(), tx).unwrap();
+    let fast = ProbeKind::Http(http_gate(json!({"intervalSeconds": 5})));
+    prober.register(&readiness_ref(), vec![ProbeSpec { key: key("health"), kind: fast }]);
+    tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+    cluster.readiness_exists.store(false, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while prober.probing() > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert!(prober.observations("shop", "api").is_empty());
 }
