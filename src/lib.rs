@@ -8,3 +8,4 @@ pub mod controller;
 pub mod engine;
 pub mod error;
 pub mod manifests;
+pub mod probe;

@@ -1,5 +1,6 @@
 //! Command-line entry points: flags → telemetry → run.
 
+pub mod approve;
 pub mod check;
 pub mod run;
 
@@ -20,6 +21,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Run the operator: evaluate DeploymentReadiness objects and gate their rollouts.
     Run(run::RunArgs),
+    /// Sign off an approval gate for the target's current revision, as yourself.
+    Approve(approve::ApproveArgs),
     /// Print the CustomResourceDefinitions as YAML (or write one file per CRD).
     Crds {
         /// Write `<plural>.gonogo.dev.yaml` files into this directory instead of printing.
@@ -32,6 +35,7 @@ pub fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Run(args) => run::run(args),
+        Command::Approve(args) => approve::run(args),
         Command::Crds { output_dir } => match crds(output_dir.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

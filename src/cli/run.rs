@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use crate::controller::{self, RunConfig};
+use crate::probe::{self, ProbeConfig};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -27,6 +28,18 @@ pub struct RunArgs {
     /// This replica's identity (normally the pod name, from the downward API).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+    /// Probes (`http`, `prometheus` gates) in flight at once.
+    #[arg(long, env = "GONOGO_PROBE_CONCURRENCY", default_value_t = 16)]
+    pub probe_concurrency: u16,
+    /// The Prometheus that `prometheus` gates query (e.g. http://prometheus-operated.monitoring:9090).
+    /// DeploymentReadiness objects cannot name addresses; without this flag those gates fail.
+    #[arg(long, env = "GONOGO_PROMETHEUS_URL", value_parser = probe::prometheus::parse_url)]
+    pub prometheus_url: Option<reqwest::Url>,
+    /// Let `http` gates reach this address range even where the default guard refuses
+    /// (loopback, link-local, the API server, endpoints that are not Pods of the namespace).
+    /// Repeatable; comma-separated in the environment variable.
+    #[arg(long, env = "GONOGO_HTTP_ALLOW_CIDR", value_delimiter = ',', value_parser = probe::ssrf::parse_cidr)]
+    pub http_allow_cidr: Vec<ipnet::IpNet>,
     /// Log format.
     #[arg(long, env = "GONOGO_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -62,6 +75,11 @@ pub fn run(args: RunArgs) -> ExitCode {
         lease_name: args.lease_name,
         lease_namespace: args.lease_namespace,
         identity,
+        probe: ProbeConfig {
+            concurrency: usize::from(args.probe_concurrency.max(1)),
+            allow_cidrs: args.http_allow_cidr,
+            prometheus_url: args.prometheus_url,
+        },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -37,6 +37,8 @@ use tracing::{error, info};
 
 use crate::api::{ClusterReadinessChecklist, DeploymentReadiness, ReadinessApproval, ReadinessChecklist};
 use crate::engine::pod;
+use crate::probe::certificate::CertificateCache;
+use crate::probe::{ProbeConfig, Prober, ssrf};
 use index::{RelationIndex, Relations};
 use reconcile::Context;
 use stores::{Stores, trim};
@@ -53,6 +55,8 @@ pub struct RunConfig {
     pub lease_namespace: String,
     /// This replica's identity for the Lease and events (the pod name).
     pub identity: String,
+    /// Live probes: concurrency, the SSRF guard's allowed ranges, the Prometheus address.
+    pub probe: ProbeConfig,
 }
 
 fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -93,7 +97,8 @@ where
 }
 
 pub async fn run(config: RunConfig) -> anyhow::Result<()> {
-    let client = Client::try_default().await?;
+    let kube_config = kube::Config::infer().await?;
+    let client = Client::try_from(kube_config.clone())?;
     let ns = config.namespace.as_deref();
     let metrics = Arc::new(Metrics::default());
     let index = RelationIndex::default();
@@ -113,7 +118,11 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let (ingresses, ingress_events) = stores::watch(scoped::<Ingress>(&client, ns), trim, metrics.clone());
     let (pvcs, pvc_events) = stores::watch(scoped::<PersistentVolumeClaim>(&client, ns), trim, metrics.clone());
     let (storage_classes, storage_class_events) = stores::watch(Api::<StorageClass>::all(client.clone()), trim, metrics.clone());
-    let (secrets, secret_events) = stores::watch(scoped::<Secret>(&client, ns), stores::trim_secret, metrics.clone());
+    let certificates = CertificateCache::default();
+    let (secrets, secret_events) = {
+        let certificates = certificates.clone();
+        stores::watch_observed(scoped::<Secret>(&client, ns), stores::trim_secret, metrics.clone(), move |event| certificates.observe(event))
+    };
     let (config_maps, config_map_events) = stores::watch(scoped::<ConfigMap>(&client, ns), stores::trim_config_map, metrics.clone());
 
     let stores = Stores {
@@ -158,6 +167,13 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         });
     }
 
+    // Probes may not reach the API server; its addresses are read once, at start.
+    let api_server = ssrf::api_server_addresses(&client, &kube_config).await;
+    let guard = ssrf::Guard::new(config.probe.allow_cidrs.clone(), api_server);
+    let (probe_results, probe_triggers) = tokio::sync::mpsc::channel::<ObjectRef<DeploymentReadiness>>(1024);
+    let prober = Prober::new(config.probe.clone(), guard, Arc::new(stores.clone()), probe_results)?;
+    let probe_triggers = futures::stream::unfold(probe_triggers, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
+
     let reporter = Reporter { controller: "gonogo".into(), instance: Some(config.identity.clone()) };
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -166,6 +182,8 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         index: index.clone(),
         failures: Default::default(),
+        prober,
+        certificates,
     });
 
     let by_target = {
@@ -268,6 +286,8 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         )
         // Any Ingress may start routing to the pods' Services; they are few and change rarely.
         .watches_stream(ingress_events, mapper::<Ingress>(readiness.clone(), index.clone(), "Ingress", |_, _| true))
+        // A probe result that changes a gate's verdict.
+        .reconcile_on(probe_triggers)
         .graceful_shutdown_on(stop)
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|result| async move {

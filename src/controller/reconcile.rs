@@ -24,6 +24,8 @@ use crate::api::{DeploymentReadiness, DeploymentReadinessStatus, Enforcement, Ga
 use crate::engine::status::{StatusInput, status_from_report};
 use crate::engine::{Checklists, Report, evaluate};
 use crate::error::{Error, Result};
+use crate::probe::certificate::CertificateCache;
+use crate::probe::{Prober, probe_specs};
 
 pub const FINALIZER: &str = "gonogo.dev/release-rollout";
 /// Re-evaluate at least this often even when nothing is watched to change.
@@ -37,6 +39,10 @@ pub struct Context {
     pub index: RelationIndex,
     /// Consecutive failures per object, for exponential backoff.
     pub failures: Mutex<HashMap<ObjectRef<DeploymentReadiness>, u32>>,
+    /// Runs the `http` and `prometheus` probes; its results are observations in snapshots.
+    pub prober: Prober,
+    /// Facts of the certificates in watched TLS Secrets.
+    pub certificates: CertificateCache,
 }
 
 #[instrument(skip_all, fields(readiness = %readiness.name_any(), namespace = readiness.namespace().unwrap_or_default()))]
@@ -79,7 +85,10 @@ pub fn error_policy(readiness: Arc<DeploymentReadiness>, error: &Error, ctx: Arc
 /// Evaluate one readiness object against the stores.
 fn judge(ctx: &Context, readiness: &DeploymentReadiness, deployment: Option<Arc<Deployment>>, now: Timestamp) -> (Report, index::Relations) {
     let namespace = readiness.namespace().unwrap_or_default();
-    let snapshot = ctx.stores.snapshot(&namespace, deployment, now);
+    let mut snapshot = ctx.stores.snapshot(&namespace, deployment, now);
+    // Live observations gathered outside the engine: probe results and certificate facts.
+    snapshot.observations.probes = ctx.prober.observations(&namespace, &readiness.name_any());
+    snapshot.observations.certificates = ctx.certificates.in_namespace(&namespace);
     let namespaced = ctx.stores.checklists_in(&namespace);
     let cluster = ctx.stores.cluster_checklists.state();
     let report = evaluate(readiness, Checklists { namespaced: &namespaced, cluster: &cluster }, &snapshot);
@@ -134,7 +143,12 @@ async fn apply(readiness: Arc<DeploymentReadiness>, ctx: &Context, api: &Api<Dep
     let target = readiness.spec.target_ref.name.clone();
     let deployment = ctx.stores.deployments.get(&ObjectRef::new(&target).within(&namespace));
     let (report, relations) = judge(ctx, &readiness, deployment.clone(), now);
-    ctx.index.record(ObjectRef::from_obj(readiness.as_ref()), relations);
+    let object_ref = ObjectRef::from_obj(readiness.as_ref());
+    ctx.index.record(object_ref.clone(), relations);
+    // Probe exactly the http/prometheus gates this evaluation judged.
+    let namespaced = ctx.stores.checklists_in(&namespace);
+    let cluster = ctx.stores.cluster_checklists.state();
+    ctx.prober.register(&object_ref, probe_specs(&readiness, Checklists { namespaced: &namespaced, cluster: &cluster }, &report));
 
     if let Some(deployment) = &deployment {
         let verdict = combined_verdict(ctx, &namespace, &target, deployment, Some((&readiness, &report)), None, now);
@@ -182,6 +196,7 @@ async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Context) -> Result<A
         sync_deployment(ctx, &namespace, &deployment, verdict.as_ref()).await?;
     }
     ctx.index.forget(&ObjectRef::from_obj(readiness.as_ref()));
+    ctx.prober.forget(&ObjectRef::from_obj(readiness.as_ref()));
     let labels = ReadinessLabels { namespace: namespace.clone(), readiness: name.clone() };
     ctx.metrics.blocking.remove(&labels);
     for gate in readiness.status.iter().flat_map(|s| s.gates.iter()) {

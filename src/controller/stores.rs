@@ -13,7 +13,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use super::metrics::Metrics;
 use crate::api::{ClusterReadinessChecklist, DeploymentReadiness, ReadinessApproval, ReadinessChecklist};
 use crate::engine::{Snapshot, Source};
+use crate::probe::ClusterView;
 
 /// Read handles on every store. Cheap to clone.
 #[derive(Clone)]
@@ -106,6 +107,28 @@ where
     }
 }
 
+/// The prober resolves `http` gates through the same stores the engine reads.
+impl ClusterView for Stores {
+    fn service(&self, namespace: &str, name: &str) -> Option<Arc<Service>> {
+        self.services.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    fn endpoint_slices(&self, namespace: &str, service: &str) -> Vec<Arc<EndpointSlice>> {
+        self.endpoint_slices
+            .state()
+            .into_iter()
+            .filter(|s| {
+                s.metadata.namespace.as_deref() == Some(namespace)
+                    && s.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")).map(String::as_str) == Some(service)
+            })
+            .collect()
+    }
+
+    fn readiness_exists(&self, readiness: &ObjectRef<DeploymentReadiness>) -> bool {
+        self.readiness.get(readiness).is_some()
+    }
+}
+
 fn in_namespace<K: Resource<DynamicType = ()> + Clone + 'static>(store: &Store<K>, namespace: &str) -> Vec<Arc<K>> {
     let mut objects: Vec<Arc<K>> = store
         .state()
@@ -162,10 +185,25 @@ pub fn watch<K>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
+    watch_observed(api, trim_fn, metrics, |_| {})
+}
+
+/// [`watch`], with `observe` seeing every event before the objects are trimmed (certificate
+/// facts are read from Secrets there, the only moment their values are in memory).
+pub fn watch_observed<K>(
+    api: Api<K>,
+    trim_fn: fn(&mut K),
+    metrics: Arc<Metrics>,
+    observe: impl FnMut(&watcher::Event<K>) + Send + 'static,
+) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + 'static)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
     let (reader, writer) = reflector::store();
     let kind = K::kind(&()).to_string();
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
+        .inspect_ok(observe)
         .modify(trim_fn)
         .reflect(writer)
         .inspect_err(move |e| {

@@ -1,0 +1,398 @@
+//! Live probes, outside the engine: `http` and `prometheus` gates are probed on their own
+//! schedule (each item's `intervalSeconds`), a bounded number at once, each with a timeout, and
+//! the results are kept as [`ProbeObservation`]s that the controller puts into snapshots.
+//!
+//! The prober learns what to probe from reconciles ([`Prober::register`]); when a result
+//! changes what a gate would say, it asks for a reconcile of that DeploymentReadiness.
+//! TLS certificates are observed passively from the Secret watch ([`certificate`]).
+
+pub mod certificate;
+pub mod http;
+pub mod prometheus;
+pub mod ssrf;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::reflector::ObjectRef;
+use reqwest::Url;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::AbortHandle;
+use tracing::{debug, warn};
+
+use crate::api::{DeploymentReadiness, Item};
+use crate::checks::{http::Http, prometheus::Prometheus};
+use crate::engine::{Checklists, GateKey, INLINE_CHECKLIST, ProbeObservation, ProbeOutcome, Report};
+use ssrf::Guard;
+
+/// How long an instant query may take (the `prometheus` check allows for the same).
+const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings of the prober (flags of `gonogo run`).
+#[derive(Clone, Debug)]
+pub struct ProbeConfig {
+    /// Probes in flight at once.
+    pub concurrency: usize,
+    /// `--http-allow-cidr`; the API server's addresses are added at start.
+    pub allow_cidrs: Vec<ipnet::IpNet>,
+    /// `--prometheus-url`: the only Prometheus queried.
+    pub prometheus_url: Option<Url>,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig { concurrency: 16, allow_cidrs: Vec::new(), prometheus_url: None }
+    }
+}
+
+/// What the prober reads of the cluster: the controller's reflector stores.
+pub trait ClusterView: Send + Sync + 'static {
+    fn service(&self, namespace: &str, name: &str) -> Option<Arc<Service>>;
+    /// EndpointSlices labelled `kubernetes.io/service-name: service` in the namespace.
+    fn endpoint_slices(&self, namespace: &str, service: &str) -> Vec<Arc<EndpointSlice>>;
+    /// Whether the readiness object still exists; probes of a vanished one stop by themselves
+    /// (its finalizer normally stops them, but a finalizer can be removed by hand).
+    fn readiness_exists(&self, readiness: &ObjectRef<DeploymentReadiness>) -> bool;
+}
+
+/// One gate to probe.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProbeSpec {
+    pub key: GateKey,
+    pub kind: ProbeKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProbeKind {
+    Http(Http),
+    Prometheus(Prometheus),
+}
+
+impl ProbeKind {
+    fn interval(&self) -> Duration {
+        let seconds = match self {
+            ProbeKind::Http(h) => h.interval_seconds,
+            ProbeKind::Prometheus(p) => p.interval_seconds,
+        };
+        // The CRD says 5..3600; a bad value offline or from an old schema must not spin.
+        Duration::from_secs(u64::try_from(seconds).unwrap_or(30).clamp(5, 3600))
+    }
+}
+
+/// The `http` and `prometheus` gates of a readiness object that its report judged, with the
+/// checklist names the engine uses (so the keys match what the checks look up).
+pub fn probe_specs(readiness: &DeploymentReadiness, checklists: Checklists<'_>, report: &Report) -> Vec<ProbeSpec> {
+    let name = readiness.metadata.name.clone().unwrap_or_default();
+    let mut sources: Vec<(String, &[Item])> = Vec::new();
+    for r in &readiness.spec.checklists {
+        match r.kind {
+            crate::api::ChecklistKind::ReadinessChecklist => {
+                if let Some(c) = checklists.namespaced.iter().find(|c| c.metadata.name.as_deref() == Some(r.name.as_str())) {
+                    sources.push((r.name.clone(), &c.spec.items));
+                }
+            }
+            crate::api::ChecklistKind::ClusterReadinessChecklist => {
+                if let Some(c) = checklists.cluster.iter().find(|c| c.metadata.name.as_deref() == Some(r.name.as_str())) {
+                    sources.push((format!("cluster/{}", r.name), &c.spec.checklist.items));
+                }
+            }
+        }
+    }
+    sources.push((INLINE_CHECKLIST.to_string(), &readiness.spec.items));
+    let mut specs: Vec<ProbeSpec> = Vec::new();
+    for (checklist, items) in sources {
+        for item in items {
+            // Only gates the engine judged (skips duplicates and refused cross-namespace lists).
+            let judged = report.gates.iter().any(|g| g.checklist == checklist && g.name == item.name && matches!(g.kind, "http" | "prometheus"));
+            let key = GateKey { readiness: name.clone(), checklist: checklist.clone(), item: item.name.clone() };
+            if !judged || specs.iter().any(|s| s.key == key) {
+                continue;
+            }
+            let kind = match (&item.http, &item.prometheus) {
+                (Some(h), None) => ProbeKind::Http(h.clone()),
+                (None, Some(p)) => ProbeKind::Prometheus(p.clone()),
+                _ => continue,
+            };
+            specs.push(ProbeSpec { key, kind });
+        }
+    }
+    specs
+}
+
+/// The probing service. Cheap to clone.
+#[derive(Clone)]
+pub struct Prober {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    guard: Guard,
+    prometheus_url: Option<Url>,
+    http: reqwest::Client,
+    prometheus: reqwest::Client,
+    permits: Semaphore,
+    cluster: Arc<dyn ClusterView>,
+    trigger: mpsc::Sender<ObjectRef<DeploymentReadiness>>,
+    /// Running probe tasks by readiness object and gate.
+    running: Mutex<HashMap<ObjectRef<DeploymentReadiness>, HashMap<GateKey, Running>>>,
+    /// Latest observations by namespace and gate.
+    results: RwLock<HashMap<(String, GateKey), ProbeObservation>>,
+}
+
+struct Running {
+    spec: ProbeSpec,
+    task: AbortHandle,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Ok(running) = self.running.get_mut() {
+            running.values().flat_map(|gates| gates.values()).for_each(|r| r.task.abort());
+        }
+    }
+}
+
+impl Prober {
+    /// `trigger` receives the readiness objects whose probe results changed.
+    pub fn new(
+        config: ProbeConfig,
+        guard: Guard,
+        cluster: Arc<dyn ClusterView>,
+        trigger: mpsc::Sender<ObjectRef<DeploymentReadiness>>,
+    ) -> reqwest::Result<Self> {
+        Ok(Prober {
+            inner: Arc::new(Inner {
+                guard,
+                prometheus_url: config.prometheus_url,
+                http: http::client()?,
+                prometheus: prometheus::client()?,
+                permits: Semaphore::new(config.concurrency.max(1)),
+                cluster,
+                trigger,
+                running: Mutex::new(HashMap::new()),
+                results: RwLock::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// Probe exactly these gates of one readiness object from now on: new gates start at once,
+    /// changed ones restart (their old results dropped), gates no longer listed stop.
+    pub fn register(&self, readiness: &ObjectRef<DeploymentReadiness>, specs: Vec<ProbeSpec>) {
+        let namespace = readiness.namespace.clone().unwrap_or_default();
+        let Ok(mut running) = self.inner.running.lock() else { return };
+        let gates = running.entry(readiness.clone()).or_default();
+        let mut stale: Vec<GateKey> = Vec::new();
+        gates.retain(|key, r| {
+            let keep = specs.iter().any(|s| s.key == *key && s.kind == r.spec.kind);
+            if !keep {
+                r.task.abort();
+                stale.push(key.clone());
+            }
+            keep
+        });
+        for spec in specs {
+            if gates.contains_key(&spec.key) {
+                continue;
+            }
+            let task = tokio::spawn(probe_loop(Arc::downgrade(&self.inner), readiness.clone(), spec.clone())).abort_handle();
+            gates.insert(spec.key.clone(), Running { spec, task });
+        }
+        if gates.is_empty() {
+            running.remove(readiness);
+        }
+        drop(running);
+        if !stale.is_empty()
+            && let Ok(mut results) = self.inner.results.write()
+        {
+            for key in stale {
+                results.remove(&(namespace.clone(), key));
+            }
+        }
+    }
+
+    /// Stop probing a readiness object and drop its results (it was deleted).
+    pub fn forget(&self, readiness: &ObjectRef<DeploymentReadiness>) {
+        self.register(readiness, Vec::new());
+    }
+
+    /// The observations of one readiness object's gates, for its snapshot.
+    pub fn observations(&self, namespace: &str, readiness: &str) -> BTreeMap<GateKey, ProbeObservation> {
+        let Ok(results) = self.inner.results.read() else { return BTreeMap::new() };
+        results
+            .iter()
+            .filter(|((ns, key), _)| ns == namespace && key.readiness == readiness)
+            .map(|((_, key), o)| (key.clone(), o.clone()))
+            .collect()
+    }
+
+    /// How many gates are being probed (for tests and metrics).
+    pub fn probing(&self) -> usize {
+        self.inner.running.lock().map(|r| r.values().map(HashMap::len).sum()).unwrap_or(0)
+    }
+}
+
+/// Probe one gate every interval until aborted (or the prober is gone).
+async fn probe_loop(inner: std::sync::Weak<Inner>, readiness: ObjectRef<DeploymentReadiness>, spec: ProbeSpec) {
+    let namespace = readiness.namespace.clone().unwrap_or_default();
+    let interval = spec.kind.interval();
+    let mut attempt: usize = 0;
+    loop {
+        let Some(prober) = inner.upgrade() else { return };
+        if !prober.cluster.readiness_exists(&readiness) {
+            prober.stop(&readiness, &spec.key);
+            return;
+        }
+        let outcome = {
+            let Ok(_permit) = prober.permits.acquire().await else { return };
+            run_probe(&prober, &namespace, &spec.kind, attempt).await
+        };
+        attempt = attempt.wrapping_add(1);
+        let now = Timestamp::now();
+        let key = (namespace.clone(), spec.key.clone());
+        let changed = match prober.results.write() {
+            Ok(mut results) => {
+                let previous = results.get(&key).cloned();
+                let next = observe(previous.as_ref(), outcome, &spec.kind, now);
+                let changed = changes_verdict(previous.as_ref(), &next, &spec.kind);
+                results.insert(key, next);
+                changed
+            }
+            Err(_) => false,
+        };
+        if changed {
+            debug!(readiness = %readiness, gate = %spec.key.item, "probe result changed");
+            if let Err(e) = prober.trigger.try_send(readiness.clone()) {
+                // A full queue already holds reconciles; the periodic resync covers a lost one.
+                warn!(readiness = %readiness, error = %e, "cannot queue a reconcile after a probe");
+            }
+        }
+        drop(prober);
+        tokio::time::sleep(interval).await;
+    }
+}
+
+impl Inner {
+    /// Forget one gate from inside its own task (which then ends).
+    fn stop(&self, readiness: &ObjectRef<DeploymentReadiness>, key: &GateKey) {
+        if let Ok(mut running) = self.running.lock()
+            && let Some(gates) = running.get_mut(readiness)
+        {
+            gates.remove(key);
+            if gates.is_empty() {
+                running.remove(readiness);
+            }
+        }
+        if let Ok(mut results) = self.results.write() {
+            results.remove(&(readiness.namespace.clone().unwrap_or_default(), key.clone()));
+        }
+    }
+}
+
+async fn run_probe(prober: &Inner, namespace: &str, kind: &ProbeKind, attempt: usize) -> ProbeOutcome {
+    match kind {
+        ProbeKind::Http(h) => {
+            let service = prober.cluster.service(namespace, &h.service);
+            let slices = prober.cluster.endpoint_slices(namespace, &h.service);
+            let addresses: Vec<SocketAddr> = match http::resolve(namespace, &h.service, service.as_deref(), &slices, &h.port, &prober.guard) {
+                Ok(addresses) => addresses,
+                Err(outcome) => return outcome,
+            };
+            // Take turns among ready endpoints: over time every pod answers.
+            let Some(address) = addresses.get(attempt % addresses.len().max(1)).copied() else {
+                return ProbeOutcome::Error(format!("Service {} has no ready endpoints", h.service));
+            };
+            let timeout = Duration::from_secs(u64::try_from(h.timeout_seconds).unwrap_or(5).clamp(1, 60));
+            let request = http::Request {
+                scheme: &h.scheme,
+                address,
+                method: &h.method,
+                path: &h.path,
+                body_contains: h.body_contains.as_deref(),
+                timeout,
+            };
+            http::probe_once(&prober.http, &prober.guard, &request).await
+        }
+        ProbeKind::Prometheus(p) => match &prober.prometheus_url {
+            Some(url) => prometheus::query_once(&prober.prometheus, url, &p.query, QUERY_TIMEOUT).await,
+            None => ProbeOutcome::Refused("no Prometheus address is configured (gonogo run --prometheus-url)".into()),
+        },
+    }
+}
+
+/// Whether an outcome counts as a success for the gate's own condition.
+fn succeeded(outcome: &ProbeOutcome, kind: &ProbeKind) -> bool {
+    match (outcome, kind) {
+        (ProbeOutcome::Http { status, body_matched }, ProbeKind::Http(h)) => {
+            h.expected_status.contains(&i32::from(*status)) && (h.body_contains.is_none() || *body_matched == Some(true))
+        }
+        (ProbeOutcome::Value(Some(v)), ProbeKind::Prometheus(p)) => !v.is_nan() && prometheus::holds(&p.operator, *v, p.threshold),
+        _ => false,
+    }
+}
+
+/// The next observation after `previous`: successes count up and `holding_since` stays while
+/// the condition holds; any other result resets both.
+pub fn observe(previous: Option<&ProbeObservation>, outcome: ProbeOutcome, kind: &ProbeKind, now: Timestamp) -> ProbeObservation {
+    if succeeded(&outcome, kind) {
+        ProbeObservation {
+            at: now,
+            outcome,
+            consecutive_successes: previous.map_or(0, |p| p.consecutive_successes).saturating_add(1),
+            holding_since: Some(previous.and_then(|p| p.holding_since).unwrap_or(now)),
+        }
+    } else {
+        ProbeObservation { at: now, outcome, consecutive_successes: 0, holding_since: None }
+    }
+}
+
+/// Whether `next` may change what the gate says compared with `previous` (each judged at the
+/// time it was made, so a `for` that has been held since shows up as a change).
+fn changes_verdict(previous: Option<&ProbeObservation>, next: &ProbeObservation, kind: &ProbeKind) -> bool {
+    previous.map(|p| signature(p, kind, p.at)) != Some(signature(next, kind, next.at))
+}
+
+/// What of an observation can change a gate's verdict: the kind of answer (status code, pass
+/// or fail against the threshold, the error), successes still counting toward the threshold,
+/// and whether `for` has been held. A new metric value on the same side of the threshold does
+/// not count, so a steady gate does not rewrite its status at every probe.
+#[derive(Debug, PartialEq)]
+struct Signature {
+    answer: String,
+    counting: u32,
+    held: bool,
+}
+
+fn signature(observation: &ProbeObservation, kind: &ProbeKind, now: Timestamp) -> Signature {
+    let success = succeeded(&observation.outcome, kind);
+    let answer = match &observation.outcome {
+        ProbeOutcome::Http { status, body_matched } => format!("http {status} {body_matched:?}"),
+        ProbeOutcome::Value(None) => "no data".into(),
+        ProbeOutcome::Value(Some(v)) if v.is_nan() => "NaN".into(),
+        ProbeOutcome::Value(Some(_)) => format!("value success={success}"),
+        ProbeOutcome::Error(reason) => format!("error {reason}"),
+        ProbeOutcome::Refused(reason) => format!("refused {reason}"),
+    };
+    let (counting, held) = match kind {
+        ProbeKind::Http(h) => {
+            let needed = u32::try_from(h.success_threshold.max(1)).unwrap_or(1);
+            (observation.consecutive_successes.min(needed), false)
+        }
+        ProbeKind::Prometheus(p) => {
+            let hold = p.hold_for.as_deref().and_then(|d| d.parse::<SignedDuration>().ok());
+            let held = match (hold, observation.holding_since) {
+                (Some(hold), Some(since)) => now.duration_since(since) >= hold,
+                _ => false,
+            };
+            (0, held)
+        }
+    };
+    Signature { answer, counting, held }
+}
+
+#[cfg(test)]
+mod tests;
