@@ -161,17 +161,16 @@ func run(o options) int {
 
 	code := 0
 	if err := startCluster(o, sup, logf, done); err != nil {
-		signal.Reset()
 		fail("%v", err)
 		code = 1
 	} else {
 		logf("ready in %.1fs", time.Since(start).Seconds())
 		fmt.Printf("READY kubeconfig=%s server=%s\n", filepath.Join(o.dir, "kubeconfig"), sup.server)
 		os.Stdout.Sync()
+		// Later signals stay caught (and ignored): when the parent exits,
+		// stdin EOF and the PR_SET_PDEATHSIG SIGTERM arrive together, and
+		// the second must not kill the launcher halfway through teardown.
 		reason := <-done
-		// A second signal during teardown ends the launcher at once; the
-		// children still die through their PR_SET_PDEATHSIG.
-		signal.Reset()
 		logf("shutting down: %s", reason)
 		if strings.HasPrefix(reason, "exited ") {
 			fail("%s", reason)
