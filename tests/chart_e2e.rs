@@ -157,19 +157,45 @@ async fn the_chart_runs_the_operator_and_helm_wait_follows_the_gates() {
     })
     .await;
 
-    tokio::join!(
+    docs_examples_are_valid(cluster, &client).await;
+
+    // Each scenario hands back its namespace: deleting one while the operator still watches
+    // would make its event writes fail (namespace terminating), which is not what is tested.
+    let _namespaces = tokio::join!(
         failing_gate_holds_helm_wait(cluster, &client),
         passing_gates_let_helm_wait_succeed(cluster, &client),
         stalled_readiness_fails_helm_wait_fast(cluster, &client),
         approvals_are_signed_by_their_approver(cluster, &client),
     );
     operator.assert_no_forbidden();
+    drop(operator);
+}
+
+/// Every gonogo.dev object in docs/*.md is accepted by the API server (dry run), so the docs
+/// cannot drift from the CRDs.
+async fn docs_examples_are_valid(cluster: &Cluster, client: &Client) {
+    let ns = TestNamespace::new(client, "docs").await;
+    let mut checked = 0;
+    for entry in std::fs::read_dir(repo_root().join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for block in text.split("```yaml").skip(1).filter_map(|b| b.split("```").next()) {
+            let first_api = block.lines().find(|l| l.starts_with("apiVersion:")).unwrap_or_default();
+            if !first_api.contains("gonogo.dev/") || block.contains("{{") {
+                continue;
+            }
+            let out = cluster.try_run("kubectl", &["create", "--dry-run=server", "-n", &ns.name, "-f", "-"], Some(block)).await;
+            assert!(out.success(), "{} has an example the API server rejects:\n{block}\n{}", path.display(), out.stderr);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "docs examples found: {checked}");
 }
 
 /// A missing Secret: the hook created the DeploymentReadiness before the Deployment, so the
 /// admission policy held the first ReplicaSet, and `helm install --wait` waits on the gates
 /// until its timeout. Once the Secret exists, `helm upgrade --wait` succeeds.
-async fn failing_gate_holds_helm_wait(cluster: &Cluster, client: &Client) {
+async fn failing_gate_holds_helm_wait(cluster: &Cluster, client: &Client) -> TestNamespace {
     let ns = TestNamespace::new(client, "helm-fail").await;
     let (out, took) = helm_app(cluster, "install", &ns.name, "30s", &[]).await;
     eprintln!("failing gate: helm install --wait --timeout 30s returned after {:.1}s", took.as_secs_f64());
@@ -213,11 +239,12 @@ async fn failing_gate_holds_helm_wait(cluster: &Cluster, client: &Client) {
     let d = deployments.get("app").await.unwrap();
     assert!(!paused(&d) && deployment_available(&d), "{:?}", d.status);
     assert_eq!(cluster.kstatus(&ns.name, "deploymentreadiness", "app").await.status, "Current");
+    ns
 }
 
 /// Every gate passes: `helm install --wait` returns once the DeploymentReadiness is Ready, which
 /// includes the PostRollout `readyReplicas` gate, so the release is really up.
-async fn passing_gates_let_helm_wait_succeed(cluster: &Cluster, client: &Client) {
+async fn passing_gates_let_helm_wait_succeed(cluster: &Cluster, client: &Client) -> TestNamespace {
     let ns = TestNamespace::new(client, "helm-pass").await;
     ns.api::<Secret>(client).create(&PostParams::default(), &api_keys()).await.unwrap();
     let (out, took) = helm_app(cluster, "install", &ns.name, "60s", &[]).await;
@@ -230,11 +257,12 @@ async fn passing_gates_let_helm_wait_succeed(cluster: &Cluster, client: &Client)
     assert!(!paused(&d) && deployment_available(&d), "{:?}", d.status);
     let kstatus = cluster.kstatus(&ns.name, "deploymentreadiness", "app").await;
     assert_eq!(kstatus.status, "Current", "{kstatus:?}");
+    ns
 }
 
 /// `progressDeadlineSeconds: 5` and a missing Secret: the DeploymentReadiness becomes Stalled
 /// (kstatus Failed) and Helm 4 stops waiting at once instead of at its timeout.
-async fn stalled_readiness_fails_helm_wait_fast(cluster: &Cluster, client: &Client) {
+async fn stalled_readiness_fails_helm_wait_fast(cluster: &Cluster, client: &Client) -> TestNamespace {
     let ns = TestNamespace::new(client, "helm-stall").await;
     let timeout = Duration::from_secs(60);
     let (out, took) = helm_app(cluster, "install", &ns.name, "60s", &["--set", "readiness.progressDeadlineSeconds=5"]).await;
@@ -247,10 +275,11 @@ async fn stalled_readiness_fails_helm_wait_fast(cluster: &Cluster, client: &Clie
     assert_eq!((status.as_str(), reason.as_str()), ("True", "ProgressDeadlineExceeded"));
     let kstatus = cluster.kstatus(&ns.name, "deploymentreadiness", "app").await;
     assert_eq!(kstatus.status, "Failed", "{kstatus:?}");
+    ns
 }
 
 /// The chart's ValidatingAdmissionPolicy: an approval is recorded by its approver only.
-async fn approvals_are_signed_by_their_approver(cluster: &Cluster, client: &Client) {
+async fn approvals_are_signed_by_their_approver(cluster: &Cluster, client: &Client) -> TestNamespace {
     let ns = TestNamespace::new(client, "approve").await;
     let approval = |name: &str, approver: &str| {
         format!(
@@ -271,6 +300,7 @@ async fn approvals_are_signed_by_their_approver(cluster: &Cluster, client: &Clie
         ])
         .await;
     assert!(!changed.success(), "a recorded approval changed");
+    ns
 }
 
 // ------------------------------------------------------ one watched namespace
