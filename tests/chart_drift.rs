@@ -126,6 +126,14 @@ fn deploy_manifests_match_the_chart() {
 // ---------------------------------------------------------------- rendering
 
 #[test]
+fn the_charts_lint_clean() {
+    for chart in ["charts/gonogo", "tests/fixtures/charts/app"] {
+        let out = helm().args(["lint", "--strict", chart]).output().expect("run helm");
+        assert!(out.status.success(), "helm lint --strict {chart}:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
 fn defaults_run_two_replicas_with_leader_election_and_every_safeguard() {
     let docs = template(&["--kube-version", "1.36.0"]);
     let names = kinds(&docs);
