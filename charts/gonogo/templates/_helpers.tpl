@@ -1,0 +1,119 @@
+{{/* Names. A release named like the chart (`gonogo`) gives objects plain `gonogo-*` names. */}}
+{{- define "gonogo.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "gonogo.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "gonogo.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "gonogo.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "gonogo.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "gonogo.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "gonogo.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "gonogo.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: controller
+app.kubernetes.io/part-of: gonogo
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "gonogo.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- if .Values.image.digest }}
+{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* Leader election: on whenever more than one replica runs. */}}
+{{- define "gonogo.leaderElection" -}}
+{{- if gt (int .Values.replicas) 1 }}true{{ end }}
+{{- end }}
+
+{{/* MutatingAdmissionPolicy is GA (admissionregistration.k8s.io/v1) from Kubernetes 1.36. */}}
+{{- define "gonogo.holdNewDeployments" -}}
+{{- if and .Values.holdNewDeployments (semverCompare ">=1.36.0-0" .Capabilities.KubeVersion.Version) }}true{{ end }}
+{{- end }}
+
+{{/* Admission policy bindings only match the watched namespace when there is one. */}}
+{{- define "gonogo.matchWatchedNamespace" -}}
+{{- if .Values.watchNamespace }}
+matchResources:
+  namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ .Values.watchNamespace }}
+{{- end }}
+{{- end }}
+
+{{/*
+RBAC rules for the namespaced objects gonogo reads and writes. A ClusterRole when every
+namespace is watched, a Role in the watched namespace otherwise.
+*/}}
+{{- define "gonogo.namespacedRules" -}}
+# Its own API: read everything, write DeploymentReadiness status and finalizers.
+- apiGroups: [gonogo.dev]
+  resources: [deploymentreadinesses]
+  verbs: [get, list, watch, patch]
+- apiGroups: [gonogo.dev]
+  resources: [deploymentreadinesses/status]
+  verbs: [patch]
+- apiGroups: [gonogo.dev]
+  resources: [readinesschecklists, readinessapprovals]
+  verbs: [get, list, watch]
+# Targets: read, and server-side apply of spec.paused and gonogo.dev/* annotations.
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, patch]
+# Related objects, read only. Secret values are stripped before they are stored.
+- apiGroups: [""]
+  resources: [secrets, configmaps, services, persistentvolumeclaims]
+  verbs: [list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [list, watch]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies, ingresses]
+  verbs: [list, watch]
+# Events on transitions.
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}
+
+{{/* Cluster-scoped objects: needed whatever the watched namespace. */}}
+{{- define "gonogo.clusterRules" -}}
+- apiGroups: [gonogo.dev]
+  resources: [clusterreadinesschecklists]
+  verbs: [get, list, watch]
+- apiGroups: [storage.k8s.io]
+  resources: [storageclasses]
+  verbs: [list, watch]
+{{- end }}
