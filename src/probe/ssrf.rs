@@ -138,15 +138,16 @@ pub async fn api_server_addresses(client: &Client, config: &kube::Config) -> BTr
             Err(e) => warn!(error = %e, "cannot read Service default/kubernetes for the http probe guard"),
         }
         let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
-        match slices.list(&kube::api::ListParams::default().labels("kubernetes.io/service-name=kubernetes")).await {
-            Ok(list) => found.extend(
-                list.items
+        // The API server maintains one EndpointSlice named `kubernetes`; RBAC grants exactly it.
+        match slices.get_opt("kubernetes").await {
+            Ok(slice) => found.extend(
+                slice
                     .iter()
                     .flat_map(|s| s.endpoints.iter())
                     .flat_map(|e| e.addresses.iter())
                     .filter_map(|a| a.parse::<IpAddr>().ok()),
             ),
-            Err(e) => warn!(error = %e, "cannot list the API server's EndpointSlices for the http probe guard"),
+            Err(e) => warn!(error = %e, "cannot read EndpointSlice default/kubernetes for the http probe guard"),
         }
     };
     if tokio::time::timeout(Duration::from_secs(10), lookup).await.is_err() {
