@@ -4,5 +4,5 @@
 mod parse;
 mod set;
 
-pub use parse::{Document, LoadError, parse_stream};
+pub use parse::{Document, Documents, LoadError, documents, parse_stream};
 pub use set::{ManifestSet, Origin, SetError};
