@@ -5,4 +5,4 @@ mod parse;
 mod set;
 
 pub use parse::{Document, Documents, LoadError, documents, parse_stream};
-pub use set::{ManifestSet, Origin, SetError};
+pub use set::{ManifestSet, Mentions, Namespace, Origin, SetError};
