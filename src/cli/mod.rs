@@ -1,6 +1,9 @@
 //! Command-line entry points: flags → telemetry → run.
 
 pub mod check;
+pub mod input;
+pub mod output;
+pub mod verdicts;
 
 use std::process::ExitCode;
 
