@@ -83,6 +83,9 @@ fn location(origin: Option<&Origin>, options: &OutputOptions, namespace: &str, n
 
 /// A relative URI reference for a path: forward slashes, reserved characters percent-encoded.
 fn uri(path: &str) -> String {
+    if path == crate::cli::input::STDIN {
+        return "stdin".to_string();
+    }
     let path = path.replace('\\', "/");
     let mut out = String::new();
     for b in path.trim_start_matches("./").bytes() {
