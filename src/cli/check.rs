@@ -227,3 +227,35 @@ pub fn check(args: &CheckArgs, stdin: &mut dyn FnMut() -> std::io::Result<String
     }
     Outcome::Judged { report, warnings }
 }
+
+/// One fuzzing input through the whole command: parse, load, judge with the baseline (and
+/// any readiness and checklists in the text), render every format. Used by `fuzz/` and by
+/// the stable mutation test `tests/cli_fuzz.rs`; must never panic. Returns whether the input
+/// got as far as verdicts (rather than an input error).
+#[doc(hidden)]
+pub fn fuzz_one(text: &str) -> bool {
+    let args = CheckArgs {
+        files: vec!["-".into()],
+        checklists: Vec::new(),
+        checklist_applies_to: AppliesTo::Unbound,
+        no_baseline: false,
+        assume_present: vec!["secret/*".into(), "configmap/settings".into()],
+        namespace: "default".into(),
+        output: Format::Table,
+        fail_on: FailOn::Required,
+        fail_on_unknown: false,
+        color: ColorWhen::Never,
+        now: "2026-06-01T00:00:00Z".parse().ok(),
+        source_prefix: String::new(),
+        allow_empty: false,
+    };
+    let mut stdin = || Ok(text.to_string());
+    if let Outcome::Judged { report, .. } = check(&args, &mut stdin) {
+        let _ = report.fails();
+        for format in [Format::Table, Format::Json, Format::Junit, Format::Sarif] {
+            let _ = output::render(format, &report, &OutputOptions::default(), &mut std::io::sink());
+        }
+        return true;
+    }
+    false
+}
