@@ -10,7 +10,7 @@ use std::io::Write;
 
 use super::{OutputOptions, artifact, deployment_label, full_message, gate_label};
 use crate::api::GateOutcome;
-use crate::cli::verdicts::CheckReport;
+use crate::cli::verdicts::{CheckReport, DeploymentVerdicts};
 
 enum Case {
     Pass(String),
@@ -18,96 +18,115 @@ enum Case {
     Skipped(String),
 }
 
-pub fn render(report: &CheckReport, options: &OutputOptions, out: &mut dyn Write) -> std::io::Result<()> {
+/// The testcases of one Deployment: one per gate, one per problem.
+fn cases(report: &CheckReport, d: &DeploymentVerdicts) -> Vec<(String, Case)> {
     let policy = report.policy;
-    let mut suites = String::new();
-    let (mut all_tests, mut all_failures, mut all_skipped) = (0, 0, 0);
+    let mut cases = Vec::new();
+    let several = d.evaluations.len() > 1;
+    for e in &d.evaluations {
+        let prefix = if several { format!("{}: ", e.readiness) } else { String::new() };
+        for g in &e.report.gates {
+            let fails = policy.gate_fails(g);
+            let message = full_message(g);
+            let case = match g.result {
+                GateOutcome::Pass => Case::Pass(message),
+                GateOutcome::Waived => Case::Pass(format!("Waived: {message}")),
+                GateOutcome::Fail | GateOutcome::Unknown if fails => {
+                    let kind = if g.result == GateOutcome::Unknown { "Unknown".to_string() } else { g.severity.to_string() };
+                    Case::Failure { kind, message }
+                }
+                GateOutcome::Fail => Case::Skipped(format!("{} gate fails (does not fail the run under --fail-on): {message}", g.severity)),
+                GateOutcome::Unknown => Case::Skipped(format!("Unknown: {message}")),
+                GateOutcome::Skipped => Case::Skipped(format!("Skipped: {message}")),
+            };
+            cases.push((format!("{prefix}{}", gate_label(g)), case));
+        }
+        for p in &e.report.problems {
+            let message = format!("{}: {}", p.reason, p.message);
+            let case = if policy.problem_fails(p) {
+                Case::Failure { kind: "Problem".into(), message }
+            } else {
+                Case::Skipped(format!("Unknown: {message}"))
+            };
+            cases.push((format!("{prefix}problem/{}", p.reason), case));
+        }
+    }
+    cases
+}
+
+/// (tests, failures, skipped) of a set of cases.
+fn count(cases: &[(String, Case)]) -> (usize, usize, usize) {
+    let failures = cases.iter().filter(|(_, c)| matches!(c, Case::Failure { .. })).count();
+    let skipped = cases.iter().filter(|(_, c)| matches!(c, Case::Skipped(_))).count();
+    (cases.len(), failures, skipped)
+}
+
+pub fn render(report: &CheckReport, options: &OutputOptions, out: &mut dyn Write) -> std::io::Result<()> {
+    // The totals head the document, so count first; then write one Deployment at a time.
+    let (mut tests, mut failures, mut skipped) = (0, 0, 0);
     for d in &report.deployments {
-        let location = d.location().map(|o| artifact(o, options));
-        let mut cases = Vec::new();
-        let several = d.evaluations.len() > 1;
-        for e in &d.evaluations {
-            let prefix = if several { format!("{}: ", e.readiness) } else { String::new() };
-            for g in &e.report.gates {
-                let fails = policy.gate_fails(g);
-                let message = full_message(g);
-                let case = match g.result {
-                    GateOutcome::Pass => Case::Pass(message),
-                    GateOutcome::Waived => Case::Pass(format!("Waived: {message}")),
-                    GateOutcome::Fail | GateOutcome::Unknown if fails => {
-                        let kind = if g.result == GateOutcome::Unknown { "Unknown".to_string() } else { g.severity.to_string() };
-                        Case::Failure { kind, message }
-                    }
-                    GateOutcome::Fail => Case::Skipped(format!("{} gate fails (does not fail the run under --fail-on): {message}", g.severity)),
-                    GateOutcome::Unknown => Case::Skipped(format!("Unknown: {message}")),
-                    GateOutcome::Skipped => Case::Skipped(format!("Skipped: {message}")),
-                };
-                cases.push((format!("{prefix}{}", gate_label(g)), case));
-            }
-            for p in &e.report.problems {
-                let message = format!("{}: {}", p.reason, p.message);
-                let case = if policy.problem_fails(p) {
-                    Case::Failure { kind: "Problem".into(), message }
-                } else {
-                    Case::Skipped(format!("Unknown: {message}"))
-                };
-                cases.push((format!("{prefix}problem/{}", p.reason), case));
-            }
-        }
-        let failures = cases.iter().filter(|(_, c)| matches!(c, Case::Failure { .. })).count();
-        let skipped = cases.iter().filter(|(_, c)| matches!(c, Case::Skipped(_))).count();
-        all_tests += cases.len();
-        all_failures += failures;
-        all_skipped += skipped;
-        let suite_name = deployment_label(d);
-        let _ = write!(
-            suites,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"0\"",
-            esc(&suite_name),
-            cases.len()
-        );
-        if let Some((file, _)) = &location {
-            let _ = write!(suites, " file=\"{}\"", esc(file));
-        }
-        suites.push_str(">\n");
-        if let Some(o) = d.location() {
-            suites.push_str("    <properties>\n");
-            let _ = writeln!(suites, "      <property name=\"file\" value=\"{}\"/>", esc(&o.file));
-            let _ = writeln!(suites, "      <property name=\"line\" value=\"{}\"/>", o.line);
-            if let Some(source) = &o.helm_source {
-                let _ = writeln!(suites, "      <property name=\"helmSource\" value=\"{}\"/>", esc(source));
-            }
-            suites.push_str("    </properties>\n");
-        }
-        for (name, case) in cases {
-            let _ = write!(suites, "    <testcase name=\"{}\" classname=\"{}\" time=\"0\"", esc(&name), esc(&suite_name));
-            if let Some((file, line)) = &location {
-                let _ = write!(suites, " file=\"{}\" line=\"{line}\"", esc(file));
-            }
-            suites.push('>');
-            match case {
-                Case::Pass(message) => {
-                    let _ = write!(suites, "<system-out>{}</system-out>", esc(&message));
-                }
-                Case::Failure { kind, message } => {
-                    let first = message.lines().next().unwrap_or_default();
-                    let _ = write!(suites, "<failure type=\"{}\" message=\"{}\">{}</failure>", esc(&kind), esc(first), esc(&message));
-                }
-                Case::Skipped(message) => {
-                    let _ = write!(suites, "<skipped message=\"{}\"/>", esc(&message));
-                }
-            }
-            suites.push_str("</testcase>\n");
-        }
-        suites.push_str("  </testsuite>\n");
+        let (t, f, s) = count(&cases(report, d));
+        tests += t;
+        failures += f;
+        skipped += s;
     }
     writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
     writeln!(
         out,
-        "<testsuites name=\"gonogo check\" tests=\"{all_tests}\" failures=\"{all_failures}\" errors=\"0\" skipped=\"{all_skipped}\" time=\"0\">"
+        "<testsuites name=\"gonogo check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"0\">"
     )?;
-    out.write_all(suites.as_bytes())?;
+    for d in &report.deployments {
+        out.write_all(suite(report, d, options).as_bytes())?;
+    }
     writeln!(out, "</testsuites>")
+}
+
+fn suite(report: &CheckReport, d: &DeploymentVerdicts, options: &OutputOptions) -> String {
+    let mut suites = String::new();
+    let location = d.location().map(|o| artifact(o, options));
+    let cases = cases(report, d);
+    let (tests, failures, skipped) = count(&cases);
+    let suite_name = deployment_label(d);
+    let _ = write!(
+        suites,
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"0\"",
+        esc(&suite_name),
+    );
+    if let Some((file, _)) = &location {
+        let _ = write!(suites, " file=\"{}\"", esc(file));
+    }
+    suites.push_str(">\n");
+    if let Some(o) = d.location() {
+        suites.push_str("    <properties>\n");
+        let _ = writeln!(suites, "      <property name=\"file\" value=\"{}\"/>", esc(&o.file));
+        let _ = writeln!(suites, "      <property name=\"line\" value=\"{}\"/>", o.line);
+        if let Some(source) = &o.helm_source {
+            let _ = writeln!(suites, "      <property name=\"helmSource\" value=\"{}\"/>", esc(source));
+        }
+        suites.push_str("    </properties>\n");
+    }
+    for (name, case) in cases {
+        let _ = write!(suites, "    <testcase name=\"{}\" classname=\"{}\" time=\"0\"", esc(&name), esc(&suite_name));
+        if let Some((file, line)) = &location {
+            let _ = write!(suites, " file=\"{}\" line=\"{line}\"", esc(file));
+        }
+        suites.push('>');
+        match case {
+            Case::Pass(message) => {
+                let _ = write!(suites, "<system-out>{}</system-out>", esc(&message));
+            }
+            Case::Failure { kind, message } => {
+                let first = message.lines().next().unwrap_or_default();
+                let _ = write!(suites, "<failure type=\"{}\" message=\"{}\">{}</failure>", esc(&kind), esc(first), esc(&message));
+            }
+            Case::Skipped(message) => {
+                let _ = write!(suites, "<skipped message=\"{}\"/>", esc(&message));
+            }
+        }
+        suites.push_str("</testcase>\n");
+    }
+    suites.push_str("  </testsuite>\n");
+    suites
 }
 
 /// XML-escape text for attributes and content; characters XML 1.0 cannot carry are dropped.

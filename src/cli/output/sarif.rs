@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::OnceLock;
 
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Value, json};
 
 use super::{OutputOptions, artifact, deployment_label, gate_label};
@@ -18,8 +19,58 @@ const INFORMATION_URI: &str = "https://github.com/gonogo-dev/gonogo";
 const READINESS_RULE: &str = "readiness";
 
 pub fn render(report: &CheckReport, options: &OutputOptions, out: &mut dyn Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &document(report, options))?;
+    let driver = json!({
+        "name": "gonogo",
+        "semanticVersion": env!("CARGO_PKG_VERSION"),
+        "informationUri": INFORMATION_URI,
+        "rules": rules(),
+    });
+    serde_json::to_writer_pretty(&mut *out, &Sarif { driver: &driver, results: Results { report, options } })?;
     writeln!(out)
+}
+
+/// The SARIF log, streamed: one Deployment's results exist at a time.
+struct Sarif<'a> {
+    driver: &'a Value,
+    results: Results<'a>,
+}
+
+struct Run<'a>(&'a Sarif<'a>);
+
+struct Results<'a> {
+    report: &'a CheckReport,
+    options: &'a OutputOptions,
+}
+
+impl Serialize for Sarif<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("$schema", "https://json.schemastore.org/sarif-2.1.0.json")?;
+        map.serialize_entry("version", "2.1.0")?;
+        map.serialize_entry("runs", &[Run(self)])?;
+        map.end()
+    }
+}
+
+impl Serialize for Run<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("tool", &json!({"driver": self.0.driver}))?;
+        map.serialize_entry("results", &self.0.results)?;
+        map.end()
+    }
+}
+
+impl Serialize for Results<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(None)?;
+        for d in &self.report.deployments {
+            for result in deployment_results(self.report, d, self.options) {
+                seq.serialize_element(&result)?;
+            }
+        }
+        seq.end()
+    }
 }
 
 /// Each check kind's description, from the API schema (the registry's doc comments).
@@ -98,79 +149,64 @@ fn uri(path: &str) -> String {
     out
 }
 
-pub fn document(report: &CheckReport, options: &OutputOptions) -> Value {
+fn rule_index(rule: &str) -> usize {
+    crate::checks::KINDS.iter().position(|k| *k == rule).unwrap_or(crate::checks::KINDS.len())
+}
+
+/// The results of one Deployment: its failing gates and failing problems.
+fn deployment_results(report: &CheckReport, d: &crate::cli::verdicts::DeploymentVerdicts, options: &OutputOptions) -> Vec<Value> {
     let policy = report.policy;
-    let rule_index: BTreeMap<&str, usize> = crate::checks::KINDS
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (*k, i))
-        .chain([(READINESS_RULE, crate::checks::KINDS.len())])
-        .collect();
     let mut results = Vec::new();
-    for d in &report.deployments {
-        let loc = location(d.location(), options, &d.namespace, &d.name);
-        let rendered = d.location().filter(|o| o.helm_source.is_some()).map(|o| format!("{}:{}", o.file, o.line));
-        for e in &d.evaluations {
-            for g in &e.report.gates {
-                let fails = policy.gate_fails(g);
-                if !(g.result == GateOutcome::Fail || (g.result == GateOutcome::Unknown && fails)) {
-                    continue;
-                }
-                let rule = if g.kind.is_empty() { READINESS_RULE } else { g.kind };
-                let level = if fails || (g.result == GateOutcome::Fail && g.severity == Severity::Required) { "error" } else { "warning" };
-                let result_word = if g.result == GateOutcome::Unknown { "is unknown" } else { "fails" };
-                results.push(json!({
-                    "ruleId": rule,
-                    "ruleIndex": rule_index.get(rule).copied().unwrap_or(0),
-                    "level": level,
-                    "message": {"text": format!(
-                        "Deployment {}: {} gate {} {result_word}: {}",
-                        deployment_label(d), g.severity, gate_label(g), g.message
-                    )},
-                    "locations": [loc.clone()],
-                    "partialFingerprints": {
-                        "gonogoGate/v1": format!("{}/{}/{}/{}", d.namespace, d.name, e.readiness, gate_label(g)),
-                    },
-                    "properties": {
-                        "namespace": d.namespace,
-                        "deployment": d.name,
-                        "readiness": e.readiness,
-                        "checklist": g.checklist,
-                        "gate": g.name,
-                        "severity": g.severity,
-                        "phase": g.phase,
-                        "result": g.result,
-                        "renderedAt": rendered,
-                    },
-                }));
+    let loc = location(d.location(), options, &d.namespace, &d.name);
+    let rendered = d.location().filter(|o| o.helm_source.is_some()).map(|o| format!("{}:{}", o.file, o.line));
+    for e in &d.evaluations {
+        for g in &e.report.gates {
+            let fails = policy.gate_fails(g);
+            if !(g.result == GateOutcome::Fail || (g.result == GateOutcome::Unknown && fails)) {
+                continue;
             }
-            for p in e.report.problems.iter().filter(|p| policy.problem_fails(p)) {
-                results.push(json!({
-                    "ruleId": READINESS_RULE,
-                    "ruleIndex": rule_index[READINESS_RULE],
-                    "level": "error",
-                    "message": {"text": format!("Deployment {}: DeploymentReadiness {}: {}: {}", deployment_label(d), e.readiness, p.reason, p.message)},
-                    "locations": [location(e.origin.as_ref().or(d.location()), options, &d.namespace, &d.name)],
-                    "partialFingerprints": {
-                        "gonogoGate/v1": format!("{}/{}/{}/problem/{}", d.namespace, d.name, e.readiness, p.reason),
-                    },
-                }));
-            }
+            let rule = if g.kind.is_empty() { READINESS_RULE } else { g.kind };
+            let level = if fails || (g.result == GateOutcome::Fail && g.severity == Severity::Required) { "error" } else { "warning" };
+            let result_word = if g.result == GateOutcome::Unknown { "is unknown" } else { "fails" };
+            results.push(json!({
+                "ruleId": rule,
+                "ruleIndex": rule_index(rule),
+                "level": level,
+                "message": {"text": format!(
+                    "Deployment {}: {} gate {} {result_word}: {}",
+                    deployment_label(d), g.severity, gate_label(g), g.message
+                )},
+                "locations": [loc.clone()],
+                "partialFingerprints": {
+                    "gonogoGate/v1": format!("{}/{}/{}/{}", d.namespace, d.name, e.readiness, gate_label(g)),
+                },
+                "properties": {
+                    "namespace": d.namespace,
+                    "deployment": d.name,
+                    "readiness": e.readiness,
+                    "checklist": g.checklist,
+                    "gate": g.name,
+                    "severity": g.severity,
+                    "phase": g.phase,
+                    "result": g.result,
+                    "renderedAt": rendered,
+                },
+            }));
+        }
+        for p in e.report.problems.iter().filter(|p| policy.problem_fails(p)) {
+            results.push(json!({
+                "ruleId": READINESS_RULE,
+                "ruleIndex": rule_index(READINESS_RULE),
+                "level": "error",
+                "message": {"text": format!("Deployment {}: DeploymentReadiness {}: {}: {}", deployment_label(d), e.readiness, p.reason, p.message)},
+                "locations": [location(e.origin.as_ref().or(d.location()), options, &d.namespace, &d.name)],
+                "partialFingerprints": {
+                    "gonogoGate/v1": format!("{}/{}/{}/problem/{}", d.namespace, d.name, e.readiness, p.reason),
+                },
+            }));
         }
     }
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "gonogo",
-                "semanticVersion": env!("CARGO_PKG_VERSION"),
-                "informationUri": INFORMATION_URI,
-                "rules": rules(),
-            }},
-            "results": results,
-        }],
-    })
+    results
 }
 
 #[cfg(test)]
