@@ -121,7 +121,13 @@ pub fn run(args: CheckArgs) -> ExitCode {
                 ColorWhen::Never => anstream::ColorChoice::Never,
             };
             let options = OutputOptions { source_prefix: args.source_prefix.clone() };
-            let mut stdout = anstream::AutoStream::new(std::io::stdout().lock(), choice);
+            // Buffered: stdout alone flushes every line, and a report can be tens of MB.
+            // Only the table has colour; the machine formats skip the escape-stripping pass.
+            let stdout = std::io::stdout().lock();
+            let mut stdout: Box<dyn Write> = match args.output {
+                Format::Table => Box::new(std::io::BufWriter::with_capacity(1 << 16, anstream::AutoStream::new(stdout, choice))),
+                _ => Box::new(std::io::BufWriter::with_capacity(1 << 16, stdout)),
+            };
             if let Err(e) = output::render(args.output, &report, &options, &mut stdout).and_then(|()| stdout.flush()) {
                 // A closed pipe (`| head`) is not worth a panic; report and keep the verdict.
                 if e.kind() != std::io::ErrorKind::BrokenPipe {
@@ -129,7 +135,10 @@ pub fn run(args: CheckArgs) -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
-            if report.fails() { ExitCode::from(1) } else { ExitCode::SUCCESS }
+            let code = if report.fails() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+            // The process ends here: freeing every object one by one would only cost time.
+            std::mem::forget(report);
+            code
         }
     }
 }

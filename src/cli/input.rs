@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::manifests::{ManifestSet, documents};
+use crate::manifests::{Classified, ManifestSet, RawDocument, classify, raw_documents};
 
 /// The name standard input is reported under.
 pub const STDIN: &str = "<stdin>";
@@ -92,15 +92,42 @@ pub fn load(
 }
 
 /// Parse one stream and add its objects; errors are collected and the stream goes on.
+///
+/// Documents are split first (cheap), then parsed and typed on every core, a batch at a time
+/// (memory stays flat), and inserted in input order, so the result is the same as one by one.
 pub fn add_stream(stream: &Stream, default_namespace: &str, set: &mut ManifestSet, errors: &mut InputErrors) {
-    for doc in documents(&stream.name, &stream.text) {
-        match doc {
-            Ok(doc) => {
-                if let Err(e) = set.add(&doc, default_namespace) {
-                    errors.push(e.to_string());
-                }
+    /// Documents per thread and batch.
+    const BATCH: usize = 256;
+    /// Below this many documents a thread costs more than it saves.
+    const PARALLEL_FROM: usize = 64;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let raw: Vec<RawDocument<'_>> = raw_documents(&stream.text).collect();
+    let work = |docs: &[RawDocument<'_>]| -> Vec<Result<Classified, String>> {
+        let mut out = Vec::with_capacity(docs.len());
+        for doc in docs {
+            match doc.parse(&stream.name) {
+                Ok(parsed) => out.extend(parsed.iter().map(|d| classify(d, default_namespace).map_err(|e| e.to_string()))),
+                Err(e) => out.push(Err(e.to_string())),
             }
-            Err(e) => errors.push(e.to_string()),
+        }
+        out
+    };
+    let work = &work;
+    for batch in raw.chunks(BATCH * threads) {
+        let results: Vec<Vec<Result<Classified, String>>> = if threads == 1 || batch.len() < PARALLEL_FROM {
+            vec![work(batch)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = batch.chunks(batch.len().div_ceil(threads)).map(|part| scope.spawn(move || work(part))).collect();
+                // A panic in a worker is a bug: let it surface as one, not as an input error.
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+            })
+        };
+        for result in results.into_iter().flatten() {
+            match result {
+                Ok(object) => set.insert(object),
+                Err(e) => errors.push(e),
+            }
         }
     }
 }

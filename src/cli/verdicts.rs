@@ -238,7 +238,6 @@ pub fn judge(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>) -> Chec
     };
     let baseline = plan.baseline.then(baseline).flatten();
     let baseline_mentions = baseline.map(|b| Mentions::of(&b.spec)).unwrap_or_default();
-    let wildcard_kinds: Vec<&str> = plan.assumed.iter().filter(|(_, n)| n == "*").map(|(k, _)| k.as_str()).collect();
 
     for (namespace, ns) in &set.namespaces {
         let flag_namespaced = plan.flag_checklists(namespace);
@@ -286,23 +285,14 @@ pub fn judge(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>) -> Chec
             if use_flags || use_baseline {
                 extra.readiness.insert(name.to_string());
             }
-            let mut assumed = plan.assumed.clone();
-            let mut snapshot = set.snapshot_with(namespace, deployment, plan.now, &assumed, &extra);
-            if !wildcard_kinds.is_empty() {
-                // `kind/*`: every name a check could ask about counts as present.
-                let names = mentioned_names(set, namespace, deployment, &extra);
-                for kind in &wildcard_kinds {
-                    assumed.extend(names.iter().map(|n| (kind.to_string(), n.clone())));
-                }
-                snapshot.assumed_present = assumed;
-            }
+            let snapshot = snapshot(set, namespace, deployment, plan, &extra);
 
             let mut evaluations = Vec::new();
             for &r in own {
                 let (readiness, r_origin) = &ns.readiness[r];
                 evaluations.push(Evaluation {
                     readiness: readiness.metadata.name.clone().unwrap_or_default(),
-                    source: crate::cli::verdicts::ReadinessSource::Manifest,
+                    source: ReadinessSource::Manifest,
                     origin: Some(r_origin.clone()),
                     report: evaluate(readiness, for_readiness, &snapshot),
                 });
@@ -378,6 +368,20 @@ pub fn judge(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>) -> Chec
     CheckReport { now: plan.now, policy: plan.policy, deployments, objects: set.objects }
 }
 
+/// The snapshot one Deployment is judged against, with `--assume-present` applied: `KIND/*`
+/// expands to every name a check could ask about (what the snapshot filter looks up by name).
+fn snapshot(set: &ManifestSet, namespace: &str, deployment: &Arc<Deployment>, plan: &Plan, extra: &Mentions) -> crate::engine::Snapshot {
+    let mut snapshot = set.snapshot_with(namespace, deployment, plan.now, &plan.assumed, extra);
+    let wildcard_kinds: Vec<&str> = plan.assumed.iter().filter(|(_, n)| n == "*").map(|(k, _)| k.as_str()).collect();
+    if !wildcard_kinds.is_empty() {
+        let names = mentioned_names(set, namespace, deployment, extra);
+        for kind in wildcard_kinds {
+            snapshot.assumed_present.extend(names.iter().map(|n| (kind.to_string(), n.clone())));
+        }
+    }
+    snapshot
+}
+
 /// The names a wildcard assumption expands to for one Deployment: whatever its snapshot's
 /// filter would look up by name.
 fn mentioned_names(set: &ManifestSet, namespace: &str, deployment: &Arc<Deployment>, extra: &Mentions) -> BTreeSet<String> {
@@ -426,6 +430,24 @@ fn made_up(name: &str, namespace: &str, checklists: Vec<ChecklistRef>) -> Deploy
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn assumptions_reach_the_snapshot_and_wildcards_expand_to_referenced_names() {
+        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec:\n      containers: [{name: api, image: \"api:1\", envFrom: [{secretRef: {name: api-env}}]}]\n";
+        let mut set = ManifestSet::default();
+        for doc in crate::manifests::parse_stream("a.yaml", text).unwrap() {
+            set.add(&doc, "default").unwrap();
+        }
+        let d = set.namespaces["default"].deployments[0].0.clone();
+        let plan = Plan {
+            assumed: [("Secret".to_string(), "*".to_string()), ("ConfigMap".to_string(), "settings".to_string())].into(),
+            ..Default::default()
+        };
+        let s = snapshot(&set, "default", &d, &plan, &Mentions::default());
+        assert!(s.is_assumed_present("Secret", "api-env"), "the wildcard covers the referenced Secret");
+        assert!(s.is_assumed_present("ConfigMap", "settings"));
+        assert!(!s.is_assumed_present("ConfigMap", "api-env"), "only the kinds asked for");
+    }
 
     #[test]
     fn the_baseline_checklist_compiles_in_and_parses() {

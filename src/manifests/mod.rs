@@ -4,5 +4,5 @@
 mod parse;
 mod set;
 
-pub use parse::{Document, Documents, LoadError, documents, parse_stream};
-pub use set::{ManifestSet, Mentions, Namespace, Origin, SetError};
+pub use parse::{Document, Documents, LoadError, RawDocument, documents, parse_stream, raw_documents};
+pub use set::{Classified, ManifestSet, Mentions, Namespace, Origin, SetError, classify};

@@ -54,28 +54,41 @@ impl Iterator for Documents<'_> {
                 return Some(Ok(doc));
             }
             let chunk = self.chunks.next()?;
-            match parse_chunk(self.file, &chunk) {
-                Ok(None) => continue,
-                Ok(Some((line, helm_source, value))) => {
-                    let is_list = value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
-                        && value.get("items").is_some_and(Value::is_array);
-                    if !is_list {
-                        return Some(Ok(Document { file: self.file.to_string(), line, helm_source, value }));
-                    }
-                    if let Value::Object(mut map) = value
-                        && let Some(Value::Array(items)) = map.remove("items")
-                    {
-                        self.pending.extend(items.into_iter().map(|value| Document {
-                            file: self.file.to_string(),
-                            line,
-                            helm_source: helm_source.clone(),
-                            value,
-                        }));
-                    }
-                }
+            match (RawDocument { chunk }).parse(self.file) {
+                Ok(docs) => self.pending.extend(docs),
                 Err(e) => return Some(Err(e)),
             }
         }
+    }
+}
+
+/// One document's text, split from the stream but not parsed yet, so that documents can be
+/// parsed in parallel (see `gonogo check`'s loader).
+pub struct RawDocument<'a> {
+    chunk: Chunk<'a>,
+}
+
+/// The documents of a stream, unparsed, in order.
+pub fn raw_documents(text: &str) -> impl Iterator<Item = RawDocument<'_>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    Chunks { text, offset: 0, line: 1, shift: 0, done: false }.map(|chunk| RawDocument { chunk })
+}
+
+impl RawDocument<'_> {
+    /// Parse: no document (blank, comments, `null`), one, or the items of a `kind: List`.
+    pub fn parse(&self, file: &str) -> Result<Vec<Document>, LoadError> {
+        let Some((line, helm_source, value)) = parse_chunk(file, &self.chunk)? else { return Ok(Vec::new()) };
+        let is_list = value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
+            && value.get("items").is_some_and(Value::is_array);
+        if !is_list {
+            return Ok(vec![Document { file: file.to_string(), line, helm_source, value }]);
+        }
+        let Value::Object(mut map) = value else { return Ok(Vec::new()) };
+        let Some(Value::Array(items)) = map.remove("items") else { return Ok(Vec::new()) };
+        Ok(items
+            .into_iter()
+            .map(|value| Document { file: file.to_string(), line, helm_source: helm_source.clone(), value })
+            .collect())
     }
 }
 

@@ -109,85 +109,42 @@ impl ManifestSet {
     /// `kubectl apply -n` would put them. Unknown kinds are ignored; documents that are not
     /// Kubernetes objects are skipped with a warning.
     pub fn add(&mut self, doc: &Document, default_namespace: &str) -> Result<(), SetError> {
-        let origin = Origin { file: doc.file.clone(), line: doc.line, helm_source: doc.helm_source.clone() };
-        let (Some(api_version), Some(kind)) = (
-            doc.value.get("apiVersion").and_then(Value::as_str),
-            doc.value.get("kind").and_then(Value::as_str),
-        ) else {
-            self.warnings.push(format!("{}:{}: not a Kubernetes object (no apiVersion and kind); skipped", doc.file, doc.line));
-            return Ok(());
-        };
-        self.objects += 1;
-        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-        let namespace = doc
-            .value
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .filter(|ns| !ns.is_empty())
-            .unwrap_or(default_namespace)
-            .to_string();
-        let named = doc.value.pointer("/metadata/name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
-        macro_rules! put {
-            ($field:ident) => {{
-                let object = typed(doc, kind)?;
-                self.ns(&namespace).related.$field.push(Arc::new(object));
-            }};
+        self.insert(classify(doc, default_namespace)?);
+        Ok(())
+    }
+
+    /// Add an object typed by [`classify`] (which may run on another thread).
+    pub fn insert(&mut self, object: Classified) {
+        let Classified { namespace, origin, object } = object;
+        if !matches!(object, Object::NotAnObject(_)) {
+            self.objects += 1;
         }
-        match (group, kind) {
-            ("apps", "Deployment") | ("gonogo.dev", "DeploymentReadiness" | "ReadinessChecklist" | "ClusterReadinessChecklist") if !named => {
-                self.warnings.push(format!("{}:{}: {kind} without metadata.name; skipped", doc.file, doc.line));
-            }
-            ("apps", "Deployment") => {
-                let object: Deployment = typed(doc, kind)?;
-                let mut names = Vec::new();
-                collect_names(&doc.value, &mut names);
-                names.sort_unstable();
-                names.dedup();
-                let mentions = names.into_iter().map(Box::from).collect();
+        match object {
+            Object::NotAnObject(warning) | Object::Skipped(warning) => self.warnings.push(warning),
+            Object::Ignored => {}
+            Object::Deployment(d, mentions) => {
                 let ns = self.ns(&namespace);
-                ns.deployments.push((Arc::new(object), origin));
+                ns.deployments.push((d, origin));
                 ns.deployment_mentions.push(mentions);
             }
-            ("gonogo.dev", "DeploymentReadiness") => {
-                validate_items(doc, kind, doc.value.pointer("/spec/items"))?;
-                let object: DeploymentReadiness = typed(doc, kind)?;
-                self.ns(&namespace).readiness.push((Arc::new(object), origin));
-            }
-            ("gonogo.dev", "ReadinessChecklist") => {
-                validate_items(doc, kind, doc.value.pointer("/spec/items"))?;
-                let object: ReadinessChecklist = typed(doc, kind)?;
-                self.ns(&namespace).checklists.push(Arc::new(object));
-            }
-            ("gonogo.dev", "ClusterReadinessChecklist") => {
-                validate_items(doc, kind, doc.value.pointer("/spec/items"))?;
-                let object: ClusterReadinessChecklist = typed(doc, kind)?;
-                self.cluster_checklists.push(Arc::new(object));
+            Object::Readiness(r) => self.ns(&namespace).readiness.push((r, origin)),
+            Object::Checklist(c) => self.ns(&namespace).checklists.push(c),
+            Object::ClusterChecklist(c) => {
+                self.cluster_checklists.push(c);
                 self.cluster_checklist_mentions = OnceLock::new();
             }
-            ("gonogo.dev", "ReadinessApproval") => put!(approvals),
-            ("autoscaling", "HorizontalPodAutoscaler") if api_version == "autoscaling/v2" => put!(hpas),
-            ("policy", "PodDisruptionBudget") if api_version == "policy/v1" => put!(pdbs),
-            ("", "Service") => put!(services),
-            ("discovery.k8s.io", "EndpointSlice") => put!(endpoint_slices),
-            ("networking.k8s.io", "NetworkPolicy") => put!(network_policies),
-            ("networking.k8s.io", "Ingress") => put!(ingresses),
-            ("", "PersistentVolumeClaim") => put!(pvcs),
-            ("", "Secret") => put!(secrets),
-            ("", "ConfigMap") => put!(config_maps),
-            ("storage.k8s.io", "StorageClass") => {
-                let object = typed(doc, kind)?;
-                self.storage_classes.push(Arc::new(object));
-            }
-            ("autoscaling", "HorizontalPodAutoscaler") | ("policy", "PodDisruptionBudget") => {
-                // Older API versions are gone from the supported clusters (1.33+).
-                self.warnings.push(format!(
-                    "{}:{}: {kind} {api_version} is not served by Kubernetes 1.33+; skipped",
-                    doc.file, doc.line
-                ));
-            }
-            _ => {} // unknown kinds are not ours to judge
+            Object::StorageClass(c) => self.storage_classes.push(c),
+            Object::Approval(o) => self.ns(&namespace).related.approvals.push(o),
+            Object::Hpa(o) => self.ns(&namespace).related.hpas.push(o),
+            Object::Pdb(o) => self.ns(&namespace).related.pdbs.push(o),
+            Object::Service(o) => self.ns(&namespace).related.services.push(o),
+            Object::EndpointSlice(o) => self.ns(&namespace).related.endpoint_slices.push(o),
+            Object::NetworkPolicy(o) => self.ns(&namespace).related.network_policies.push(o),
+            Object::Ingress(o) => self.ns(&namespace).related.ingresses.push(o),
+            Object::Pvc(o) => self.ns(&namespace).related.pvcs.push(o),
+            Object::Secret(o) => self.ns(&namespace).related.secrets.push(o),
+            Object::ConfigMap(o) => self.ns(&namespace).related.config_maps.push(o),
         }
-        Ok(())
     }
 
     fn ns(&mut self, namespace: &str) -> &mut Namespace {
@@ -611,6 +568,103 @@ fn collect_names<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
         Value::Object(map) => map.values().for_each(|v| collect_names(v, out)),
         _ => {}
     }
+}
+
+/// One document, typed: what [`ManifestSet::insert`] files where.
+#[derive(Debug)]
+pub struct Classified {
+    namespace: String,
+    origin: Origin,
+    object: Object,
+}
+
+#[derive(Debug)]
+enum Object {
+    /// Not a Kubernetes object (no apiVersion and kind): a warning.
+    NotAnObject(String),
+    /// A Kubernetes object skipped with a warning (no name, an API version gone from 1.33).
+    Skipped(String),
+    /// A kind gonogo does not judge.
+    Ignored,
+    Deployment(Arc<Deployment>, Box<[Box<str>]>),
+    Readiness(Arc<DeploymentReadiness>),
+    Checklist(Arc<ReadinessChecklist>),
+    ClusterChecklist(Arc<ClusterReadinessChecklist>),
+    StorageClass(Arc<StorageClass>),
+    Approval(Arc<crate::api::ReadinessApproval>),
+    Hpa(Arc<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>),
+    Pdb(Arc<k8s_openapi::api::policy::v1::PodDisruptionBudget>),
+    Service(Arc<k8s_openapi::api::core::v1::Service>),
+    EndpointSlice(Arc<k8s_openapi::api::discovery::v1::EndpointSlice>),
+    NetworkPolicy(Arc<k8s_openapi::api::networking::v1::NetworkPolicy>),
+    Ingress(Arc<k8s_openapi::api::networking::v1::Ingress>),
+    Pvc(Arc<k8s_openapi::api::core::v1::PersistentVolumeClaim>),
+    Secret(Arc<k8s_openapi::api::core::v1::Secret>),
+    ConfigMap(Arc<k8s_openapi::api::core::v1::ConfigMap>),
+}
+
+/// Type one document (pure, so documents can be typed in parallel). Objects without a
+/// namespace land in `default_namespace`.
+pub fn classify(doc: &Document, default_namespace: &str) -> Result<Classified, SetError> {
+    let origin = Origin { file: doc.file.clone(), line: doc.line, helm_source: doc.helm_source.clone() };
+    let (Some(api_version), Some(kind)) = (
+        doc.value.get("apiVersion").and_then(Value::as_str),
+        doc.value.get("kind").and_then(Value::as_str),
+    ) else {
+        let warning = format!("{}:{}: not a Kubernetes object (no apiVersion and kind); skipped", doc.file, doc.line);
+        return Ok(Classified { namespace: String::new(), origin, object: Object::NotAnObject(warning) });
+    };
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    let namespace = doc
+        .value
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or(default_namespace)
+        .to_string();
+    let named = doc.value.pointer("/metadata/name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    let object = match (group, kind) {
+        ("apps", "Deployment") | ("gonogo.dev", "DeploymentReadiness" | "ReadinessChecklist" | "ClusterReadinessChecklist") if !named => {
+            Object::Skipped(format!("{}:{}: {kind} without metadata.name; skipped", doc.file, doc.line))
+        }
+        ("apps", "Deployment") => {
+            let object: Deployment = typed(doc, kind)?;
+            let mut names = Vec::new();
+            collect_names(&doc.value, &mut names);
+            names.sort_unstable();
+            names.dedup();
+            Object::Deployment(Arc::new(object), names.into_iter().map(Box::from).collect())
+        }
+        ("gonogo.dev", "DeploymentReadiness") => {
+            validate_items(doc, kind, doc.value.pointer("/spec/items"))?;
+            Object::Readiness(Arc::new(typed(doc, kind)?))
+        }
+        ("gonogo.dev", "ReadinessChecklist") => {
+            validate_items(doc, kind, doc.value.pointer("/spec/items"))?;
+            Object::Checklist(Arc::new(typed(doc, kind)?))
+        }
+        ("gonogo.dev", "ClusterReadinessChecklist") => {
+            validate_items(doc, kind, doc.value.pointer("/spec/items"))?;
+            Object::ClusterChecklist(Arc::new(typed(doc, kind)?))
+        }
+        ("gonogo.dev", "ReadinessApproval") => Object::Approval(Arc::new(typed(doc, kind)?)),
+        ("autoscaling", "HorizontalPodAutoscaler") if api_version == "autoscaling/v2" => Object::Hpa(Arc::new(typed(doc, kind)?)),
+        ("policy", "PodDisruptionBudget") if api_version == "policy/v1" => Object::Pdb(Arc::new(typed(doc, kind)?)),
+        ("", "Service") => Object::Service(Arc::new(typed(doc, kind)?)),
+        ("discovery.k8s.io", "EndpointSlice") => Object::EndpointSlice(Arc::new(typed(doc, kind)?)),
+        ("networking.k8s.io", "NetworkPolicy") => Object::NetworkPolicy(Arc::new(typed(doc, kind)?)),
+        ("networking.k8s.io", "Ingress") => Object::Ingress(Arc::new(typed(doc, kind)?)),
+        ("", "PersistentVolumeClaim") => Object::Pvc(Arc::new(typed(doc, kind)?)),
+        ("", "Secret") => Object::Secret(Arc::new(typed(doc, kind)?)),
+        ("", "ConfigMap") => Object::ConfigMap(Arc::new(typed(doc, kind)?)),
+        ("storage.k8s.io", "StorageClass") => Object::StorageClass(Arc::new(typed(doc, kind)?)),
+        ("autoscaling", "HorizontalPodAutoscaler") | ("policy", "PodDisruptionBudget") => {
+            // Older API versions are gone from the supported clusters (1.33+).
+            Object::Skipped(format!("{}:{}: {kind} {api_version} is not served by Kubernetes 1.33+; skipped", doc.file, doc.line))
+        }
+        _ => Object::Ignored, // unknown kinds are not ours to judge
+    };
+    Ok(Classified { namespace, origin, object })
 }
 
 fn typed<K: DeserializeOwned + Resource>(doc: &Document, kind: &str) -> Result<K, SetError> {

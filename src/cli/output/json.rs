@@ -3,8 +3,12 @@
 
 use std::io::Write;
 
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde_json::json;
+
+use crate::api::{GateOutcome, Phase, Severity};
+use crate::cli::verdicts::DeploymentVerdicts;
 
 use crate::cli::verdicts::{CheckReport, problem_is_unknown};
 use crate::manifests::Origin;
@@ -50,64 +54,135 @@ impl Serialize for Deployments<'_> {
     }
 }
 
-fn location(origin: Option<&Origin>) -> Value {
-    match origin {
-        Some(o) => json!({"file": o.file, "line": o.line, "helmSource": o.helm_source}),
-        None => Value::Null,
-    }
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeploymentOut<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    location: Option<LocationOut<'a>>,
+    evaluations: Vec<EvaluationOut<'a>>,
 }
 
-fn deployment(report: &CheckReport, d: &crate::cli::verdicts::DeploymentVerdicts) -> Value {
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LocationOut<'a> {
+    file: &'a str,
+    line: usize,
+    helm_source: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EvaluationOut<'a> {
+    readiness: &'a str,
+    source: &'static str,
+    location: Option<LocationOut<'a>>,
+    ready: bool,
+    failing: usize,
+    summary: SummaryOut,
+    problems: Vec<ProblemOut<'a>>,
+    expired_waivers: Vec<WaiverOut<'a>>,
+    gates: Vec<GateOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct SummaryOut {
+    total: u32,
+    passed: u32,
+    failed: u32,
+    unknown: u32,
+    waived: u32,
+    skipped: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProblemOut<'a> {
+    reason: &'a str,
+    message: &'a str,
+    blocks: bool,
+    unknown_offline: bool,
+    fails_check: bool,
+}
+
+#[derive(Serialize)]
+struct WaiverOut<'a> {
+    item: &'a str,
+    owner: &'a str,
+    expired: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GateOut<'a> {
+    checklist: &'a str,
+    name: &'a str,
+    kind: &'a str,
+    description: Option<&'a str>,
+    severity: Severity,
+    phase: Phase,
+    result: GateOutcome,
+    message: &'a str,
+    findings: Vec<FindingOut<'a>>,
+    fails_check: bool,
+}
+
+#[derive(Serialize)]
+struct FindingOut<'a> {
+    container: Option<&'a str>,
+    message: &'a str,
+}
+
+fn location(origin: Option<&Origin>) -> Option<LocationOut<'_>> {
+    origin.map(|o| LocationOut { file: &o.file, line: o.line, helm_source: o.helm_source.as_deref() })
+}
+
+fn deployment<'a>(report: &CheckReport, d: &'a DeploymentVerdicts) -> DeploymentOut<'a> {
     let policy = report.policy;
-    let evaluations: Vec<Value> = d
+    let evaluations = d
         .evaluations
         .iter()
         .map(|e| {
             let r = &e.report;
             let s = r.summary();
-            let failing = r.gates.iter().filter(|g| policy.gate_fails(g)).count()
-                + r.problems.iter().filter(|p| policy.problem_fails(p)).count();
-            json!({
-                "readiness": e.readiness,
-                "source": super::source_name(e.source),
-                "location": location(e.origin.as_ref()),
-                "ready": r.ready(),
-                "failing": failing,
-                "summary": {
-                    "total": s.total, "passed": s.passed, "failed": s.failed,
-                    "unknown": s.unknown, "waived": s.waived, "skipped": s.skipped,
-                },
-                "problems": r.problems.iter().map(|p| json!({
-                    "reason": p.reason,
-                    "message": p.message,
-                    "blocks": p.blocks,
-                    "unknownOffline": problem_is_unknown(p),
-                    "failsCheck": policy.problem_fails(p),
-                })).collect::<Vec<_>>(),
-                "expiredWaivers": r.expired_waivers.iter().map(|w| json!({
-                    "item": w.item, "owner": w.owner, "expired": w.expired,
-                })).collect::<Vec<_>>(),
-                "gates": r.gates.iter().map(|g| json!({
-                    "checklist": g.checklist,
-                    "name": g.name,
-                    "kind": g.kind,
-                    "description": g.description,
-                    "severity": g.severity,
-                    "phase": g.phase,
-                    "result": g.result,
-                    "message": g.message,
-                    "findings": g.findings.iter().map(|f| json!({
-                        "container": f.container, "message": f.message,
-                    })).collect::<Vec<_>>(),
-                    "failsCheck": policy.gate_fails(g),
-                })).collect::<Vec<_>>(),
-            })
+            EvaluationOut {
+                readiness: &e.readiness,
+                source: super::source_name(e.source),
+                location: location(e.origin.as_ref()),
+                ready: r.ready(),
+                failing: r.gates.iter().filter(|g| policy.gate_fails(g)).count()
+                    + r.problems.iter().filter(|p| policy.problem_fails(p)).count(),
+                summary: SummaryOut { total: s.total, passed: s.passed, failed: s.failed, unknown: s.unknown, waived: s.waived, skipped: s.skipped },
+                problems: r
+                    .problems
+                    .iter()
+                    .map(|p| ProblemOut {
+                        reason: p.reason,
+                        message: &p.message,
+                        blocks: p.blocks,
+                        unknown_offline: problem_is_unknown(p),
+                        fails_check: policy.problem_fails(p),
+                    })
+                    .collect(),
+                expired_waivers: r.expired_waivers.iter().map(|w| WaiverOut { item: &w.item, owner: &w.owner, expired: &w.expired }).collect(),
+                gates: r
+                    .gates
+                    .iter()
+                    .map(|g| GateOut {
+                        checklist: &g.checklist,
+                        name: &g.name,
+                        kind: g.kind,
+                        description: g.description.as_deref(),
+                        severity: g.severity,
+                        phase: g.phase,
+                        result: g.result,
+                        message: &g.message,
+                        findings: g.findings.iter().map(|f| FindingOut { container: f.container.as_deref(), message: &f.message }).collect(),
+                        fails_check: policy.gate_fails(g),
+                    })
+                    .collect(),
+            }
         })
         .collect();
-    json!({
-        "namespace": d.namespace,
-        "name": d.name,
-        "location": location(d.origin.as_ref()),
-        "evaluations": evaluations,
-    })
+    DeploymentOut { namespace: &d.namespace, name: &d.name, location: location(d.origin.as_ref()), evaluations }
 }

@@ -66,7 +66,7 @@ pub fn render(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> 
             } else if e.report.ready() {
                 format!("{GREEN}go{GREEN:#}")
             } else {
-                format!("{YELLOW}go offline{YELLOW:#}, not known ready")
+                format!("{YELLOW}undecided offline{YELLOW:#}: nothing fails, but not every required gate is known to pass")
             };
             writeln!(
                 out,
