@@ -7,7 +7,10 @@
 //! # now: 2026-06-01T00:00:00Z (optional)
 //! ```
 //!
-//! Every check kind must have at least one `pass-*.yaml` and one `fail-*.yaml`.
+//! Every check kind must have at least one `pass-*.yaml` and one `fail-*.yaml`. Runtime gates
+//! take live observations from `# probe:` and `# certificate:` lines (see `fixture_observations`).
+
+mod fixture_observations;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -64,6 +67,8 @@ fn run_fixture(path: &Path) -> Result<(), String> {
                 .ok_or_else(|| format!("fixture has no Deployment {target}"))?;
             let mut snapshot = set.snapshot_for(ns_name, &deployment, now, &BTreeSet::new());
             snapshot.source = source;
+            let readiness_name = readiness.metadata.name.as_deref().unwrap_or_default();
+            fixture_observations::apply(&text, readiness_name, now, &mut snapshot.observations)?;
             let checklists = Checklists { namespaced: &ns.checklists, cluster: &set.cluster_checklists };
             let report = evaluate(readiness, checklists, &snapshot);
             if !report.problems.is_empty() {

@@ -21,3 +21,17 @@ fn committed_crds_match_the_api_types() {
         assert!(on_disk == yaml, "crds/{file} is stale; run `cargo run -- crds --output-dir crds`");
     }
 }
+
+/// kubectl and Helm read YAML 1.1, where a bare `on`, `off`, `yes`, `no`, `y` or `n` is a
+/// boolean: a field of that name would turn into `true` in the schema's `required` list.
+#[test]
+fn no_field_name_is_a_yaml_1_1_boolean() {
+    const WORDS: [&str; 6] = ["on", "off", "yes", "no", "y", "n"];
+    for (file, yaml) in gonogo::api::crd_files().unwrap() {
+        for line in yaml.lines() {
+            let t = line.trim();
+            let word = t.strip_prefix("- ").unwrap_or(t).trim_end_matches(':');
+            assert!(!WORDS.contains(&word.to_ascii_lowercase().as_str()), "{file}: `{t}` reads as a boolean in YAML 1.1");
+        }
+    }
+}

@@ -1,12 +1,23 @@
+use std::collections::{BTreeSet, HashMap};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, OnceLock};
+
 use kube::KubeSchema;
+use kube_cel::{KubeCelExt, cel};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{Check, Context};
-use crate::engine::Outcome;
+use crate::engine::{Outcome, pod};
 
 /// Parameters of the `cel` check: a CEL expression that must be true. Variables: `deployment`,
-/// `hpa` (or null), `pdbs`, `services`, `networkPolicies`, `pvcs`, `secrets` (names and key names
-/// only), `configMaps`, `namespace`.
+/// `hpa` (the HorizontalPodAutoscaler scaling it, or null), `pdbs`, `services`,
+/// `networkPolicies`, `pvcs`, `secrets` and `configMaps` (every one in the namespace; Secrets and
+/// ConfigMaps as `{metadata: {name, labels}, type, keys}`, never values), `namespace`. The
+/// Kubernetes CEL libraries are available (`quantity()`, `url()`, `ip()`, `semver()`, lists,
+/// sets, strings, regex `find`). `now` is the evaluation time (RFC 3339; `timestamp(now)`).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Cel {
@@ -17,8 +28,392 @@ pub struct Cel {
     pub message: Option<String>,
 }
 
+/// The variables an expression may use, in the order they are documented.
+const VARIABLES: [&str; 10] =
+    ["deployment", "hpa", "pdbs", "services", "networkPolicies", "pvcs", "secrets", "configMaps", "namespace", "now"];
+
 impl Check for Cel {
-    fn evaluate(&self, _cx: &Context<'_>) -> Outcome {
-        Outcome::Unknown("not implemented yet".into())
+    fn evaluate(&self, cx: &Context<'_>) -> Outcome {
+        let compiled = match compile(&self.expression) {
+            Ok(compiled) => compiled,
+            Err(message) => return Outcome::fail(format!("cel: expression does not compile: {message}")),
+        };
+        let offline = if cx.snapshot.is_offline() { " (offline: only the manifest set and no status is visible)" } else { "" };
+        let variables = match variables(cx, &compiled.variables) {
+            Ok(variables) => variables,
+            Err(e) => return Outcome::Unknown(format!("cel: could not convert the objects for evaluation: {e}")),
+        };
+        // The interpreter is third-party code running user input and has todo!()s left: a
+        // panic in it must become a verdict, never take the controller down.
+        let result = ROOT.with(|root| {
+            catch_unwind(AssertUnwindSafe(|| {
+                let mut scope = root.new_inner_scope();
+                for (name, value) in variables {
+                    scope.add_variable_from_value(name, value);
+                }
+                compiled.program.execute(&scope)
+            }))
+        });
+        let shown = shorten(&self.expression, 120);
+        match result {
+            Ok(Ok(cel::Value::Bool(true))) => Outcome::Pass(format!("cel: {shown} is true")),
+            Ok(Ok(cel::Value::Bool(false))) => Outcome::fail(match &self.message {
+                Some(message) => format!("cel: {message}"),
+                None => format!("cel: {shown} is false"),
+            }),
+            Ok(Ok(other)) => Outcome::fail(format!("cel: expression returned {}, not bool", other.type_of())),
+            // Errors may quote whole objects (Debug of a map): keep the message readable.
+            Ok(Err(e)) => Outcome::Unknown(format!("cel: evaluation error: {}{offline}", shorten(&e.to_string(), 300))),
+            Err(_) => Outcome::Unknown("cel: the interpreter failed on this expression".into()),
+        }
+    }
+}
+
+/// A compiled expression and the variables it refers to (only those are converted).
+struct Compiled {
+    program: cel::Program,
+    variables: Vec<&'static str>,
+}
+
+/// Compiled expressions by source text: a checklist is evaluated against many snapshots, and
+/// parsing costs far more than evaluation. Compile errors are cached too (they are deterministic).
+type Cache = HashMap<String, Result<Arc<Compiled>, String>>;
+static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+/// Enough for every distinct expression of a large installation; past it the cache starts over.
+const CACHE_CAPACITY: usize = 512;
+
+thread_local! {
+    // The standard and Kubernetes functions, registered once per thread; each evaluation adds
+    // its variables in a child scope.
+    static ROOT: cel::Context<'static> = cel::Context::default().with_all();
+}
+
+fn compile(expression: &str) -> Result<Arc<Compiled>, String> {
+    let cache = CACHE.get_or_init(Default::default);
+    // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
+    if let Some(hit) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(expression) {
+        return hit.clone();
+    }
+    let compiled = compile_uncached(expression);
+    let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if map.len() >= CACHE_CAPACITY {
+        map.clear();
+    }
+    map.insert(expression.to_string(), compiled.clone());
+    compiled
+}
+
+fn compile_uncached(expression: &str) -> Result<Arc<Compiled>, String> {
+    let parsed = catch_unwind(|| cel::Program::compile(expression))
+        .map_err(|_| "the parser failed on this expression".to_string())?;
+    let program = parsed.map_err(|errors| describe_parse_errors(&errors.errors))?;
+    if let Some(what) = unsupported(program.expression()) {
+        return Err(format!("{what} is not supported"));
+    }
+    let references = program.references();
+    let variables = VARIABLES.into_iter().filter(|v| references.has_variable(v)).collect();
+    Ok(Arc::new(Compiled { program, variables }))
+}
+
+/// The first parse error, on one line (the parser reports one per token after the first, and
+/// deep nesting yields thousands).
+fn describe_parse_errors(errors: &[cel::ParseError]) -> String {
+    let Some(first) = errors.first() else {
+        return "unknown parse error".into();
+    };
+    // The recursion guard reports a bogus position and every nested level again.
+    if first.msg.contains("Recursion limit") {
+        return "nested more than 96 levels deep".into();
+    }
+    let more = match errors.len() {
+        0 | 1 => String::new(),
+        n => format!(" (and {} more error(s))", n - 1),
+    };
+    format!("{}:{}: {}{more}", first.pos.0, first.pos.1, shorten(&first.msg, 200))
+}
+
+/// Syntax the parser accepts but the interpreter cannot evaluate (it would panic).
+fn unsupported(expr: &cel::IdedExpr) -> Option<&'static str> {
+    use cel::common::ast::{EntryExpr, Expr};
+    match &expr.expr {
+        Expr::Struct(_) => Some("message construction (Type{field: value})"),
+        Expr::Unspecified => Some("an empty expression"),
+        Expr::Ident(_) | Expr::Literal(_) => None,
+        Expr::Select(s) => unsupported(&s.operand),
+        Expr::Call(c) => c.target.as_deref().and_then(unsupported).or_else(|| c.args.iter().find_map(unsupported)),
+        Expr::List(l) => l.elements.iter().find_map(unsupported),
+        Expr::Map(m) => m.entries.iter().find_map(|e| match &e.expr {
+            EntryExpr::MapEntry(e) => unsupported(&e.key).or_else(|| unsupported(&e.value)),
+            EntryExpr::StructField(_) => Some("a struct field in a map literal"),
+        }),
+        Expr::Comprehension(c) => [&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result]
+            .into_iter()
+            .find_map(unsupported),
+    }
+}
+
+/// At most `max` characters of `text`, with an ellipsis when cut.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// The CEL values of the variables `names`, built from the snapshot.
+fn variables(cx: &Context<'_>, names: &[&'static str]) -> Result<Vec<(&'static str, cel::Value)>, String> {
+    let snapshot = cx.snapshot;
+    let mut out = Vec::with_capacity(names.len());
+    for &name in names {
+        let value = match name {
+            "deployment" => cel::to_value(cx.deployment),
+            "hpa" => cel::to_value(pod::hpa_for(snapshot, cx.deployment_name())),
+            "pdbs" => cel::to_value(plain(&snapshot.pdbs)),
+            "services" => cel::to_value(plain(&snapshot.services)),
+            "networkPolicies" => cel::to_value(plain(&snapshot.network_policies)),
+            "pvcs" => cel::to_value(plain(&snapshot.pvcs)),
+            "secrets" => cel::to_value(
+                snapshot
+                    .secrets
+                    .iter()
+                    .map(|s| {
+                        let data = s.data.iter().flat_map(|m| m.keys());
+                        let string_data = s.string_data.iter().flat_map(|m| m.keys());
+                        redacted(&s.metadata, s.type_.as_deref(), data.chain(string_data).cloned().collect())
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            "configMaps" => cel::to_value(
+                snapshot
+                    .config_maps
+                    .iter()
+                    .map(|c| {
+                        let data = c.data.iter().flat_map(|m| m.keys());
+                        let binary = c.binary_data.iter().flat_map(|m| m.keys());
+                        redacted(&c.metadata, None, data.chain(binary).cloned().collect())
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            "namespace" => cel::to_value(&snapshot.namespace),
+            "now" => Ok(cel::Value::String(Arc::new(snapshot.now.to_string()))),
+            _ => continue,
+        }
+        .map_err(|e| format!("{name}: {e}"))?;
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+fn plain<T>(objects: &[Arc<T>]) -> Vec<&T> {
+    objects.iter().map(Arc::as_ref).collect()
+}
+
+/// What a CEL expression may see of a Secret or ConfigMap: names, labels, type and key names.
+fn redacted(meta: &ObjectMeta, type_: Option<&str>, keys: BTreeSet<String>) -> Json {
+    let mut object = json!({
+        "metadata": {
+            "name": meta.name.clone().unwrap_or_default(),
+            "labels": meta.labels.clone().unwrap_or_default(),
+        },
+        "keys": keys,
+    });
+    if let Some(t) = type_ {
+        object["type"] = Json::String(t.to_string());
+    }
+    object
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use crate::engine::{Snapshot, Source};
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::{PodSpec, Secret};
+
+    fn deployment() -> Deployment {
+        serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "api", "generation": 3, "labels": {"team": "payments"}},
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": {"app": "api"}},
+                "template": {
+                    "metadata": {"labels": {"app": "api"}},
+                    "spec": {"containers": [{"name": "api", "image": "ghcr.io/acme/api:1.0",
+                        "resources": {"limits": {"memory": "512Mi"}}}]}
+                }
+            }
+        }))
+        .unwrap()
+    }
+
+    fn snapshot() -> Snapshot {
+        let mut s = Snapshot::new("shop", "2026-06-01T00:00:00Z".parse().unwrap(), Source::Cluster);
+        let mut data = BTreeMap::new();
+        data.insert("password".to_string(), ByteString(b"hunter2".to_vec()));
+        s.secrets.push(Arc::new(Secret {
+            metadata: ObjectMeta { name: Some("db".into()), ..Default::default() },
+            data: Some(data),
+            type_: Some("Opaque".into()),
+            ..Default::default()
+        }));
+        s
+    }
+
+    fn eval(expression: &str) -> Outcome {
+        eval_with(expression, None)
+    }
+
+    fn eval_with(expression: &str, message: Option<&str>) -> Outcome {
+        let d = deployment();
+        let s = snapshot();
+        let pod = PodSpec::default();
+        let labels = BTreeMap::new();
+        let cx = Context { snapshot: &s, deployment: &d, pod: &pod, pod_labels: &labels, readiness: "api", checklist: "inline", item: "x" };
+        Cel { expression: expression.into(), message: message.map(Into::into) }.evaluate(&cx)
+    }
+
+    fn fail_message(outcome: Outcome) -> String {
+        match outcome {
+            Outcome::Fail(f) => f.into_iter().map(|f| f.message).collect::<Vec<_>>().join("; "),
+            other => panic!("expected Fail, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn true_false_and_message() {
+        assert!(matches!(eval("deployment.spec.replicas >= 2"), Outcome::Pass(_)));
+        assert_eq!(fail_message(eval("deployment.spec.replicas > 5")), "cel: deployment.spec.replicas > 5 is false");
+        assert_eq!(fail_message(eval_with("deployment.spec.replicas > 5", Some("needs 6 replicas"))), "cel: needs 6 replicas");
+    }
+
+    #[test]
+    fn kubernetes_libraries_and_variables() {
+        assert!(matches!(
+            eval("quantity(deployment.spec.template.spec.containers[0].resources.limits.memory).isLessThan(quantity('1Gi'))"),
+            Outcome::Pass(_)
+        ));
+        assert!(matches!(eval("namespace == 'shop' && hpa == null && size(pdbs) == 0"), Outcome::Pass(_)));
+        assert!(matches!(eval("deployment.metadata.labels.team == 'payments'"), Outcome::Pass(_)));
+    }
+
+    #[test]
+    fn secrets_expose_key_names_never_values() {
+        assert!(matches!(eval("secrets.exists(s, s.metadata.name == 'db' && 'password' in s.keys)"), Outcome::Pass(_)));
+        assert!(matches!(eval("secrets[0].type == 'Opaque'"), Outcome::Pass(_)));
+        // No field of the Secret's value is reachable.
+        assert!(matches!(eval("has(secrets[0].data)"), Outcome::Fail(_)));
+        let d = deployment();
+        let s = snapshot();
+        let pod = PodSpec::default();
+        let labels = BTreeMap::new();
+        let cx = Context { snapshot: &s, deployment: &d, pod: &pod, pod_labels: &labels, readiness: "api", checklist: "inline", item: "x" };
+        let values = variables(&cx, &["secrets"]).unwrap();
+        assert!(!format!("{values:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn non_bool_result_names_the_type() {
+        assert_eq!(fail_message(eval("deployment.spec.replicas")), "cel: expression returned int, not bool");
+        assert_eq!(fail_message(eval("'yes'")), "cel: expression returned string, not bool");
+        assert_eq!(fail_message(eval("pdbs")), "cel: expression returned list, not bool");
+    }
+
+    #[test]
+    fn runtime_errors_are_unknown() {
+        match eval("deployment.status.readyReplicas > 0") {
+            Outcome::Unknown(m) => assert!(m.starts_with("cel: evaluation error: "), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(eval("undeclared > 1"), Outcome::Unknown(_)));
+        assert!(matches!(eval("1 / 0 == 1"), Outcome::Unknown(_)));
+        match eval("deployment + 1 == 2") {
+            Outcome::Unknown(m) => assert!(m.len() < 400 && m.ends_with('…'), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn nasty_inputs_fail_to_compile_without_panicking() {
+        let deep_parens = format!("{}true{}", "(".repeat(2000), ")".repeat(2000));
+        let deep_lists = format!("{}1{}", "[".repeat(2000), "]".repeat(2000));
+        let deep_calls = format!("{}1{}", "size(".repeat(500), ")".repeat(500));
+        for (input, expected) in [
+            ("(", "1:2: Syntax error: mismatched input '<EOF>'"),
+            (")", "1:1: Syntax error"),
+            ("'unterminated", "1:1: Syntax error: token recognition error"),
+            ("\"unterminated", "1:1: Syntax error: token recognition error"),
+            ("a.b.c(", "1:7: Syntax error"),
+            ("1 +", "1:4: Syntax error"),
+            ("", "1:1: Syntax error"),
+            ("{1: }", "1:5: Syntax error"),
+            ("[1, 2,, 3]", "1:7: Syntax error"),
+            ("has(1)", "invalid argument to has() macro"),
+            ("b'\\xZZ'", "Syntax error"),
+            ("in in in", "(and 3 more error(s))"),
+            ("\u{0}", "token recognition error"),
+            ("🙂 == 1", "token recognition error"),
+            // The interpreter would panic on these (todo!("Support structs!")).
+            ("Foo{a: 1}", "message construction (Type{field: value}) is not supported"),
+            ("[1].all(x, Foo{a: x}.a == 1)", "message construction"),
+            (deep_parens.as_str(), "nested more than 96 levels deep"),
+            (deep_lists.as_str(), "nested more than 96 levels deep"),
+            (deep_calls.as_str(), "nested more than 96 levels deep"),
+        ] {
+            let message = fail_message(eval(input));
+            assert!(message.starts_with("cel: expression does not compile: "), "{input:.40?}: {message}");
+            assert!(message.contains(expected), "{input:.40?}: {message}");
+            assert!(message.len() < 400, "{input:.40?}: message too long: {message}");
+        }
+    }
+
+    #[test]
+    fn long_flat_expressions_evaluate() {
+        // Deep ASTs without nesting in the source: chains of operators and unary runs.
+        let chain = format!("1{} == 1001", " + 1".repeat(1000));
+        assert!(matches!(eval(&chain), Outcome::Pass(_)));
+        assert!(matches!(eval(&format!("{}true", "!".repeat(3))), Outcome::Fail(_)));
+        assert!(matches!(eval(&format!("{}1 == -1", "-".repeat(3))), Outcome::Pass(_)));
+        let many_not = format!("{}true", "!".repeat(4001));
+        assert!(!matches!(eval(&many_not), Outcome::Skipped(_)));
+        // A long expression is shortened in messages.
+        let long = format!("1 == 2{}", " || 1 == 2".repeat(300));
+        let message = fail_message(eval(&long));
+        assert!(message.ends_with("… is false"), "{message}");
+    }
+
+    #[test]
+    fn map_literals_evaluate() {
+        assert!(matches!(eval("{'a': 1}.a == 1"), Outcome::Pass(_)));
+        assert!(matches!(eval("{a: 1}.size() == 1"), Outcome::Unknown(_)));
+    }
+
+    #[test]
+    fn compile_errors_are_cached_and_stable() {
+        let a = fail_message(eval("a.b.c("));
+        let b = fail_message(eval("a.b.c("));
+        assert_eq!(a, b);
+        assert!(a.starts_with("cel: expression does not compile: 1:"), "{a}");
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        for i in 0..CACHE_CAPACITY + 10 {
+            assert!(compile(&format!("{i} == {i}")).is_ok());
+        }
+        let len = CACHE.get().unwrap().lock().unwrap().len();
+        assert!(len <= CACHE_CAPACITY, "{len}");
+        // A hit returns the same compiled program.
+        let a = compile("namespace == 'x'").unwrap();
+        let b = compile("namespace == 'x'").unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+    }
+
+    #[test]
+    fn only_referenced_variables_are_built() {
+        let compiled = compile("size(pdbs) == 0 && namespace != ''").unwrap();
+        assert_eq!(compiled.variables, vec!["pdbs", "namespace"]);
     }
 }

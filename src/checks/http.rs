@@ -1,8 +1,12 @@
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Check, Context};
-use crate::engine::Outcome;
+use crate::api::Phase;
+use crate::engine::{GateKey, Outcome, ProbeObservation, ProbeOutcome, pod};
 
 /// Parameters of the `http` check (PostRollout): GET (or HEAD) a path on a Service port in the
 /// DeploymentReadiness's namespace, through its ready endpoints.
@@ -71,7 +75,231 @@ fn default_interval() -> i32 {
 }
 
 impl Check for Http {
-    fn evaluate(&self, _cx: &Context<'_>) -> Outcome {
-        Outcome::Unknown("not implemented yet".into())
+    fn default_phase(&self) -> Phase {
+        Phase::PostRollout
+    }
+
+    fn evaluate(&self, cx: &Context<'_>) -> Outcome {
+        let snapshot = cx.snapshot;
+        let name = &self.service;
+        // Static part: the Service and its port, judged offline too.
+        let port = match snapshot.service(name) {
+            Some(service) => match service_port(service, &self.port) {
+                Some(port) => port,
+                None => {
+                    return Outcome::fail(format!(
+                        "Service {name}: no port {} (ports: {})",
+                        pod::port_display(&self.port),
+                        list_ports(service)
+                    ));
+                }
+            },
+            None if !snapshot.is_offline() => {
+                return Outcome::fail(format!("Service {name}: not found in namespace {}", snapshot.namespace));
+            }
+            None if snapshot.is_assumed_present("Service", name) => {
+                return Outcome::Skipped(format!("runtime gate: judged on the live cluster (Service {name} assumed present)"));
+            }
+            None => {
+                return Outcome::Unknown(format!(
+                    "Service {name}: not in the manifest set (declare it with --assume-present service/{name})"
+                ));
+            }
+        };
+        let request = format!("{} {}://{name}:{port}{}", self.method, self.scheme, self.path);
+        if snapshot.is_offline() {
+            return Outcome::Skipped(format!("runtime gate: judged on the live cluster ({request})"));
+        }
+
+        let key = GateKey { readiness: cx.readiness.to_string(), checklist: cx.checklist.to_string(), item: cx.item.to_string() };
+        let Some(observation) = snapshot.observations.probes.get(&key) else {
+            return Outcome::Unknown(format!("{request}: no probe result yet"));
+        };
+        if let Some(stale) = staleness(observation, snapshot.now, self.interval_seconds, self.timeout_seconds) {
+            return Outcome::Unknown(format!("{request}: {stale}"));
+        }
+        match &observation.outcome {
+            ProbeOutcome::Http { status, body_matched } => {
+                if !self.expected_status.contains(&i32::from(*status)) {
+                    let expected: Vec<String> = self.expected_status.iter().map(i32::to_string).collect();
+                    return Outcome::fail(format!("{request} answered {status}, expected {}", expected.join(" or ")));
+                }
+                if let Some(text) = &self.body_contains {
+                    match body_matched {
+                        Some(true) => {}
+                        Some(false) => {
+                            return Outcome::fail(format!("{request} answered {status} but the body does not contain {text:?}"));
+                        }
+                        None => return Outcome::Unknown(format!("{request} answered {status}; the body was not checked yet")),
+                    }
+                }
+                let needed = u32::try_from(self.success_threshold.max(1)).unwrap_or(1);
+                let successes = observation.consecutive_successes;
+                if successes >= needed {
+                    Outcome::Pass(format!("{request} answered {status} ({successes} consecutive success(es))"))
+                } else {
+                    Outcome::Unknown(format!("{request} answered {status}: {successes}/{needed} consecutive successes"))
+                }
+            }
+            ProbeOutcome::Error(reason) => Outcome::Unknown(format!("{request}: {reason}")),
+            ProbeOutcome::Refused(reason) => Outcome::fail(format!("{request}: refused: {reason}")),
+            ProbeOutcome::Value(_) => Outcome::Unknown(format!("{request}: the probe result is not an HTTP answer")),
+        }
+    }
+}
+
+/// The Service port an `http` gate names (by number or name): its number.
+fn service_port(service: &Service, port: &IntOrString) -> Option<i32> {
+    let ports = service.spec.as_ref().and_then(|s| s.ports.as_ref())?;
+    ports
+        .iter()
+        .find(|p| match port {
+            IntOrString::Int(n) => p.port == *n,
+            IntOrString::String(name) => p.name.as_deref() == Some(name.as_str()),
+        })
+        .map(|p| p.port)
+}
+
+fn list_ports(service: &Service) -> String {
+    let ports: Vec<String> = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|p| match &p.name {
+            Some(name) => format!("{name}={}", p.port),
+            None => p.port.to_string(),
+        })
+        .collect();
+    if ports.is_empty() { "none".into() } else { ports.join(", ") }
+}
+
+/// Why a probe result is too old to judge on, if it is: the prober runs every interval, so a
+/// result older than three intervals means it has stalled, and a stale Pass must not stand.
+pub(super) fn staleness(observation: &ProbeObservation, now: Timestamp, interval_seconds: i32, timeout_seconds: i32) -> Option<String> {
+    let age = now.duration_since(observation.at).as_secs();
+    let limit = 3 * i64::from(interval_seconds.max(1)) + i64::from(timeout_seconds.max(0));
+    (age > limit).then(|| {
+        format!(
+            "last probe result is {} old (from {}, interval {}); the prober may have stalled",
+            super::prometheus::format_duration_ms(age.saturating_mul(1000)),
+            observation.at,
+            super::prometheus::format_duration_ms(i64::from(interval_seconds) * 1000)
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Finding, Snapshot, Source};
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::PodSpec;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    fn check(extra: serde_json::Value) -> Http {
+        let mut params = json!({"service": "api", "port": "http", "path": "/health"});
+        params.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(params).unwrap()
+    }
+
+    fn observed(outcome: ProbeOutcome, successes: u32, at: &str) -> ProbeObservation {
+        ProbeObservation { at: at.parse().unwrap(), outcome, consecutive_successes: successes, holding_since: None }
+    }
+
+    fn judge(check: &Http, observation: Option<ProbeObservation>, source: Source) -> Outcome {
+        let d = Deployment::default();
+        let mut s = Snapshot::new("shop", "2026-06-01T00:00:00Z".parse().unwrap(), source);
+        s.services.push(Arc::new(
+            serde_json::from_value(json!({"metadata": {"name": "api"}, "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}))
+                .unwrap(),
+        ));
+        if let Some(o) = observation {
+            s.observations.probes.insert(GateKey { readiness: "api".into(), checklist: "inline".into(), item: "health".into() }, o);
+        }
+        let pod = PodSpec::default();
+        let labels = BTreeMap::new();
+        let cx = Context { snapshot: &s, deployment: &d, pod: &pod, pod_labels: &labels, readiness: "api", checklist: "inline", item: "health" };
+        check.evaluate(&cx)
+    }
+
+    const NOW: &str = "2026-06-01T00:00:00Z";
+
+    #[test]
+    fn success_threshold() {
+        let c = check(json!({"successThreshold": 3}));
+        let ok = |n| observed(ProbeOutcome::Http { status: 200, body_matched: None }, n, NOW);
+        assert_eq!(
+            judge(&c, Some(ok(1)), Source::Cluster),
+            Outcome::Unknown("GET http://api:80/health answered 200: 1/3 consecutive successes".into())
+        );
+        assert!(matches!(judge(&c, Some(ok(3)), Source::Cluster), Outcome::Pass(_)));
+    }
+
+    #[test]
+    fn status_and_body() {
+        let c = check(json!({"expectedStatus": [200, 204], "bodyContains": "ok"}));
+        assert_eq!(
+            judge(&c, Some(observed(ProbeOutcome::Http { status: 500, body_matched: Some(true) }, 0, NOW)), Source::Cluster),
+            Outcome::fail("GET http://api:80/health answered 500, expected 200 or 204")
+        );
+        assert_eq!(
+            judge(&c, Some(observed(ProbeOutcome::Http { status: 204, body_matched: Some(false) }, 0, NOW)), Source::Cluster),
+            Outcome::fail("GET http://api:80/health answered 204 but the body does not contain \"ok\"")
+        );
+        assert!(matches!(
+            judge(&c, Some(observed(ProbeOutcome::Http { status: 204, body_matched: None }, 1, NOW)), Source::Cluster),
+            Outcome::Unknown(_)
+        ));
+    }
+
+    #[test]
+    fn errors_refusals_and_missing_results() {
+        let c = check(json!({}));
+        assert_eq!(judge(&c, None, Source::Cluster), Outcome::Unknown("GET http://api:80/health: no probe result yet".into()));
+        assert_eq!(
+            judge(&c, Some(observed(ProbeOutcome::Error("timed out after 5s".into()), 0, NOW)), Source::Cluster),
+            Outcome::Unknown("GET http://api:80/health: timed out after 5s".into())
+        );
+        assert_eq!(
+            judge(&c, Some(observed(ProbeOutcome::Refused("Service in another namespace".into()), 0, NOW)), Source::Cluster),
+            Outcome::Fail(vec![Finding::new("GET http://api:80/health: refused: Service in another namespace")])
+        );
+    }
+
+    #[test]
+    fn a_stale_result_does_not_pass() {
+        let c = check(json!({"intervalSeconds": 30}));
+        let old = observed(ProbeOutcome::Http { status: 200, body_matched: None }, 5, "2026-05-31T23:50:00Z");
+        assert_eq!(
+            judge(&c, Some(old), Source::Cluster),
+            Outcome::Unknown(
+                "GET http://api:80/health: last probe result is 10m old (from 2026-05-31T23:50:00Z, interval 30s); the prober may have stalled"
+                    .into()
+            )
+        );
+        let recent = observed(ProbeOutcome::Http { status: 200, body_matched: None }, 5, "2026-05-31T23:59:00Z");
+        assert!(matches!(judge(&c, Some(recent), Source::Cluster), Outcome::Pass(_)));
+    }
+
+    #[test]
+    fn static_checks() {
+        assert_eq!(judge(&check(json!({"port": 8080})), None, Source::Cluster), Outcome::fail("Service api: no port 8080 (ports: http=80)"));
+        assert_eq!(judge(&check(json!({"port": "grpc"})), None, Source::Manifests), Outcome::fail("Service api: no port \"grpc\" (ports: http=80)"));
+        assert_eq!(
+            judge(&check(json!({"port": 80, "scheme": "https", "method": "HEAD"})), None, Source::Manifests),
+            Outcome::Skipped("runtime gate: judged on the live cluster (HEAD https://api:80/health)".into())
+        );
+        assert_eq!(
+            judge(&check(json!({"service": "web"})), None, Source::Cluster),
+            Outcome::fail("Service web: not found in namespace shop")
+        );
+        assert_eq!(
+            judge(&check(json!({"service": "web"})), None, Source::Manifests),
+            Outcome::Unknown("Service web: not in the manifest set (declare it with --assume-present service/web)".into())
+        );
     }
 }

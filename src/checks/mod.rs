@@ -24,6 +24,7 @@ pub mod pod_disruption_budget;
 pub mod probes;
 pub mod prometheus;
 pub mod pvcs_bound;
+mod references;
 pub mod ready_replicas;
 pub mod replicas;
 pub mod resources;

@@ -1,6 +1,7 @@
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
+use super::references::{Referenced, judge, required_references, template_references};
 use super::{Check, Context};
 use crate::engine::Outcome;
 
@@ -27,7 +28,156 @@ pub struct NamedKeys {
 }
 
 impl Check for Secrets {
-    fn evaluate(&self, _cx: &Context<'_>) -> Outcome {
-        Outcome::Unknown("not implemented yet".into())
+    fn evaluate(&self, cx: &Context<'_>) -> Outcome {
+        let mut refs = if self.from_template { template_references(cx.pod, Referenced::Secret) } else { Vec::new() };
+        refs.extend(required_references(&self.required));
+        judge(Referenced::Secret, &refs, cx.snapshot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::references::testing::{evaluate, snapshot};
+    use crate::engine::{Finding, Source};
+
+    const DEPLOYMENT: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      imagePullSecrets: [{name: regcred}]
+      initContainers:
+        - name: migrate
+          image: m
+          env: [{name: DB_URL, valueFrom: {secretKeyRef: {name: db, key: url}}}]
+      containers:
+        - name: api
+          image: x
+          env:
+            - {name: OPENAI_API_KEY, valueFrom: {secretKeyRef: {name: api-keys, key: OPENAI_API_KEY}}}
+            - {name: SENTRY_DSN, valueFrom: {secretKeyRef: {name: api-keys, key: SENTRY_DSN, optional: true}}}
+          envFrom: [{secretRef: {name: feature-flags, optional: true}}]
+      volumes:
+        - {name: tls, secret: {secretName: api-tls, items: [{key: tls.crt, path: tls.crt}]}}
+"#;
+
+    const OBJECTS: &str = r#"
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: api-keys}
+data: {OPENAI_API_KEY: ""}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: db}
+stringData: {url: postgres://db}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: api-tls}
+type: kubernetes.io/tls
+data: {tls.crt: "", tls.key: ""}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: regcred}
+type: kubernetes.io/dockerconfigjson
+data: {.dockerconfigjson: ""}
+"#;
+
+    fn check() -> Secrets {
+        Secrets { from_template: true, required: vec![] }
+    }
+
+    #[test]
+    fn stripped_values_and_string_data_count_and_optional_absences_are_noted() {
+        let outcome = evaluate(&check(), &snapshot(&format!("{DEPLOYMENT}{OBJECTS}"), Source::Cluster, &[]));
+        assert_eq!(
+            outcome,
+            Outcome::Pass(
+                "Secrets api-keys, db, api-tls, regcred present with the keys used; \
+                 optional key(s) SENTRY_DSN absent from Secret api-keys (container api env SENTRY_DSN); \
+                 optional Secret feature-flags not found (container api envFrom)"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn findings_carry_their_container() {
+        let objects = OBJECTS.replace("data: {OPENAI_API_KEY: \"\"}", "data: {OTHER: \"\"}").replace("name: db}", "name: other-db}");
+        let outcome = evaluate(&check(), &snapshot(&format!("{DEPLOYMENT}{objects}"), Source::Cluster, &[]));
+        assert_eq!(
+            outcome,
+            Outcome::Fail(vec![
+                Finding {
+                    container: Some("api".into()),
+                    message: "Secret api-keys: missing key OPENAI_API_KEY (container api env OPENAI_API_KEY)".into()
+                },
+                Finding {
+                    container: Some("migrate".into()),
+                    message: "Secret db: not found (container migrate env DB_URL)".into()
+                },
+            ])
+        );
+    }
+
+    #[test]
+    fn pod_level_references_have_no_container() {
+        let objects = OBJECTS.replace("data: {tls.crt: \"\", tls.key: \"\"}", "data: {tls.key: \"\"}").replace("name: regcred}", "name: old-regcred}");
+        let Outcome::Fail(findings) = evaluate(&check(), &snapshot(&format!("{DEPLOYMENT}{objects}"), Source::Cluster, &[])) else {
+            panic!("expected Fail")
+        };
+        assert_eq!(
+            findings,
+            vec![
+                Finding::new("Secret api-tls: missing key tls.crt (volume tls)"),
+                Finding::new("Secret regcred: not found (imagePullSecrets)"),
+            ]
+        );
+    }
+
+    #[test]
+    fn explicit_requirements_only() {
+        let check = Secrets {
+            from_template: false,
+            required: vec![
+                NamedKeys { name: "api-tls".into(), keys: vec!["tls.crt".into(), "ca.crt".into()] },
+                NamedKeys { name: "db".into(), keys: vec![] },
+            ],
+        };
+        let outcome = evaluate(&check, &snapshot(&format!("{DEPLOYMENT}{OBJECTS}"), Source::Cluster, &[]));
+        assert_eq!(outcome, Outcome::fail("Secret api-tls: missing key ca.crt (required by the checklist)"));
+    }
+
+    #[test]
+    fn offline_absent_is_unknown_and_assumed_present_passes_with_a_note() {
+        let objects = OBJECTS.replace("name: db}", "name: unrelated}");
+        let s = snapshot(&format!("{DEPLOYMENT}{objects}"), Source::Manifests, &[]);
+        assert_eq!(
+            evaluate(&check(), &s),
+            Outcome::Unknown(
+                "Secret db: not in the manifests (container migrate env DB_URL); if it is created elsewhere, declare it with --assume-present secret/db".into()
+            )
+        );
+        let s = snapshot(&format!("{DEPLOYMENT}{objects}"), Source::Manifests, &[("Secret", "db")]);
+        assert!(matches!(evaluate(&check(), &s), Outcome::Pass(m) if m.contains("Secret db assumed present (--assume-present), its keys not verified")));
+        // A key missing from a Secret that is in the manifests fails offline too.
+        let objects = objects.replace("data: {OPENAI_API_KEY: \"\"}", "data: {}");
+        let s = snapshot(&format!("{DEPLOYMENT}{objects}"), Source::Manifests, &[("Secret", "db")]);
+        assert!(matches!(evaluate(&check(), &s), Outcome::Fail(f) if f[0].message.contains("missing key OPENAI_API_KEY")));
+    }
+
+    #[test]
+    fn nothing_referenced() {
+        let check = Secrets { from_template: false, required: vec![] };
+        let s = snapshot(DEPLOYMENT, Source::Cluster, &[]);
+        assert_eq!(evaluate(&check, &s), Outcome::Pass("the pod template references no Secrets".into()));
     }
 }

@@ -2,7 +2,7 @@ use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Check, Context};
-use crate::engine::Outcome;
+use crate::engine::{Finding, Outcome};
 
 /// Parameters of the `serviceAccount` check.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -17,7 +17,110 @@ pub struct ServiceAccount {
 }
 
 impl Check for ServiceAccount {
-    fn evaluate(&self, _cx: &Context<'_>) -> Outcome {
-        Outcome::Unknown("not implemented yet".into())
+    fn evaluate(&self, cx: &Context<'_>) -> Outcome {
+        let deployment = cx.deployment_name();
+        let pod = cx.pod;
+        let set = |v: &Option<String>| v.clone().filter(|n| !n.is_empty());
+        // serviceAccountName wins; the deprecated serviceAccount is its fallback.
+        let (account, field) = match (set(&pod.service_account_name), set(&pod.service_account)) {
+            (Some(n), _) => (n, "spec.template.spec.serviceAccountName"),
+            (None, Some(n)) => (n, "spec.template.spec.serviceAccount (deprecated; use serviceAccountName)"),
+            (None, None) => (String::new(), "spec.template.spec.serviceAccountName"),
+        };
+        let mut findings = Vec::new();
+        if self.disallow_default {
+            if account.is_empty() {
+                findings.push(Finding::new(format!(
+                    "Deployment {deployment}: {field} is unset, so the pods run as the namespace's default ServiceAccount"
+                )));
+            } else if account == "default" {
+                findings.push(Finding::new(format!(
+                    "Deployment {deployment}: {field} is default (the namespace's default ServiceAccount)"
+                )));
+            }
+        }
+        let shown_account = if account.is_empty() { "default" } else { account.as_str() };
+        if self.disallow_token_automount {
+            match pod.automount_service_account_token {
+                Some(false) => {}
+                Some(true) => findings.push(Finding::new(format!(
+                    "Deployment {deployment}: spec.template.spec.automountServiceAccountToken is true"
+                ))),
+                None => findings.push(Finding::new(format!(
+                    "Deployment {deployment}: spec.template.spec.automountServiceAccountToken is unset, so the token is mounted unless \
+                     ServiceAccount {shown_account} sets automountServiceAccountToken: false, which gonogo cannot see (it does not \
+                     watch ServiceAccounts); set it to false on the pod template"
+                ))),
+            }
+        }
+        let mut pass = format!("pods run as ServiceAccount {shown_account}");
+        if field.contains("deprecated") {
+            pass.push_str(" (set through the deprecated spec.template.spec.serviceAccount)");
+        }
+        if self.disallow_token_automount {
+            pass.push_str(", automountServiceAccountToken: false");
+        }
+        Outcome::from_findings(findings, Vec::new(), pass)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Snapshot, Source};
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::PodSpec;
+    use std::collections::BTreeMap;
+
+    fn judge(check: &ServiceAccount, pod_yaml: &str) -> Outcome {
+        let pod: PodSpec = serde_yaml_ng::from_str(pod_yaml).unwrap();
+        let deployment: Deployment = serde_yaml_ng::from_str("{metadata: {name: api}}").unwrap();
+        let snapshot = Snapshot::new("default", jiff::Timestamp::UNIX_EPOCH, Source::Cluster);
+        let labels = BTreeMap::new();
+        check.evaluate(&Context {
+            snapshot: &snapshot,
+            deployment: &deployment,
+            pod: &pod,
+            pod_labels: &labels,
+            readiness: "api",
+            checklist: "inline",
+            item: "sa",
+        })
+    }
+
+    const BOTH: ServiceAccount = ServiceAccount { disallow_default: true, disallow_token_automount: true };
+
+    #[test]
+    fn names_and_the_deprecated_field() {
+        let only_default = ServiceAccount { disallow_default: true, disallow_token_automount: false };
+        assert_eq!(
+            judge(&only_default, "{containers: [], serviceAccountName: ''}"),
+            Outcome::fail("Deployment api: spec.template.spec.serviceAccountName is unset, so the pods run as the namespace's default ServiceAccount")
+        );
+        assert_eq!(
+            judge(&only_default, "{containers: [], serviceAccount: default}"),
+            Outcome::fail("Deployment api: spec.template.spec.serviceAccount (deprecated; use serviceAccountName) is default (the namespace's default ServiceAccount)")
+        );
+        assert_eq!(
+            judge(&only_default, "{containers: [], serviceAccount: api}"),
+            Outcome::Pass("pods run as ServiceAccount api (set through the deprecated spec.template.spec.serviceAccount)".into())
+        );
+        // serviceAccountName wins over the deprecated field.
+        assert!(matches!(judge(&only_default, "{containers: [], serviceAccount: default, serviceAccountName: api}"), Outcome::Pass(_)));
+    }
+
+    #[test]
+    fn token_automount() {
+        let Outcome::Fail(findings) = judge(&BOTH, "{containers: [], serviceAccountName: api}") else { panic!() };
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0].message.contains("ServiceAccount api sets automountServiceAccountToken: false, which gonogo cannot see"));
+        assert_eq!(
+            judge(&BOTH, "{containers: [], serviceAccountName: api, automountServiceAccountToken: true}"),
+            Outcome::fail("Deployment api: spec.template.spec.automountServiceAccountToken is true")
+        );
+        assert_eq!(
+            judge(&BOTH, "{containers: [], serviceAccountName: api, automountServiceAccountToken: false}"),
+            Outcome::Pass("pods run as ServiceAccount api, automountServiceAccountToken: false".into())
+        );
     }
 }

@@ -4,6 +4,7 @@ pub mod check;
 pub mod input;
 pub mod output;
 pub mod verdicts;
+pub mod run;
 
 use std::process::ExitCode;
 
@@ -20,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Judge rendered manifests offline (e.g. `helm template . | gonogo check -f -`).
     Check(check::CheckArgs),
+    /// Run the operator: evaluate DeploymentReadiness objects and gate their rollouts.
+    Run(run::RunArgs),
     /// Print the CustomResourceDefinitions as YAML (or write one file per CRD).
     Crds {
         /// Write `<plural>.gonogo.dev.yaml` files into this directory instead of printing.
@@ -31,6 +34,7 @@ pub enum Command {
 pub fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Run(args) => run::run(args),
         Command::Crds { output_dir } => match crds(output_dir.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

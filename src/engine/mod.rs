@@ -134,6 +134,8 @@ pub struct Report {
     pub problems: Vec<Problem>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub expired_waivers: Vec<ExpiredWaiver>,
+    /// Whether the target Deployment was in the snapshot.
+    pub target_found: bool,
 }
 
 impl Report {
@@ -142,9 +144,10 @@ impl Report {
         self.problems.is_empty() && !self.gates.iter().any(GateResult::holds_ready)
     }
 
-    /// Whether the rollout should be held (before enforcement mode is considered).
+    /// Whether the rollout should be held (before enforcement mode is considered). Without a
+    /// target there is nothing to hold.
     pub fn holds_rollout(&self) -> bool {
-        self.problems.iter().any(|p| p.blocks) || self.gates.iter().any(GateResult::holds_rollout)
+        self.target_found && (self.problems.iter().any(|p| p.blocks) || self.gates.iter().any(GateResult::holds_rollout))
     }
 
     pub fn summary(&self) -> Summary {
@@ -238,6 +241,7 @@ pub fn evaluate(readiness: &DeploymentReadiness, checklists: Checklists<'_>, sna
         .deployment
         .as_deref()
         .filter(|d| d.metadata.name.as_deref() == Some(target));
+    report.target_found = deployment.is_some();
     if deployment.is_none() {
         report.problems.push(Problem {
             reason: "TargetNotFound",
@@ -308,4 +312,82 @@ pub fn evaluate(readiness: &DeploymentReadiness, checklists: Checklists<'_>, sna
         }
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::Deployment;
+
+    fn readiness(yaml: &str) -> DeploymentReadiness {
+        serde_yaml_ng::from_str(yaml).unwrap()
+    }
+
+    fn snapshot() -> Snapshot {
+        let deployment: Deployment = serde_yaml_ng::from_str(
+            "metadata: {name: api, namespace: shop}\nspec:\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec:\n      containers: [{name: api, image: 'ghcr.io/acme/api:1.0'}]\n",
+        )
+        .unwrap();
+        let mut s = Snapshot::new("shop", "2026-06-01T00:00:00Z".parse().unwrap(), Source::Cluster);
+        s.deployment = Some(Arc::new(deployment));
+        s
+    }
+
+    const HEAD: &str = "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {name: api, namespace: shop}\n";
+
+    #[test]
+    fn expired_waivers_do_not_apply_and_say_so() {
+        let dr = readiness(&format!(
+            "{HEAD}spec:\n  targetRef: {{name: api}}\n  items: [{{name: probes, probes: {{}}}}]\n  waivers:\n  - {{item: probes, owner: alice, reason: later, expires: '2026-05-01T00:00:00Z'}}\n"
+        ));
+        let report = evaluate(&dr, Checklists::default(), &snapshot());
+        assert_eq!(report.gates[0].result, GateOutcome::Fail);
+        assert!(report.gates[0].message.contains("waiver by alice expired 2026-05-01T00:00:00Z"), "{}", report.gates[0].message);
+        assert_eq!(report.expired_waivers.len(), 1);
+        assert!(report.holds_rollout());
+    }
+
+    #[test]
+    fn active_waiver_by_qualified_name_waives_the_gate() {
+        let dr = readiness(&format!(
+            "{HEAD}spec:\n  targetRef: {{name: api}}\n  items: [{{name: probes, probes: {{}}}}]\n  waivers:\n  - {{item: inline/probes, owner: alice, reason: later, expires: '2026-07-01T00:00:00Z'}}\n"
+        ));
+        let report = evaluate(&dr, Checklists::default(), &snapshot());
+        assert_eq!(report.gates[0].result, GateOutcome::Waived);
+        assert!(report.ready());
+        assert!(!report.holds_rollout());
+    }
+
+    #[test]
+    fn missing_checklists_and_cross_namespace_references_are_problems() {
+        let dr = readiness(&format!(
+            "{HEAD}spec:\n  targetRef: {{name: api, namespace: other}}\n  checklists:\n  - {{name: base}}\n  - {{name: shared, namespace: platform}}\n  - {{name: org, kind: ClusterReadinessChecklist}}\n"
+        ));
+        let report = evaluate(&dr, Checklists::default(), &snapshot());
+        let reasons: Vec<&str> = report.problems.iter().map(|p| p.reason).collect();
+        assert_eq!(reasons, ["CrossNamespaceReference", "ChecklistNotFound", "CrossNamespaceReference", "ChecklistNotFound"]);
+        assert!(report.problems[2].message.contains("use a ClusterReadinessChecklist"));
+        assert!(!report.ready());
+        assert!(report.holds_rollout(), "a missing checklist fails closed");
+    }
+
+    #[test]
+    fn items_with_zero_or_two_kinds_are_unknown_not_panics() {
+        let dr = readiness(&format!(
+            "{HEAD}spec:\n  targetRef: {{name: api}}\n  items:\n  - {{name: none}}\n  - {{name: two, probes: {{}}, image: {{}}}}\n"
+        ));
+        let report = evaluate(&dr, Checklists::default(), &snapshot());
+        assert_eq!(report.gates[0].result, GateOutcome::Unknown);
+        assert!(report.gates[0].message.contains("no check kind"));
+        assert!(report.gates[1].message.contains("2 check kinds (probes, image)"), "{}", report.gates[1].message);
+    }
+
+    #[test]
+    fn missing_target_makes_every_gate_unknown() {
+        let dr = readiness(&format!("{HEAD}spec:\n  targetRef: {{name: web}}\n  items: [{{name: probes, probes: {{}}}}]\n"));
+        let report = evaluate(&dr, Checklists::default(), &snapshot());
+        assert_eq!(report.problems[0].reason, "TargetNotFound");
+        assert_eq!(report.gates[0].result, GateOutcome::Unknown);
+        assert!(!report.holds_rollout(), "there is nothing to pause");
+    }
 }

@@ -141,3 +141,104 @@ fn gate_status(gate: &GateResult, previous: &[GateStatus], now: Timestamp) -> Ga
         last_transition_time,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{GateOutcome, Phase, Severity};
+    use crate::engine::{GateResult, Problem};
+
+    fn gate(name: &str, result: GateOutcome) -> GateResult {
+        GateResult {
+            checklist: "inline".into(),
+            name: name.into(),
+            kind: "probes",
+            description: None,
+            severity: Severity::Required,
+            phase: Phase::PreRollout,
+            result,
+            message: format!("{name} says {result}"),
+            findings: vec![],
+        }
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_780_000_000 + secs).unwrap()
+    }
+
+    fn input<'a>(report: &'a Report, previous: Option<&'a DeploymentReadinessStatus>, now: Timestamp) -> StatusInput<'a> {
+        StatusInput { report, previous, generation: Some(3), now, progress_deadline_seconds: Some(600), blocking: false }
+    }
+
+    fn cond<'a>(s: &'a DeploymentReadinessStatus, t: &str) -> Option<&'a Condition> {
+        s.conditions.iter().find(|c| c.type_ == t)
+    }
+
+    #[test]
+    fn failing_required_gate_is_not_ready_and_reconciling() {
+        let report = Report { gates: vec![gate("a", GateOutcome::Pass), gate("b", GateOutcome::Fail)], ..Default::default() };
+        let s = status_from_report(input(&report, None, at(0)));
+        assert_eq!(cond(&s, READY).unwrap().status, "False");
+        assert_eq!(cond(&s, READY).unwrap().reason, "GatesFailing");
+        assert!(cond(&s, READY).unwrap().message.contains("b: b says Fail"));
+        assert_eq!(cond(&s, RECONCILING).unwrap().status, "True");
+        assert!(cond(&s, STALLED).is_none());
+        assert_eq!(s.summary.as_ref().unwrap().passing, "1/2");
+        assert_eq!(s.observed_generation, Some(3));
+    }
+
+    #[test]
+    fn unchanged_report_gives_identical_status() {
+        let report = Report { gates: vec![gate("a", GateOutcome::Fail)], ..Default::default() };
+        let first = status_from_report(input(&report, None, at(0)));
+        let second = status_from_report(input(&report, Some(&first), at(30)));
+        assert_eq!(first, second, "no timestamp may move without a transition");
+    }
+
+    #[test]
+    fn transitions_move_only_the_changed_timestamps() {
+        let failing = Report { gates: vec![gate("a", GateOutcome::Pass), gate("b", GateOutcome::Fail)], ..Default::default() };
+        let first = status_from_report(input(&failing, None, at(0)));
+        let passing = Report { gates: vec![gate("a", GateOutcome::Pass), gate("b", GateOutcome::Pass)], ..Default::default() };
+        let second = status_from_report(input(&passing, Some(&first), at(30)));
+        assert_eq!(cond(&second, READY).unwrap().status, "True");
+        assert_eq!(cond(&second, READY).unwrap().last_transition_time.0, at(30));
+        assert!(cond(&second, RECONCILING).is_none());
+        assert_eq!(second.gates[0].last_transition_time, first.gates[0].last_transition_time);
+        assert_eq!(second.gates[1].last_transition_time.as_ref().unwrap().0, at(30));
+        assert!(second.waiting_since.is_none());
+    }
+
+    #[test]
+    fn stalled_after_the_progress_deadline() {
+        let report = Report { gates: vec![gate("b", GateOutcome::Fail)], ..Default::default() };
+        let first = status_from_report(input(&report, None, at(0)));
+        let before = status_from_report(input(&report, Some(&first), at(599)));
+        assert!(cond(&before, STALLED).is_none());
+        let after = status_from_report(input(&report, Some(&before), at(600)));
+        assert_eq!(cond(&after, STALLED).unwrap().status, "True");
+        assert_eq!(cond(&after, STALLED).unwrap().reason, "ProgressDeadlineExceeded");
+        assert!(cond(&after, RECONCILING).is_none(), "kstatus: Stalled and Reconciling are exclusive");
+        // A new generation restarts the clock.
+        let newer = status_from_report(StatusInput { generation: Some(4), ..input(&report, Some(&after), at(700)) });
+        assert!(cond(&newer, STALLED).is_none());
+        assert_eq!(newer.waiting_since.unwrap().0, at(700));
+    }
+
+    #[test]
+    fn unknown_and_problems_keep_ready_false_advisory_does_not() {
+        let mut advisory = gate("adv", GateOutcome::Fail);
+        advisory.severity = Severity::Advisory;
+        let report = Report { gates: vec![advisory.clone(), gate("u", GateOutcome::Unknown)], ..Default::default() };
+        let s = status_from_report(input(&report, None, at(0)));
+        assert_eq!(cond(&s, READY).unwrap().reason, "GatesUnknown");
+        let only_advisory = Report { gates: vec![advisory], ..Default::default() };
+        assert_eq!(cond(&status_from_report(input(&only_advisory, None, at(0))), READY).unwrap().status, "True");
+        let problem = Report {
+            problems: vec![Problem { reason: "ChecklistNotFound", message: "ReadinessChecklist x not found".into(), blocks: true }],
+            ..Default::default()
+        };
+        let s = status_from_report(input(&problem, None, at(0)));
+        assert_eq!(cond(&s, READY).unwrap().reason, "ChecklistNotFound");
+    }
+}

@@ -10,12 +10,14 @@
 //! - HorizontalPodAutoscalers whose `scaleTargetRef.name` is the Deployment;
 //! - EndpointSlices of the included Services, and Ingresses routing to them;
 //! - approvals of the DeploymentReadiness objects judged;
-//! - any object whose name appears as a string in the Deployment, in the DeploymentReadiness
+//! - any object whose name appears as a word in the Deployment, in the DeploymentReadiness
 //!   objects targeting it or in the checklists they use (Secret, ConfigMap and PVC references,
-//!   `service.name`, `tlsCertificate.secretName`, ...), and the TLS Secrets of included Ingresses;
+//!   `service.name`, `tlsCertificate.secretName`, names quoted in a CEL expression, ...), and
+//!   the TLS Secrets of included Ingresses;
 //! - every StorageClass (cluster-scoped, few).
 //!
-//! A `cel` expression therefore sees the related objects only, not the whole namespace.
+//! A `cel` expression therefore sees the related objects (and those it names) only, not the
+//! whole namespace: `size(configMaps)` counts the related ConfigMaps.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
@@ -554,15 +556,18 @@ impl SelectorIndex {
     }
 }
 
-/// Strings that could be an object's name: no whitespace, `/` or `%` (invalid in any name),
-/// at most 253 bytes. Looser than the real rules on purpose: an extra candidate costs a
-/// lookup, a missing one would hide an object from a check.
+/// Words of `value`'s strings that could be an object's name: every run of
+/// `[A-Za-z0-9._-]` of at most 253 bytes (object names use a subset of these characters).
+/// Splitting, rather than taking whole strings, catches names inside longer text: a CEL
+/// expression `secrets.exists(s, s.metadata.name == 'db')` mentions `db`. Looser than the real
+/// rules on purpose: an extra candidate costs a lookup, a missing one would hide an object.
 fn collect_names<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
     match value {
         Value::String(s) => {
-            if !s.is_empty() && s.len() <= 253 && !s.contains(|c: char| c.is_whitespace() || c == '/' || c == '%') {
-                out.push(s);
-            }
+            out.extend(
+                s.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+                    .filter(|w| !w.is_empty() && w.len() <= 253),
+            );
         }
         Value::Array(items) => items.iter().for_each(|v| collect_names(v, out)),
         Value::Object(map) => map.values().for_each(|v| collect_names(v, out)),

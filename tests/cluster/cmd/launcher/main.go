@@ -159,6 +159,7 @@ func run(o options) int {
 
 	code := 0
 	if err := startCluster(o, sup, logf, done); err != nil {
+		signal.Reset()
 		fail("%v", err)
 		code = 1
 	} else {
@@ -166,6 +167,9 @@ func run(o options) int {
 		fmt.Printf("READY kubeconfig=%s server=%s\n", filepath.Join(o.dir, "kubeconfig"), sup.server)
 		os.Stdout.Sync()
 		reason := <-done
+		// A second signal during teardown ends the launcher at once; the
+		// children still die through their PR_SET_PDEATHSIG.
+		signal.Reset()
 		logf("shutting down: %s", reason)
 		if strings.HasPrefix(reason, "exited ") {
 			fail("%s", reason)
@@ -407,29 +411,24 @@ func (s *supervisor) start(name, path string, args ...string) error {
 	return nil
 }
 
-// stopAll sends SIGTERM to every component's process group, newest first,
-// and SIGKILL to whatever is still alive two seconds later.
+// stopAll kills every component's process group, newest first, and waits
+// for them to exit. SIGKILL, not SIGTERM: the cluster is thrown away, and a
+// graceful kube-apiserver shutdown can hang once etcd is gone.
 func (s *supervisor) stopAll() {
 	close(s.stopping)
 	s.mu.Lock()
 	procs := append([]*proc(nil), s.procs...)
 	s.mu.Unlock()
 	for i := len(procs) - 1; i >= 0; i-- {
-		_ = syscall.Kill(-procs[i].cmd.Process.Pid, syscall.SIGTERM)
+		_ = syscall.Kill(-procs[i].cmd.Process.Pid, syscall.SIGKILL)
 	}
-	grace := time.After(2 * time.Second)
+	timeout := time.After(10 * time.Second)
 	for _, p := range procs {
 		select {
 		case <-p.done:
-		case <-grace:
-		}
-	}
-	for _, p := range procs {
-		select {
-		case <-p.done:
-		default:
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
+		case <-timeout:
+			fmt.Fprintf(os.Stderr, "launcher: %s (pid %d) did not exit after SIGKILL\n", p.name, p.cmd.Process.Pid)
+			return
 		}
 	}
 }

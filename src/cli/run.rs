@@ -1,0 +1,80 @@
+//! `gonogo run`: the operator.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use crate::controller::{self, RunConfig};
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Watch only this namespace (default: every namespace).
+    #[arg(long, env = "GONOGO_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "GONOGO_METRICS_ADDRESS", default_value = "0.0.0.0:8080")]
+    pub metrics_address: SocketAddr,
+    /// DeploymentReadiness objects reconciled at once.
+    #[arg(long, env = "GONOGO_CONCURRENCY", default_value_t = 8)]
+    pub concurrency: u16,
+    /// Elect one writer among replicas through a Lease.
+    #[arg(long, env = "GONOGO_LEADER_ELECTION", default_value_t = false)]
+    pub leader_election: bool,
+    #[arg(long, env = "GONOGO_LEASE_NAME", default_value = "gonogo-controller")]
+    pub lease_name: String,
+    /// Namespace of the Lease (normally the operator's own, from the downward API).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "gonogo-system")]
+    pub lease_namespace: String,
+    /// This replica's identity (normally the pod name, from the downward API).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Log format.
+    #[arg(long, env = "GONOGO_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::{EnvFilter, fmt};
+    let filter = EnvFilter::try_from_env("GONOGO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+pub fn run(args: RunArgs) -> ExitCode {
+    init_tracing(args.log_format);
+    let identity = args.identity.unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
+    let config = RunConfig {
+        namespace: args.namespace,
+        metrics_address: args.metrics_address,
+        concurrency: args.concurrency.max(1),
+        leader_election: args.leader_election,
+        lease_name: args.lease_name,
+        lease_namespace: args.lease_namespace,
+        identity,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(controller::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "gonogo run failed");
+            ExitCode::FAILURE
+        }
+    }
+}

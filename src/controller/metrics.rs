@@ -1,0 +1,107 @@
+//! Prometheus metrics, registered in one place with the `gonogo` prefix.
+
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GateLabels {
+    pub namespace: String,
+    pub readiness: String,
+    pub checklist: String,
+    pub gate: String,
+    pub severity: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadinessLabels {
+    pub namespace: String,
+    pub readiness: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+pub struct Metrics {
+    /// 1 for a gate that passes (or is waived/skipped), 0 for one that fails or is unknown.
+    pub gate_passing: Family<GateLabels, Gauge>,
+    /// 1 when the DeploymentReadiness is blocking its Deployment's rollout.
+    pub blocking: Family<ReadinessLabels, Gauge>,
+    pub blocked_deployments: Gauge,
+    pub reconcile_duration: Histogram,
+    pub reconcile_errors: Family<ReasonLabel, Counter>,
+    pub watch_restarts: Family<KindLabel, Counter>,
+    pub status_writes: Counter,
+    pub deployment_writes: Counter,
+    pub registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("gonogo");
+        let gate_passing = Family::<GateLabels, Gauge>::default();
+        registry.register("gate_passing", "Whether a gate passes (1) or fails/is unknown (0)", gate_passing.clone());
+        let blocking = Family::<ReadinessLabels, Gauge>::default();
+        registry.register("readiness_blocking", "Whether a DeploymentReadiness blocks its rollout", blocking.clone());
+        let blocked_deployments = Gauge::default();
+        registry.register("blocked_deployments", "Deployments paused by gonogo", blocked_deployments.clone());
+        let reconcile_duration = Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]);
+        registry.register("reconcile_duration_seconds", "Time to reconcile one DeploymentReadiness", reconcile_duration.clone());
+        let reconcile_errors = Family::<ReasonLabel, Counter>::default();
+        registry.register("reconcile_errors", "Reconcile failures by reason", reconcile_errors.clone());
+        let watch_restarts = Family::<KindLabel, Counter>::default();
+        registry.register("watch_restarts", "Watch failures (retried with backoff) by kind", watch_restarts.clone());
+        let status_writes = Counter::default();
+        registry.register("status_writes", "Status patches sent", status_writes.clone());
+        let deployment_writes = Counter::default();
+        registry.register("deployment_writes", "Deployment applies sent (pause, unpause, annotations)", deployment_writes.clone());
+        Metrics {
+            gate_passing,
+            blocking,
+            blocked_deployments,
+            reconcile_duration,
+            reconcile_errors,
+            watch_restarts,
+            status_writes,
+            deployment_writes,
+            registry,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// A timer that records the reconcile duration when dropped.
+    pub fn reconcile_timer(&self) -> ReconcileTimer<'_> {
+        ReconcileTimer { start: Instant::now(), histogram: &self.reconcile_duration }
+    }
+}
+
+pub struct ReconcileTimer<'a> {
+    start: Instant,
+    histogram: &'a Histogram,
+}
+
+impl Drop for ReconcileTimer<'_> {
+    fn drop(&mut self) {
+        self.histogram.observe(self.start.elapsed().as_secs_f64());
+    }
+}

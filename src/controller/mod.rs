@@ -1,0 +1,357 @@
+//! The operator: `gonogo run`.
+//!
+//! Watches DeploymentReadiness objects and everything their gates read (reflector stores, no
+//! per-reconcile GETs), maps each change to the readiness objects it affects, and reconciles:
+//! gather → evaluate (pure engine) → enforce on the Deployment → status, events, metrics.
+
+mod enforce;
+mod events;
+mod index;
+mod metrics;
+mod reconcile;
+mod server;
+mod stores;
+
+pub use enforce::{ANNOTATION_BLOCKED, ANNOTATION_PAUSED_BY_GONOGO, FIELD_MANAGER};
+pub use metrics::Metrics;
+pub use reconcile::FINALIZER;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use tracing::{error, info};
+
+use crate::api::{ClusterReadinessChecklist, DeploymentReadiness, ReadinessApproval, ReadinessChecklist};
+use crate::engine::pod;
+use index::{RelationIndex, Relations};
+use reconcile::Context;
+use stores::{Stores, trim};
+
+/// Settings of `gonogo run`.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Watch only this namespace (default: all).
+    pub namespace: Option<String>,
+    pub metrics_address: SocketAddr,
+    pub concurrency: u16,
+    pub leader_election: bool,
+    pub lease_name: String,
+    pub lease_namespace: String,
+    /// This replica's identity for the Lease and events (the pod name).
+    pub identity: String,
+}
+
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn readiness_in(store: &Store<DeploymentReadiness>, namespace: &str) -> Vec<ObjectRef<DeploymentReadiness>> {
+    store
+        .state()
+        .iter()
+        .filter(|r| r.namespace().as_deref() == Some(namespace))
+        .map(|r| ObjectRef::from_obj(r.as_ref()))
+        .collect()
+}
+
+/// Map a namespaced object to the readiness objects it affects.
+fn mapper<K: Resource<DynamicType = ()>>(
+    readiness: Store<DeploymentReadiness>,
+    index: RelationIndex,
+    kind: &'static str,
+    relates_now: fn(&K, &Relations) -> bool,
+) -> impl Fn(K) -> Vec<ObjectRef<DeploymentReadiness>> + Send + Sync + 'static
+where
+    K: Send + Sync + 'static,
+{
+    move |object: K| {
+        let (Some(namespace), Some(name)) = (object.meta().namespace.clone(), object.meta().name.clone()) else {
+            return Vec::new();
+        };
+        index.affected(readiness_in(&readiness, &namespace), kind, &name, |rel| relates_now(&object, rel))
+    }
+}
+
+pub async fn run(config: RunConfig) -> anyhow::Result<()> {
+    let client = Client::try_default().await?;
+    let ns = config.namespace.as_deref();
+    let metrics = Arc::new(Metrics::default());
+    let index = RelationIndex::default();
+
+    let controller = Controller::new(scoped::<DeploymentReadiness>(&client, ns), watcher::Config::default().any_semantic());
+    let readiness = controller.store();
+
+    let (deployments, deployment_events) = stores::watch(scoped::<Deployment>(&client, ns), trim, metrics.clone());
+    let (checklists, checklist_events) = stores::watch(scoped::<ReadinessChecklist>(&client, ns), trim, metrics.clone());
+    let (cluster_checklists, cluster_checklist_events) = stores::watch(Api::<ClusterReadinessChecklist>::all(client.clone()), trim, metrics.clone());
+    let (approvals, approval_events) = stores::watch(scoped::<ReadinessApproval>(&client, ns), trim, metrics.clone());
+    let (hpas, hpa_events) = stores::watch(scoped::<HorizontalPodAutoscaler>(&client, ns), trim, metrics.clone());
+    let (pdbs, pdb_events) = stores::watch(scoped::<PodDisruptionBudget>(&client, ns), trim, metrics.clone());
+    let (services, service_events) = stores::watch(scoped::<Service>(&client, ns), trim, metrics.clone());
+    let (endpoint_slices, slice_events) = stores::watch(scoped::<EndpointSlice>(&client, ns), trim, metrics.clone());
+    let (network_policies, netpol_events) = stores::watch(scoped::<NetworkPolicy>(&client, ns), trim, metrics.clone());
+    let (ingresses, ingress_events) = stores::watch(scoped::<Ingress>(&client, ns), trim, metrics.clone());
+    let (pvcs, pvc_events) = stores::watch(scoped::<PersistentVolumeClaim>(&client, ns), trim, metrics.clone());
+    let (storage_classes, storage_class_events) = stores::watch(Api::<StorageClass>::all(client.clone()), trim, metrics.clone());
+    let (secrets, secret_events) = stores::watch(scoped::<Secret>(&client, ns), stores::trim_secret, metrics.clone());
+    let (config_maps, config_map_events) = stores::watch(scoped::<ConfigMap>(&client, ns), stores::trim_config_map, metrics.clone());
+
+    let stores = Stores {
+        readiness: readiness.clone(),
+        deployments,
+        checklists,
+        cluster_checklists,
+        approvals,
+        hpas,
+        pdbs,
+        services,
+        endpoint_slices,
+        network_policies,
+        ingresses,
+        pvcs,
+        storage_classes,
+        secrets,
+        config_maps,
+    };
+
+    // Serve /metrics, /healthz and /readyz from the start; ready once the caches synced
+    // (or while this replica is a standby, so a two-replica rollout is not held up).
+    let synced = Arc::new(AtomicBool::new(false));
+    let standby = Arc::new(AtomicBool::new(config.leader_election));
+    tokio::spawn(server::serve(config.metrics_address, metrics.clone(), synced.clone(), standby.clone()));
+
+    let lease = if config.leader_election {
+        Some(leader::acquire(&client, &config).await?)
+    } else {
+        None
+    };
+    standby.store(false, Ordering::SeqCst);
+
+    {
+        let stores = stores.clone();
+        let synced = synced.clone();
+        tokio::spawn(async move {
+            if stores.wait_until_ready().await.is_ok() {
+                synced.store(true, Ordering::SeqCst);
+                info!("caches synced");
+            }
+        });
+    }
+
+    let reporter = Reporter { controller: "gonogo".into(), instance: Some(config.identity.clone()) };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        stores: stores.clone(),
+        recorder: Recorder::new(client.clone(), reporter),
+        metrics: metrics.clone(),
+        index: index.clone(),
+        failures: Default::default(),
+    });
+
+    let by_target = {
+        let readiness = readiness.clone();
+        move |d: Deployment| {
+            let (Some(ns), Some(name)) = (d.metadata.namespace.clone(), d.metadata.name.clone()) else { return Vec::new() };
+            readiness
+                .state()
+                .iter()
+                .filter(|r| r.namespace().as_deref() == Some(ns.as_str()) && r.spec.target_ref.name == name)
+                .map(|r| ObjectRef::from_obj(r.as_ref()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let checklist_users = {
+        let readiness = readiness.clone();
+        move |c: ReadinessChecklist| {
+            let (Some(ns), Some(name)) = (c.metadata.namespace.clone(), c.metadata.name.clone()) else { return Vec::new() };
+            readiness
+                .state()
+                .iter()
+                .filter(|r| r.namespace().as_deref() == Some(ns.as_str()) && r.spec.checklists.iter().any(|c| c.name == name))
+                .map(|r| ObjectRef::from_obj(r.as_ref()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let cluster_checklist_users = {
+        let readiness = readiness.clone();
+        move |c: ClusterReadinessChecklist| {
+            let name = c.name_any();
+            readiness
+                .state()
+                .iter()
+                .filter(|r| r.spec.checklists.iter().any(|c| c.name == name))
+                .map(|r| ObjectRef::from_obj(r.as_ref()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let approved = |a: ReadinessApproval| {
+        a.metadata.namespace.clone().map(|ns| ObjectRef::new(&a.spec.readiness_ref.name).within(&ns))
+    };
+    // StorageClasses change rarely and decide how Pending claims are judged: re-evaluate all.
+    let everyone = {
+        let readiness = readiness.clone();
+        move |_: StorageClass| readiness.state().iter().map(|r| ObjectRef::from_obj(r.as_ref())).collect::<Vec<_>>()
+    };
+
+    let shutdown = shutdown_signal();
+    let lost_lease = lease.as_ref().map(|l| l.lost());
+    let stop = async move {
+        match lost_lease {
+            Some(lost) => tokio::select! { _ = shutdown => {}, _ = lost => error!("lost the leader lease; stopping") },
+            None => shutdown.await,
+        }
+    };
+
+    info!(namespace = ns.unwrap_or("(all)"), "starting controller");
+    controller
+        .with_config(ControllerConfig::default().concurrency(config.concurrency))
+        .watches_stream(deployment_events, by_target)
+        .watches_stream(checklist_events, checklist_users)
+        .watches_stream(cluster_checklist_events, cluster_checklist_users)
+        .watches_stream(approval_events, approved)
+        .watches_stream(storage_class_events, everyone)
+        .watches_stream(secret_events, mapper::<Secret>(readiness.clone(), index.clone(), "Secret", |_, _| false))
+        .watches_stream(config_map_events, mapper::<ConfigMap>(readiness.clone(), index.clone(), "ConfigMap", |_, _| false))
+        .watches_stream(pvc_events, mapper::<PersistentVolumeClaim>(readiness.clone(), index.clone(), "PersistentVolumeClaim", |_, _| false))
+        .watches_stream(
+            service_events,
+            mapper::<Service>(readiness.clone(), index.clone(), "Service", |svc, rel| {
+                svc.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|sel| pod::map_selector_matches(sel, &rel.pod_labels))
+            }),
+        )
+        .watches_stream(
+            slice_events,
+            mapper::<EndpointSlice>(readiness.clone(), index.clone(), "EndpointSlice", |slice, rel| {
+                slice
+                    .labels()
+                    .get("kubernetes.io/service-name")
+                    .is_some_and(|svc| rel.objects.contains(&("Service", svc.clone())))
+            }),
+        )
+        .watches_stream(
+            pdb_events,
+            mapper::<PodDisruptionBudget>(readiness.clone(), index.clone(), "PodDisruptionBudget", |pdb, rel| {
+                pdb.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|sel| pod::selector_matches(sel, &rel.pod_labels))
+            }),
+        )
+        .watches_stream(
+            netpol_events,
+            mapper::<NetworkPolicy>(readiness.clone(), index.clone(), "NetworkPolicy", |np, rel| {
+                np.spec.as_ref().is_some_and(|s| s.pod_selector.as_ref().is_none_or(|sel| pod::selector_matches(sel, &rel.pod_labels)))
+            }),
+        )
+        .watches_stream(
+            hpa_events,
+            mapper::<HorizontalPodAutoscaler>(readiness.clone(), index.clone(), "HorizontalPodAutoscaler", |hpa, rel| {
+                hpa.spec.as_ref().is_some_and(|s| s.scale_target_ref.kind == "Deployment" && s.scale_target_ref.name == rel.target)
+            }),
+        )
+        // Any Ingress may start routing to the pods' Services; they are few and change rarely.
+        .watches_stream(ingress_events, mapper::<Ingress>(readiness.clone(), index.clone(), "Ingress", |_, _| true))
+        .graceful_shutdown_on(stop)
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "controller event");
+            }
+        })
+        .await;
+    info!("controller stopped");
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(e) => {
+                error!(error = %e, "cannot listen for SIGTERM");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    info!("shutdown requested");
+}
+
+mod leader {
+    //! One writer among replicas: a Lease held through kube-lease-manager.
+
+    use kube::Client;
+    use kube_lease_manager::{LeaseManagerBuilder, Result as LeaseResult};
+    use tokio::sync::watch::Receiver;
+    use tokio::task::JoinHandle;
+    use tracing::info;
+
+    use super::RunConfig;
+
+    pub struct Lease {
+        state: Receiver<bool>,
+        task: JoinHandle<LeaseResult<kube_lease_manager::LeaseManager>>,
+    }
+
+    pub async fn acquire(client: &Client, config: &RunConfig) -> anyhow::Result<Lease> {
+        let manager = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
+            .with_namespace(&config.lease_namespace)
+            .with_identity(&config.identity)
+            .with_duration(15)
+            .with_grace(5)
+            .build()
+            .await?;
+        let (mut state, task) = manager.watch().await;
+        info!(lease = %config.lease_name, identity = %config.identity, "waiting for leadership");
+        while !*state.borrow_and_update() {
+            state.changed().await?;
+        }
+        info!("became leader");
+        Ok(Lease { state, task })
+    }
+
+    impl Lease {
+        /// Resolves when leadership is lost.
+        pub fn lost(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+            let mut state = self.state.clone();
+            async move {
+                while *state.borrow_and_update() {
+                    if state.changed().await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+
+        /// Release the lease so a standby takes over at once.
+        pub async fn release(self) {
+            drop(self.state);
+            let _ = self.task.await;
+        }
+    }
+}

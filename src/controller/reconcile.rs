@@ -1,0 +1,241 @@
+//! Reconcile one DeploymentReadiness: gather (stores) → judge (engine) → enforce → report.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::Recorder;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{debug, info, instrument, warn};
+
+use super::enforce::{self, DeploymentVerdict, FIELD_MANAGER};
+use super::events;
+use super::index::{self, RelationIndex};
+use super::metrics::{GateLabels, Metrics, ReadinessLabels, ReasonLabel};
+use super::stores::Stores;
+use crate::api::{DeploymentReadiness, DeploymentReadinessStatus, Enforcement, GateOutcome, Item};
+use crate::engine::status::{StatusInput, status_from_report};
+use crate::engine::{Checklists, Report, evaluate};
+use crate::error::{Error, Result};
+
+pub const FINALIZER: &str = "gonogo.dev/release-rollout";
+/// Re-evaluate at least this often even when nothing is watched to change.
+const RESYNC: Duration = Duration::from_secs(600);
+
+pub struct Context {
+    pub client: Client,
+    pub stores: Stores,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub index: RelationIndex,
+    /// Consecutive failures per object, for exponential backoff.
+    pub failures: Mutex<HashMap<ObjectRef<DeploymentReadiness>, u32>>,
+}
+
+#[instrument(skip_all, fields(readiness = %readiness.name_any(), namespace = readiness.namespace().unwrap_or_default()))]
+pub async fn reconcile(readiness: Arc<DeploymentReadiness>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_timer();
+    let namespace = readiness.namespace().ok_or_else(|| Error::Invalid("DeploymentReadiness without namespace".into()))?;
+    let api: Api<DeploymentReadiness> = Api::namespaced(ctx.client.clone(), &namespace);
+    let object_ref = ObjectRef::from_obj(readiness.as_ref());
+    let action = finalizer(&api, FINALIZER, readiness, |event| async {
+        match event {
+            FinalizerEvent::Apply(readiness) => apply(readiness, &ctx, &api).await,
+            FinalizerEvent::Cleanup(readiness) => cleanup(readiness, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))?;
+    if let Ok(mut failures) = ctx.failures.lock() {
+        failures.remove(&object_ref);
+    }
+    Ok(action)
+}
+
+/// Exponential backoff per object: 1s, 2s, 4s … capped at 5 minutes.
+pub fn error_policy(readiness: Arc<DeploymentReadiness>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_errors.get_or_create(&ReasonLabel { reason: error.metric_label() }).inc();
+    let attempts = ctx
+        .failures
+        .lock()
+        .map(|mut f| {
+            let n = f.entry(ObjectRef::from_obj(readiness.as_ref())).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        })
+        .unwrap_or(1);
+    let delay = Duration::from_secs(1u64 << attempts.min(9)).min(Duration::from_secs(300));
+    warn!(readiness = %readiness.name_any(), error = %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// Evaluate one readiness object against the stores.
+fn judge(ctx: &Context, readiness: &DeploymentReadiness, deployment: Option<Arc<Deployment>>, now: Timestamp) -> (Report, index::Relations) {
+    let namespace = readiness.namespace().unwrap_or_default();
+    let snapshot = ctx.stores.snapshot(&namespace, deployment, now);
+    let namespaced = ctx.stores.checklists_in(&namespace);
+    let cluster = ctx.stores.cluster_checklists.state();
+    let report = evaluate(readiness, Checklists { namespaced: &namespaced, cluster: &cluster }, &snapshot);
+    // Items of every referenced checklist, for the reference index.
+    let mut items: Vec<&Item> = readiness.spec.items.iter().collect();
+    for r in &readiness.spec.checklists {
+        items.extend(namespaced.iter().filter(|c| c.metadata.name.as_deref() == Some(r.name.as_str())).flat_map(|c| c.spec.items.iter()));
+        items.extend(cluster.iter().filter(|c| c.metadata.name.as_deref() == Some(r.name.as_str())).flat_map(|c| c.spec.checklist.items.iter()));
+    }
+    let relations = index::relations(readiness, &items, &snapshot);
+    (report, relations)
+}
+
+/// The combined verdict of the live readiness objects targeting `target`, with `current`
+/// (already judged) standing in for its own possibly stale store copy, and `excluded` left out.
+fn combined_verdict(ctx: &Context, namespace: &str, target: &str, deployment: &Arc<Deployment>, current: Option<(&DeploymentReadiness, &Report)>, excluded: Option<&str>, now: Timestamp) -> Option<DeploymentVerdict> {
+    let mut verdict = DeploymentVerdict::default();
+    let mut any = false;
+    let current_name = current.map(|(r, _)| r.name_any());
+    for sibling in ctx.stores.readiness_for(namespace, target) {
+        let name = sibling.name_any();
+        if Some(name.as_str()) == excluded || Some(&name) == current_name.as_ref() || sibling.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let (report, _) = judge(ctx, &sibling, Some(deployment.clone()), now);
+        verdict.add(&sibling, &report);
+        any = true;
+    }
+    if let Some((readiness, report)) = current {
+        verdict.add(readiness, report);
+        any = true;
+    }
+    any.then_some(verdict)
+}
+
+async fn sync_deployment(ctx: &Context, namespace: &str, deployment: &Arc<Deployment>, verdict: Option<&DeploymentVerdict>) -> Result<()> {
+    let desired = enforce::desired(deployment, verdict);
+    if enforce::in_sync(deployment, desired.as_ref()) {
+        return Ok(());
+    }
+    let name = deployment.name_any();
+    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+    enforce::apply(&api, &name, desired.as_ref()).await?;
+    ctx.metrics.deployment_writes.inc();
+    info!(deployment = %name, hold = verdict.is_some_and(|v| v.holds()), "applied rollout gate to Deployment");
+    Ok(())
+}
+
+async fn apply(readiness: Arc<DeploymentReadiness>, ctx: &Context, api: &Api<DeploymentReadiness>) -> Result<Action> {
+    let now = Timestamp::now();
+    let namespace = readiness.namespace().unwrap_or_default();
+    let target = readiness.spec.target_ref.name.clone();
+    let deployment = ctx.stores.deployments.get(&ObjectRef::new(&target).within(&namespace));
+    let (report, relations) = judge(ctx, &readiness, deployment.clone(), now);
+    ctx.index.record(ObjectRef::from_obj(readiness.as_ref()), relations);
+
+    if let Some(deployment) = &deployment {
+        let verdict = combined_verdict(ctx, &namespace, &target, deployment, Some((&readiness, &report)), None, now);
+        sync_deployment(ctx, &namespace, deployment, verdict.as_ref()).await?;
+    }
+
+    let blocking = readiness.spec.enforcement == Enforcement::Block && report.holds_rollout();
+    let status = status_from_report(StatusInput {
+        report: &report,
+        previous: readiness.status.as_ref(),
+        generation: readiness.metadata.generation,
+        now,
+        progress_deadline_seconds: readiness.spec.progress_deadline_seconds,
+        blocking,
+    });
+    if readiness.status.as_ref() != Some(&status) {
+        let patch = json!({
+            "apiVersion": "gonogo.dev/v1alpha1",
+            "kind": "DeploymentReadiness",
+            "status": status,
+        });
+        api.patch_status(&readiness.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(patch)).await?;
+        ctx.metrics.status_writes.inc();
+        debug!(passing = %status.summary.as_ref().map(|s| s.passing.as_str()).unwrap_or_default(), "status written");
+    }
+
+    let events = events::transitions(readiness.status.as_ref(), &status, &report, &readiness.name_any());
+    if !events.is_empty() {
+        let mut references = vec![readiness.object_ref(&())];
+        if let Some(d) = &deployment {
+            references.push(d.object_ref(&()));
+        }
+        events::publish(&ctx.recorder, &events, &references).await;
+    }
+    record_metrics(ctx, &readiness, &status);
+    Ok(Action::requeue(next_wakeup(&readiness, &status, now)))
+}
+
+async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Context) -> Result<Action> {
+    let namespace = readiness.namespace().unwrap_or_default();
+    let target = &readiness.spec.target_ref.name;
+    let name = readiness.name_any();
+    if let Some(deployment) = ctx.stores.deployments.get(&ObjectRef::new(target).within(&namespace)) {
+        let verdict = combined_verdict(ctx, &namespace, target, &deployment, None, Some(&name), Timestamp::now());
+        sync_deployment(ctx, &namespace, &deployment, verdict.as_ref()).await?;
+    }
+    ctx.index.forget(&ObjectRef::from_obj(readiness.as_ref()));
+    let labels = ReadinessLabels { namespace: namespace.clone(), readiness: name.clone() };
+    ctx.metrics.blocking.remove(&labels);
+    for gate in readiness.status.iter().flat_map(|s| s.gates.iter()) {
+        ctx.metrics.gate_passing.remove(&gate_labels(&namespace, &name, gate));
+    }
+    info!(readiness = %name, "released rollout gate on deletion");
+    Ok(Action::await_change())
+}
+
+fn gate_labels(namespace: &str, readiness: &str, gate: &crate::api::GateStatus) -> GateLabels {
+    GateLabels {
+        namespace: namespace.to_string(),
+        readiness: readiness.to_string(),
+        checklist: gate.checklist.clone(),
+        gate: gate.name.clone(),
+        severity: gate.severity.to_string(),
+    }
+}
+
+fn record_metrics(ctx: &Context, readiness: &DeploymentReadiness, status: &DeploymentReadinessStatus) {
+    let namespace = readiness.namespace().unwrap_or_default();
+    let name = readiness.name_any();
+    for gate in &status.gates {
+        let passing = matches!(gate.result, GateOutcome::Pass | GateOutcome::Waived | GateOutcome::Skipped);
+        ctx.metrics.gate_passing.get_or_create(&gate_labels(&namespace, &name, gate)).set(passing as i64);
+    }
+    ctx.metrics.blocking.get_or_create(&ReadinessLabels { namespace, readiness: name }).set(status.blocking as i64);
+    let blocked = ctx
+        .stores
+        .deployments
+        .state()
+        .iter()
+        .filter(|d| d.annotations().get(enforce::ANNOTATION_PAUSED_BY_GONOGO).is_some_and(|v| v == "true"))
+        .count();
+    ctx.metrics.blocked_deployments.set(blocked as i64);
+}
+
+/// When time alone changes the verdict: a waiver expiring, the progress deadline passing.
+fn next_wakeup(readiness: &DeploymentReadiness, status: &DeploymentReadinessStatus, now: Timestamp) -> Duration {
+    let mut next = RESYNC;
+    let mut consider = |at: Timestamp| {
+        if let Ok(d) = Duration::try_from(at.duration_since(now))
+            && d < next
+        {
+            next = d.max(Duration::from_secs(1));
+        }
+    };
+    for waiver in &readiness.spec.waivers {
+        if waiver.expires.0 > now {
+            consider(waiver.expires.0);
+        }
+    }
+    if let (Some(since), Some(deadline)) = (&status.waiting_since, readiness.spec.progress_deadline_seconds) {
+        consider(since.0 + SignedDuration::from_secs(deadline));
+    }
+    next
+}

@@ -1,0 +1,178 @@
+//! Reflector stores of everything the engine may look at, fed by watches the controller drives.
+//! Objects are trimmed before they reach a store: no managedFields, and no Secret or ConfigMap
+//! values (key names only), so a heap dump of gonogo holds no secret.
+
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt, TryStreamExt};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use super::metrics::Metrics;
+use crate::api::{ClusterReadinessChecklist, DeploymentReadiness, ReadinessApproval, ReadinessChecklist};
+use crate::engine::{Snapshot, Source};
+
+/// Read handles on every store. Cheap to clone.
+#[derive(Clone)]
+pub struct Stores {
+    pub readiness: Store<DeploymentReadiness>,
+    pub deployments: Store<Deployment>,
+    pub checklists: Store<ReadinessChecklist>,
+    pub cluster_checklists: Store<ClusterReadinessChecklist>,
+    pub approvals: Store<ReadinessApproval>,
+    pub hpas: Store<HorizontalPodAutoscaler>,
+    pub pdbs: Store<PodDisruptionBudget>,
+    pub services: Store<Service>,
+    pub endpoint_slices: Store<EndpointSlice>,
+    pub network_policies: Store<NetworkPolicy>,
+    pub ingresses: Store<Ingress>,
+    pub pvcs: Store<PersistentVolumeClaim>,
+    pub storage_classes: Store<StorageClass>,
+    pub secrets: Store<Secret>,
+    pub config_maps: Store<ConfigMap>,
+}
+
+impl Stores {
+    /// Wait until every store has its initial list.
+    pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
+        macro_rules! wait {
+            ($($store:ident),+) => {$(
+                wait_ready(&self.$store).await?;
+                tracing::debug!(store = stringify!($store), "store synced");
+            )+};
+        }
+        wait!(
+            readiness, deployments, checklists, cluster_checklists, approvals, hpas, pdbs, services, endpoint_slices,
+            network_policies, ingresses, pvcs, storage_classes, secrets, config_maps
+        );
+        Ok(())
+    }
+
+    /// The snapshot for one Deployment, from the stores: pointer copies, no API calls.
+    pub fn snapshot(&self, namespace: &str, deployment: Option<Arc<Deployment>>, now: jiff::Timestamp) -> Snapshot {
+        let mut s = Snapshot::new(namespace, now, Source::Cluster);
+        s.deployment = deployment;
+        s.hpas = in_namespace(&self.hpas, namespace);
+        s.pdbs = in_namespace(&self.pdbs, namespace);
+        s.services = in_namespace(&self.services, namespace);
+        s.endpoint_slices = in_namespace(&self.endpoint_slices, namespace);
+        s.network_policies = in_namespace(&self.network_policies, namespace);
+        s.ingresses = in_namespace(&self.ingresses, namespace);
+        s.pvcs = in_namespace(&self.pvcs, namespace);
+        s.secrets = in_namespace(&self.secrets, namespace);
+        s.config_maps = in_namespace(&self.config_maps, namespace);
+        s.approvals = in_namespace(&self.approvals, namespace);
+        s.storage_classes = self.storage_classes.state();
+        s
+    }
+
+    pub fn checklists_in(&self, namespace: &str) -> Vec<Arc<ReadinessChecklist>> {
+        in_namespace(&self.checklists, namespace)
+    }
+
+    /// DeploymentReadiness objects in a namespace that target this Deployment.
+    pub fn readiness_for(&self, namespace: &str, deployment: &str) -> Vec<Arc<DeploymentReadiness>> {
+        let mut found: Vec<_> = self
+            .readiness
+            .state()
+            .into_iter()
+            .filter(|r| r.namespace().as_deref() == Some(namespace) && r.spec.target_ref.name == deployment)
+            .collect();
+        found.sort_by_key(|r| r.name_any());
+        found
+    }
+}
+
+/// `Store::wait_until_ready` wakes only one of several concurrent waiters (it polls a oneshot
+/// receiver), and the controller itself waits on the readiness store; poll it with a timeout.
+async fn wait_ready<K: Resource + Clone + 'static>(store: &Store<K>) -> Result<(), reflector::store::WriterDropped>
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        if let Ok(result) = tokio::time::timeout(std::time::Duration::from_millis(200), store.wait_until_ready()).await {
+            return result;
+        }
+    }
+}
+
+fn in_namespace<K: Resource<DynamicType = ()> + Clone + 'static>(store: &Store<K>, namespace: &str) -> Vec<Arc<K>> {
+    let mut objects: Vec<Arc<K>> = store
+        .state()
+        .into_iter()
+        .filter(|o| o.meta().namespace.as_deref() == Some(namespace))
+        .collect();
+    // Deterministic order: same inputs, same verdict messages.
+    objects.sort_by(|a, b| a.meta().name.cmp(&b.meta().name));
+    objects
+}
+
+/// Remove what gonogo never needs before an object is stored.
+pub fn trim<K: Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+}
+
+/// Secrets keep their type, labels and key names; values and annotations (which may hold a
+/// copy of the values in `kubectl.kubernetes.io/last-applied-configuration`) are dropped.
+pub fn trim_secret(secret: &mut Secret) {
+    trim(secret);
+    secret.metadata.annotations = None;
+    secret.string_data = None;
+    if let Some(data) = secret.data.as_mut() {
+        for value in data.values_mut() {
+            *value = ByteString(Vec::new());
+        }
+    }
+}
+
+/// ConfigMaps keep key names only.
+pub fn trim_config_map(config_map: &mut ConfigMap) {
+    trim(config_map);
+    config_map.metadata.annotations = None;
+    if let Some(data) = config_map.data.as_mut() {
+        for value in data.values_mut() {
+            value.clear();
+        }
+    }
+    if let Some(data) = config_map.binary_data.as_mut() {
+        for value in data.values_mut() {
+            *value = ByteString(Vec::new());
+        }
+    }
+}
+
+/// A reflector-backed watch stream of one kind: every change is trimmed, stored, and yielded
+/// (for mapping to the DeploymentReadiness objects it affects). Watch errors back off and
+/// retry; they are counted, never fatal.
+pub fn watch<K>(
+    api: Api<K>,
+    trim_fn: fn(&mut K),
+    metrics: Arc<Metrics>,
+) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + 'static)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let kind = K::kind(&()).to_string();
+    let stream = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(trim_fn)
+        .reflect(writer)
+        .inspect_err(move |e| {
+            tracing::warn!(kind = %kind, error = %e, "watch failed; retrying");
+            metrics.watch_restarts.get_or_create(&super::metrics::KindLabel { kind: kind.clone() }).inc();
+        })
+        .touched_objects()
+        .boxed();
+    (reader, stream)
+}

@@ -1,0 +1,166 @@
+//! Runs the real `gonogo run` binary against the test control plane, as the chart's
+//! ServiceAccount (impersonated through the kubeconfig), with its own metrics port and log.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Cluster, repo_root};
+
+pub const SERVICE_ACCOUNT: &str = "system:serviceaccount:gonogo-system:gonogo";
+
+/// Installs what the operator needs once per test process: CRDs, the chart's RBAC, the
+/// admission policy that holds new Deployments.
+pub async fn install(cluster: &Cluster) {
+    static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    DONE.get_or_init(|| async {
+        cluster.apply_crds().await;
+        cluster
+            .kubectl_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Namespace\nmetadata: {name: gonogo-system}\n")
+            .await;
+        let rbac = repo_root().join("deploy/rbac.yaml");
+        cluster.kubectl(&["apply", "--server-side", "-f", &rbac.to_string_lossy()]).await;
+        let admission = repo_root().join("deploy/admission/hold-new-deployments.yaml");
+        cluster.kubectl(&["apply", "--server-side", "-f", &admission.to_string_lossy()]).await;
+    })
+    .await;
+}
+
+/// A kubeconfig that impersonates the chart's ServiceAccount.
+fn impersonating_kubeconfig(cluster: &Cluster, name: &str) -> PathBuf {
+    let admin = std::fs::read_to_string(cluster.kubeconfig()).expect("admin kubeconfig");
+    let mut config: serde_yaml_ng::Value = serde_yaml_ng::from_str(&admin).expect("kubeconfig yaml");
+    for user in config["users"].as_sequence_mut().expect("users") {
+        user["user"]["as"] = SERVICE_ACCOUNT.into();
+        user["user"]["as-groups"] =
+            serde_yaml_ng::to_value(["system:serviceaccounts", "system:serviceaccounts:gonogo-system", "system:authenticated"]).unwrap();
+    }
+    let path = std::env::temp_dir().join(format!("gonogo-operator-{name}-{}.kubeconfig", std::process::id()));
+    std::fs::write(&path, serde_yaml_ng::to_string(&config).unwrap()).expect("write kubeconfig");
+    path
+}
+
+pub struct Operator {
+    child: Option<Child>,
+    pub port: u16,
+    pub log: PathBuf,
+    args: Vec<String>,
+    kubeconfig: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+impl Operator {
+    /// Starts `gonogo run` with `args` and waits until /readyz answers 200.
+    pub async fn start(cluster: &Cluster, name: &str, args: &[&str]) -> Operator {
+        let kubeconfig = impersonating_kubeconfig(cluster, name);
+        let log = std::env::temp_dir().join(format!("gonogo-operator-{name}-{}.log", std::process::id()));
+        let mut operator = Operator {
+            child: None,
+            port: 0,
+            log,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            kubeconfig,
+        };
+        operator.spawn().await;
+        operator
+    }
+
+    async fn spawn(&mut self) {
+        self.port = free_port();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("operator log");
+        let child = Command::new(env!("CARGO_BIN_EXE_gonogo"))
+            .arg("run")
+            .args(&self.args)
+            .args(["--metrics-address", &format!("127.0.0.1:{}", self.port)])
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("GONOGO_LOG", "info,gonogo=debug")
+            .env("POD_NAMESPACE", "gonogo-system")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start gonogo run");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some((200, _)) = http_get(self.port, "/readyz") {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("gonogo run exited with {status}; log:\n{}", self.log_text());
+            }
+            assert!(Instant::now() < deadline, "gonogo run not ready after 60s; log:\n{}", self.log_text());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGTERM and wait (graceful shutdown), or SIGKILL with `kill`.
+    pub fn stop(&mut self, kill: bool) {
+        if let Some(mut child) = self.child.take() {
+            let signal = if kill { "-KILL" } else { "-TERM" };
+            let _ = Command::new("kill").args([signal, &child.id().to_string()]).status();
+            let _ = child.wait();
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.stop(false);
+        self.spawn().await;
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The value of a counter or gauge from /metrics (summing every label set).
+    pub fn metric(&self, name: &str) -> f64 {
+        let (_, body) = http_get(self.port, "/metrics").expect("GET /metrics");
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.split(['{', ' ']).next() == Some(name))
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+            .sum()
+    }
+
+    /// The operator must never have been refused by RBAC.
+    pub fn assert_no_forbidden(&self) {
+        let log = self.log_text();
+        let forbidden: Vec<&str> = log.lines().filter(|l| l.contains("forbidden") || l.contains("Forbidden")).collect();
+        assert!(forbidden.is_empty(), "the operator hit RBAC errors:\n{}", forbidden.join("\n"));
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.stop(true);
+        if std::thread::panicking() {
+            eprintln!("operator log {}:\n{}", self.log.display(), self.log_text());
+        }
+    }
+}
+
+/// A minimal HTTP/1.0 GET on loopback: (status, body).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((status, body))
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}

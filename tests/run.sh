@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The one command that runs gonogo's whole test suite:
+#
+#   tests/run.sh [extra cargo test args...]
+#
+# 1. checks the prerequisites (cargo, go),
+# 2. builds the test control plane from Go modules (tests/cluster/build.sh;
+#    cached after the first run),
+# 3. runs every Rust test target against it.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+step() { echo "==> $*" >&2; }
+
+missing=0
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "tests/run.sh: cargo is not on PATH: install Rust (https://rustup.rs)." >&2
+  missing=1
+fi
+if ! command -v go >/dev/null 2>&1; then
+  echo "tests/run.sh: go is not on PATH: install Go >= 1.26 (https://go.dev/dl/)." >&2
+  echo "  The integration tests build a real Kubernetes control plane from Go modules." >&2
+  missing=1
+fi
+if ((missing)); then
+  exit 1
+fi
+
+step "building the test control plane (tests/cluster/build.sh)"
+start=$SECONDS
+GONOGO_CLUSTER_BIN=$(tests/cluster/build.sh)
+export GONOGO_CLUSTER_BIN
+step "control plane binaries in $GONOGO_CLUSTER_BIN ($((SECONDS - start))s)"
+
+step "cargo test --all-targets"
+cargo test --all-targets "$@"
