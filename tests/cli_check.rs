@@ -476,3 +476,87 @@ fn every_example_checklist_loads() {
     }
     assert!(Path::new(&root().join("examples/checklists/baseline.yaml")).exists());
 }
+
+// ---------------------------------------------------------------- verdicts of the whole catalog
+// These hold with every check kind implemented (main after the catalog merge); they pin the
+// examples' documented behaviour (examples/broken/README.md).
+
+#[test]
+fn the_broken_example_fails_as_its_readme_says() {
+    let report = json(&check(&[BROKEN, &["-o", "json"]].concat()));
+    let all = gates(&report);
+    let result = |gate: &str| {
+        let (checklist, name) = gate.split_once('/').unwrap();
+        self::gate(&all, checklist, name)["result"].as_str().unwrap().to_string()
+    };
+    for failing in [
+        "knowledgebeast/probes",
+        "kailash/health-checks",
+        "knowledgebeast/resources",
+        "kailash/container-limits",
+        "inline/image",
+        "kailash/file-system-permissions",
+        "kailash/service-account",
+        "inline/zone-spread",
+        "knowledgebeast/secret-keys",
+        "kailash/configuration",
+        "inline/replicas",
+        "inline/autoscaling",
+        "inline/disruption-budget",
+    ] {
+        assert_eq!(result(failing), "Fail", "{failing}");
+    }
+    for unknown in [
+        "kailash/port-mappings",
+        "knowledgebeast/tls-30-days",
+        "kailash/https",
+        "kailash/ssl-certificates",
+        "kailash/firewall",
+        "knowledgebeast/pvcs-bound",
+    ] {
+        assert_eq!(result(unknown), "Unknown", "{unknown}");
+    }
+    assert_eq!(report["totals"]["failed"], 13);
+    let resources = self::gate(&all, "knowledgebeast", "resources");
+    assert_eq!(resources["findings"].as_array().unwrap().len(), 2, "no memory limit, and a CPU request below 500m");
+    assert!(self::gate(&all, "inline", "image")["message"].as_str().unwrap().contains("expired"));
+}
+
+#[test]
+fn the_example_app_fails_no_gate_and_passes_the_static_ones() {
+    let report = json(&check(&[APP, &["-o", "json"]].concat()));
+    let all = gates(&report);
+    assert!(all.iter().all(|(_, g)| g["result"] != "Fail"), "{all:#?}");
+    for passing in [
+        ("knowledgebeast", "secret-keys"),
+        ("knowledgebeast", "resources"),
+        ("knowledgebeast", "probes"),
+        ("kailash", "configuration"),
+        ("kailash", "port-mappings"),
+        ("kailash", "firewall"),
+        ("kailash", "file-system-permissions"),
+        ("inline", "disruption-budget"),
+        ("inline", "zone-spread"),
+        ("inline", "image"),
+    ] {
+        assert_eq!(gate(&all, passing.0, passing.1)["result"], "Pass", "{passing:?}");
+    }
+    // Runtime gates are not judged offline.
+    assert_eq!(gate(&all, "knowledgebeast", "slo-p99-latency")["result"], "Skipped");
+    // --fail-on-unknown: the TLS Secret cert-manager makes, the PVC phase and the sign-offs are unknown offline.
+    assert_eq!(check(&[APP, &["--fail-on-unknown"]].concat()).code, 1);
+}
+
+#[test]
+fn assume_present_declares_objects_outside_the_manifests() {
+    let before = json(&check(&[BROKEN, &["-o", "json"]].concat()));
+    let after = json(&check(&[BROKEN, &["-o", "json", "--assume-present", "pvc/knowledgebeast-data"]].concat()));
+    let message = |report: &Value| gate(&gates(report), "knowledgebeast", "pvcs-bound")["message"].as_str().unwrap().to_string();
+    assert!(message(&before).contains("--assume-present pvc/knowledgebeast-data"), "{}", message(&before));
+    assert!(!message(&after).contains("not in the manifests"), "{}", message(&after));
+
+    // A wildcard covers every name of the kind.
+    let app = json(&check(&[APP, &["-o", "json", "--assume-present", "Secret/*"]].concat()));
+    let tls = gate(&gates(&app), "knowledgebeast", "tls-30-days")["message"].as_str().unwrap().to_string();
+    assert!(!tls.contains("not in the manifest set"), "{tls}");
+}

@@ -369,12 +369,23 @@ pub fn judge(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>) -> Chec
 }
 
 /// The snapshot one Deployment is judged against, with `--assume-present` applied: `KIND/*`
-/// expands to every name a check could ask about (what the snapshot filter looks up by name).
+/// expands to every name a check could ask about: the words of the Deployment, its readiness
+/// and checklists (what the snapshot filter looks up by name) and of its related objects.
 fn snapshot(set: &ManifestSet, namespace: &str, deployment: &Arc<Deployment>, plan: &Plan, extra: &Mentions) -> crate::engine::Snapshot {
     let mut snapshot = set.snapshot_with(namespace, deployment, plan.now, &plan.assumed, extra);
     let wildcard_kinds: Vec<&str> = plan.assumed.iter().filter(|(_, n)| n == "*").map(|(k, _)| k.as_str()).collect();
     if !wildcard_kinds.is_empty() {
-        let names = mentioned_names(set, namespace, deployment, extra);
+        let mut names = mentioned_names(set, namespace, deployment, extra);
+        // Names other objects hold: an Ingress's TLS Secret, a PVC's StorageClass, ...
+        let related = [
+            snapshot.ingresses.iter().map(|o| Mentions::of(o.as_ref())).collect::<Vec<_>>(),
+            snapshot.pvcs.iter().map(|o| Mentions::of(o.as_ref())).collect(),
+            snapshot.services.iter().map(|o| Mentions::of(o.as_ref())).collect(),
+            snapshot.hpas.iter().map(|o| Mentions::of(o.as_ref())).collect(),
+        ];
+        for mentions in related.iter().flatten() {
+            names.extend(mentions.names.iter().cloned());
+        }
         for kind in wildcard_kinds {
             snapshot.assumed_present.extend(names.iter().map(|n| (kind.to_string(), n.clone())));
         }
