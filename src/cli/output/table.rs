@@ -17,7 +17,7 @@ const YELLOW: Style = AnsiColor::Yellow.on_default();
 const CYAN: Style = AnsiColor::Cyan.on_default();
 
 /// Gate names wider than this do not widen the column further.
-const MAX_GATE_WIDTH: usize = 40;
+const MAX_GATE_WIDTH: usize = 48;
 
 pub fn render(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
     let policy = report.policy;
