@@ -98,49 +98,79 @@ pub enum Outcome {
 }
 
 pub fn run(args: CheckArgs) -> ExitCode {
-    let outcome = check(&args, &mut input::read_stdin);
     let stderr = &mut std::io::stderr().lock();
-    match outcome {
-        Outcome::Invalid { errors, warnings } => {
+    let (loaded, warnings) = match load(&args, &mut input::read_stdin) {
+        Ok(loaded) => loaded,
+        Err(Outcome::Empty { message, warnings }) => {
+            print_warnings(stderr, &warnings);
+            let _ = writeln!(stderr, "{message}");
+            return ExitCode::SUCCESS;
+        }
+        Err(Outcome::Invalid { errors, warnings }) => {
             print_warnings(stderr, &warnings);
             for e in &errors {
                 let _ = writeln!(stderr, "error: {e}");
             }
+            return ExitCode::from(2);
+        }
+        Err(Outcome::Judged { .. }) => return ExitCode::from(2), // load never judges
+    };
+    print_warnings(stderr, &warnings);
+    let choice = match args.color {
+        ColorWhen::Auto => anstream::ColorChoice::Auto,
+        ColorWhen::Always => anstream::ColorChoice::Always,
+        ColorWhen::Never => anstream::ColorChoice::Never,
+    };
+    let options = OutputOptions { source_prefix: args.source_prefix.clone() };
+    // Buffered: stdout alone flushes every line, and a report can be tens of MB. Only the
+    // table has colour; the machine formats skip the escape-stripping pass.
+    let stdout = std::io::stdout().lock();
+    let mut stdout: Box<dyn Write> = match args.output {
+        Format::Table => Box::new(std::io::BufWriter::with_capacity(1 << 16, anstream::AutoStream::new(stdout, choice))),
+        _ => Box::new(std::io::BufWriter::with_capacity(1 << 16, stdout)),
+    };
+
+    // Verdicts are printed as they come, so no report of every Deployment is ever held.
+    let mut writer = output::Writer::new(args.output, options, loaded.plan.policy, &mut stdout);
+    let mut written = writer.begin(loaded.plan.now);
+    let mut warnings = Vec::new();
+    let mut checklist_warnings = Vec::new();
+    verdicts::judge_each(&loaded.set, &loaded.plan, &mut warnings, &mut |d| {
+        checklist_warnings.extend(missing_checklists(&d));
+        if written.is_ok() {
+            written = writer.deployment(&d);
+        }
+    });
+    let result = written.and_then(|()| writer.finish()).and_then(|totals| stdout.flush().map(|()| totals));
+    warnings.append(&mut checklist_warnings);
+    print_warnings(stderr, &warnings);
+    // The process ends here: freeing every object one by one would only cost time.
+    std::mem::forget(loaded);
+    match result {
+        Ok(totals) if totals.failing > 0 => ExitCode::from(1),
+        Ok(_) => ExitCode::SUCCESS,
+        // A closed pipe (`| head`) is not worth an error message; the verdict is unknown.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(2),
+        Err(e) => {
+            let _ = writeln!(stderr, "error: writing the report: {e}");
             ExitCode::from(2)
         }
-        Outcome::Empty { message, warnings } => {
-            print_warnings(stderr, &warnings);
-            let _ = writeln!(stderr, "{message}");
-            ExitCode::SUCCESS
-        }
-        Outcome::Judged { report, warnings } => {
-            print_warnings(stderr, &warnings);
-            let choice = match args.color {
-                ColorWhen::Auto => anstream::ColorChoice::Auto,
-                ColorWhen::Always => anstream::ColorChoice::Always,
-                ColorWhen::Never => anstream::ColorChoice::Never,
-            };
-            let options = OutputOptions { source_prefix: args.source_prefix.clone() };
-            // Buffered: stdout alone flushes every line, and a report can be tens of MB.
-            // Only the table has colour; the machine formats skip the escape-stripping pass.
-            let stdout = std::io::stdout().lock();
-            let mut stdout: Box<dyn Write> = match args.output {
-                Format::Table => Box::new(std::io::BufWriter::with_capacity(1 << 16, anstream::AutoStream::new(stdout, choice))),
-                _ => Box::new(std::io::BufWriter::with_capacity(1 << 16, stdout)),
-            };
-            if let Err(e) = output::render(args.output, &report, &options, &mut stdout).and_then(|()| stdout.flush()) {
-                // A closed pipe (`| head`) is not worth a panic; report and keep the verdict.
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    let _ = writeln!(stderr, "error: writing the report: {e}");
-                    return ExitCode::from(2);
-                }
-            }
-            let code = if report.fails() { ExitCode::from(1) } else { ExitCode::SUCCESS };
-            // The process ends here: freeing every object one by one would only cost time.
-            std::mem::forget(report);
-            code
-        }
     }
+}
+
+/// Warnings for checklists a DeploymentReadiness references but the input lacks.
+fn missing_checklists(d: &verdicts::DeploymentVerdicts) -> Vec<String> {
+    d.evaluations
+        .iter()
+        .flat_map(|e| {
+            e.report.problems.iter().filter(|p| p.reason == "ChecklistNotFound").map(move |p| {
+                format!(
+                    "{}/{}: DeploymentReadiness {}: {} (pass the checklist file with --checklist or -f)",
+                    d.namespace, d.name, e.readiness, p.message
+                )
+            })
+        })
+        .collect()
 }
 
 fn print_warnings(stderr: &mut dyn Write, warnings: &[String]) {
@@ -151,6 +181,27 @@ fn print_warnings(stderr: &mut dyn Write, warnings: &[String]) {
 
 /// The whole command without printing: load, judge. `stdin` supplies standard input.
 pub fn check(args: &CheckArgs, stdin: &mut dyn FnMut() -> std::io::Result<String>) -> Outcome {
+    match load(args, stdin) {
+        Err(outcome) => outcome,
+        Ok((loaded, mut warnings)) => {
+            let report = verdicts::judge(&loaded.set, &loaded.plan, &mut warnings);
+            for d in &report.deployments {
+                warnings.extend(missing_checklists(d));
+            }
+            Outcome::Judged { report, warnings }
+        }
+    }
+}
+
+/// An input loaded and ready to judge.
+pub struct Loaded {
+    pub set: ManifestSet,
+    pub plan: Plan,
+}
+
+/// Read the manifests and checklist files; `Err` when there is nothing to judge (an input
+/// error, or an empty input).
+pub fn load(args: &CheckArgs, stdin: &mut dyn FnMut() -> std::io::Result<String>) -> Result<(Loaded, Vec<String>), Outcome> {
     let mut errors = InputErrors::default();
     let mut warnings = Vec::new();
 
@@ -209,13 +260,13 @@ pub fn check(args: &CheckArgs, stdin: &mut dyn FnMut() -> std::io::Result<String
         if errors.more > 0 {
             errors_out.push(format!("... and {} more errors", errors.more));
         }
-        return Outcome::Invalid { errors: errors_out, warnings };
+        return Err(Outcome::Invalid { errors: errors_out, warnings });
     }
     let deployments: usize = set.namespaces.values().map(|ns| ns.deployments.len() + ns.readiness.len()).sum();
     if set.objects == 0 {
         let what = if streams == 1 { "the input".to_string() } else { format!("{streams} inputs") };
         let message = format!("no Kubernetes objects in {what} ({}); is the pipeline feeding gonogo empty?", args.files.join(", "));
-        return if args.allow_empty { Outcome::Empty { message, warnings } } else { Outcome::Invalid { errors: vec![message], warnings } };
+        return Err(if args.allow_empty { Outcome::Empty { message, warnings } } else { Outcome::Invalid { errors: vec![message], warnings } });
     }
     if deployments == 0 {
         let message = format!(
@@ -223,18 +274,9 @@ pub fn check(args: &CheckArgs, stdin: &mut dyn FnMut() -> std::io::Result<String
             set.objects,
             if args.allow_empty { "" } else { " (pass --allow-empty if that is expected)" }
         );
-        return if args.allow_empty { Outcome::Empty { message, warnings } } else { Outcome::Invalid { errors: vec![message], warnings } };
+        return Err(if args.allow_empty { Outcome::Empty { message, warnings } } else { Outcome::Invalid { errors: vec![message], warnings } });
     }
-    let report = verdicts::judge(&set, &plan, &mut warnings);
-    for (d, e) in report.evaluations() {
-        for p in e.report.problems.iter().filter(|p| p.reason == "ChecklistNotFound") {
-            warnings.push(format!(
-                "{}/{}: DeploymentReadiness {}: {} (pass the checklist file with --checklist or -f)",
-                d.namespace, d.name, e.readiness, p.message
-            ));
-        }
-    }
-    Outcome::Judged { report, warnings }
+    Ok((Loaded { set, plan }, warnings))
 }
 
 /// One fuzzing input through the whole command: parse, load, judge with the baseline (and

@@ -161,30 +161,40 @@ pub struct Totals {
     pub failing: usize,
 }
 
+impl Totals {
+    /// Count one Deployment's verdicts in.
+    pub fn add(&mut self, d: &DeploymentVerdicts, policy: Policy) {
+        self.deployments += 1;
+        for e in &d.evaluations {
+            self.evaluations += 1;
+            self.problems += e.report.problems.len();
+            self.failing += e.report.problems.iter().filter(|p| policy.problem_fails(p)).count();
+            for g in &e.report.gates {
+                self.gates += 1;
+                match g.result {
+                    GateOutcome::Pass => self.passed += 1,
+                    GateOutcome::Fail => self.failed += 1,
+                    GateOutcome::Unknown => self.unknown += 1,
+                    GateOutcome::Waived => self.waived += 1,
+                    GateOutcome::Skipped => self.skipped += 1,
+                }
+                if policy.gate_fails(g) {
+                    self.failing += 1;
+                }
+            }
+        }
+    }
+}
+
 impl CheckReport {
     pub fn evaluations(&self) -> impl Iterator<Item = (&DeploymentVerdicts, &Evaluation)> {
         self.deployments.iter().flat_map(|d| d.evaluations.iter().map(move |e| (d, e)))
     }
 
     pub fn totals(&self) -> Totals {
-        let mut t = Totals { deployments: self.deployments.len(), ..Default::default() };
-        for (_, e) in self.evaluations() {
-            t.evaluations += 1;
-            t.problems += e.report.problems.len();
-            t.failing += e.report.problems.iter().filter(|p| self.policy.problem_fails(p)).count();
-            for g in &e.report.gates {
-                t.gates += 1;
-                match g.result {
-                    GateOutcome::Pass => t.passed += 1,
-                    GateOutcome::Fail => t.failed += 1,
-                    GateOutcome::Unknown => t.unknown += 1,
-                    GateOutcome::Waived => t.waived += 1,
-                    GateOutcome::Skipped => t.skipped += 1,
-                }
-                if self.policy.gate_fails(g) {
-                    t.failing += 1;
-                }
-            }
+        let mut t = Totals::default();
+        for d in &self.deployments {
+            t.add(d, self.policy);
         }
         t
     }
@@ -223,6 +233,13 @@ impl Plan {
 /// missing). Warnings (duplicates, unbound objects) are appended to `warnings`.
 pub fn judge(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>) -> CheckReport {
     let mut deployments = Vec::new();
+    judge_each(set, plan, warnings, &mut |d| deployments.push(d));
+    CheckReport { now: plan.now, policy: plan.policy, deployments, objects: set.objects }
+}
+
+/// As [`judge`], handing each Deployment's verdicts to `sink` as soon as they are known, so a
+/// large input never holds every report at once.
+pub fn judge_each(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>, sink: &mut dyn FnMut(DeploymentVerdicts)) {
     let flag_cluster: Vec<Arc<ClusterReadinessChecklist>> = plan.cluster_checklists.clone();
     let mut all_cluster: Vec<Arc<ClusterReadinessChecklist>> = set.cluster_checklists.clone();
     all_cluster.extend(flag_cluster.iter().cloned());
@@ -334,7 +351,7 @@ pub fn judge(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>) -> Chec
                 ));
                 continue;
             }
-            deployments.push(DeploymentVerdicts {
+            sink(DeploymentVerdicts {
                 namespace: namespace.clone(),
                 name: name.to_string(),
                 origin: Some(origin.clone()),
@@ -362,10 +379,9 @@ pub fn judge(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>) -> Chec
                     }
                 })
                 .collect();
-            deployments.push(DeploymentVerdicts { namespace: namespace.clone(), name: target.to_string(), origin: None, evaluations });
+            sink(DeploymentVerdicts { namespace: namespace.clone(), name: target.to_string(), origin: None, evaluations });
         }
     }
-    CheckReport { now: plan.now, policy: plan.policy, deployments, objects: set.objects }
 }
 
 /// The snapshot one Deployment is judged against, with `--assume-present` applied: `KIND/*`

@@ -61,8 +61,9 @@ pub struct Namespace {
     pub checklists: Vec<Arc<ReadinessChecklist>>,
     /// Everything else, as the snapshot holds it (`deployment` unset), in input order.
     pub related: Snapshot,
-    /// Per Deployment (same order): the strings of its manifest that could name an object.
-    deployment_mentions: Vec<Box<[Box<str>]>>,
+    /// Per Deployment (same order): the words of its manifest that could name an object,
+    /// space-separated (one allocation per Deployment rather than one per word).
+    deployment_mentions: Vec<Box<str>>,
     index: OnceLock<Index>,
 }
 
@@ -195,7 +196,7 @@ impl ManifestSet {
             .map(|&i| &ns.deployment_mentions[i as usize]);
         let computed;
         match own {
-            Some(own) => names.extend(own.iter().map(|s| &**s)),
+            Some(own) => names.extend(own.split(' ').filter(|w| !w.is_empty())),
             None => {
                 // Not one of ours (a caller-made Deployment): read its strings now.
                 let mut found = Vec::new();
@@ -591,7 +592,7 @@ enum Object {
     Skipped(String),
     /// A kind gonogo does not judge.
     Ignored,
-    Deployment(Arc<Deployment>, Box<[Box<str>]>),
+    Deployment(Arc<Deployment>, Box<str>),
     Readiness(Arc<DeploymentReadiness>),
     Checklist(Arc<ReadinessChecklist>),
     ClusterChecklist(Arc<ClusterReadinessChecklist>),
@@ -636,9 +637,11 @@ pub fn classify(doc: &Document, default_namespace: &str) -> Result<Classified, S
             let object: Deployment = typed(doc, kind)?;
             let mut names = Vec::new();
             collect_names(&doc.value, &mut names);
+            // Object names are lowercase (RFC 1123): other words can name nothing.
+            names.retain(|w| !w.bytes().any(|b| b.is_ascii_uppercase() || b == b'_'));
             names.sort_unstable();
             names.dedup();
-            Object::Deployment(Arc::new(object), names.into_iter().map(Box::from).collect())
+            Object::Deployment(Arc::new(object), names.join(" ").into_boxed_str())
         }
         ("gonogo.dev", "DeploymentReadiness") => {
             validate_items(doc, kind, doc.value.pointer("/spec/items"))?;
@@ -660,7 +663,17 @@ pub fn classify(doc: &Document, default_namespace: &str) -> Result<Classified, S
         ("networking.k8s.io", "NetworkPolicy") => Object::NetworkPolicy(Arc::new(typed(doc, kind)?)),
         ("networking.k8s.io", "Ingress") => Object::Ingress(Arc::new(typed(doc, kind)?)),
         ("", "PersistentVolumeClaim") => Object::Pvc(Arc::new(typed(doc, kind)?)),
-        ("", "Secret") => Object::Secret(Arc::new(typed(doc, kind)?)),
+        ("", "Secret") => {
+            let mut secret: k8s_openapi::api::core::v1::Secret = typed(doc, kind)?;
+            // Secret values are never kept: checks read key names only.
+            for value in secret.data.iter_mut().flat_map(|d| d.values_mut()) {
+                *value = k8s_openapi::ByteString(Vec::new());
+            }
+            for value in secret.string_data.iter_mut().flat_map(|d| d.values_mut()) {
+                *value = String::new();
+            }
+            Object::Secret(Arc::new(secret))
+        }
         ("", "ConfigMap") => Object::ConfigMap(Arc::new(typed(doc, kind)?)),
         ("storage.k8s.io", "StorageClass") => Object::StorageClass(Arc::new(typed(doc, kind)?)),
         ("autoscaling", "HorizontalPodAutoscaler") | ("policy", "PodDisruptionBudget") => {
@@ -894,6 +907,14 @@ spec:
         let none = bad.replace("probs: {}", "severity: Advisory");
         let err = set.add(&parse_stream("c.yaml", &none).unwrap()[0], "default").unwrap_err();
         assert!(err.message.contains("exactly one check kind, found none"), "{err}");
+    }
+
+    #[test]
+    fn secret_values_are_not_kept() {
+        let set = set("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {A: c2VjcmV0}\nstringData: {B: secret}\n");
+        let secret = &set.namespaces["default"].related.secrets[0];
+        assert_eq!(secret.data.as_ref().unwrap()["A"].0, Vec::<u8>::new());
+        assert_eq!(secret.string_data.as_ref().unwrap()["B"], "");
     }
 
     #[test]

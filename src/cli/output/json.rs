@@ -1,57 +1,49 @@
 //! `-o json`: one document, schema version 1 (described in the README). Fields are only ever
 //! added within a schema version; every field is always present (null or empty when unset).
+//! Written as the verdicts come, one Deployment at a time; `totals`, `result` and `exitCode`
+//! follow the Deployments.
 
 use std::io::Write;
 
 use serde::Serialize;
-use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde_json::json;
 
 use crate::api::{GateOutcome, Phase, Severity};
 use crate::cli::verdicts::DeploymentVerdicts;
 
-use crate::cli::verdicts::{CheckReport, problem_is_unknown};
+use crate::cli::verdicts::{Policy, Totals, problem_is_unknown};
 use crate::manifests::Origin;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-pub fn render(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &Document(report))?;
-    writeln!(out)
+/// Everything before the Deployments.
+pub fn begin(now: jiff::Timestamp, policy: Policy, out: &mut dyn Write) -> std::io::Result<()> {
+    write!(out, "{{\n  \"schemaVersion\": {SCHEMA_VERSION},\n  \"tool\": ")?;
+    super::write_pretty(out, &json!({"name": "gonogo", "version": env!("CARGO_PKG_VERSION")}), "  ")?;
+    write!(out, ",\n  \"now\": ")?;
+    super::write_pretty(out, &now.to_string(), "  ")?;
+    write!(out, ",\n  \"policy\": ")?;
+    super::write_pretty(out, &json!({"failOn": policy.fail_on, "failOnUnknown": policy.fail_on_unknown}), "  ")?;
+    write!(out, ",\n  \"deployments\": [")
 }
 
-/// The document, streamed: one Deployment's JSON exists at a time, so 10 000 Deployments do
-/// not hold 10 000 JSON trees in memory.
-struct Document<'a>(&'a CheckReport);
-
-impl Serialize for Document<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let report = self.0;
-        let totals = report.totals();
-        let failing = totals.failing > 0;
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("schemaVersion", &SCHEMA_VERSION)?;
-        map.serialize_entry("tool", &json!({"name": "gonogo", "version": env!("CARGO_PKG_VERSION")}))?;
-        map.serialize_entry("now", &report.now.to_string())?;
-        map.serialize_entry("policy", &json!({"failOn": report.policy.fail_on, "failOnUnknown": report.policy.fail_on_unknown}))?;
-        map.serialize_entry("result", if failing { "fail" } else { "pass" })?;
-        map.serialize_entry("exitCode", &u8::from(failing))?;
-        map.serialize_entry("totals", &totals)?;
-        map.serialize_entry("deployments", &Deployments(report))?;
-        map.end()
-    }
+/// One element of `deployments`.
+pub fn deployment(d: &DeploymentVerdicts, policy: Policy, first: bool, out: &mut dyn Write) -> std::io::Result<()> {
+    out.write_all(if first { b"\n    " } else { b",\n    " })?;
+    super::write_pretty(out, &deployment_out(d, policy), "    ")
 }
 
-struct Deployments<'a>(&'a CheckReport);
-
-impl Serialize for Deployments<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.0.deployments.len()))?;
-        for d in &self.0.deployments {
-            seq.serialize_element(&deployment(self.0, d))?;
-        }
-        seq.end()
-    }
+/// The totals (known only at the end) and the verdict.
+pub fn finish(totals: &Totals, out: &mut dyn Write) -> std::io::Result<()> {
+    let failing = totals.failing > 0;
+    write!(out, "\n  ],\n  \"totals\": ")?;
+    super::write_pretty(out, totals, "  ")?;
+    writeln!(
+        out,
+        ",\n  \"result\": \"{}\",\n  \"exitCode\": {}\n}}",
+        if failing { "fail" } else { "pass" },
+        u8::from(failing)
+    )
 }
 
 #[derive(Serialize)]
@@ -137,8 +129,7 @@ fn location(origin: Option<&Origin>) -> Option<LocationOut<'_>> {
     origin.map(|o| LocationOut { file: &o.file, line: o.line, helm_source: o.helm_source.as_deref() })
 }
 
-fn deployment<'a>(report: &CheckReport, d: &'a DeploymentVerdicts) -> DeploymentOut<'a> {
-    let policy = report.policy;
+fn deployment_out(d: &DeploymentVerdicts, policy: Policy) -> DeploymentOut<'_> {
     let evaluations = d
         .evaluations
         .iter()

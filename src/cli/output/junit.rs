@@ -10,7 +10,7 @@ use std::io::Write;
 
 use super::{OutputOptions, artifact, deployment_label, full_message, gate_label};
 use crate::api::GateOutcome;
-use crate::cli::verdicts::{CheckReport, DeploymentVerdicts};
+use crate::cli::verdicts::{DeploymentVerdicts, Policy};
 
 enum Case {
     Pass(String),
@@ -19,8 +19,7 @@ enum Case {
 }
 
 /// The testcases of one Deployment: one per gate, one per problem.
-fn cases(report: &CheckReport, d: &DeploymentVerdicts) -> Vec<(String, Case)> {
-    let policy = report.policy;
+fn cases(d: &DeploymentVerdicts, policy: Policy) -> Vec<(String, Case)> {
     let mut cases = Vec::new();
     let several = d.evaluations.len() > 1;
     for e in &d.evaluations {
@@ -61,30 +60,42 @@ fn count(cases: &[(String, Case)]) -> (usize, usize, usize) {
     (cases.len(), failures, skipped)
 }
 
-pub fn render(report: &CheckReport, options: &OutputOptions, out: &mut dyn Write) -> std::io::Result<()> {
-    // The totals head the document, so count first; then write one Deployment at a time.
-    let (mut tests, mut failures, mut skipped) = (0, 0, 0);
-    for d in &report.deployments {
-        let (t, f, s) = count(&cases(report, d));
-        tests += t;
-        failures += f;
-        skipped += s;
-    }
-    writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
-    writeln!(
-        out,
-        "<testsuites name=\"gonogo check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"0\">"
-    )?;
-    for d in &report.deployments {
-        out.write_all(suite(report, d, options).as_bytes())?;
-    }
-    writeln!(out, "</testsuites>")
+/// The testsuites written so far, and their totals (which head the document).
+#[derive(Default)]
+pub struct Suites {
+    xml: Vec<String>,
+    tests: usize,
+    failures: usize,
+    skipped: usize,
 }
 
-fn suite(report: &CheckReport, d: &DeploymentVerdicts, options: &OutputOptions) -> String {
+impl Suites {
+    pub fn add(&mut self, d: &DeploymentVerdicts, policy: Policy, options: &OutputOptions) {
+        let cases = cases(d, policy);
+        let (tests, failures, skipped) = count(&cases);
+        self.tests += tests;
+        self.failures += failures;
+        self.skipped += skipped;
+        self.xml.push(suite(d, cases, options));
+    }
+
+    pub fn write(self, out: &mut dyn Write) -> std::io::Result<()> {
+        writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
+        writeln!(
+            out,
+            "<testsuites name=\"gonogo check\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"0\">",
+            self.tests, self.failures, self.skipped
+        )?;
+        for suite in &self.xml {
+            out.write_all(suite.as_bytes())?;
+        }
+        writeln!(out, "</testsuites>")
+    }
+}
+
+fn suite(d: &DeploymentVerdicts, cases: Vec<(String, Case)>, options: &OutputOptions) -> String {
     let mut suites = String::new();
     let location = d.location().map(|o| artifact(o, options));
-    let cases = cases(report, d);
     let (tests, failures, skipped) = count(&cases);
     let suite_name = deployment_label(d);
     let _ = write!(

@@ -6,71 +6,45 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::OnceLock;
 
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Value, json};
 
 use super::{OutputOptions, artifact, deployment_label, gate_label};
 use crate::api::{GateOutcome, Severity};
-use crate::cli::verdicts::CheckReport;
+use crate::cli::verdicts::{DeploymentVerdicts, Policy};
 use crate::manifests::Origin;
 
 const INFORMATION_URI: &str = "https://github.com/gonogo-dev/gonogo";
 /// The rule for problems of a DeploymentReadiness (missing checklist, duplicate item, ...).
 const READINESS_RULE: &str = "readiness";
 
-pub fn render(report: &CheckReport, options: &OutputOptions, out: &mut dyn Write) -> std::io::Result<()> {
+/// The log up to the first result: the tool and its rules.
+pub fn begin(out: &mut dyn Write) -> std::io::Result<()> {
     let driver = json!({
         "name": "gonogo",
         "semanticVersion": env!("CARGO_PKG_VERSION"),
         "informationUri": INFORMATION_URI,
         "rules": rules(),
     });
-    serde_json::to_writer_pretty(&mut *out, &Sarif { driver: &driver, results: Results { report, options } })?;
-    writeln!(out)
+    write!(
+        out,
+        "{{\n  \"$schema\": \"https://json.schemastore.org/sarif-2.1.0.json\",\n  \"version\": \"2.1.0\",\n  \"runs\": [\n    {{\n      \"tool\": "
+    )?;
+    super::write_pretty(out, &json!({"driver": driver}), "      ")?;
+    write!(out, ",\n      \"results\": [")
 }
 
-/// The SARIF log, streamed: one Deployment's results exist at a time.
-struct Sarif<'a> {
-    driver: &'a Value,
-    results: Results<'a>,
-}
-
-struct Run<'a>(&'a Sarif<'a>);
-
-struct Results<'a> {
-    report: &'a CheckReport,
-    options: &'a OutputOptions,
-}
-
-impl Serialize for Sarif<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(3))?;
-        map.serialize_entry("$schema", "https://json.schemastore.org/sarif-2.1.0.json")?;
-        map.serialize_entry("version", "2.1.0")?;
-        map.serialize_entry("runs", &[Run(self)])?;
-        map.end()
+/// The results of one Deployment; `written` says whether any result came before (a comma is owed).
+pub fn deployment(d: &DeploymentVerdicts, policy: Policy, options: &OutputOptions, written: &mut bool, out: &mut dyn Write) -> std::io::Result<()> {
+    for result in deployment_results(d, policy, options) {
+        out.write_all(if *written { b",\n        " } else { b"\n        " })?;
+        *written = true;
+        super::write_pretty(out, &result, "        ")?;
     }
+    Ok(())
 }
 
-impl Serialize for Run<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(2))?;
-        map.serialize_entry("tool", &json!({"driver": self.0.driver}))?;
-        map.serialize_entry("results", &self.0.results)?;
-        map.end()
-    }
-}
-
-impl Serialize for Results<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(None)?;
-        for d in &self.report.deployments {
-            for result in deployment_results(self.report, d, self.options) {
-                seq.serialize_element(&result)?;
-            }
-        }
-        seq.end()
-    }
+pub fn finish(out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "\n      ]\n    }}\n  ]\n}}")
 }
 
 /// Each check kind's description, from the API schema (the registry's doc comments).
@@ -154,8 +128,7 @@ fn rule_index(rule: &str) -> usize {
 }
 
 /// The results of one Deployment: its failing gates and failing problems.
-fn deployment_results(report: &CheckReport, d: &crate::cli::verdicts::DeploymentVerdicts, options: &OutputOptions) -> Vec<Value> {
-    let policy = report.policy;
+fn deployment_results(d: &DeploymentVerdicts, policy: Policy, options: &OutputOptions) -> Vec<Value> {
     let mut results = Vec::new();
     let loc = location(d.location(), options, &d.namespace, &d.name);
     let rendered = d.location().filter(|o| o.helm_source.is_some()).map(|o| format!("{}:{}", o.file, o.line));

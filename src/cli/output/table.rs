@@ -6,7 +6,7 @@ use anstyle::{AnsiColor, Style};
 
 use super::{deployment_label, gate_label};
 use crate::api::{GateOutcome, Severity};
-use crate::cli::verdicts::{CheckReport, FailOn, ReadinessSource};
+use crate::cli::verdicts::{DeploymentVerdicts, FailOn, Policy, ReadinessSource, Totals};
 use crate::engine::GateResult;
 
 const BOLD: Style = Style::new().bold();
@@ -19,9 +19,9 @@ const CYAN: Style = AnsiColor::Cyan.on_default();
 /// Gate names wider than this do not widen the column further.
 const MAX_GATE_WIDTH: usize = 48;
 
-pub fn render(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
-    let policy = report.policy;
-    for d in &report.deployments {
+/// One Deployment's block.
+pub fn deployment(d: &DeploymentVerdicts, policy: Policy, out: &mut dyn Write) -> std::io::Result<()> {
+    {
         match &d.origin {
             Some(o) => writeln!(out, "{BOLD}Deployment {}{BOLD:#}  {DIM}{}:{}{DIM:#}", deployment_label(d), o.file, o.line)?,
             None => writeln!(out, "{BOLD}Deployment {}{BOLD:#}  {DIM}(not in the input){DIM:#}", deployment_label(d))?,
@@ -76,8 +76,11 @@ pub fn render(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> 
         }
         writeln!(out)?;
     }
+    Ok(())
+}
 
-    let t = report.totals();
+/// The summary lines.
+pub fn finish(t: &Totals, policy: Policy, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
         "{BOLD}{} Deployment(s), {} gate(s):{BOLD:#} {} pass, {} fail, {} unknown, {} skipped, {} waived{}",
