@@ -2,6 +2,9 @@
 
 pub mod approve;
 pub mod check;
+pub mod input;
+pub mod output;
+pub mod verdicts;
 pub mod run;
 
 use std::process::ExitCode;

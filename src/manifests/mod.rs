@@ -4,5 +4,5 @@
 mod parse;
 mod set;
 
-pub use parse::{Document, LoadError, parse_stream};
-pub use set::{ManifestSet, Origin, SetError};
+pub use parse::{Document, Documents, LoadError, RawDocument, documents, parse_stream, raw_documents};
+pub use set::{Classified, ManifestSet, Mentions, Namespace, Origin, SetError, classify};

@@ -1,12 +1,15 @@
 //! Splitting and parsing multi-document YAML with positions, so errors say file:line:column.
 
+use std::collections::VecDeque;
+
 use serde_json::Value;
 
 /// One YAML document of an input stream.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Document {
     pub file: String,
-    /// 1-based line where the document's content starts.
+    /// 1-based line of the document's first content line (after `---` and leading comments);
+    /// items of a `kind: List` carry the List's line.
     pub line: usize,
     /// The `# Source: chart/templates/x.yaml` comment `helm template` writes, if any.
     pub helm_source: Option<String>,
@@ -21,61 +24,176 @@ pub enum LoadError {
     Io { file: String, message: String },
 }
 
-/// Parse a stream of YAML (or JSON) documents. Empty documents are dropped; `kind: List`
-/// documents are expanded into their items (which keep the List's position).
+/// Parse a stream of YAML (or JSON) documents, stopping at the first error. Empty documents
+/// are dropped; `kind: List` documents are expanded into their items.
 pub fn parse_stream(file: &str, text: &str) -> Result<Vec<Document>, LoadError> {
-    let mut documents = Vec::new();
-    for (start_line, body) in split_documents(text) {
-        if body.lines().all(|l| {
-            let t = l.trim();
-            t.is_empty() || t.starts_with('#')
-        }) {
-            continue;
-        }
-        let helm_source = body
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("# Source: "))
-            .map(|s| s.trim().to_string());
-        let value: Value = serde_yaml_ng::from_str(body).map_err(|e| {
-            let (line, column) = e.location().map_or((start_line, 1), |loc| (start_line + loc.line() - 1, loc.column()));
-            LoadError::Syntax { file: file.to_string(), line, column, message: strip_location(&e.to_string()) }
-        })?;
-        if value.is_null() {
-            continue;
-        }
-        let is_list = value.get("kind").and_then(Value::as_str).is_some_and(|k| k == "List" || k.ends_with("List"))
-            && value.get("items").is_some_and(Value::is_array);
-        if is_list {
-            if let Some(Value::Array(items)) = value.get("items") {
-                for item in items {
-                    documents.push(Document { file: file.to_string(), line: start_line, helm_source: helm_source.clone(), value: item.clone() });
-                }
-            }
-        } else {
-            documents.push(Document { file: file.to_string(), line: start_line, helm_source, value });
-        }
-    }
-    Ok(documents)
+    documents(file, text).collect()
 }
 
-/// Split on `---` document markers at column 0, keeping each document's first line number.
-fn split_documents(text: &str) -> Vec<(usize, &str)> {
-    let mut docs = Vec::new();
-    let mut start_byte = 0;
-    let mut start_line = 1;
-    let mut offset = 0;
-    for (index, line) in text.split_inclusive('\n').enumerate() {
-        let content = line.trim_end_matches(['\n', '\r']);
-        let is_marker = content == "---" || content.starts_with("--- ") || content == "...";
-        if is_marker {
-            docs.push((start_line, &text[start_byte..offset]));
-            start_byte = offset + line.len();
-            start_line = index + 2;
+/// The documents of a stream, one at a time, so a large stream never holds every parsed
+/// document at once. A syntax error ends only its own document: the iterator goes on with
+/// the next one, so every error of a stream can be reported.
+pub fn documents<'a>(file: &'a str, text: &'a str) -> Documents<'a> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    Documents { file, chunks: Chunks { text, offset: 0, line: 1, shift: 0, done: false }, pending: VecDeque::new() }
+}
+
+pub struct Documents<'a> {
+    file: &'a str,
+    chunks: Chunks<'a>,
+    /// Items of a List document not yet handed out.
+    pending: VecDeque<Document>,
+}
+
+impl Iterator for Documents<'_> {
+    type Item = Result<Document, LoadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(doc) = self.pending.pop_front() {
+                return Some(Ok(doc));
+            }
+            let chunk = self.chunks.next()?;
+            match (RawDocument { chunk }).parse(self.file) {
+                Ok(docs) => self.pending.extend(docs),
+                Err(e) => return Some(Err(e)),
+            }
         }
-        offset += line.len();
     }
-    docs.push((start_line, &text[start_byte..]));
-    docs
+}
+
+/// One document's text, split from the stream but not parsed yet, so that documents can be
+/// parsed in parallel (see `gonogo check`'s loader).
+pub struct RawDocument<'a> {
+    chunk: Chunk<'a>,
+}
+
+/// The documents of a stream, unparsed, in order.
+pub fn raw_documents(text: &str) -> impl Iterator<Item = RawDocument<'_>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    Chunks { text, offset: 0, line: 1, shift: 0, done: false }.map(|chunk| RawDocument { chunk })
+}
+
+impl RawDocument<'_> {
+    /// Parse: no document (blank, comments, `null`), one, or the items of a `kind: List`.
+    pub fn parse(&self, file: &str) -> Result<Vec<Document>, LoadError> {
+        let Some((line, helm_source, value)) = parse_chunk(file, &self.chunk)? else { return Ok(Vec::new()) };
+        let is_list = value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
+            && value.get("items").is_some_and(Value::is_array);
+        if !is_list {
+            return Ok(vec![Document { file: file.to_string(), line, helm_source, value }]);
+        }
+        let Value::Object(mut map) = value else { return Ok(Vec::new()) };
+        let Some(Value::Array(items)) = map.remove("items") else { return Ok(Vec::new()) };
+        Ok(items
+            .into_iter()
+            .map(|value| Document { file: file.to_string(), line, helm_source: helm_source.clone(), value })
+            .collect())
+    }
+}
+
+/// One document's text and where it starts.
+struct Chunk<'a> {
+    body: &'a str,
+    /// 1-based line of the body's first line.
+    line: usize,
+    /// Columns to add to errors on the body's first line (content after `--- ` on the marker line).
+    first_line_shift: usize,
+}
+
+/// Splits on `---` (and `...`) document markers at column 0.
+struct Chunks<'a> {
+    text: &'a str,
+    offset: usize,
+    line: usize,
+    /// Set when the next document starts after `--- ` on its marker line.
+    shift: usize,
+    done: bool,
+}
+
+fn is_marker(line: &str) -> bool {
+    ["---", "..."].iter().any(|m| line.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t'])))
+}
+
+impl<'a> Iterator for Chunks<'a> {
+    type Item = Chunk<'a>;
+
+    fn next(&mut self) -> Option<Chunk<'a>> {
+        if self.done {
+            return None;
+        }
+        let start = self.offset;
+        let start_line = self.line;
+        let shift = std::mem::take(&mut self.shift);
+        let mut pos = start;
+        let mut line = start_line;
+        for (i, raw) in self.text[start..].split_inclusive('\n').enumerate() {
+            let content = raw.trim_end_matches(['\n', '\r']);
+            // The rest of a `--- ` line is content, never a marker of its own.
+            if !(i == 0 && shift > 0) && is_marker(content) {
+                self.offset = pos + raw.len();
+                self.line = line + 1;
+                // `--- {kind: A}`: the next document starts on the marker line.
+                if let Some(after) = content.strip_prefix("---").filter(|a| !a.is_empty()) {
+                    let after = after.trim_start();
+                    if !after.is_empty() && !after.starts_with('#') {
+                        self.offset = pos + 4;
+                        self.line = line;
+                        self.shift = 4;
+                    }
+                }
+                return Some(Chunk { body: &self.text[start..pos], line: start_line, first_line_shift: shift });
+            }
+            pos += raw.len();
+            line += 1;
+        }
+        self.done = true;
+        Some(Chunk { body: &self.text[start..], line: start_line, first_line_shift: shift })
+    }
+}
+
+/// Parse one document: `None` when it holds nothing (blank, comments, directives, `null`).
+fn parse_chunk(file: &str, chunk: &Chunk<'_>) -> Result<Option<(usize, Option<String>, Value)>, LoadError> {
+    let mut helm_source = None;
+    let mut first_content = None;
+    for (i, l) in chunk.body.lines().enumerate() {
+        let t = l.trim();
+        if t.is_empty() || t.starts_with('%') {
+            continue;
+        }
+        if let Some(comment) = t.strip_prefix('#') {
+            if helm_source.is_none()
+                && let Some(source) = comment.trim_start().strip_prefix("Source:")
+            {
+                helm_source = Some(source.trim().to_string());
+            }
+            continue;
+        }
+        first_content = Some(chunk.line + i);
+        break;
+    }
+    let Some(line) = first_content else { return Ok(None) };
+    let syntax = |e: serde_yaml_ng::Error| {
+        let (line, column) = e.location().map_or((line, 1), |loc| {
+            let shift = if loc.line() == 1 { chunk.first_line_shift } else { 0 };
+            (chunk.line + loc.line().saturating_sub(1), loc.column() + shift)
+        });
+        LoadError::Syntax { file: file.to_string(), line, column, message: strip_location(&e.to_string()) }
+    };
+    let value: Value = if chunk.body.contains("<<") {
+        // Merge keys (`<<: *defaults`) need the YAML value model to be resolved.
+        let mut yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(chunk.body).map_err(syntax)?;
+        yaml.apply_merge().map_err(syntax)?;
+        serde_json::to_value(yaml).map_err(|e| LoadError::Syntax {
+            file: file.to_string(),
+            line,
+            column: 1,
+            message: format!("not representable as JSON: {e}"),
+        })?
+    } else {
+        serde_yaml_ng::from_str(chunk.body).map_err(syntax)?
+    };
+    Ok((!value.is_null()).then_some((line, helm_source, value)))
 }
 
 /// serde_yaml_ng appends " at line X column Y"; we report our own absolute position instead.
@@ -95,9 +213,10 @@ mod tests {
         let text = "# Source: app/templates/a.yaml\napiVersion: v1\nkind: A\n---\napiVersion: v1\nkind: B\n";
         let docs = parse_stream("x.yaml", text).unwrap();
         assert_eq!(docs.len(), 2);
-        assert_eq!(docs[0].line, 1);
+        assert_eq!(docs[0].line, 2, "the first content line, after the Source comment");
         assert_eq!(docs[0].helm_source.as_deref(), Some("app/templates/a.yaml"));
         assert_eq!(docs[1].line, 5);
+        assert_eq!(docs[1].helm_source, None);
     }
 
     #[test]
@@ -105,20 +224,64 @@ mod tests {
         let text = "kind: A\n---\nkind: B\nmetadata:\n  name: [unclosed\n";
         let err = parse_stream("bad.yaml", text).unwrap_err();
         match err {
-            LoadError::Syntax { file, line, .. } => {
+            LoadError::Syntax { file, line, column, .. } => {
                 assert_eq!(file, "bad.yaml");
                 assert!(line >= 5, "line {line}");
+                assert!(column >= 1);
             }
             other => panic!("unexpected {other:?}"),
         }
     }
 
     #[test]
+    fn a_bad_indent_is_reported_where_it_is() {
+        // Line 4 is indented under a scalar: "mapping values are not allowed in this context".
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n    bad: 1\n";
+        let err = parse_stream("c.yaml", text).unwrap_err();
+        let LoadError::Syntax { line, column, message, .. } = err else { panic!() };
+        assert_eq!((line, column), (5, 8), "{message}");
+    }
+
+    #[test]
+    fn errors_in_later_documents_keep_absolute_lines_and_the_stream_goes_on() {
+        let text = "kind: A\n---\n# Source: c/t.yaml\nkind: B\nmetadata: {name: [x}\n---\nkind: C\n";
+        let results: Vec<_> = documents("s.yaml", text).collect();
+        assert_eq!(results.len(), 3);
+        let Err(LoadError::Syntax { line, .. }) = &results[1] else { panic!("{results:?}") };
+        assert_eq!(*line, 5);
+        assert_eq!(results[2].as_ref().unwrap().value["kind"], "C");
+    }
+
+    #[test]
+    fn content_on_the_marker_line_is_kept() {
+        let text = "--- {kind: A}\n--- # a comment\nkind: B\n---\n";
+        let docs = parse_stream("m.yaml", text).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].value["kind"], "A");
+        assert_eq!(docs[0].line, 1);
+        assert_eq!(docs[1].line, 3);
+        let err = parse_stream("m.yaml", "--- {kind: [}\n").unwrap_err();
+        let LoadError::Syntax { line, column, .. } = err else { panic!() };
+        assert_eq!(line, 1);
+        assert!(column > 4, "column {column} counts the marker");
+    }
+
+    #[test]
     fn lists_are_expanded_and_empty_documents_dropped() {
-        let text = "---\n# only a comment\n---\nkind: List\napiVersion: v1\nitems:\n- kind: A\n- kind: B\n";
+        let text = "---\n# only a comment\n---\nkind: List\napiVersion: v1\nitems:\n- kind: A\n- kind: B\n---\nnull\n...\n";
         let docs = parse_stream("l.yaml", text).unwrap();
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[1].value["kind"], "B");
+        assert_eq!(docs[1].line, 4);
+    }
+
+    #[test]
+    fn merge_keys_bom_directives_and_crlf() {
+        let text = "\u{feff}%YAML 1.2\r\n---\r\nbase: &b {x: 1}\r\nkind: A\r\nmerged:\r\n  <<: *b\r\n  y: 2\r\n";
+        let docs = parse_stream("y.yaml", text).unwrap();
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].value["merged"]["x"], 1);
+        assert_eq!(docs[0].line, 3);
     }
 
     #[test]

@@ -1,21 +1,44 @@
 //! A set of manifests as typed objects, grouped by namespace, and the snapshots built from it.
+//!
+//! A Deployment's snapshot holds only the objects related to it, found through an index built
+//! once per namespace, so judging N Deployments costs O(N) rather than O(N²). The filter is
+//! deliberately generous (a superset of what any check looks at):
+//!
+//! - Services, PodDisruptionBudgets and NetworkPolicies whose selector could select the pod
+//!   labels (indexed under the selector's rarest `matchLabels` pair; selectors without
+//!   `matchLabels` are always included);
+//! - HorizontalPodAutoscalers whose `scaleTargetRef.name` is the Deployment;
+//! - EndpointSlices of the included Services, and Ingresses routing to them;
+//! - approvals of the DeploymentReadiness objects judged;
+//! - any object whose name appears as a word in the Deployment, in the DeploymentReadiness
+//!   objects targeting it or in the checklists they use (Secret, ConfigMap and PVC references,
+//!   `service.name`, `tlsCertificate.secretName`, names quoted in a CEL expression, ...), and
+//!   the TLS Secrets of included Ingresses;
+//! - every StorageClass (cluster-scoped, few).
+//!
+//! A `cel` expression therefore sees the related objects (and those it names) only, not the
+//! whole namespace: `size(configMaps)` counts the related ConfigMaps.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::Resource;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::Document;
-use crate::api::{ClusterReadinessChecklist, DeploymentReadiness, ReadinessChecklist};
+use crate::api::{ChecklistKind, ClusterReadinessChecklist, DeploymentReadiness, ReadinessChecklist};
 use crate::engine::{Snapshot, Source};
 
 /// Where an object was read from.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Origin {
     pub file: String,
+    /// 1-based line of the object's document (its first content line).
     pub line: usize,
     pub helm_source: Option<String>,
 }
@@ -30,14 +53,18 @@ pub struct SetError {
     pub message: String,
 }
 
-/// The objects of one namespace, shaped like a snapshot's lists.
+/// The objects of one namespace.
 #[derive(Clone, Debug, Default)]
 pub struct Namespace {
     pub deployments: Vec<(Arc<Deployment>, Origin)>,
     pub readiness: Vec<(Arc<DeploymentReadiness>, Origin)>,
     pub checklists: Vec<Arc<ReadinessChecklist>>,
-    /// Everything else, as the snapshot holds it (`deployment` unset).
+    /// Everything else, as the snapshot holds it (`deployment` unset), in input order.
     pub related: Snapshot,
+    /// Per Deployment (same order): the words of its manifest that could name an object,
+    /// space-separated (one allocation per Deployment rather than one per word).
+    deployment_mentions: Vec<Box<str>>,
+    index: OnceLock<Index>,
 }
 
 /// Typed objects from a manifest set.
@@ -45,8 +72,39 @@ pub struct Namespace {
 pub struct ManifestSet {
     pub namespaces: BTreeMap<String, Namespace>,
     pub cluster_checklists: Vec<Arc<ClusterReadinessChecklist>>,
-    /// Documents that were skipped, with the reason (not Kubernetes objects, unknown kinds are silent).
+    /// Cluster-scoped; visible from every namespace.
+    pub storage_classes: Vec<Arc<StorageClass>>,
+    /// Documents that were skipped, with the reason (unknown kinds are silent).
     pub warnings: Vec<String>,
+    /// Number of Kubernetes objects read (of any kind).
+    pub objects: usize,
+    cluster_checklist_mentions: OnceLock<HashMap<String, Vec<String>>>,
+}
+
+/// Names a checklist or readiness mentions, so that the objects they name are in the snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mentions {
+    pub names: BTreeSet<String>,
+    /// DeploymentReadiness names, for their ReadinessApprovals.
+    pub readiness: BTreeSet<String>,
+}
+
+impl Mentions {
+    /// Every string in `value` (e.g. a serialized checklist) that could name an object.
+    pub fn of_value(value: &Value) -> Self {
+        let mut names = Vec::new();
+        collect_names(value, &mut names);
+        Mentions { names: names.into_iter().map(String::from).collect(), readiness: BTreeSet::new() }
+    }
+
+    pub fn of<T: serde::Serialize>(object: &T) -> Self {
+        Self::of_value(&serde_json::to_value(object).unwrap_or_default())
+    }
+
+    pub fn extend(&mut self, other: &Mentions) {
+        self.names.extend(other.names.iter().cloned());
+        self.readiness.extend(other.readiness.iter().cloned());
+    }
 }
 
 impl ManifestSet {
@@ -54,102 +112,817 @@ impl ManifestSet {
     /// `kubectl apply -n` would put them. Unknown kinds are ignored; documents that are not
     /// Kubernetes objects are skipped with a warning.
     pub fn add(&mut self, doc: &Document, default_namespace: &str) -> Result<(), SetError> {
-        let origin = Origin { file: doc.file.clone(), line: doc.line, helm_source: doc.helm_source.clone() };
-        let (Some(api_version), Some(kind)) = (
-            doc.value.get("apiVersion").and_then(|v| v.as_str()),
-            doc.value.get("kind").and_then(|v| v.as_str()),
-        ) else {
-            self.warnings.push(format!("{}:{}: not a Kubernetes object (no apiVersion and kind); skipped", doc.file, doc.line));
-            return Ok(());
-        };
-        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-        let ns_of = |value: &serde_json::Value| {
-            value
-                .pointer("/metadata/namespace")
-                .and_then(|v| v.as_str())
-                .unwrap_or(default_namespace)
-                .to_string()
-        };
-        let namespace = ns_of(&doc.value);
-        macro_rules! put {
-            ($field:ident) => {{
-                let object = typed(doc, kind)?;
-                self.ns(&namespace).related.$field.push(Arc::new(object));
-            }};
-        }
-        match (group, kind) {
-            ("apps", "Deployment") => {
-                let object: Deployment = typed(doc, kind)?;
-                self.ns(&namespace).deployments.push((Arc::new(object), origin));
-            }
-            ("gonogo.dev", "DeploymentReadiness") => {
-                let object: DeploymentReadiness = typed(doc, kind)?;
-                self.ns(&namespace).readiness.push((Arc::new(object), origin));
-            }
-            ("gonogo.dev", "ReadinessChecklist") => {
-                let object: ReadinessChecklist = typed(doc, kind)?;
-                self.ns(&namespace).checklists.push(Arc::new(object));
-            }
-            ("gonogo.dev", "ClusterReadinessChecklist") => {
-                let object: ClusterReadinessChecklist = typed(doc, kind)?;
-                self.cluster_checklists.push(Arc::new(object));
-            }
-            ("gonogo.dev", "ReadinessApproval") => put!(approvals),
-            ("autoscaling", "HorizontalPodAutoscaler") if api_version == "autoscaling/v2" => put!(hpas),
-            ("policy", "PodDisruptionBudget") => put!(pdbs),
-            ("", "Service") => put!(services),
-            ("discovery.k8s.io", "EndpointSlice") => put!(endpoint_slices),
-            ("networking.k8s.io", "NetworkPolicy") => put!(network_policies),
-            ("networking.k8s.io", "Ingress") => put!(ingresses),
-            ("", "PersistentVolumeClaim") => put!(pvcs),
-            ("", "Secret") => put!(secrets),
-            ("", "ConfigMap") => put!(config_maps),
-            ("storage.k8s.io", "StorageClass") => {
-                // Cluster-scoped: visible from every namespace.
-                let object = Arc::new(typed(doc, kind)?);
-                self.storage_classes_mut().push(object);
-            }
-            _ => {} // unknown kinds are not ours to judge
-        }
+        self.insert(classify(doc, default_namespace)?);
         Ok(())
     }
 
+    /// Add an object typed by [`classify`] (which may run on another thread).
+    pub fn insert(&mut self, object: Classified) {
+        let Classified { namespace, origin, object } = object;
+        if !matches!(object, Object::NotAnObject(_)) {
+            self.objects += 1;
+        }
+        match object {
+            Object::NotAnObject(warning) | Object::Skipped(warning) => self.warnings.push(warning),
+            Object::Ignored => {}
+            Object::Deployment(d, mentions) => {
+                let ns = self.ns(&namespace);
+                ns.deployments.push((d, origin));
+                ns.deployment_mentions.push(mentions);
+            }
+            Object::Readiness(r) => self.ns(&namespace).readiness.push((r, origin)),
+            Object::Checklist(c) => self.ns(&namespace).checklists.push(c),
+            Object::ClusterChecklist(c) => {
+                self.cluster_checklists.push(c);
+                self.cluster_checklist_mentions = OnceLock::new();
+            }
+            Object::StorageClass(c) => self.storage_classes.push(c),
+            Object::Approval(o) => self.ns(&namespace).related.approvals.push(o),
+            Object::Hpa(o) => self.ns(&namespace).related.hpas.push(o),
+            Object::Pdb(o) => self.ns(&namespace).related.pdbs.push(o),
+            Object::Service(o) => self.ns(&namespace).related.services.push(o),
+            Object::EndpointSlice(o) => self.ns(&namespace).related.endpoint_slices.push(o),
+            Object::NetworkPolicy(o) => self.ns(&namespace).related.network_policies.push(o),
+            Object::Ingress(o) => self.ns(&namespace).related.ingresses.push(o),
+            Object::Pvc(o) => self.ns(&namespace).related.pvcs.push(o),
+            Object::Secret(o) => self.ns(&namespace).related.secrets.push(o),
+            Object::ConfigMap(o) => self.ns(&namespace).related.config_maps.push(o),
+        }
+    }
+
     fn ns(&mut self, namespace: &str) -> &mut Namespace {
-        self.namespaces.entry(namespace.to_string()).or_insert_with(|| Namespace {
+        let ns = self.namespaces.entry(namespace.to_string()).or_insert_with(|| Namespace {
             related: Snapshot::new(namespace, Timestamp::UNIX_EPOCH, Source::Manifests),
             ..Default::default()
-        })
+        });
+        // Anything added invalidates the namespace's index.
+        ns.index = OnceLock::new();
+        ns
     }
 
-    fn storage_classes_mut(&mut self) -> &mut Vec<Arc<k8s_openapi::api::storage::v1::StorageClass>> {
-        &mut self.ns("").related.storage_classes
-    }
-
-    /// The snapshot a Deployment of this set is judged against.
+    /// The snapshot a Deployment of this set is judged against: its related objects (see the
+    /// module documentation), with the names mentioned by the DeploymentReadiness objects of
+    /// the set that target it and by the checklists they reference.
     pub fn snapshot_for(&self, namespace: &str, deployment: &Arc<Deployment>, now: Timestamp, assumed: &BTreeSet<(String, String)>) -> Snapshot {
+        self.snapshot_with(namespace, deployment, now, assumed, &Mentions::default())
+    }
+
+    /// As [`snapshot_for`](Self::snapshot_for), with more names and readiness names (checklists
+    /// applied from outside the set, e.g. `gonogo check --checklist`).
+    pub fn snapshot_with(
+        &self,
+        namespace: &str,
+        deployment: &Arc<Deployment>,
+        now: Timestamp,
+        assumed: &BTreeSet<(String, String)>,
+        extra: &Mentions,
+    ) -> Snapshot {
+        let mut snapshot = Snapshot::new(namespace, now, Source::Manifests);
+        snapshot.deployment = Some(deployment.clone());
+        snapshot.assumed_present = assumed.clone();
+        snapshot.storage_classes = self.storage_classes.clone();
+        let Some(ns) = self.namespaces.get(namespace) else { return snapshot };
+        let index = ns.index.get_or_init(|| Index::build(ns));
+        let name = deployment.metadata.name.as_deref().unwrap_or_default();
+
+        // Names that may refer to objects: the Deployment's own strings, the readiness objects
+        // targeting it and their checklists, and what the caller adds.
+        let mut names: HashSet<&str> = extra.names.iter().map(String::as_str).collect();
+        let mut readiness: HashSet<&str> = extra.readiness.iter().map(String::as_str).collect();
+        let own = index
+            .deployments_by_name
+            .get(name)
+            .filter(|&&i| Arc::ptr_eq(&ns.deployments[i as usize].0, deployment))
+            .map(|&i| &ns.deployment_mentions[i as usize]);
+        let computed;
+        match own {
+            Some(own) => names.extend(own.split(' ').filter(|w| !w.is_empty())),
+            None => {
+                // Not one of ours (a caller-made Deployment): read its strings now.
+                let mut found = Vec::new();
+                let value = serde_json::to_value(deployment.as_ref()).unwrap_or_default();
+                collect_names(&value, &mut found);
+                computed = found.into_iter().map(String::from).collect::<Vec<_>>();
+                names.extend(computed.iter().map(String::as_str));
+            }
+        }
+        let cluster_mentions = self.cluster_checklist_mentions.get_or_init(|| {
+            self.cluster_checklists
+                .iter()
+                .filter_map(|c| Some((c.metadata.name.clone()?, Mentions::of(&c.spec).names.into_iter().collect())))
+                .collect()
+        });
+        for &r in index.readiness_by_target.get(name).into_iter().flatten() {
+            let (dr, _) = &ns.readiness[r as usize];
+            readiness.extend(dr.metadata.name.as_deref());
+            names.extend(index.readiness_mentions[r as usize].iter().map(String::as_str));
+            for reference in &dr.spec.checklists {
+                let mentioned = match reference.kind {
+                    ChecklistKind::ReadinessChecklist => index.checklist_mentions.get(&reference.name),
+                    ChecklistKind::ClusterReadinessChecklist => cluster_mentions.get(&reference.name),
+                };
+                names.extend(mentioned.into_iter().flatten().map(String::as_str));
+            }
+        }
+
+        let objects = &ns.related;
+        let mut pick = Picked::default();
+        for n in &names {
+            for &(kind, i) in index.by_name.get(*n).into_iter().flatten() {
+                pick.push(kind, i);
+            }
+        }
+        let labels = deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.metadata.as_ref())
+            .and_then(|m| m.labels.as_ref());
+        index.services.candidates(labels, &mut pick.services);
+        index.pdbs.candidates(labels, &mut pick.pdbs);
+        index.network_policies.candidates(labels, &mut pick.network_policies);
+        pick.hpas.extend(index.hpas_by_target.get(name).into_iter().flatten());
+        for r in &readiness {
+            pick.approvals.extend(index.approvals_by_readiness.get(*r).into_iter().flatten());
+        }
+        sort_dedup(&mut pick.services);
+        pick.endpoint_slices.extend(&index.unlabelled_slices);
+        for &s in &pick.services {
+            if let Some(service) = objects.services[s as usize].metadata.name.as_deref() {
+                pick.endpoint_slices.extend(index.slices_by_service.get(service).into_iter().flatten());
+                pick.ingresses.extend(index.ingresses_by_service.get(service).into_iter().flatten());
+            }
+        }
+        sort_dedup(&mut pick.ingresses);
+        for &i in &pick.ingresses {
+            let tls = objects.ingresses[i as usize].spec.as_ref().and_then(|s| s.tls.as_ref());
+            for secret in tls.into_iter().flatten().filter_map(|t| t.secret_name.as_deref()) {
+                for &(kind, j) in index.by_name.get(secret).into_iter().flatten() {
+                    if kind == Kind::Secret {
+                        pick.secrets.push(j);
+                    }
+                }
+            }
+        }
+
+        snapshot.hpas = take(&objects.hpas, &mut pick.hpas);
+        snapshot.pdbs = take(&objects.pdbs, &mut pick.pdbs);
+        snapshot.services = take(&objects.services, &mut pick.services);
+        snapshot.endpoint_slices = take(&objects.endpoint_slices, &mut pick.endpoint_slices);
+        snapshot.network_policies = take(&objects.network_policies, &mut pick.network_policies);
+        snapshot.ingresses = take(&objects.ingresses, &mut pick.ingresses);
+        snapshot.pvcs = take(&objects.pvcs, &mut pick.pvcs);
+        snapshot.secrets = take(&objects.secrets, &mut pick.secrets);
+        snapshot.config_maps = take(&objects.config_maps, &mut pick.config_maps);
+        snapshot.approvals = take(&objects.approvals, &mut pick.approvals);
+        snapshot
+    }
+
+    /// Every object of the namespace, unfiltered (O(namespace) per call): the reference the
+    /// filtered [`snapshot_for`](Self::snapshot_for) is tested against.
+    pub fn full_snapshot_for(&self, namespace: &str, deployment: &Arc<Deployment>, now: Timestamp, assumed: &BTreeSet<(String, String)>) -> Snapshot {
         let mut snapshot = self
             .namespaces
             .get(namespace)
             .map(|ns| ns.related.clone())
-            .unwrap_or_else(|| Snapshot::new(namespace, now, Source::Manifests));
+            .unwrap_or_default();
         snapshot.namespace = namespace.to_string();
         snapshot.now = now;
         snapshot.source = Source::Manifests;
         snapshot.deployment = Some(deployment.clone());
         snapshot.assumed_present = assumed.clone();
-        if let Some(cluster) = self.namespaces.get("") {
-            snapshot.storage_classes = cluster.related.storage_classes.clone();
-        }
+        snapshot.storage_classes = self.storage_classes.clone();
         snapshot
     }
 }
 
+/// Kinds of related objects, for the by-name index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Hpa,
+    Pdb,
+    Service,
+    EndpointSlice,
+    NetworkPolicy,
+    Ingress,
+    Pvc,
+    Secret,
+    ConfigMap,
+    Approval,
+}
+
+/// Positions (in `Namespace::related`) of the objects picked for one snapshot.
+#[derive(Default)]
+struct Picked {
+    hpas: Vec<u32>,
+    pdbs: Vec<u32>,
+    services: Vec<u32>,
+    endpoint_slices: Vec<u32>,
+    network_policies: Vec<u32>,
+    ingresses: Vec<u32>,
+    pvcs: Vec<u32>,
+    secrets: Vec<u32>,
+    config_maps: Vec<u32>,
+    approvals: Vec<u32>,
+}
+
+impl Picked {
+    fn push(&mut self, kind: Kind, i: u32) {
+        let list = match kind {
+            Kind::Hpa => &mut self.hpas,
+            Kind::Pdb => &mut self.pdbs,
+            Kind::Service => &mut self.services,
+            Kind::EndpointSlice => &mut self.endpoint_slices,
+            Kind::NetworkPolicy => &mut self.network_policies,
+            Kind::Ingress => &mut self.ingresses,
+            Kind::Pvc => &mut self.pvcs,
+            Kind::Secret => &mut self.secrets,
+            Kind::ConfigMap => &mut self.config_maps,
+            Kind::Approval => &mut self.approvals,
+        };
+        list.push(i);
+    }
+}
+
+fn sort_dedup(v: &mut Vec<u32>) {
+    v.sort_unstable();
+    v.dedup();
+}
+
+/// The picked objects in input order, as in a full snapshot.
+fn take<K>(objects: &[Arc<K>], picked: &mut Vec<u32>) -> Vec<Arc<K>> {
+    sort_dedup(picked);
+    picked.iter().filter_map(|&i| objects.get(i as usize).cloned()).collect()
+}
+
+/// Lookup tables over one namespace, built on first use after the last `add`.
+#[derive(Clone, Debug, Default)]
+struct Index {
+    by_name: HashMap<String, Vec<(Kind, u32)>>,
+    services: SelectorIndex,
+    pdbs: SelectorIndex,
+    network_policies: SelectorIndex,
+    hpas_by_target: HashMap<String, Vec<u32>>,
+    slices_by_service: HashMap<String, Vec<u32>>,
+    unlabelled_slices: Vec<u32>,
+    ingresses_by_service: HashMap<String, Vec<u32>>,
+    approvals_by_readiness: HashMap<String, Vec<u32>>,
+    /// The last Deployment of each name (a later duplicate replaces an earlier one, as `kubectl apply` would).
+    deployments_by_name: HashMap<String, u32>,
+    readiness_by_target: HashMap<String, Vec<u32>>,
+    /// Per DeploymentReadiness (same order as `Namespace::readiness`): names its inline items mention.
+    readiness_mentions: Vec<Vec<String>>,
+    /// Namespaced checklists by name: the names they mention.
+    checklist_mentions: HashMap<String, Vec<String>>,
+}
+
+impl Index {
+    fn build(ns: &Namespace) -> Index {
+        let o = &ns.related;
+        let mut index = Index::default();
+        let mut name = |kind: Kind, i: usize, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+            if let Some(n) = &meta.name {
+                index_by_name_push(&mut index.by_name, n, kind, i);
+            }
+        };
+        for (i, x) in o.hpas.iter().enumerate() {
+            name(Kind::Hpa, i, &x.metadata);
+        }
+        for (i, x) in o.pdbs.iter().enumerate() {
+            name(Kind::Pdb, i, &x.metadata);
+        }
+        for (i, x) in o.services.iter().enumerate() {
+            name(Kind::Service, i, &x.metadata);
+        }
+        for (i, x) in o.endpoint_slices.iter().enumerate() {
+            name(Kind::EndpointSlice, i, &x.metadata);
+        }
+        for (i, x) in o.network_policies.iter().enumerate() {
+            name(Kind::NetworkPolicy, i, &x.metadata);
+        }
+        for (i, x) in o.ingresses.iter().enumerate() {
+            name(Kind::Ingress, i, &x.metadata);
+        }
+        for (i, x) in o.pvcs.iter().enumerate() {
+            name(Kind::Pvc, i, &x.metadata);
+        }
+        for (i, x) in o.secrets.iter().enumerate() {
+            name(Kind::Secret, i, &x.metadata);
+        }
+        for (i, x) in o.config_maps.iter().enumerate() {
+            name(Kind::ConfigMap, i, &x.metadata);
+        }
+        for (i, x) in o.approvals.iter().enumerate() {
+            name(Kind::Approval, i, &x.metadata);
+        }
+
+        index.services = SelectorIndex::build(o.services.iter().map(|s| {
+            match s.spec.as_ref().and_then(|s| s.selector.as_ref()).filter(|m| !m.is_empty()) {
+                Some(map) => Selects::Pairs(map.iter().map(|(k, v)| pair(k, v)).collect()),
+                None => Selects::Nothing, // manually managed endpoints: found by name only
+            }
+        }));
+        index.pdbs = SelectorIndex::build(o.pdbs.iter().map(|p| label_selector(p.spec.as_ref().and_then(|s| s.selector.as_ref()))));
+        index.network_policies =
+            SelectorIndex::build(o.network_policies.iter().map(|p| label_selector(p.spec.as_ref().and_then(|s| s.pod_selector.as_ref()))));
+
+        for (i, h) in o.hpas.iter().enumerate() {
+            if let Some(spec) = &h.spec {
+                push(&mut index.hpas_by_target, &spec.scale_target_ref.name, i);
+            }
+        }
+        for (i, s) in o.endpoint_slices.iter().enumerate() {
+            match s.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")) {
+                Some(service) => push(&mut index.slices_by_service, service, i),
+                None => index.unlabelled_slices.push(i as u32),
+            }
+        }
+        for (i, ing) in o.ingresses.iter().enumerate() {
+            let Some(spec) = &ing.spec else { continue };
+            let default = spec.default_backend.iter();
+            let paths = spec.rules.iter().flatten().filter_map(|r| r.http.as_ref()).flat_map(|h| h.paths.iter().map(|p| &p.backend));
+            for backend in default.chain(paths) {
+                if let Some(service) = &backend.service {
+                    push(&mut index.ingresses_by_service, &service.name, i);
+                }
+            }
+        }
+        for (i, a) in o.approvals.iter().enumerate() {
+            push(&mut index.approvals_by_readiness, &a.spec.readiness_ref.name, i);
+        }
+        for (i, (d, _)) in ns.deployments.iter().enumerate() {
+            if let Some(n) = &d.metadata.name {
+                index.deployments_by_name.insert(n.clone(), i as u32);
+            }
+        }
+        for (i, (r, _)) in ns.readiness.iter().enumerate() {
+            push(&mut index.readiness_by_target, &r.spec.target_ref.name, i);
+            index.readiness_mentions.push(Mentions::of(&r.spec.items).names.into_iter().collect());
+        }
+        for c in &ns.checklists {
+            if let Some(n) = &c.metadata.name {
+                let entry = index.checklist_mentions.entry(n.clone()).or_default();
+                entry.extend(Mentions::of(&c.spec).names);
+            }
+        }
+        index
+    }
+}
+
+fn index_by_name_push(map: &mut HashMap<String, Vec<(Kind, u32)>>, name: &str, kind: Kind, i: usize) {
+    match map.get_mut(name) {
+        Some(v) => v.push((kind, i as u32)),
+        None => {
+            map.insert(name.to_string(), vec![(kind, i as u32)]);
+        }
+    }
+}
+
+fn push(map: &mut HashMap<String, Vec<u32>>, key: &str, i: usize) {
+    match map.get_mut(key) {
+        Some(v) => v.push(i as u32),
+        None => {
+            map.insert(key.to_string(), vec![i as u32]);
+        }
+    }
+}
+
+fn pair(k: &str, v: &str) -> String {
+    // `=` appears in neither label keys nor values.
+    format!("{k}={v}")
+}
+
+/// What a selector may select, for indexing.
+enum Selects {
+    /// Nothing (a selector-less Service).
+    Nothing,
+    /// Pods with all these `key=value` pairs (and maybe more conditions).
+    Pairs(Vec<String>),
+    /// Possibly any pod: no `matchLabels` to index by.
+    Anything,
+}
+
+fn label_selector(selector: Option<&LabelSelector>) -> Selects {
+    match selector.and_then(|s| s.match_labels.as_ref()).filter(|m| !m.is_empty()) {
+        Some(map) => Selects::Pairs(map.iter().map(|(k, v)| pair(k, v)).collect()),
+        // No selector, only matchExpressions, or `{}` (every pod): always a candidate.
+        None => Selects::Anything,
+    }
+}
+
+/// Selectors indexed under their rarest `matchLabels` pair, so a label every pod shares
+/// (`app.kubernetes.io/instance: release`) does not make every selector a candidate for
+/// every Deployment.
+#[derive(Clone, Debug, Default)]
+struct SelectorIndex {
+    by_pair: HashMap<String, Vec<u32>>,
+    anything: Vec<u32>,
+}
+
+impl SelectorIndex {
+    fn build(selectors: impl Iterator<Item = Selects>) -> Self {
+        let selectors: Vec<Selects> = selectors.collect();
+        let mut frequency: HashMap<&str, usize> = HashMap::new();
+        for s in &selectors {
+            if let Selects::Pairs(pairs) = s {
+                for p in pairs {
+                    *frequency.entry(p.as_str()).or_default() += 1;
+                }
+            }
+        }
+        let mut index = SelectorIndex::default();
+        for (i, s) in selectors.iter().enumerate() {
+            match s {
+                Selects::Nothing => {}
+                Selects::Anything => index.anything.push(i as u32),
+                Selects::Pairs(pairs) => {
+                    // A selector matches only pods carrying every pair, so any one pair is
+                    // a sound key; the rarest keeps the buckets small.
+                    if let Some(rarest) = pairs.iter().min_by_key(|p| (frequency.get(p.as_str()).copied().unwrap_or(0), p.as_str())) {
+                        push(&mut index.by_pair, rarest, i);
+                    }
+                }
+            }
+        }
+        index
+    }
+
+    /// Every selector that could select pods with these labels (a superset of the matches).
+    fn candidates(&self, labels: Option<&BTreeMap<String, String>>, out: &mut Vec<u32>) {
+        out.extend(&self.anything);
+        for (k, v) in labels.into_iter().flatten() {
+            if let Some(found) = self.by_pair.get(&pair(k, v)) {
+                out.extend(found);
+            }
+        }
+    }
+}
+
+/// Words of `value`'s strings that could be an object's name: every run of
+/// `[A-Za-z0-9._-]` of at most 253 bytes (object names use a subset of these characters).
+/// Splitting, rather than taking whole strings, catches names inside longer text: a CEL
+/// expression `secrets.exists(s, s.metadata.name == 'db')` mentions `db`. Looser than the real
+/// rules on purpose: an extra candidate costs a lookup, a missing one would hide an object.
+fn collect_names<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::String(s) => {
+            out.extend(
+                s.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+                    .filter(|w| !w.is_empty() && w.len() <= 253),
+            );
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_names(v, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_names(v, out)),
+        _ => {}
+    }
+}
+
+/// One document, typed: what [`ManifestSet::insert`] files where.
+#[derive(Debug)]
+pub struct Classified {
+    namespace: String,
+    origin: Origin,
+    object: Object,
+}
+
+#[derive(Debug)]
+enum Object {
+    /// Not a Kubernetes object (no apiVersion and kind): a warning.
+    NotAnObject(String),
+    /// A Kubernetes object skipped with a warning (no name, an API version gone from 1.33).
+    Skipped(String),
+    /// A kind gonogo does not judge.
+    Ignored,
+    Deployment(Arc<Deployment>, Box<str>),
+    Readiness(Arc<DeploymentReadiness>),
+    Checklist(Arc<ReadinessChecklist>),
+    ClusterChecklist(Arc<ClusterReadinessChecklist>),
+    StorageClass(Arc<StorageClass>),
+    Approval(Arc<crate::api::ReadinessApproval>),
+    Hpa(Arc<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>),
+    Pdb(Arc<k8s_openapi::api::policy::v1::PodDisruptionBudget>),
+    Service(Arc<k8s_openapi::api::core::v1::Service>),
+    EndpointSlice(Arc<k8s_openapi::api::discovery::v1::EndpointSlice>),
+    NetworkPolicy(Arc<k8s_openapi::api::networking::v1::NetworkPolicy>),
+    Ingress(Arc<k8s_openapi::api::networking::v1::Ingress>),
+    Pvc(Arc<k8s_openapi::api::core::v1::PersistentVolumeClaim>),
+    Secret(Arc<k8s_openapi::api::core::v1::Secret>),
+    ConfigMap(Arc<k8s_openapi::api::core::v1::ConfigMap>),
+}
+
+/// Type one document (pure, so documents can be typed in parallel). Objects without a
+/// namespace land in `default_namespace`.
+pub fn classify(doc: &Document, default_namespace: &str) -> Result<Classified, SetError> {
+    let origin = Origin { file: doc.file.clone(), line: doc.line, helm_source: doc.helm_source.clone() };
+    let (Some(api_version), Some(kind)) = (
+        doc.value.get("apiVersion").and_then(Value::as_str),
+        doc.value.get("kind").and_then(Value::as_str),
+    ) else {
+        let warning = format!("{}:{}: not a Kubernetes object (no apiVersion and kind); skipped", doc.file, doc.line);
+        return Ok(Classified { namespace: String::new(), origin, object: Object::NotAnObject(warning) });
+    };
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    let namespace = doc
+        .value
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or(default_namespace)
+        .to_string();
+    let named = doc.value.pointer("/metadata/name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    let object = match (group, kind) {
+        ("apps", "Deployment") | ("gonogo.dev", "DeploymentReadiness" | "ReadinessChecklist" | "ClusterReadinessChecklist") if !named => {
+            Object::Skipped(format!("{}:{}: {kind} without metadata.name; skipped", doc.file, doc.line))
+        }
+        ("apps", "Deployment") => {
+            let object: Deployment = typed(doc, kind)?;
+            let mut names = Vec::new();
+            collect_names(&doc.value, &mut names);
+            // Object names are lowercase (RFC 1123): other words can name nothing.
+            names.retain(|w| !w.bytes().any(|b| b.is_ascii_uppercase() || b == b'_'));
+            names.sort_unstable();
+            names.dedup();
+            Object::Deployment(Arc::new(object), names.join(" ").into_boxed_str())
+        }
+        ("gonogo.dev", "DeploymentReadiness") => {
+            validate_items(doc, kind, doc.value.pointer("/spec/items"))?;
+            Object::Readiness(Arc::new(typed(doc, kind)?))
+        }
+        ("gonogo.dev", "ReadinessChecklist") => {
+            validate_items(doc, kind, doc.value.pointer("/spec/items"))?;
+            Object::Checklist(Arc::new(typed(doc, kind)?))
+        }
+        ("gonogo.dev", "ClusterReadinessChecklist") => {
+            validate_items(doc, kind, doc.value.pointer("/spec/items"))?;
+            Object::ClusterChecklist(Arc::new(typed(doc, kind)?))
+        }
+        ("gonogo.dev", "ReadinessApproval") => Object::Approval(Arc::new(typed(doc, kind)?)),
+        ("autoscaling", "HorizontalPodAutoscaler") if api_version == "autoscaling/v2" => Object::Hpa(Arc::new(typed(doc, kind)?)),
+        ("policy", "PodDisruptionBudget") if api_version == "policy/v1" => Object::Pdb(Arc::new(typed(doc, kind)?)),
+        ("", "Service") => Object::Service(Arc::new(typed(doc, kind)?)),
+        ("discovery.k8s.io", "EndpointSlice") => Object::EndpointSlice(Arc::new(typed(doc, kind)?)),
+        ("networking.k8s.io", "NetworkPolicy") => Object::NetworkPolicy(Arc::new(typed(doc, kind)?)),
+        ("networking.k8s.io", "Ingress") => Object::Ingress(Arc::new(typed(doc, kind)?)),
+        ("", "PersistentVolumeClaim") => Object::Pvc(Arc::new(typed(doc, kind)?)),
+        ("", "Secret") => {
+            let mut secret: k8s_openapi::api::core::v1::Secret = typed(doc, kind)?;
+            // Secret values are never kept: checks read key names only.
+            for value in secret.data.iter_mut().flat_map(|d| d.values_mut()) {
+                *value = k8s_openapi::ByteString(Vec::new());
+            }
+            for value in secret.string_data.iter_mut().flat_map(|d| d.values_mut()) {
+                *value = String::new();
+            }
+            Object::Secret(Arc::new(secret))
+        }
+        ("", "ConfigMap") => Object::ConfigMap(Arc::new(typed(doc, kind)?)),
+        ("storage.k8s.io", "StorageClass") => Object::StorageClass(Arc::new(typed(doc, kind)?)),
+        ("autoscaling", "HorizontalPodAutoscaler") | ("policy", "PodDisruptionBudget") => {
+            // Older API versions are gone from the supported clusters (1.33+).
+            Object::Skipped(format!("{}:{}: {kind} {api_version} is not served by Kubernetes 1.33+; skipped", doc.file, doc.line))
+        }
+        _ => Object::Ignored, // unknown kinds are not ours to judge
+    };
+    Ok(Classified { namespace, origin, object })
+}
+
 fn typed<K: DeserializeOwned + Resource>(doc: &Document, kind: &str) -> Result<K, SetError> {
-    serde_json::from_value(doc.value.clone()).map_err(|e| SetError {
-        file: doc.file.clone(),
-        line: doc.line,
-        kind: kind.to_string(),
-        name: doc.value.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or("(unnamed)").to_string(),
-        message: e.to_string(),
+    serde_path_to_error::deserialize(&doc.value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        SetError {
+            file: doc.file.clone(),
+            line: doc.line,
+            kind: kind.to_string(),
+            name: object_name(&doc.value),
+            message: if path == "." { inner.to_string() } else { format!("{path}: {inner}") },
+        }
     })
+}
+
+fn object_name(value: &Value) -> String {
+    value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("(unnamed)").to_string()
+}
+
+/// Item keys beside the check kinds.
+const ITEM_FIELDS: &[&str] = &["name", "description", "severity", "phase"];
+
+/// Checklist items must have exactly one check kind and no unknown keys. The API server would
+/// refuse such an object (structural schema, CEL rule); offline it is an input error, not a
+/// gate that is quietly Unknown. A typo such as `probs:` is named.
+fn validate_items(doc: &Document, kind: &str, items: Option<&Value>) -> Result<(), SetError> {
+    let error = |message: String| SetError { file: doc.file.clone(), line: doc.line, kind: kind.to_string(), name: object_name(&doc.value), message };
+    let Some(Value::Array(items)) = items else { return Ok(()) };
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(map) = item else { continue }; // the typed parse reports it
+        let item_name = map.get("name").and_then(Value::as_str).unwrap_or("(unnamed)");
+        let unknown: Vec<&str> = map
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !ITEM_FIELDS.contains(k) && !crate::checks::KINDS.contains(k))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(error(format!(
+                "spec.items[{i}] ({item_name}): unknown field{} {}; check kinds are: {}",
+                if unknown.len() == 1 { "" } else { "s" },
+                unknown.join(", "),
+                crate::checks::KINDS.join(", ")
+            )));
+        }
+        let kinds: Vec<&str> = map.keys().map(String::as_str).filter(|k| crate::checks::KINDS.contains(k)).collect();
+        if kinds.len() != 1 {
+            return Err(error(format!(
+                "spec.items[{i}] ({item_name}): an item needs exactly one check kind, found {}",
+                if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifests::parse_stream;
+
+    fn set(text: &str) -> ManifestSet {
+        let mut set = ManifestSet::default();
+        for doc in parse_stream("t.yaml", text).unwrap() {
+            set.add(&doc, "default").unwrap();
+        }
+        set
+    }
+
+    fn names<K: Resource>(objects: &[Arc<K>]) -> Vec<&str> {
+        objects.iter().filter_map(|o| o.meta().name.as_deref()).collect()
+    }
+
+    const APP: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api, part-of: shop}}
+    spec:
+      containers:
+        - name: api
+          image: ghcr.io/acme/api:1
+          envFrom: [{secretRef: {name: api-env}}]
+          volumes: []
+      volumes:
+        - {name: data, persistentVolumeClaim: {claimName: api-data}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web, part-of: shop}}
+    spec: {containers: [{name: web, image: web:1}]}
+---
+{apiVersion: v1, kind: Service, metadata: {name: api}, spec: {selector: {app: api, part-of: shop}}}
+---
+{apiVersion: v1, kind: Service, metadata: {name: web}, spec: {selector: {app: web, part-of: shop}}}
+---
+{apiVersion: v1, kind: Service, metadata: {name: external}, spec: {type: ExternalName, externalName: x.example.com}}
+---
+{apiVersion: policy/v1, kind: PodDisruptionBudget, metadata: {name: shop}, spec: {selector: {matchLabels: {part-of: shop}}, minAvailable: 1}}
+---
+{apiVersion: policy/v1, kind: PodDisruptionBudget, metadata: {name: web}, spec: {selector: {matchLabels: {app: web}}, minAvailable: 1}}
+---
+{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: deny-all}, spec: {podSelector: {}}}
+---
+{apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, metadata: {name: api}, spec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: api}, maxReplicas: 3}}
+---
+{apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, metadata: {name: web}, spec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}, maxReplicas: 3}}
+---
+{apiVersion: v1, kind: Secret, metadata: {name: api-env}}
+---
+{apiVersion: v1, kind: Secret, metadata: {name: web-env}}
+---
+{apiVersion: v1, kind: Secret, metadata: {name: api-tls}, type: kubernetes.io/tls}
+---
+{apiVersion: v1, kind: PersistentVolumeClaim, metadata: {name: api-data}}
+---
+{apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: api-x1, labels: {kubernetes.io/service-name: api}}, addressType: IPv4, endpoints: []}
+---
+{apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: web-x1, labels: {kubernetes.io/service-name: web}}, addressType: IPv4, endpoints: []}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: api}
+spec:
+  tls: [{secretName: api-tls, hosts: [api.example.com]}]
+  rules: [{host: api.example.com, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}]}}]
+---
+{apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {name: standard}, provisioner: x}
+---
+apiVersion: gonogo.dev/v1alpha1
+kind: DeploymentReadiness
+metadata: {name: api-ready}
+spec:
+  targetRef: {name: api}
+  checklists: [{name: shared}]
+  items: [{name: ext, service: {name: external}}]
+---
+apiVersion: gonogo.dev/v1alpha1
+kind: ReadinessChecklist
+metadata: {name: shared}
+spec:
+  items: [{name: cm, configMaps: {required: [{name: feature-flags}]}}]
+---
+{apiVersion: v1, kind: ConfigMap, metadata: {name: feature-flags}}
+---
+{apiVersion: v1, kind: ConfigMap, metadata: {name: unrelated}}
+---
+{apiVersion: gonogo.dev/v1alpha1, kind: ReadinessApproval, metadata: {name: a1}, spec: {readinessRef: {name: api-ready}, item: x, approver: me, revision: {generation: 1}}}
+---
+{apiVersion: gonogo.dev/v1alpha1, kind: ReadinessApproval, metadata: {name: a2}, spec: {readinessRef: {name: web}, item: x, approver: me, revision: {generation: 1}}}
+"#;
+
+    #[test]
+    fn a_snapshot_holds_the_related_objects_only() {
+        let set = set(APP);
+        let ns = &set.namespaces["default"];
+        let api = &ns.deployments[0].0;
+        let s = set.snapshot_for("default", api, Timestamp::UNIX_EPOCH, &BTreeSet::new());
+        assert_eq!(names(&s.services), ["api", "external"], "selecting Service, and the one an item names");
+        assert_eq!(names(&s.pdbs), ["shop"]);
+        assert_eq!(names(&s.network_policies), ["deny-all"]);
+        assert_eq!(names(&s.hpas), ["api"]);
+        assert_eq!(names(&s.secrets), ["api-env", "api-tls"], "envFrom, and the Ingress TLS Secret");
+        assert_eq!(names(&s.pvcs), ["api-data"]);
+        assert_eq!(names(&s.endpoint_slices), ["api-x1"]);
+        assert_eq!(names(&s.ingresses), ["api"]);
+        assert_eq!(names(&s.config_maps), ["feature-flags"], "named by a referenced checklist");
+        assert_eq!(names(&s.approvals), ["a1"]);
+        assert_eq!(names(&s.storage_classes), ["standard"]);
+
+        let web = &ns.deployments[1].0;
+        let s = set.snapshot_for("default", web, Timestamp::UNIX_EPOCH, &BTreeSet::new());
+        assert_eq!(names(&s.services), ["web"]);
+        assert_eq!(names(&s.pdbs), ["shop", "web"]);
+        assert_eq!(names(&s.hpas), ["web"]);
+        assert!(s.secrets.is_empty() && s.config_maps.is_empty() && s.approvals.is_empty());
+        let extra = Mentions { names: ["unrelated".into()].into(), readiness: ["web".into()].into() };
+        let s = set.snapshot_with("default", web, Timestamp::UNIX_EPOCH, &BTreeSet::new(), &extra);
+        assert_eq!(names(&s.config_maps), ["unrelated"]);
+        assert_eq!(names(&s.approvals), ["a2"]);
+    }
+
+    #[test]
+    fn a_shared_label_does_not_make_every_selector_a_candidate() {
+        let mut text = String::new();
+        for i in 0..50 {
+            text.push_str(&format!(
+                "---\n{{apiVersion: policy/v1, kind: PodDisruptionBudget, metadata: {{name: p{i}}}, spec: {{selector: {{matchLabels: {{app: a{i}, part-of: shop}}}}}}}}\n"
+            ));
+        }
+        text.push_str("---\n{apiVersion: apps/v1, kind: Deployment, metadata: {name: a7}, spec: {selector: {matchLabels: {app: a7}}, template: {metadata: {labels: {app: a7, part-of: shop}}}}}\n");
+        let set = set(&text);
+        let d = &set.namespaces["default"].deployments[0].0;
+        let s = set.snapshot_for("default", d, Timestamp::UNIX_EPOCH, &BTreeSet::new());
+        assert_eq!(names(&s.pdbs), ["p7"]);
+    }
+
+    #[test]
+    fn adding_after_a_snapshot_rebuilds_the_index() {
+        let mut set = set(APP);
+        let api = set.namespaces["default"].deployments[0].0.clone();
+        let before = set.snapshot_for("default", &api, Timestamp::UNIX_EPOCH, &BTreeSet::new());
+        let doc = &parse_stream("u.yaml", "{apiVersion: v1, kind: Service, metadata: {name: api2}, spec: {selector: {app: api}}}").unwrap()[0];
+        set.add(doc, "default").unwrap();
+        let after = set.snapshot_for("default", &api, Timestamp::UNIX_EPOCH, &BTreeSet::new());
+        assert_eq!(before.services.len() + 1, after.services.len());
+    }
+
+    #[test]
+    fn items_with_unknown_keys_or_no_kind_are_input_errors() {
+        let mut set = ManifestSet::default();
+        let bad = "apiVersion: gonogo.dev/v1alpha1\nkind: ReadinessChecklist\nmetadata: {name: c}\nspec:\n  items: [{name: p, probs: {}}]\n";
+        let err = set.add(&parse_stream("c.yaml", bad).unwrap()[0], "default").unwrap_err();
+        assert!(err.message.contains("unknown field probs"), "{err}");
+        let none = bad.replace("probs: {}", "severity: Advisory");
+        let err = set.add(&parse_stream("c.yaml", &none).unwrap()[0], "default").unwrap_err();
+        assert!(err.message.contains("exactly one check kind, found none"), "{err}");
+    }
+
+    #[test]
+    fn secret_values_are_not_kept() {
+        let set = set("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {A: c2VjcmV0}\nstringData: {B: secret}\n");
+        let secret = &set.namespaces["default"].related.secrets[0];
+        assert_eq!(secret.data.as_ref().unwrap()["A"].0, Vec::<u8>::new());
+        assert_eq!(secret.string_data.as_ref().unwrap()["B"], "");
+    }
+
+    #[test]
+    fn type_errors_name_the_field_path() {
+        let mut set = ManifestSet::default();
+        let bad = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: three\n";
+        let err = set.add(&parse_stream("d.yaml", bad).unwrap()[0], "default").unwrap_err();
+        assert_eq!((err.line, err.name.as_str()), (1, "d"));
+        assert!(err.message.starts_with("spec.replicas: invalid type"), "{err}");
+    }
 }

@@ -1,0 +1,149 @@
+//! Printing a [`CheckReport`]: a table for people, JSON for scripts, JUnit for CI test
+//! reports, SARIF for code scanning.
+
+mod json;
+mod junit;
+mod sarif;
+mod table;
+
+use std::io::Write;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::cli::verdicts::{CheckReport, DeploymentVerdicts, Policy, ReadinessSource, Totals};
+use crate::engine::GateResult;
+use crate::manifests::Origin;
+
+pub use json::SCHEMA_VERSION;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Gates grouped by Deployment, with a summary (colour on a terminal).
+    Table,
+    /// The stable JSON document described in the README.
+    Json,
+    /// JUnit XML: one testsuite per Deployment, one testcase per gate.
+    Junit,
+    /// SARIF 2.1.0 for code scanning: one result per failing gate.
+    Sarif,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct OutputOptions {
+    /// Prepended to `helm template` Source paths.
+    pub source_prefix: String,
+}
+
+/// Writes a report one Deployment at a time, as the verdicts come.
+pub struct Writer<'w> {
+    format: Format,
+    options: OutputOptions,
+    policy: Policy,
+    out: &'w mut dyn Write,
+    totals: Totals,
+    /// JUnit puts totals in its first line: its suites wait here until the end.
+    junit: junit::Suites,
+    /// Whether a SARIF result has been written (the next one needs a comma).
+    sarif_written: bool,
+}
+
+impl<'w> Writer<'w> {
+    pub fn new(format: Format, options: OutputOptions, policy: Policy, out: &'w mut dyn Write) -> Self {
+        Writer { format, options, policy, out, totals: Totals::default(), junit: junit::Suites::default(), sarif_written: false }
+    }
+
+    pub fn begin(&mut self, now: Timestamp) -> std::io::Result<()> {
+        match self.format {
+            Format::Table | Format::Junit => Ok(()),
+            Format::Json => json::begin(now, self.policy, self.out),
+            Format::Sarif => sarif::begin(self.out),
+        }
+    }
+
+    pub fn deployment(&mut self, d: &DeploymentVerdicts) -> std::io::Result<()> {
+        let first = self.totals.deployments == 0;
+        self.totals.add(d, self.policy);
+        match self.format {
+            Format::Table => table::deployment(d, self.policy, self.out),
+            Format::Json => json::deployment(d, self.policy, first, self.out),
+            Format::Junit => {
+                self.junit.add(d, self.policy, &self.options);
+                Ok(())
+            }
+            Format::Sarif => sarif::deployment(d, self.policy, &self.options, &mut self.sarif_written, self.out),
+        }
+    }
+
+    /// Close the document; the totals decide the exit code.
+    pub fn finish(self) -> std::io::Result<Totals> {
+        match self.format {
+            Format::Table => table::finish(&self.totals, self.policy, self.out)?,
+            Format::Json => json::finish(&self.totals, self.out)?,
+            Format::Junit => self.junit.write(self.out)?,
+            Format::Sarif => sarif::finish(self.out)?,
+        }
+        Ok(self.totals)
+    }
+}
+
+/// Print a whole report.
+pub fn render(format: Format, report: &CheckReport, options: &OutputOptions, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut writer = Writer::new(format, options.clone(), report.policy, out);
+    writer.begin(report.now)?;
+    for d in &report.deployments {
+        writer.deployment(d)?;
+    }
+    writer.finish().map(|_| ())
+}
+
+/// Pretty JSON continuing at the current position, its further lines indented by `indent`
+/// (JSON strings hold no raw newline, so every newline is layout).
+pub(crate) fn write_pretty(out: &mut dyn Write, value: &impl Serialize, indent: &str) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.write_all(b"\n")?;
+            out.write_all(indent.as_bytes())?;
+        }
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// `checklist/gate`, as gates are named in every format.
+pub(crate) fn gate_label(gate: &GateResult) -> String {
+    format!("{}/{}", gate.checklist, gate.name)
+}
+
+/// `namespace/name` of a Deployment.
+pub(crate) fn deployment_label(d: &DeploymentVerdicts) -> String {
+    format!("{}/{}", d.namespace, d.name)
+}
+
+pub(crate) fn source_name(source: ReadinessSource) -> &'static str {
+    match source {
+        ReadinessSource::Manifest => "manifest",
+        ReadinessSource::ChecklistFlag => "checklist",
+        ReadinessSource::Baseline => "baseline",
+    }
+}
+
+/// The file a finding should point at: the `helm template` Source (with the prefix) when
+/// there is one, else the input file; and the line, which is only meaningful in the input
+/// file (a rendered line says nothing about the template's lines).
+pub(crate) fn artifact(origin: &Origin, options: &OutputOptions) -> (String, usize) {
+    match &origin.helm_source {
+        Some(source) => (format!("{}{}", options.source_prefix, source), 1),
+        None => (origin.file.clone(), origin.line.max(1)),
+    }
+}
+
+/// A gate's message with its findings, one per line when there are several.
+pub(crate) fn full_message(gate: &GateResult) -> String {
+    if gate.result == crate::api::GateOutcome::Fail && gate.findings.len() > 1 {
+        gate.findings.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("\n")
+    } else {
+        gate.message.clone()
+    }
+}
