@@ -242,10 +242,6 @@ fn validate_path(path: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Snapshot, Source};
-    use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::PodSpec;
-    use std::collections::BTreeMap;
 
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -294,19 +290,7 @@ mod tests {
     }
 
     fn judge(check: &Image, pod_yaml: &str) -> Outcome {
-        let pod: PodSpec = serde_yaml_ng::from_str(pod_yaml).unwrap();
-        let deployment = Deployment::default();
-        let snapshot = Snapshot::new("default", jiff::Timestamp::UNIX_EPOCH, Source::Cluster);
-        let labels = BTreeMap::new();
-        check.evaluate(&Context {
-            snapshot: &snapshot,
-            deployment: &deployment,
-            pod: &pod,
-            pod_labels: &labels,
-            readiness: "api",
-            checklist: "inline",
-            item: "image",
-        })
+        crate::checks::testing::judge_pod(check, pod_yaml, &[])
     }
 
     fn messages(outcome: Outcome) -> Vec<String> {

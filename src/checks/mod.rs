@@ -35,6 +35,8 @@ pub mod service;
 pub mod service_account;
 pub mod spread;
 pub mod tls_certificate;
+#[cfg(test)]
+pub(crate) mod testing;
 
 /// What every check kind implements.
 pub trait Check {

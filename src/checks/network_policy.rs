@@ -103,7 +103,7 @@ impl Check for NetworkPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::references::testing::{evaluate, fail_messages, snapshot};
+    use crate::checks::testing::{evaluate, fail_messages, snapshot};
     use crate::engine::Source;
 
     const DEPLOYMENT: &str = r#"

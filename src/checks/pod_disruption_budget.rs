@@ -131,7 +131,7 @@ fn scaled_up(value: &IntOrString, total: i32) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::references::testing::{evaluate, fail_messages, snapshot};
+    use crate::checks::testing::{evaluate, fail_messages, snapshot};
     use crate::engine::Source;
 
     const DEPLOYMENT: &str = r#"

@@ -156,7 +156,7 @@ fn judge_phase(snapshot: &Snapshot, name: &str, pvc: &PersistentVolumeClaim) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::references::testing::{evaluate, fail_messages, snapshot};
+    use crate::checks::testing::{evaluate, fail_messages, snapshot};
     use crate::engine::Source;
 
     const DEPLOYMENT: &str = r#"

@@ -234,24 +234,9 @@ fn less(a: f64, b: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Snapshot, Source};
-    use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::PodSpec;
 
     fn judge(check: &Resources, pod_yaml: &str) -> Outcome {
-        let pod: PodSpec = serde_yaml_ng::from_str(pod_yaml).unwrap();
-        let deployment = Deployment::default();
-        let snapshot = Snapshot::new("default", jiff::Timestamp::UNIX_EPOCH, Source::Cluster);
-        let labels = BTreeMap::new();
-        check.evaluate(&Context {
-            snapshot: &snapshot,
-            deployment: &deployment,
-            pod: &pod,
-            pod_labels: &labels,
-            readiness: "api",
-            checklist: "inline",
-            item: "resources",
-        })
+        crate::checks::testing::judge_pod(check, pod_yaml, &[])
     }
 
     fn params(yaml: &str) -> Resources {

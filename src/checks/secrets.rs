@@ -38,7 +38,7 @@ impl Check for Secrets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::references::testing::{evaluate, snapshot};
+    use crate::checks::testing::{evaluate, snapshot};
     use crate::engine::{Finding, Source};
 
     const DEPLOYMENT: &str = r#"

@@ -197,7 +197,7 @@ fn ready_endpoints(snapshot: &Snapshot, service: &str) -> (usize, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::references::testing::{evaluate, fail_messages, snapshot};
+    use crate::checks::testing::{evaluate, fail_messages, snapshot};
     use crate::engine::Source;
 
     const DEPLOYMENT: &str = r#"

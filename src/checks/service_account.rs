@@ -67,25 +67,9 @@ impl Check for ServiceAccount {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Snapshot, Source};
-    use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::PodSpec;
-    use std::collections::BTreeMap;
 
     fn judge(check: &ServiceAccount, pod_yaml: &str) -> Outcome {
-        let pod: PodSpec = serde_yaml_ng::from_str(pod_yaml).unwrap();
-        let deployment: Deployment = serde_yaml_ng::from_str("{metadata: {name: api}}").unwrap();
-        let snapshot = Snapshot::new("default", jiff::Timestamp::UNIX_EPOCH, Source::Cluster);
-        let labels = BTreeMap::new();
-        check.evaluate(&Context {
-            snapshot: &snapshot,
-            deployment: &deployment,
-            pod: &pod,
-            pod_labels: &labels,
-            readiness: "api",
-            checklist: "inline",
-            item: "sa",
-        })
+        crate::checks::testing::judge_pod(check, pod_yaml, &[])
     }
 
     const BOTH: ServiceAccount = ServiceAccount { disallow_default: true, disallow_token_automount: true };

@@ -177,24 +177,9 @@ fn show_selector(selector: &LabelSelector) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Snapshot, Source};
-    use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::PodSpec;
 
     fn judge(check: &Spread, pod_yaml: &str) -> Outcome {
-        let pod: PodSpec = serde_yaml_ng::from_str(pod_yaml).unwrap();
-        let deployment: Deployment = serde_yaml_ng::from_str("{metadata: {name: api}}").unwrap();
-        let snapshot = Snapshot::new("shop", jiff::Timestamp::UNIX_EPOCH, Source::Cluster);
-        let labels = BTreeMap::from([("app".to_string(), "api".to_string()), ("tier".to_string(), "web".to_string())]);
-        check.evaluate(&Context {
-            snapshot: &snapshot,
-            deployment: &deployment,
-            pod: &pod,
-            pod_labels: &labels,
-            readiness: "api",
-            checklist: "inline",
-            item: "spread",
-        })
+        crate::checks::testing::judge_pod(check, pod_yaml, &[("app", "api"), ("tier", "web")])
     }
 
     fn soft() -> Spread {
@@ -252,7 +237,7 @@ affinity:
             "[0] has a labelSelector (app=web) that does not select the pods",
             "[1] has no labelSelector (selects no pods)",
             "[2] has mismatchLabelKeys tier, which excludes the pods' own replicas",
-            "[3] selects pods in other namespaces than shop",
+            "[3] selects pods in other namespaces than default",
             "[4] is on topology key topology.kubernetes.io/zone",
         ] {
             assert!(m.contains(part), "{part} not in {m}");
@@ -265,7 +250,7 @@ affinity:
       - topologyKey: kubernetes.io/hostname
         labelSelector: {matchLabels: {app: api}}
         namespaces: [other]
-        namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}}
+        namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: default}}
         matchLabelKeys: [tier]
 ";
         assert!(matches!(judge(&hard(), own_ns_by_selector), Outcome::Pass(_)));
