@@ -108,7 +108,9 @@ status: {{observedGeneration: 2, replicas: 3, updatedReplicas: 3, readyReplicas:
 }
 
 fn main() {
-    let n: usize = std::env::var("GONOGO_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    // `cargo bench` passes `--bench`; under `cargo test --all-targets` this is a quick smoke run.
+    let full = std::env::args().any(|a| a == "--bench");
+    let n: usize = std::env::var("GONOGO_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(if full { 10_000 } else { 200 });
     let readiness: DeploymentReadiness = serde_yaml_ng::from_str(READINESS).expect("bench readiness parses");
     let items = readiness.spec.items.len();
     assert_eq!(items, 25);
