@@ -147,7 +147,7 @@ fn mutate(rng: &mut Rng, seeds: &[String]) -> String {
 #[test]
 fn mutated_manifests_never_panic() {
     let seconds: u64 = std::env::var("GONOGO_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
-    let seed: u64 = std::env::var("GONOGO_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_0f_9090);
+    let seed: u64 = std::env::var("GONOGO_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x005e_ed0f_9090);
     let seeds = seeds();
     assert!(seeds.len() >= 5, "examples and fixtures are the seeds");
     let mut rng = Rng(seed | 1);

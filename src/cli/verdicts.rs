@@ -283,11 +283,16 @@ pub fn judge_each(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>, si
             readiness_by_target.entry(r.spec.target_ref.name.as_str()).or_default().push(i);
         }
 
-        for (i, (deployment, origin)) in ns.deployments.iter().enumerate() {
+        // The Deployments to judge, in input order (the last of each name).
+        let todo: Vec<usize> = (0..ns.deployments.len())
+            .filter(|&i| {
+                let name = ns.deployments[i].0.metadata.name.as_deref().unwrap_or_default();
+                last_of_name.get(name) == Some(&i)
+            })
+            .collect();
+        let judge_one = |i: usize| -> Result<DeploymentVerdicts, String> {
+            let (deployment, origin) = &ns.deployments[i];
             let name = deployment.metadata.name.as_deref().unwrap_or_default();
-            if last_of_name.get(name) != Some(&i) {
-                continue;
-            }
             let own = readiness_by_target.get(name).map(Vec::as_slice).unwrap_or_default();
             let use_flags = has_flag_checklists && (own.is_empty() || plan.applies_to == AppliesTo::All);
             let use_baseline = own.is_empty() && !use_flags && baseline.is_some();
@@ -345,19 +350,18 @@ pub fn judge_each(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>, si
                 });
             }
             if evaluations.is_empty() {
-                warnings.push(format!(
+                return Err(format!(
                     "{}:{}: Deployment {namespace}/{name}: no DeploymentReadiness and no checklist applies (--no-baseline); not judged",
                     origin.file, origin.line
                 ));
-                continue;
             }
-            sink(DeploymentVerdicts {
-                namespace: namespace.clone(),
-                name: name.to_string(),
-                origin: Some(origin.clone()),
-                evaluations,
-            });
-        }
+            Ok(DeploymentVerdicts { namespace: namespace.clone(), name: name.to_string(), origin: Some(origin.clone()), evaluations })
+        };
+        // Judged on every core a batch at a time, handed on in input order.
+        for_each_in_parallel(&todo, &judge_one, &mut |result| match result {
+            Ok(verdicts) => sink(verdicts),
+            Err(warning) => warnings.push(warning),
+        });
 
         // DeploymentReadiness objects whose Deployment is not in the input: the engine reports
         // TargetNotFound, which offline means "maybe elsewhere".
@@ -381,6 +385,27 @@ pub fn judge_each(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>, si
                 .collect();
             sink(DeploymentVerdicts { namespace: namespace.clone(), name: target.to_string(), origin: None, evaluations });
         }
+    }
+}
+
+/// `work` on every item, on all cores a batch at a time; `done` gets the results in order.
+/// Small inputs stay on the calling thread.
+fn for_each_in_parallel<T: Send>(items: &[usize], work: &(dyn Fn(usize) -> T + Sync), done: &mut dyn FnMut(T)) {
+    const BATCH: usize = 128;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    for batch in items.chunks(BATCH * threads) {
+        if threads == 1 || batch.len() < 32 {
+            batch.iter().for_each(|&i| done(work(i)));
+            continue;
+        }
+        let results: Vec<Vec<T>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .chunks(batch.len().div_ceil(threads))
+                .map(|part| scope.spawn(move || part.iter().map(|&i| work(i)).collect::<Vec<T>>()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        });
+        results.into_iter().flatten().for_each(&mut *done);
     }
 }
 

@@ -126,8 +126,8 @@ impl<'a> Iterator for Chunks<'a> {
         let start_line = self.line;
         let shift = std::mem::take(&mut self.shift);
         let mut pos = start;
-        let mut line = start_line;
         for (i, raw) in self.text[start..].split_inclusive('\n').enumerate() {
+            let line = start_line + i;
             let content = raw.trim_end_matches(['\n', '\r']);
             // The rest of a `--- ` line is content, never a marker of its own.
             if !(i == 0 && shift > 0) && is_marker(content) {
@@ -145,7 +145,6 @@ impl<'a> Iterator for Chunks<'a> {
                 return Some(Chunk { body: &self.text[start..pos], line: start_line, first_line_shift: shift });
             }
             pos += raw.len();
-            line += 1;
         }
         self.done = true;
         Some(Chunk { body: &self.text[start..], line: start_line, first_line_shift: shift })

@@ -119,11 +119,11 @@ impl ManifestSet {
     /// Add an object typed by [`classify`] (which may run on another thread).
     pub fn insert(&mut self, object: Classified) {
         let Classified { namespace, origin, object } = object;
-        if !matches!(object, Object::NotAnObject(_)) {
+        if !matches!(object, Object::NotKubernetes(_)) {
             self.objects += 1;
         }
         match object {
-            Object::NotAnObject(warning) | Object::Skipped(warning) => self.warnings.push(warning),
+            Object::NotKubernetes(warning) | Object::Skipped(warning) => self.warnings.push(warning),
             Object::Ignored => {}
             Object::Deployment(d, mentions) => {
                 let ns = self.ns(&namespace);
@@ -587,7 +587,7 @@ pub struct Classified {
 #[derive(Debug)]
 enum Object {
     /// Not a Kubernetes object (no apiVersion and kind): a warning.
-    NotAnObject(String),
+    NotKubernetes(String),
     /// A Kubernetes object skipped with a warning (no name, an API version gone from 1.33).
     Skipped(String),
     /// A kind gonogo does not judge.
@@ -618,7 +618,7 @@ pub fn classify(doc: &Document, default_namespace: &str) -> Result<Classified, S
         doc.value.get("kind").and_then(Value::as_str),
     ) else {
         let warning = format!("{}:{}: not a Kubernetes object (no apiVersion and kind); skipped", doc.file, doc.line);
-        return Ok(Classified { namespace: String::new(), origin, object: Object::NotAnObject(warning) });
+        return Ok(Classified { namespace: String::new(), origin, object: Object::NotKubernetes(warning) });
     };
     let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
     let namespace = doc
