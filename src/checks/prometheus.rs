@@ -92,7 +92,9 @@ impl Check for Prometheus {
     }
 }
 
-fn comparison(operator: &str) -> Option<fn(f64, f64) -> bool> {
+/// The comparison an operator names (`value OP threshold`); `None` for an unknown operator.
+/// Shared with the prober, which decides whether a new value changes the verdict.
+pub fn comparison(operator: &str) -> Option<fn(f64, f64) -> bool> {
     Some(match operator {
         "<" => |v, t| v < t,
         "<=" => |v, t| v <= t,

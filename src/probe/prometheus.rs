@@ -134,15 +134,7 @@ fn failure(error: &reqwest::Error) -> String {
 
 /// Whether `value OP threshold` holds (the `prometheus` check's operators).
 pub fn holds(operator: &str, value: f64, threshold: f64) -> bool {
-    match operator {
-        "<" => value < threshold,
-        "<=" => value <= threshold,
-        ">" => value > threshold,
-        ">=" => value >= threshold,
-        "==" => value == threshold,
-        "!=" => value != threshold,
-        _ => false,
-    }
+    crate::checks::prometheus::comparison(operator).is_some_and(|holds| holds(value, threshold))
 }
 
 #[cfg(test)]
