@@ -40,13 +40,7 @@ impl Check for Hpa {
     }
 }
 
-/// Same rule as `pod::hpa_for`: kind Deployment, the name, apiVersion apps/v1 (or unset).
-fn targets(hpa: &HorizontalPodAutoscaler, deployment: &str) -> bool {
-    hpa.spec.as_ref().is_some_and(|s| {
-        let r = &s.scale_target_ref;
-        r.kind == "Deployment" && r.name == deployment && r.api_version.as_deref().is_none_or(|v| v == "apps/v1")
-    })
-}
+use crate::engine::pod::hpa_targets as targets;
 
 fn name_of(hpa: &HorizontalPodAutoscaler) -> &str {
     hpa.metadata.name.as_deref().unwrap_or_default()

@@ -72,15 +72,18 @@ pub fn map_selector_matches(selector: &BTreeMap<String, String>, labels: &BTreeM
     !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// Whether an HPA's scaleTargetRef is this Deployment (kind Deployment, its name, apiVersion
+/// apps/v1 or unset).
+pub fn hpa_targets(hpa: &HorizontalPodAutoscaler, deployment: &str) -> bool {
+    hpa.spec.as_ref().is_some_and(|s| {
+        let r = &s.scale_target_ref;
+        r.kind == "Deployment" && r.name == deployment && r.api_version.as_deref().is_none_or(|v| v == "apps/v1")
+    })
+}
+
 /// The HorizontalPodAutoscaler whose scaleTargetRef is this Deployment, if any.
 pub fn hpa_for<'a>(snapshot: &'a Snapshot, deployment: &str) -> Option<&'a HorizontalPodAutoscaler> {
-    snapshot.hpas.iter().map(|h| h.as_ref()).find(|h| {
-        h.spec.as_ref().is_some_and(|s| {
-            s.scale_target_ref.kind == "Deployment"
-                && s.scale_target_ref.name == deployment
-                && s.scale_target_ref.api_version.as_deref().is_none_or(|v| v == "apps/v1")
-        })
-    })
+    snapshot.hpas.iter().map(|h| h.as_ref()).find(|h| hpa_targets(h, deployment))
 }
 
 /// The replica count the Deployment runs at its low point: the HPA's minReplicas when an HPA
