@@ -281,7 +281,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         .watches_stream(
             hpa_events,
             mapper::<HorizontalPodAutoscaler>(readiness.clone(), index.clone(), "HorizontalPodAutoscaler", |hpa, rel| {
-                hpa.spec.as_ref().is_some_and(|s| s.scale_target_ref.kind == "Deployment" && s.scale_target_ref.name == rel.target)
+                pod::hpa_targets(hpa, &rel.target)
             }),
         )
         // Any Ingress may start routing to the pods' Services; they are few and change rarely.
