@@ -21,7 +21,7 @@ fn approval(approver: &str, item: &str) -> Value {
     json!({
         "apiVersion": "gonogo.dev/v1alpha1", "kind": "ReadinessApproval",
         "metadata": {"name": "api-signoff-x7k2p", "namespace": "shop"},
-        "spec": {"readinessRef": {"name": "api"}, "item": item, "approver": approver, "revision": {"generation": 7}}
+        "spec": {"readinessRef": {"name": "api"}, "item": item, "approver": approver, "revision": {"images": ["api=ghcr.io/acme/api:1.4.2"]}}
     })
 }
 

@@ -284,7 +284,7 @@ async fn approvals_are_signed_by_their_approver(cluster: &Cluster, client: &Clie
     let approval = |name: &str, approver: &str| {
         format!(
             "apiVersion: gonogo.dev/v1alpha1\nkind: ReadinessApproval\nmetadata: {{name: {name}, namespace: {}}}\n\
-             spec: {{readinessRef: {{name: app}}, item: sign-off, approver: {approver}, revision: {{generation: 1}}}}\n",
+             spec: {{readinessRef: {{name: app}}, item: sign-off, approver: {approver}, revision: {{images: [\"app=registry.k8s.io/pause:3.10\"]}}}}\n",
             ns.name
         )
     };

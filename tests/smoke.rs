@@ -187,6 +187,17 @@ async fn crds_are_served_and_cel_rules_reject_invalid_objects() {
         Err(e) => panic!("unexpected error: {e}"),
     }
 
+    // Retargeting would strand gonogo's pause and annotations on the old Deployment.
+    let retarget = json!({"spec": {"targetRef": {"name": "other"}}});
+    match api.patch("valid", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&retarget)).await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "rejected as Invalid: {status:?}");
+            assert!(status.message.contains("targetRef is immutable"), "{}", status.message);
+        }
+        Ok(obj) => panic!("a DeploymentReadiness was retargeted: {obj:?}"),
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+
     let get = cluster.kubectl(&["get", "dr", "-n", &ns.name]).await;
     let header = get.lines().next().unwrap_or_default();
     assert!(header.split_whitespace().any(|c| c == "TARGET"), "printer columns of `kubectl get dr`:\n{get}");

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"READINESS","type":"string","jsonPath":".spec.readinessRef.name"}"#,
     printcolumn = r#"{"name":"ITEM","type":"string","jsonPath":".spec.item"}"#,
     printcolumn = r#"{"name":"APPROVER","type":"string","jsonPath":".spec.approver"}"#,
-    printcolumn = r#"{"name":"EXPIRES","type":"date","jsonPath":".spec.expires"}"#,
+    printcolumn = r#"{"name":"EXPIRES","type":"string","jsonPath":".spec.expires"}"#,
     printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(validation = Rule::new("self == oldSelf").message("an approval is immutable; record a new one"))]
@@ -49,13 +49,14 @@ pub struct ReadinessRef {
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[x_kube(validation = Rule::new("(has(self.images) && size(self.images) > 0) || has(self.generation)").message("approve container images or a Deployment generation"))]
+#[x_kube(validation = Rule::new("(has(self.images) && size(self.images) > 0) || has(self.template)").message("approve container images or a pod template"))]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovedRevision {
     /// The container images approved (`container=image`), sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<String>,
-    /// The Deployment generation approved.
+    /// The pod template approved: `sha256:` and the hex digest of its JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generation: Option<i64>,
+    #[schemars(length(max = 71), regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
+    pub template: Option<String>,
 }

@@ -27,7 +27,10 @@ use super::checklist::{Item, Phase, Severity};
 #[x_kube(validation = Rule::new("(has(self.checklists) && size(self.checklists) > 0) || (has(self.items) && size(self.items) > 0)").message("at least one checklist reference or inline item is required"))]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentReadinessSpec {
-    /// The Deployment these gates apply to, in this namespace.
+    /// The Deployment these gates apply to, in this namespace. Immutable: gonogo cleans up
+    /// (unpauses, removes its annotations) when a DeploymentReadiness is deleted, and a retarget
+    /// would strand that state on the old Deployment.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("targetRef is immutable: create a new DeploymentReadiness for another Deployment and delete this one"))]
     pub target_ref: TargetRef,
     /// Checklists whose items apply to the target.
     #[serde(default)]

@@ -1,24 +1,26 @@
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::{Check, Context};
 use crate::api::ReadinessApproval;
 use crate::engine::{Finding, Outcome, pod};
 
 /// Parameters of the `approval` check: a sign-off recorded as a ReadinessApproval for the
-/// current revision (container images, or the Deployment generation), not expired.
+/// current revision (container images, or the whole pod template), not expired.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Approval {
     /// Who may approve; empty means anyone allowed to create ReadinessApprovals here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvers: Vec<String>,
-    /// What an approval is bound to: `Images` (default) or `Generation`.
+    /// What an approval is bound to: `Images` (default: every container's image) or `Template`
+    /// (the whole pod template: images, env, resources, probes, labels, annotations…).
     #[serde(default = "default_bind")]
-    #[x_kube(validation = kube::core::Rule::new("self in [\"Images\", \"Generation\"]").message("bindTo is Images or Generation"))]
+    #[x_kube(validation = kube::core::Rule::new("self in [\"Images\", \"Template\"]").message("bindTo is Images or Template"))]
     #[schemars(length(max = 16))]
     pub bind_to: String,
 }
@@ -37,10 +39,27 @@ pub fn current_images(pod: &PodSpec) -> Vec<String> {
     images
 }
 
+/// The revision a `bindTo: Template` approval binds to: `sha256:<hex>` of the pod template's
+/// JSON. Not the Deployment generation: gonogo's own pause and unpause bump the generation,
+/// which would void every approval it was waiting for. `gonogo approve` records exactly this.
+pub fn template_hash(template: &PodTemplateSpec) -> String {
+    // k8s-openapi serialises fields in a fixed order and maps sorted, so equal templates
+    // give equal JSON.
+    let json = serde_json::to_vec(template).unwrap_or_default();
+    let digest = Sha256::digest(&json);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// A hash short enough for a message, like a git commit.
+fn short(hash: &str) -> &str {
+    hash.get(..19).unwrap_or(hash)
+}
+
 /// What the current revision is, for the gate's binding.
 enum Revision {
     Images(Vec<String>),
-    Generation(i64),
+    Template(String),
 }
 
 impl Check for Approval {
@@ -57,10 +76,10 @@ impl Check for Approval {
             return Outcome::Unknown("approvals are recorded in the cluster (gonogo approve)".into());
         }
         let name = cx.deployment_name();
-        let revision = if self.bind_to == "Generation" {
-            match cx.deployment.metadata.generation {
-                Some(generation) => Revision::Generation(generation),
-                None => return Outcome::Unknown(format!("Deployment {name}: metadata.generation is not known yet")),
+        let revision = if self.bind_to == "Template" {
+            match cx.deployment.spec.as_ref() {
+                Some(spec) => Revision::Template(template_hash(&spec.template)),
+                None => return Outcome::Unknown(format!("Deployment {name} has no spec.template yet")),
             }
         } else {
             Revision::Images(current_images(cx.pod))
@@ -79,11 +98,15 @@ impl Check for Approval {
                 continue;
             }
             let mismatch = match &revision {
-                Revision::Images(current) => images_mismatch(&spec.revision.images, current, spec.revision.generation),
-                Revision::Generation(current) => match spec.revision.generation {
-                    Some(g) if g == *current => None,
-                    Some(g) => Some(format!("was for generation {g}, Deployment {name} is at generation {current}")),
-                    None => Some("approved images, but this gate binds approvals to the Deployment generation".to_string()),
+                Revision::Images(current) => images_mismatch(&spec.revision.images, current, spec.revision.template.as_deref()),
+                Revision::Template(current) => match spec.revision.template.as_deref() {
+                    Some(t) if t == current => None,
+                    Some(t) => Some(format!(
+                        "was for pod template {}, the template of Deployment {name} is now {}",
+                        short(t),
+                        short(current)
+                    )),
+                    None => Some("approved images, but this gate binds approvals to the whole pod template".to_string()),
                 },
             };
             match mismatch {
@@ -91,7 +114,7 @@ impl Check for Approval {
                 None => {
                     let what = match &revision {
                         Revision::Images(images) => format!("images {}", images.join(", ")),
-                        Revision::Generation(g) => format!("generation {g}"),
+                        Revision::Template(t) => format!("pod template {}", short(t)),
                     };
                     let until = spec.expires.as_ref().map(|e| format!(", until {}", e.0)).unwrap_or_default();
                     return Outcome::Pass(format!("approved by {who} for {what}{until}"));
@@ -109,10 +132,10 @@ impl Check for Approval {
 }
 
 /// Why an approval of `approved` images does not cover `current`, if it does not.
-fn images_mismatch(approved: &[String], current: &[String], generation: Option<i64>) -> Option<String> {
+fn images_mismatch(approved: &[String], current: &[String], template: Option<&str>) -> Option<String> {
     if approved.is_empty() {
-        let g = generation.map(|g| format!(" {g}")).unwrap_or_default();
-        return Some(format!("approved generation{g}, but this gate binds approvals to container images"));
+        let t = template.map(|t| format!(" {}", short(t))).unwrap_or_default();
+        return Some(format!("approved pod template{t}, but this gate binds approvals to container images"));
     }
     let approved: BTreeSet<&String> = approved.iter().collect();
     let current: BTreeSet<&String> = current.iter().collect();
@@ -147,14 +170,14 @@ mod tests {
         .unwrap()
     }
 
-    fn approval(item: &str, approver: &str, images: &[&str], generation: Option<i64>, expires: Option<&str>) -> Arc<ReadinessApproval> {
+    fn approval(item: &str, approver: &str, images: &[&str], template: Option<&str>, expires: Option<&str>) -> Arc<ReadinessApproval> {
         Arc::new(
             serde_json::from_value(json!({
                 "apiVersion": "gonogo.dev/v1alpha1", "kind": "ReadinessApproval",
                 "metadata": {"name": format!("{item}-{approver}")},
                 "spec": {
                     "readinessRef": {"name": "api"}, "item": item, "approver": approver,
-                    "revision": {"images": images, "generation": generation},
+                    "revision": {"images": images, "template": template},
                     "expires": expires,
                 }
             }))
@@ -163,13 +186,21 @@ mod tests {
     }
 
     fn judge(check: &Approval, approvals: Vec<Arc<ReadinessApproval>>, source: Source) -> Outcome {
-        let d: Deployment = serde_json::from_value(json!({"metadata": {"name": "api", "generation": 5}})).unwrap();
+        let d = deployment();
         let mut s = Snapshot::new("default", "2026-06-01T00:00:00Z".parse().unwrap(), source);
         s.approvals = approvals;
         let pod = pod();
         let labels = BTreeMap::new();
         let cx = Context { snapshot: &s, deployment: &d, pod: &pod, pod_labels: &labels, readiness: "api", checklist: "sre", item: "signoff" };
         check.evaluate(&cx)
+    }
+
+    fn deployment() -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "api", "generation": 5},
+            "spec": {"selector": {}, "template": {"metadata": {"labels": {"app": "api"}}, "spec": pod()}}
+        }))
+        .unwrap()
     }
 
     fn images() -> Approval {
@@ -216,23 +247,51 @@ mod tests {
     }
 
     #[test]
-    fn approvers_and_generation_binding() {
-        let check = Approval { approvers: vec!["alice".into()], bind_to: "Generation".into() };
+    fn template_hash_changes_with_any_template_field_but_not_with_pausing() {
+        let mut d = deployment();
+        let before = template_hash(&d.spec.as_ref().unwrap().template);
+        assert!(before.starts_with("sha256:") && before.len() == 71, "{before}");
+        // gonogo's pause touches spec.paused and the generation, never the template.
+        let spec = d.spec.as_mut().unwrap();
+        spec.paused = Some(true);
+        d.metadata.generation = Some(6);
+        assert_eq!(template_hash(&d.spec.as_ref().unwrap().template), before);
+        let template = &mut d.spec.as_mut().unwrap().template;
+        template.metadata.get_or_insert_default().annotations =
+            Some([("kubectl.kubernetes.io/restartedAt".to_string(), "2026-06-01T00:00:00Z".to_string())].into());
+        assert_ne!(template_hash(template), before);
+    }
+
+    #[test]
+    fn approvers_and_template_binding() {
+        let check = Approval { approvers: vec!["alice".into()], bind_to: "Template".into() };
+        let current = template_hash(&deployment().spec.unwrap().template);
+        let old = format!("sha256:{}", "0".repeat(64));
         assert_eq!(
-            judge(&check, vec![approval("signoff", "mallory", &[], Some(5), None)], Source::Cluster),
+            judge(&check, vec![approval("signoff", "mallory", &[], Some(&current), None)], Source::Cluster),
             Outcome::fail("approval by mallory does not count: not one of the approvers (alice)")
         );
         assert_eq!(
-            judge(&check, vec![approval("signoff", "alice", &[], Some(4), None)], Source::Cluster),
-            Outcome::fail("approval by alice was for generation 4, Deployment api is at generation 5")
+            judge(&check, vec![approval("signoff", "alice", &[], Some(&old), None)], Source::Cluster),
+            Outcome::fail(format!(
+                "approval by alice was for pod template sha256:000000000000, the template of Deployment api is now {}",
+                &current[..19]
+            ))
         );
         assert_eq!(
-            judge(&check, vec![approval("signoff", "alice", &[], Some(5), None)], Source::Cluster),
-            Outcome::Pass("approved by alice for generation 5".into())
+            judge(&check, vec![approval("signoff", "alice", &[], Some(&current), None)], Source::Cluster),
+            Outcome::Pass(format!("approved by alice for pod template {}", &current[..19]))
         );
         assert_eq!(
-            judge(&images(), vec![approval("signoff", "alice", &[], Some(5), None)], Source::Cluster),
-            Outcome::fail("approval by alice approved generation 5, but this gate binds approvals to container images")
+            judge(&check, vec![approval("signoff", "alice", &CURRENT, None, None)], Source::Cluster),
+            Outcome::fail("approval by alice approved images, but this gate binds approvals to the whole pod template")
+        );
+        assert_eq!(
+            judge(&images(), vec![approval("signoff", "alice", &[], Some(&current), None)], Source::Cluster),
+            Outcome::fail(format!(
+                "approval by alice approved pod template {}, but this gate binds approvals to container images",
+                &current[..19]
+            ))
         );
     }
 

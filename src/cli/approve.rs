@@ -1,7 +1,7 @@
 //! `gonogo approve`: record a sign-off for an `approval` gate.
 //!
 //! The approval is bound to the current revision of the target Deployment (its container
-//! images and its generation) and names the requesting user, as the API server reports it
+//! images and a hash of its pod template) and names the requesting user, as the API server reports it
 //! (SelfSubjectReview): the shipped ValidatingAdmissionPolicy
 //! (`deploy/admission/approval-policy.yaml`) rejects an approval in anyone else's name.
 
@@ -18,7 +18,7 @@ use crate::api::{
     ApprovedRevision, ChecklistKind, ClusterReadinessChecklist, DeploymentReadiness, Item, ReadinessApproval,
     ReadinessApprovalSpec, ReadinessChecklist, ReadinessRef,
 };
-use crate::checks::approval::current_images;
+use crate::checks::approval::{current_images, template_hash};
 use crate::engine::INLINE_CHECKLIST;
 
 #[derive(clap::Args, Debug)]
@@ -138,10 +138,10 @@ fn describe(approval: &ReadinessApproval, dry_run: bool) -> String {
     } else {
         format!(" for images {}", spec.revision.images.join(", "))
     };
-    let generation = spec.revision.generation.map(|g| format!(" (generation {g})")).unwrap_or_default();
+    let template = spec.revision.template.as_deref().map(|t| format!(" (pod template {})", t.get(..19).unwrap_or(t))).unwrap_or_default();
     let until = spec.expires.as_ref().map(|e| format!(", until {}", e.0)).unwrap_or_default();
     format!(
-        "readinessapproval.gonogo.dev/{} {}: {} approved {} of {}{what}{generation}{until}",
+        "readinessapproval.gonogo.dev/{} {}: {} approved {} of {}{what}{template}{until}",
         approval.name_any(),
         if dry_run { "validated (dry run)" } else { "created" },
         spec.approver,
@@ -212,7 +212,7 @@ fn find_approval_item(sources: &[(String, &[Item])], wanted: &str) -> Result<Vec
 
 /// The ReadinessApproval for `item` of `readiness`, by `approver`, for the Deployment's current
 /// revision: its images (`container=image`, as the `approval` check compares them) and its
-/// generation, so the approval counts whichever the gate binds to.
+/// pod-template hash, so the approval counts whichever the gate binds to.
 pub fn build_approval(
     readiness: &DeploymentReadiness,
     deployment: &Deployment,
@@ -235,18 +235,18 @@ pub fn build_approval(
     if approver.is_empty() {
         return Err("no approver".into());
     }
-    let images = deployment.spec.as_ref().and_then(|s| s.template.spec.as_ref()).map(current_images).unwrap_or_default();
-    let generation = deployment.metadata.generation;
-    if images.is_empty() && generation.is_none() {
-        return Err(format!("Deployment {target} has neither container images nor a generation to approve"));
-    }
+    let Some(spec) = deployment.spec.as_ref() else {
+        return Err(format!("Deployment {target} has no spec to approve"));
+    };
+    let images = spec.template.spec.as_ref().map(current_images).unwrap_or_default();
+    let template = Some(template_hash(&spec.template));
     let mut approval = ReadinessApproval::new(
         "",
         ReadinessApprovalSpec {
             readiness_ref: ReadinessRef { name: readiness_name.clone() },
             item: item.to_string(),
             approver: approver.to_string(),
-            revision: ApprovedRevision { images, generation },
+            revision: ApprovedRevision { images, template },
             expires: expires.map(Time),
             comment: comment.filter(|c| !c.trim().is_empty()),
         },
@@ -344,7 +344,7 @@ apiVersion: gonogo.dev/v1alpha1
 kind: ReadinessChecklist
 metadata: {name: sre, namespace: shop}
 spec:
-  items: [{name: signoff, approval: {bindTo: Generation}}, {name: runbook, approval: {}}]
+  items: [{name: signoff, approval: {bindTo: Template}}, {name: runbook, approval: {}}]
 "#,
         )
         .unwrap()
@@ -356,7 +356,8 @@ spec:
     fn the_approval_binds_the_current_revision_and_the_user() {
         let expires = parse_expiry("72h", NOW.parse().unwrap()).unwrap();
         let approval = build_approval(&readiness(), &deployment(), "signoff", "alice", Some(expires), Some("canary looked fine".into())).unwrap();
-        let yaml = serde_yaml_ng::to_string(&approval).unwrap();
+        let hash = template_hash(&deployment().spec.unwrap().template);
+        let yaml = serde_yaml_ng::to_string(&approval).unwrap().replace(&hash, "HASH");
         assert_eq!(
             yaml,
             r#"apiVersion: gonogo.dev/v1alpha1
@@ -375,7 +376,7 @@ spec:
     images:
     - api=ghcr.io/acme/api:1.4.2
     - migrate=ghcr.io/acme/migrate:2.0
-    generation: 7
+    template: HASH
   expires: 2026-06-04T00:00:00Z
   comment: canary looked fine
 "#
@@ -392,7 +393,7 @@ spec:
         snapshot.approvals = vec![Arc::new(approval)];
         let pod = d.spec.as_ref().unwrap().template.spec.clone().unwrap();
         let labels = BTreeMap::new();
-        for bind_to in ["Images", "Generation"] {
+        for bind_to in ["Images", "Template"] {
             let check = Approval { approvers: vec!["alice".into()], bind_to: bind_to.into() };
             let cx = Context { snapshot: &snapshot, deployment: &d, pod: &pod, pod_labels: &labels, readiness: "api", checklist: "sre", item: "signoff" };
             assert!(matches!(check.evaluate(&cx), Outcome::Pass(ref m) if m.starts_with("approved by alice")), "{bind_to}");
@@ -409,8 +410,7 @@ spec:
         );
         let mut empty = deployment();
         empty.spec = None;
-        empty.metadata.generation = None;
-        assert!(build_approval(&readiness(), &empty, "signoff", "alice", None, None).unwrap_err().contains("neither container images"));
+        assert_eq!(build_approval(&readiness(), &empty, "signoff", "alice", None, None).unwrap_err(), "Deployment api has no spec to approve");
         assert!(build_approval(&readiness(), &deployment(), "signoff", "", None, None).is_err());
     }
 
