@@ -79,6 +79,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             concurrency: usize::from(args.probe_concurrency.max(1)),
             allow_cidrs: args.http_allow_cidr,
             prometheus_url: args.prometheus_url,
+            ..ProbeConfig::default()
         },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

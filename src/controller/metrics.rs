@@ -9,6 +9,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::probe::ProbeMetrics;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GateLabels {
     pub namespace: String,
@@ -45,6 +47,8 @@ pub struct Metrics {
     pub watch_restarts: Family<KindLabel, Counter>,
     pub status_writes: Counter,
     pub deployment_writes: Counter,
+    /// Shared with the prober, which records into it.
+    pub probes: ProbeMetrics,
     pub registry: Registry,
 }
 
@@ -67,6 +71,9 @@ impl Default for Metrics {
         registry.register("status_writes", "Status patches sent", status_writes.clone());
         let deployment_writes = Counter::default();
         registry.register("deployment_writes", "Deployment applies sent (pause, unpause, annotations)", deployment_writes.clone());
+        let probes = ProbeMetrics::default();
+        registry.register("probes", "http and prometheus probes run, by kind and result", probes.probes.clone());
+        registry.register("probe_duration_seconds", "Time one http or prometheus probe took", probes.duration.clone());
         Metrics {
             gate_passing,
             blocking,
@@ -76,6 +83,7 @@ impl Default for Metrics {
             watch_restarts,
             status_writes,
             deployment_writes,
+            probes,
             registry,
         }
     }

@@ -171,7 +171,8 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let api_server = ssrf::api_server_addresses(&client, &kube_config).await;
     let guard = ssrf::Guard::new(config.probe.allow_cidrs.clone(), api_server);
     let (probe_results, probe_triggers) = tokio::sync::mpsc::channel::<ObjectRef<DeploymentReadiness>>(1024);
-    let prober = Prober::new(config.probe.clone(), guard, Arc::new(stores.clone()), probe_results)?;
+    let probe_config = ProbeConfig { metrics: metrics.probes.clone(), ..config.probe.clone() };
+    let prober = Prober::new(probe_config, guard, Arc::new(stores.clone()), probe_results)?;
     let probe_triggers = futures::stream::unfold(probe_triggers, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
 
     let reporter = Reporter { controller: "gonogo".into(), instance: Some(config.identity.clone()) };

@@ -17,6 +17,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::ObjectRef;
@@ -42,11 +46,44 @@ pub struct ProbeConfig {
     pub allow_cidrs: Vec<ipnet::IpNet>,
     /// `--prometheus-url`: the only Prometheus queried.
     pub prometheus_url: Option<Url>,
+    /// Where probe counts and durations are recorded (registered by the controller's metrics).
+    pub metrics: ProbeMetrics,
 }
 
 impl Default for ProbeConfig {
     fn default() -> Self {
-        ProbeConfig { concurrency: 16, allow_cidrs: Vec::new(), prometheus_url: None }
+        ProbeConfig { concurrency: 16, allow_cidrs: Vec::new(), prometheus_url: None, metrics: ProbeMetrics::default() }
+    }
+}
+
+/// `kind` (http, prometheus) and `result` of a probe. No per-object labels: gate verdicts
+/// already have `gonogo_gate_passing`; these say whether probing itself is healthy.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProbeLabels {
+    pub kind: &'static str,
+    /// `success` (the gate's condition held), `failure` (an answer that does not satisfy it),
+    /// `error` (no usable answer: timeout, connection, bad query) or `refused` (SSRF guard).
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProbeKindLabel {
+    pub kind: &'static str,
+}
+
+/// Probe counters and latency; cheap to clone (the families are shared).
+#[derive(Clone, Debug)]
+pub struct ProbeMetrics {
+    pub probes: Family<ProbeLabels, Counter>,
+    pub duration: Family<ProbeKindLabel, Histogram>,
+}
+
+impl Default for ProbeMetrics {
+    fn default() -> Self {
+        let duration = Family::<ProbeKindLabel, Histogram>::new_with_constructor(
+            (|| Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])) as fn() -> Histogram,
+        );
+        ProbeMetrics { probes: Family::default(), duration }
     }
 }
 
@@ -74,6 +111,13 @@ pub enum ProbeKind {
 }
 
 impl ProbeKind {
+    fn name(&self) -> &'static str {
+        match self {
+            ProbeKind::Http(_) => "http",
+            ProbeKind::Prometheus(_) => "prometheus",
+        }
+    }
+
     fn interval(&self) -> Duration {
         let seconds = match self {
             ProbeKind::Http(h) => h.interval_seconds,
@@ -136,6 +180,7 @@ struct Inner {
     http: reqwest::Client,
     prometheus: reqwest::Client,
     permits: Semaphore,
+    metrics: ProbeMetrics,
     cluster: Arc<dyn ClusterView>,
     trigger: mpsc::Sender<ObjectRef<DeploymentReadiness>>,
     /// Running probe tasks by readiness object and gate.
@@ -172,6 +217,7 @@ impl Prober {
                 http: http::client()?,
                 prometheus: prometheus::client()?,
                 permits: Semaphore::new(config.concurrency.max(1)),
+                metrics: config.metrics,
                 cluster,
                 trigger,
                 running: Mutex::new(HashMap::new()),
@@ -249,7 +295,10 @@ async fn probe_loop(inner: std::sync::Weak<Inner>, readiness: ObjectRef<Deployme
         }
         let outcome = {
             let Ok(_permit) = prober.permits.acquire().await else { return };
-            run_probe(&prober, &namespace, &spec.kind, attempt).await
+            let started = std::time::Instant::now();
+            let outcome = run_probe(&prober, &namespace, &spec.kind, attempt).await;
+            prober.record(&spec.kind, &outcome, started.elapsed());
+            outcome
         };
         attempt = attempt.wrapping_add(1);
         let now = Timestamp::now();
@@ -277,6 +326,17 @@ async fn probe_loop(inner: std::sync::Weak<Inner>, readiness: ObjectRef<Deployme
 }
 
 impl Inner {
+    fn record(&self, kind: &ProbeKind, outcome: &ProbeOutcome, took: Duration) {
+        let result = match outcome {
+            ProbeOutcome::Error(_) => "error",
+            ProbeOutcome::Refused(_) => "refused",
+            _ if succeeded(outcome, kind) => "success",
+            _ => "failure",
+        };
+        self.metrics.probes.get_or_create(&ProbeLabels { kind: kind.name(), result }).inc();
+        self.metrics.duration.get_or_create(&ProbeKindLabel { kind: kind.name() }).observe(took.as_secs_f64());
+    }
+
     /// Forget one gate from inside its own task (which then ends).
     fn stop(&self, readiness: &ObjectRef<DeploymentReadiness>, key: &GateKey) {
         if let Ok(mut running) = self.running.lock()

@@ -190,7 +190,9 @@ async fn the_prober_probes_registered_gates_and_asks_for_a_reconcile() {
     let address = health_server().await;
     let (tx, mut rx) = mpsc::channel(16);
     let guard = Guard::new(vec![ssrf::parse_cidr("127.0.0.1/32").unwrap()], []);
-    let prober = Prober::new(ProbeConfig::default(), guard, fake(address), tx).unwrap();
+    let config = ProbeConfig::default();
+    let metrics = config.metrics.clone();
+    let prober = Prober::new(config, guard, fake(address), tx).unwrap();
     prober.register(
         &readiness_ref(),
         vec![
@@ -212,6 +214,8 @@ async fn the_prober_probes_registered_gates_and_asks_for_a_reconcile() {
     );
     assert!(prober.observations("other", "api").is_empty());
     assert!(prober.observations("shop", "web").is_empty());
+    let count = |kind, result| metrics.probes.get_or_create(&ProbeLabels { kind, result }).get();
+    assert_eq!((count("http", "success"), count("prometheus", "refused"), count("http", "error")), (1, 1, 0));
 
     // Re-registering the same gates keeps them; dropping one stops it and forgets its result.
     prober.register(&readiness_ref(), vec![ProbeSpec { key: key("health"), kind: ProbeKind::Http(http_gate(json!({}))) }]);
