@@ -40,8 +40,8 @@ pub fn transitions(old: Option<&DeploymentReadinessStatus>, new: &DeploymentRead
     let was_blocking = old.is_some_and(|s| s.blocking);
     if new.blocking && !was_blocking {
         let failing: Vec<String> = report.gates.iter().filter(|g| g.holds_rollout()).map(|g| format!("{}: {}", g.name, g.message)).collect();
-        let mut note = format!("{readiness}: rollout paused by gonogo; failing PreRollout gates: {}", failing.join("; "));
-        note.truncate(1000);
+        // `event` shortens the note on a character boundary (gate messages are any UTF-8).
+        let note = format!("{readiness}: rollout paused by gonogo; failing PreRollout gates: {}", failing.join("; "));
         events.push(event(EventType::Warning, "RolloutBlocked", note));
     } else if was_blocking && !new.blocking {
         events.push(event(EventType::Normal, "RolloutUnblocked", format!("{readiness}: every required PreRollout gate passes")));
@@ -68,6 +68,40 @@ pub async fn publish(recorder: &Recorder, events: &[Event], references: &[Object
             if let Err(e) = recorder.publish(event, reference).await {
                 tracing::warn!(reason = %event.reason, error = %e, "could not publish event");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Phase, Severity};
+    use crate::engine::GateResult;
+
+    fn failing_gate(message: String) -> GateResult {
+        GateResult {
+            checklist: "inline".into(),
+            name: "rule".into(),
+            kind: "cel",
+            description: None,
+            severity: Severity::Required,
+            phase: Phase::PreRollout,
+            result: GateOutcome::Fail,
+            message,
+            findings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_long_multibyte_blocking_note_is_shortened_on_a_character_boundary() {
+        let report = Report { gates: vec![failing_gate("é".repeat(600))], problems: Vec::new(), expired_waivers: Vec::new(), target_found: true };
+        let status = DeploymentReadinessStatus { blocking: true, ..Default::default() };
+        // The prefix before the message is odd in length here, so byte 1000 falls inside an `é`.
+        for readiness in ["api", "apis"] {
+            let events = transitions(None, &status, &report, readiness);
+            let blocked = events.iter().find(|e| e.reason == "RolloutBlocked").expect("a RolloutBlocked event");
+            let note = blocked.note.as_deref().unwrap_or_default();
+            assert!(note.len() <= 1000 && note.ends_with("..."), "{} bytes: {note}", note.len());
         }
     }
 }
