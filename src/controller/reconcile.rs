@@ -8,7 +8,6 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, Resource, ResourceExt};
@@ -34,7 +33,7 @@ const RESYNC: Duration = Duration::from_secs(600);
 pub struct Context {
     pub client: Client,
     pub stores: Stores,
-    pub recorder: Recorder,
+    pub recorder: events::Publisher,
     pub metrics: Arc<Metrics>,
     pub index: RelationIndex,
     /// Consecutive failures per object, for exponential backoff.
@@ -181,7 +180,7 @@ async fn apply(readiness: Arc<DeploymentReadiness>, ctx: &Context, api: &Api<Dep
         if let Some(d) = &deployment {
             references.push(d.object_ref(&()));
         }
-        events::publish(&ctx.recorder, &events, &references).await;
+        ctx.recorder.publish(&events, &references).await;
     }
     record_metrics(ctx, &readiness, &status);
     // An approval's expiry changes its gate with nothing watched changing.
