@@ -150,11 +150,16 @@ async fn http_gates_judge_status_body_and_timeouts_and_refuse_what_they_may_not_
     // Names are never resolved: an FQDN slice gives no address to probe.
     objects += &service_with_slice("byname", "FQDN", "web.kube-system.svc.cluster.local", PORT, None);
     // Endpoints that claim to be Pods of another namespace, or of this one at addresses the
-    // guard refuses whatever the allow flag says about the test hosts' range. (The API server itself
-    // refuses link-local and loopback addresses in EndpointSlices, 169.254.169.254 included,
-    // so the IPv6 metadata address stands in for it.)
+    // guard refuses whatever the allow flag says about the test hosts' range. The API server
+    // itself refuses link-local addresses in EndpointSlices, 169.254.169.254 included, so the
+    // cloud metadata service is named by its IPv6 address and its NAT64 form.
+    let link_local = cluster
+        .try_run("kubectl", &["create", "--dry-run=server", "-n", n, "-f", "-"], Some(&service_with_slice("imds", "IPv4", "169.254.169.254", 80, None)))
+        .await;
+    assert!(!link_local.success() && link_local.stderr.contains("link-local"), "the API server took 169.254.169.254: {link_local:?}");
     objects += &service_with_slice("foreign", "IPv4", "203.0.113.7", PORT, Some(("kube-system", "api-0")));
     objects += &service_with_slice("metadata", "IPv6", "fd00:ec2::254", 80, Some((n, "api-0")));
+    objects += &service_with_slice("metadata-nat64", "IPv6", "64:ff9b::a9fe:a9fe", 80, Some((n, "api-0")));
     objects += &service_with_slice("apiserver", "IPv4", &api_server_ip, 443, Some((n, "api-0")));
     objects += "---\napiVersion: v1\nkind: Service\nmetadata: {name: external}\nspec: {type: ExternalName, externalName: web.kube-system.svc.cluster.local, ports: [{name: http, port: 80}]}\n";
     cluster.kubectl_stdin(&["apply", "-n", n, "-f", "-"], &objects).await;
@@ -176,6 +181,7 @@ async fn http_gates_judge_status_body_and_timeouts_and_refuse_what_they_may_not_
     items += &http_item("foreign", "foreign", "/", "");
     items += &http_item("external", "external", "/", "");
     items += &http_item("metadata", "metadata", "/latest/meta-data/", "");
+    items += &http_item("metadata-nat64", "metadata-nat64", "/latest/meta-data/", "");
     items += &http_item("apiserver", "apiserver", "/api", "");
 
     let drs: Api<DeploymentReadiness> = ns.api(&client);
@@ -206,6 +212,7 @@ async fn http_gates_judge_status_body_and_timeouts_and_refuse_what_they_may_not_
             ("foreign", Fail, &format!("refused: endpoint 203.0.113.7 of Service foreign is Pod kube-system/api-0, not a Pod of namespace {n}")),
             ("external", Fail, "refused: Service external is an ExternalName Service (web.kube-system.svc.cluster.local)"),
             ("metadata", Fail, "refused: fd00:ec2::254 is the cloud metadata address"),
+            ("metadata-nat64", Fail, "refused: 64:ff9b::a9fe:a9fe (NAT64 of 169.254.169.254 is the cloud metadata address"),
             ("apiserver", Fail, &format!("refused: {api_server_ip} is an address of the Kubernetes API server")),
         ],
     )
