@@ -365,6 +365,9 @@ spec:
         ],
     )
     .await;
+    for g in &dr.status.as_ref().unwrap().gates {
+        eprintln!("  {} {}: {}", g.result, g.name, g.message);
+    }
     assert!(dr.status.as_ref().unwrap().blocking, "failing PreRollout certificate gates hold the rollout");
     wait_until(&deployments, "api", "to be held", TIMEOUT, paused).await;
 
