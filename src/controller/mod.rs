@@ -29,7 +29,7 @@ use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -179,7 +179,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let ctx = Arc::new(Context {
         client: client.clone(),
         stores: stores.clone(),
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: events::Publisher::new(client.clone(), reporter),
         metrics: metrics.clone(),
         index: index.clone(),
         failures: Default::default(),

@@ -8,7 +8,6 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, Resource, ResourceExt};
@@ -34,7 +33,7 @@ const RESYNC: Duration = Duration::from_secs(600);
 pub struct Context {
     pub client: Client,
     pub stores: Stores,
-    pub recorder: Recorder,
+    pub recorder: events::Publisher,
     pub metrics: Arc<Metrics>,
     pub index: RelationIndex,
     /// Consecutive failures per object, for exponential backoff.
@@ -181,10 +180,20 @@ async fn apply(readiness: Arc<DeploymentReadiness>, ctx: &Context, api: &Api<Dep
         if let Some(d) = &deployment {
             references.push(d.object_ref(&()));
         }
-        events::publish(&ctx.recorder, &events, &references).await;
+        ctx.recorder.publish(&events, &references).await;
     }
     record_metrics(ctx, &readiness, &status);
-    Ok(Action::requeue(next_wakeup(&readiness, &status, now)))
+    // An approval's expiry changes its gate with nothing watched changing.
+    let name = readiness.name_any();
+    let approvals_expire: Vec<Timestamp> = ctx
+        .stores
+        .approvals
+        .state()
+        .iter()
+        .filter(|a| a.metadata.namespace.as_deref() == Some(namespace.as_str()) && a.spec.readiness_ref.name == name)
+        .filter_map(|a| a.spec.expires.as_ref().map(|e| e.0))
+        .collect();
+    Ok(Action::requeue(next_wakeup(&readiness, &status, &approvals_expire, now)))
 }
 
 async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Context) -> Result<Action> {
@@ -234,8 +243,9 @@ fn record_metrics(ctx: &Context, readiness: &DeploymentReadiness, status: &Deplo
     ctx.metrics.blocked_deployments.set(blocked as i64);
 }
 
-/// When time alone changes the verdict: a waiver expiring, the progress deadline passing.
-fn next_wakeup(readiness: &DeploymentReadiness, status: &DeploymentReadinessStatus, now: Timestamp) -> Duration {
+/// When time alone changes the verdict: a waiver or approval expiring, the progress deadline
+/// passing.
+fn next_wakeup(readiness: &DeploymentReadiness, status: &DeploymentReadinessStatus, approvals_expire: &[Timestamp], now: Timestamp) -> Duration {
     let mut next = RESYNC;
     let mut consider = |at: Timestamp| {
         if let Ok(d) = Duration::try_from(at.duration_since(now))
@@ -244,13 +254,39 @@ fn next_wakeup(readiness: &DeploymentReadiness, status: &DeploymentReadinessStat
             next = d.max(Duration::from_secs(1));
         }
     };
-    for waiver in &readiness.spec.waivers {
-        if waiver.expires.0 > now {
-            consider(waiver.expires.0);
+    for expires in readiness.spec.waivers.iter().map(|w| w.expires.0).chain(approvals_expire.iter().copied()) {
+        if expires > now {
+            consider(expires);
         }
     }
     if let (Some(since), Some(deadline)) = (&status.waiting_since, readiness.spec.progress_deadline_seconds) {
         consider(since.0 + SignedDuration::from_secs(deadline));
     }
     next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_wakeup_is_the_nearest_future_expiry() {
+        let readiness: DeploymentReadiness = serde_yaml_ng::from_str(
+            "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {name: api}\nspec:\n  targetRef: {name: api}\n  \
+             waivers: [{item: probes, reason: r, owner: o, expires: '2026-06-01T01:00:00Z'}]\n",
+        )
+        .unwrap();
+        let now: Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
+        let status = DeploymentReadinessStatus::default();
+        let at = |t: &str| t.parse::<Timestamp>().unwrap();
+        assert_eq!(next_wakeup(&readiness, &status, &[], now), RESYNC);
+        assert_eq!(next_wakeup(&readiness, &status, &[at("2026-06-01T00:00:30Z")], now), Duration::from_secs(30));
+        // Past expiries are already judged; the waiver's is beyond the resync.
+        assert_eq!(next_wakeup(&readiness, &status, &[at("2026-05-31T00:00:00Z")], now), RESYNC);
+        let soon: DeploymentReadiness = serde_yaml_ng::from_str(
+            &serde_yaml_ng::to_string(&readiness).unwrap().replace("2026-06-01T01:00:00Z", "2026-06-01T00:02:00Z"),
+        )
+        .unwrap();
+        assert_eq!(next_wakeup(&soon, &status, &[at("2026-06-01T00:05:00Z")], now), Duration::from_secs(120));
+    }
 }
