@@ -603,3 +603,38 @@ async fn expired_approvals_and_approvals_by_others_do_not_count() {
     assert!(dr.status.as_ref().unwrap().blocking);
     operator.assert_no_forbidden();
 }
+
+/// `bindTo: Template` binds the whole pod template, not the Deployment generation: gonogo's
+/// own pause and unpause (each a generation bump) leave the approval standing, while any
+/// template change (here an env var) needs a new one.
+#[tokio::test]
+async fn a_template_approval_survives_gonogos_own_pause_but_not_a_template_change() {
+    let (cluster, client, ns, operator) = setup("template", &[]).await;
+    let n = &ns.name;
+    approver_role(cluster, n).await;
+    install_approval_policy(cluster, n).await;
+    let drs: Api<DeploymentReadiness> = ns.api(&client);
+    let deployments: Api<Deployment> = ns.api(&client);
+    let pp = PostParams::default();
+    drs.create(&pp, &readiness("api", "api", "  - {name: signoff, approval: {bindTo: Template}}\n")).await.unwrap();
+    deployments.create(&pp, &deployment("api", IMAGE)).await.unwrap();
+    wait_until(&deployments, "api", "to be held for the sign-off", TIMEOUT, paused).await;
+    let held_generation = deployments.get("api").await.unwrap().metadata.generation;
+
+    let alice = user_kubeconfig(cluster, "alice");
+    let out = gonogo_approve(&alice, &["api", "--item", "signoff", "-n", n]).await;
+    assert!(out.status.success(), "gonogo approve failed: {}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("(pod template sha256:"), "{}", text(&out.stdout));
+    wait_gates(&drs, "api", TIMEOUT, &[("signoff", Pass, "approved by alice for pod template sha256:")]).await;
+    let released = wait_until(&deployments, "api", "to be released by the approval", TIMEOUT, |d| !paused(d)).await;
+    // The unpause bumped the generation after the approval was recorded; it still counts.
+    assert!(released.metadata.generation > held_generation, "{:?} -> {:?}", held_generation, released.metadata.generation);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let dr = wait_gates(&drs, "api", TIMEOUT, &[("signoff", Pass, "approved by alice")]).await;
+    assert!(!dr.status.as_ref().unwrap().blocking);
+
+    cluster.kubectl(&["set", "env", "deployment/api", "FEATURE_X=on", "-n", n]).await;
+    wait_gates(&drs, "api", TIMEOUT, &[("signoff", Fail, "approval by alice was for pod template sha256:")]).await;
+    wait_until(&deployments, "api", "to be held for the changed template", TIMEOUT, paused).await;
+    operator.assert_no_forbidden();
+}
