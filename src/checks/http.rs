@@ -13,8 +13,9 @@ use crate::engine::{GateKey, Outcome, ProbeObservation, ProbeOutcome, pod};
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Http {
-    /// A Service in the same namespace.
-    #[schemars(length(min = 1, max = 253))]
+    /// A Service in the same namespace: its plain name (a DNS label), never `name.namespace`
+    /// or a host name: http gates reach only their own namespace's Services.
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"))]
     pub service: String,
     /// The Service port, by number or name.
     pub port: k8s_openapi::apimachinery::pkg::util::intstr::IntOrString,

@@ -400,7 +400,7 @@ mod tests {
         let metadata = SocketAddr::from(([169, 254, 169, 254], 80));
         assert_eq!(
             probe_once(&client, &allow_loopback(), &request(metadata)).await,
-            ProbeOutcome::Refused("169.254.169.254 is the cloud metadata address (allow it with --http-allow-cidr)".into())
+            ProbeOutcome::Refused("169.254.169.254 is the cloud metadata address (only --http-allow-cidr 169.254.169.254/32 opens it)".into())
         );
         // Only through the flag.
         assert!(matches!(probe_once(&client, &allow_loopback(), &request(address)).await, ProbeOutcome::Http { status: 200, .. }));
@@ -488,7 +488,7 @@ mod tests {
         assert!(refused(json!([{"addresses": ["10.0.0.9"]}])).contains("a hand-written EndpointSlice"));
         assert_eq!(
             refused(json!([pod("169.254.169.254", "shop", None)])),
-            "169.254.169.254 is the cloud metadata address (allow it with --http-allow-cidr)"
+            "169.254.169.254 is the cloud metadata address (only --http-allow-cidr 169.254.169.254/32 opens it)"
         );
         assert!(refused(json!([pod("10.96.0.1", "shop", None)])).contains("Kubernetes API server"));
         // A refused endpoint does not hide an allowed one.

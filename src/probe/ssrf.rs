@@ -5,7 +5,9 @@
 //! still be written by hand, though, so every address is checked before connecting: addresses
 //! that reach the node or the cloud (loopback, link-local, the metadata service), the API
 //! server's own addresses, and endpoints that are not Pods of the namespace are refused unless
-//! the cluster admin allows their range with `--http-allow-cidr`.
+//! the cluster admin allows their range with `--http-allow-cidr`. The metadata service and the
+//! API server stay refused inside an allowed range: only an entry naming exactly that address
+//! (a /32 or /128) opens them, so allowing `10.0.0.0/8` does not open `10.96.0.1`.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -41,27 +43,36 @@ impl Guard {
         self.allow.iter().any(|net| net.contains(&ip))
     }
 
+    /// Whether the admin allowed exactly this one address.
+    fn allowed_exactly(&self, ip: IpAddr) -> bool {
+        self.allow.iter().any(|net| net.prefix_len() == net.max_prefix_len() && net.addr().to_canonical() == ip)
+    }
+
     /// `Err(reason)` when the address may not be probed.
     pub fn check(&self, ip: IpAddr) -> Result<(), String> {
         // `::ffff:169.254.169.254` is the metadata address too.
         let ip = ip.to_canonical();
-        if self.allowed_by_flag(ip) {
-            return Ok(());
-        }
         // So is `64:ff9b::a9fe:a9fe` where a NAT64 gateway translates the well-known prefix.
         if let IpAddr::V6(v6) = ip
             && let [0x64, 0xff9b, 0, 0, 0, 0, high, low] = v6.segments()
+            && !self.allowed_exactly(ip)
         {
             let embedded = Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
             return self.check(IpAddr::V4(embedded)).map_err(|reason| format!("{ip} (NAT64 of {reason})"));
         }
+        let single = |ip: IpAddr| if ip.is_ipv4() { format!("{ip}/32") } else { format!("{ip}/128") };
+        if !self.allowed_exactly(ip) {
+            if ip == IpAddr::V4(METADATA_V4) || ip == IpAddr::V6(METADATA_V6) {
+                return Err(format!("{ip} is the cloud metadata address (only --http-allow-cidr {} opens it)", single(ip)));
+            }
+            if self.api_server.contains(&ip) {
+                return Err(format!("{ip} is an address of the Kubernetes API server (only --http-allow-cidr {} opens it)", single(ip)));
+            }
+        }
+        if self.allowed_by_flag(ip) {
+            return Ok(());
+        }
         let refused = |what: &str| Err(format!("{ip} is {what} (allow it with --http-allow-cidr)"));
-        if ip == IpAddr::V4(METADATA_V4) || ip == IpAddr::V6(METADATA_V6) {
-            return refused("the cloud metadata address");
-        }
-        if self.api_server.contains(&ip) {
-            return refused("an address of the Kubernetes API server");
-        }
         match ip {
             IpAddr::V4(v4) => {
                 if v4.is_loopback() {
@@ -201,6 +212,27 @@ mod tests {
         assert!(guard.check(ip("127.0.0.2")).is_err());
         assert_eq!(guard.check(ip("fe80::9")), Ok(()));
         assert!(guard.check(ip("169.254.169.254")).is_err());
+    }
+
+    #[test]
+    fn a_wide_range_does_not_open_the_metadata_service_or_the_api_server() {
+        let wide = Guard::new(["0.0.0.0/0", "::/0"].map(|c| parse_cidr(c).unwrap()).to_vec(), [ip("10.96.0.1")]);
+        for (address, reason) in [
+            ("169.254.169.254", "only --http-allow-cidr 169.254.169.254/32 opens it"),
+            ("fd00:ec2::254", "only --http-allow-cidr fd00:ec2::254/128 opens it"),
+            ("64:ff9b::a9fe:a9fe", "NAT64 of 169.254.169.254 is the cloud metadata address"),
+            ("10.96.0.1", "an address of the Kubernetes API server (only --http-allow-cidr 10.96.0.1/32 opens it)"),
+        ] {
+            let err = wide.check(ip(address)).unwrap_err();
+            assert!(err.contains(reason), "{address}: {err}");
+        }
+        // Everything else in the range is open, loopback included.
+        assert_eq!(wide.check(ip("10.96.0.2")), Ok(()));
+        assert_eq!(wide.check(ip("127.0.0.1")), Ok(()));
+        // Naming the exact address is a deliberate choice and is honoured.
+        let exact = Guard::new(vec![parse_cidr("10.96.0.1").unwrap(), parse_cidr("169.254.169.254").unwrap()], [ip("10.96.0.1")]);
+        assert_eq!(exact.check(ip("10.96.0.1")), Ok(()));
+        assert_eq!(exact.check(ip("169.254.169.254")), Ok(()));
     }
 
     #[test]
