@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use gonogo::api::{DeploymentReadiness, GateOutcome, GateStatus};
+use GateOutcome::{Fail, Pass, Unknown};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
 use kube::api::{Api, PostParams};
@@ -109,8 +110,8 @@ fn free_port() -> u16 {
 
 /// A Prometheus server on loopback with its own data directory, scraping `targets` every
 /// second. Stopped on drop. It runs under a small `sh` that holds a pipe from this process
-/// and kills Prometheus when the pipe closes, so even a killed test process (whose drops never
-/// run) leaves no Prometheus behind.
+/// and, when the pipe closes, kills Prometheus and removes its directory, so even a killed
+/// test process (whose drops never run) leaves neither behind.
 struct Prometheus {
     port: u16,
     child: Option<Child>,
@@ -134,12 +135,15 @@ impl Prometheus {
         let out = std::fs::File::create(&log).expect("prometheus log");
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(r#""$0" "$@" </dev/null & p=$!; read _; kill $p 2>/dev/null; wait $p"#)
+            .arg(r#""$0" "$@" </dev/null & p=$!; read _; kill $p 2>/dev/null; wait $p; rm -rf "$GONOGO_PROMETHEUS_DIR""#)
+            .env("GONOGO_PROMETHEUS_DIR", dir.path())
             .arg(prometheus_bin())
             .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
             .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--storage.tsdb.retention.time=1h")
+            // OTLP is how this test gets a native histogram in (text scrapes carry floats only).
+            .arg("--web.enable-otlp-receiver")
             .arg("--log.level=warn")
             .stdin(Stdio::piped())
             .stdout(out.try_clone().unwrap())
@@ -173,6 +177,32 @@ impl Prometheus {
         }
     }
 
+    /// Pushes one OTLP exponential histogram sample (now) named `name` with unit seconds:
+    /// Prometheus stores it as the native histogram `<name>_seconds` with `count` observations.
+    fn push_histogram(&self, name: &str, count: u64) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let body = serde_json::json!({"resourceMetrics": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "gonogo-test"}}]},
+            "scopeMetrics": [{"metrics": [{"name": name, "unit": "s", "exponentialHistogram": {
+                "aggregationTemporality": 2,
+                "dataPoints": [{"timeUnixNano": now.to_string(), "count": count.to_string(), "sum": 1.5, "scale": 0,
+                                "zeroCount": "0", "positive": {"offset": 0, "bucketCounts": ["1", (count - 1).to_string()]}}]
+            }}]}]
+        }]})
+        .to_string();
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to Prometheus");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            stream,
+            "POST /api/v1/otlp/v1/metrics HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        let _ = std::io::Read::read_to_string(&mut stream, &mut answer);
+        assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"), "OTLP push refused: {answer}");
+    }
+
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -193,10 +223,11 @@ impl Prometheus {
 
 impl Drop for Prometheus {
     fn drop(&mut self) {
-        self.stop();
-        if std::thread::panicking() {
+        // Read the log first: stopping removes the directory it is in.
+        if std::thread::panicking() && self.child.is_some() {
             eprintln!("prometheus log:\n{}", self.log_text());
         }
+        self.stop();
     }
 }
 
@@ -282,6 +313,8 @@ async fn gates_follow_a_real_prometheus() {
     gauges.set("steady", 0.25);
     let mut prometheus = Prometheus::start(&[gauges.port]).await;
     prometheus.wait_for_series(r#"gonogo_test_value{case="latency"}"#).await;
+    prometheus.push_histogram("gonogo_test_duration", 3);
+    prometheus.wait_for_series("gonogo_test_duration_seconds").await;
     let (client, ns, operator) = setup("prom", Some(&prometheus.url())).await;
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let deployments: Api<Deployment> = ns.api(&client);
@@ -297,6 +330,8 @@ async fn gates_follow_a_real_prometheus() {
         item("many-to-many", "gonogo_test_value + on() gonogo_test_value", "<", 1.0, None),
         item("several", "gonogo_test_value", "<", 1.0, None),
         item("held", errors, "<", 0.5, Some("12s")),
+        item("histogram", "gonogo_test_duration_seconds", "<", 1.0, None),
+        item("histogram-count", "histogram_count(gonogo_test_duration_seconds)", "==", 3.0, None),
         // A gate that needs no Prometheus: judged alongside, whatever Prometheus says.
         "  - {name: replicas, replicas: {min: 1}}\n".to_string(),
     ];
@@ -306,7 +341,6 @@ async fn gates_follow_a_real_prometheus() {
     deployments.create(&pp, &deployment("web")).await.unwrap();
     drs.create(&pp, &readiness("web", &item("steady", r#"gonogo_test_value{case="steady"}"#, "<=", 0.25, None))).await.unwrap();
 
-    use GateOutcome::{Fail, Pass, Unknown};
     let q = |query: &str| format!("query `{query}`");
     wait_gate(&drs, "api", "errors", Pass, &[&q(errors), "returned 0.25 (< 0.5)"]).await;
     wait_gate(&drs, "api", "latency", Fail, &["returned 2.5, expected < 1"]).await;
@@ -318,6 +352,8 @@ async fn gates_follow_a_real_prometheus() {
     let message = wait_gate(&drs, "api", "many-to-many", Unknown, &["failed: Prometheus answered 422: execution:"]).await;
     assert!(message.contains("many-to-many matching not allowed") || message.contains("duplicate series"), "{message}");
     wait_gate(&drs, "api", "several", Unknown, &["query returned 3 series; expected 1"]).await;
+    wait_gate(&drs, "api", "histogram", Unknown, &["failed: query returned a native histogram; expected a number"]).await;
+    wait_gate(&drs, "api", "histogram-count", Pass, &["returned 3 (== 3)"]).await;
     wait_gate(&drs, "api", "replicas", Pass, &[]).await;
 
     // `for`: the condition holds from the first sample on, and passes once it has held 12 s.
@@ -380,6 +416,6 @@ async fn without_a_configured_prometheus_the_gate_fails() {
     let pp = PostParams::default();
     ns.api::<Deployment>(&client).create(&pp, &deployment("api")).await.unwrap();
     drs.create(&pp, &readiness("api", &item("errors", "up", "==", 1.0, None))).await.unwrap();
-    wait_gate(&drs, "api", "errors", GateOutcome::Fail, &["refused: no Prometheus address is configured (gonogo run --prometheus-url)"]).await;
+    wait_gate(&drs, "api", "errors", Fail, &["refused: no Prometheus address is configured (gonogo run --prometheus-url)"]).await;
     operator.assert_no_forbidden();
 }
