@@ -17,7 +17,7 @@ use gonogo::api::{DeploymentReadiness, GateOutcome, GateStatus};
 use GateOutcome::{Fail, Pass, Unknown};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator::{Operator, http_get, install};
 use support::{TIMEOUT, TestNamespace, cluster, repo_root, wait_until};
 
@@ -279,7 +279,9 @@ fn gate_is(dr: &DeploymentReadiness, name: &str, result: GateOutcome, text: &[&s
 async fn wait_gate(drs: &Api<DeploymentReadiness>, dr: &str, name: &str, result: GateOutcome, text: &[&str]) -> String {
     let what = format!("gate {name} to be {result} saying {text:?}");
     let found = wait_until(drs, dr, &what, TIMEOUT, |d| gate_is(d, name, result, text)).await;
-    gate(&found, name).unwrap().message.clone()
+    let message = gate(&found, name).unwrap().message.clone();
+    eprintln!("{dr}/{name}: {result}: {message}");
+    message
 }
 
 fn ready(dr: &DeploymentReadiness) -> Option<String> {
@@ -342,6 +344,13 @@ async fn gates_follow_a_real_prometheus() {
     drs.create(&pp, &readiness("web", &item("steady", r#"gonogo_test_value{case="steady"}"#, "<=", 0.25, None))).await.unwrap();
 
     let q = |query: &str| format!("query `{query}`");
+    // `for`: the condition holds from the first sample on; the gate says so until it has held
+    // 12 s (checked first, before it can have passed).
+    let first = wait_until(&drs, "api", "to report the hold in progress", TIMEOUT, |d| {
+        gate_is(d, "held", Unknown, &["returned 0.25 (< 0.5), held for", "of 12s"])
+    })
+    .await;
+    let shown = Instant::now();
     wait_gate(&drs, "api", "errors", Pass, &[&q(errors), "returned 0.25 (< 0.5)"]).await;
     wait_gate(&drs, "api", "latency", Fail, &["returned 2.5, expected < 1"]).await;
     wait_gate(&drs, "api", "scalar", Pass, &["returned 1 (== 1)"]).await;
@@ -356,12 +365,6 @@ async fn gates_follow_a_real_prometheus() {
     wait_gate(&drs, "api", "histogram-count", Pass, &["returned 3 (== 3)"]).await;
     wait_gate(&drs, "api", "replicas", Pass, &[]).await;
 
-    // `for`: the condition holds from the first sample on, and passes once it has held 12 s.
-    let first = wait_until(&drs, "api", "to report the hold in progress", TIMEOUT, |d| {
-        gate_is(d, "held", Unknown, &["returned 0.25 (< 0.5), held for", "of 12s"])
-    })
-    .await;
-    let shown = Instant::now();
     wait_gate(&drs, "api", "held", Pass, &["returned 0.25 (< 0.5), held for", "(needs 12s)"]).await;
     let waited = shown.elapsed();
     assert!(waited >= Duration::from_secs(4), "held gate passed only {waited:?} after it said: {:?}", gate(&first, "held"));
@@ -384,7 +387,11 @@ async fn gates_follow_a_real_prometheus() {
     assert!(!message.contains("returned"), "{message}");
     wait_gate(&drs, "api", "scalar", Unknown, &["cannot connect to Prometheus"]).await;
     wait_gate(&drs, "web", "steady", Unknown, &["cannot connect to Prometheus"]).await;
-    wait_gate(&drs, "api", "replicas", Pass, &[]).await;
+    // Reconciles are not stuck behind the failing queries: a Deployment change is judged.
+    let scale = serde_json::json!({"spec": {"replicas": 0}});
+    deployments.patch("api", &PatchParams::default(), &Patch::Merge(&scale)).await.unwrap();
+    wait_gate(&drs, "api", "replicas", Fail, &["spec.replicas is 0"]).await;
+    wait_gate(&drs, "api", "errors", Unknown, &["cannot connect to Prometheus"]).await;
     operator.assert_no_forbidden();
 }
 
@@ -417,5 +424,28 @@ async fn without_a_configured_prometheus_the_gate_fails() {
     ns.api::<Deployment>(&client).create(&pp, &deployment("api")).await.unwrap();
     drs.create(&pp, &readiness("api", &item("errors", "up", "==", 1.0, None))).await.unwrap();
     wait_gate(&drs, "api", "errors", Fail, &["refused: no Prometheus address is configured (gonogo run --prometheus-url)"]).await;
+    operator.assert_no_forbidden();
+}
+
+#[tokio::test]
+async fn a_prometheus_that_never_answers_times_out_without_holding_up_reconciles() {
+    // Connections complete (the kernel's backlog) but nothing ever answers.
+    let black_hole = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", black_hole.local_addr().unwrap());
+    let (client, ns, operator) = setup("promhang", Some(&url)).await;
+    let drs: Api<DeploymentReadiness> = ns.api(&client);
+    let deployments: Api<Deployment> = ns.api(&client);
+    let pp = PostParams::default();
+    deployments.create(&pp, &deployment("api")).await.unwrap();
+    let items = [item("errors", "up", "==", 1.0, None), "  - {name: replicas, replicas: {min: 1}}\n".to_string()];
+    drs.create(&pp, &readiness("api", &items.concat())).await.unwrap();
+    // While the query hangs, the rest is judged and a Deployment change is seen at once.
+    wait_gate(&drs, "api", "errors", Unknown, &["query `up`: no result yet"]).await;
+    wait_gate(&drs, "api", "replicas", Pass, &[]).await;
+    let scale = serde_json::json!({"spec": {"replicas": 0}});
+    deployments.patch("api", &PatchParams::default(), &Patch::Merge(&scale)).await.unwrap();
+    wait_gate(&drs, "api", "replicas", Fail, &["spec.replicas is 0"]).await;
+    wait_gate(&drs, "api", "errors", Unknown, &["query `up` failed: Prometheus did not answer within 10s"]).await;
+    drop(black_hole);
     operator.assert_no_forbidden();
 }
