@@ -13,8 +13,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use gonogo::api::{DeploymentReadiness, GateOutcome, GateStatus};
 use GateOutcome::{Fail, Pass, Unknown};
+use gonogo::api::{DeploymentReadiness, GateOutcome, GateStatus};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -93,7 +93,11 @@ fn prometheus_bin() -> PathBuf {
             .output()
             .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
         if !out.status.success() {
-            return Err(format!("{} failed ({}); install Go >= 1.26 (https://go.dev/dl/) or run tests/run.sh", script.display(), out.status));
+            return Err(format!(
+                "{} failed ({}); install Go >= 1.26 (https://go.dev/dl/) or run tests/run.sh",
+                script.display(),
+                out.status
+            ));
         }
         let dir = String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or("").to_string();
         if dir.is_empty() { Err(format!("{} printed no directory", script.display())) } else { Ok(PathBuf::from(dir)) }
@@ -264,7 +268,9 @@ fn readiness(name: &str, items: &str) -> DeploymentReadiness {
 fn item(name: &str, query: &str, operator: &str, threshold: f64, hold_for: Option<&str>) -> String {
     let hold = hold_for.map(|d| format!(", for: {d}")).unwrap_or_default();
     let query = serde_json::to_string(query).unwrap();
-    format!("  - {{name: {name}, prometheus: {{query: {query}, operator: \"{operator}\", threshold: {threshold}, intervalSeconds: 5{hold}}}}}\n")
+    format!(
+        "  - {{name: {name}, prometheus: {{query: {query}, operator: \"{operator}\", threshold: {threshold}, intervalSeconds: 5{hold}}}}}\n"
+    )
 }
 
 fn gate<'a>(dr: &'a DeploymentReadiness, name: &str) -> Option<&'a GateStatus> {
