@@ -6,7 +6,9 @@
 # 1. checks the prerequisites (cargo, go),
 # 2. builds the test control plane from Go modules (tests/cluster/build.sh;
 #    cached after the first run),
-# 3. runs every Rust test target against it.
+# 3. builds the Prometheus server the `prometheus` gate's end-to-end test
+#    queries (tests/prometheus/build.sh; cached likewise),
+# 4. runs every Rust test target against them.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,6 +35,12 @@ start=$SECONDS
 GONOGO_CLUSTER_BIN=$(tests/cluster/build.sh)
 export GONOGO_CLUSTER_BIN
 step "control plane binaries in $GONOGO_CLUSTER_BIN ($((SECONDS - start))s)"
+
+step "building Prometheus (tests/prometheus/build.sh)"
+start=$SECONDS
+GONOGO_PROMETHEUS_BIN=$(tests/prometheus/build.sh)
+export GONOGO_PROMETHEUS_BIN
+step "Prometheus binary in $GONOGO_PROMETHEUS_BIN ($((SECONDS - start))s)"
 
 step "cargo test --all-targets"
 cargo test --all-targets "$@"

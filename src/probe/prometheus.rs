@@ -104,7 +104,14 @@ fn value_of(result_type: &str, result: &Json) -> ProbeOutcome {
         "scalar" => sample(result),
         "vector" => match result.as_array().map(Vec::as_slice) {
             Some([]) => ProbeOutcome::Value(None),
-            Some([one]) => sample(one.get("value").unwrap_or(&Json::Null)),
+            Some([one]) => match (one.get("value"), one.get("histogram")) {
+                (Some(value), _) => sample(value),
+                // Native histogram samples come as `histogram`, not `value`.
+                (None, Some(_)) => ProbeOutcome::Error(
+                    "query returned a native histogram; expected a number (use histogram_quantile, histogram_count or histogram_sum)".into(),
+                ),
+                (None, None) => ProbeOutcome::Error("malformed sample".into()),
+            },
             Some(many) => ProbeOutcome::Error(format!("query returned {} series; expected 1", many.len())),
             None => ProbeOutcome::Error("malformed vector result".into()),
         },
@@ -237,6 +244,18 @@ mod tests {
         assert_eq!(
             ask("200 OK", r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#).await,
             ProbeOutcome::Error("query returned a range vector; use an instant vector or a scalar".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_native_histogram_is_not_a_value() {
+        assert_eq!(
+            ask(
+                "200 OK",
+                r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"histogram":[1780000000,{"count":"2","sum":"3","buckets":[[0,"0.5","1","2"]]}]}]}}"#
+            )
+            .await,
+            ProbeOutcome::Error("query returned a native histogram; expected a number (use histogram_quantile, histogram_count or histogram_sum)".into())
         );
     }
 
