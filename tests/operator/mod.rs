@@ -74,7 +74,8 @@ impl Operator {
     async fn spawn(&mut self) {
         self.port = free_port();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("operator log");
-        let child = Command::new(env!("CARGO_BIN_EXE_gonogo"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gonogo"));
+        command
             .arg("run")
             .args(&self.args)
             .args(["--metrics-address", &format!("127.0.0.1:{}", self.port)])
@@ -83,9 +84,20 @@ impl Operator {
             .env("POD_NAMESPACE", "gonogo-system")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start gonogo run");
+            .stderr(log);
+        // A killed test process must not leave an operator running against the next run's
+        // cluster. The signal follows the spawning thread: the test's own thread, which
+        // outlives the Operator anyway.
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().expect("start gonogo run");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
