@@ -56,7 +56,8 @@ impl Check for Prometheus {
         if snapshot.is_offline() {
             return Outcome::Skipped("runtime gate: judged on the live cluster".into());
         }
-        let query = shorten(&self.query, 120);
+        // A query written as a YAML block keeps its newlines; a message is one line.
+        let query = shorten(&self.query.split_whitespace().collect::<Vec<_>>().join(" "), 120);
         let key = GateKey { readiness: cx.readiness.to_string(), checklist: cx.checklist.to_string(), item: cx.item.to_string() };
         let Some(observation) = snapshot.observations.probes.get(&key) else {
             return Outcome::Unknown(format!("query `{query}`: no result yet"));
@@ -243,6 +244,8 @@ mod tests {
     fn no_data_nan_errors_and_refusals() {
         let c = check(">", 0.0, None);
         assert_eq!(judge(&c, None, None), Outcome::Unknown("query `errors`: no result yet".into()));
+        let multi_line: Prometheus = serde_json::from_value(json!({"query": "sum(rate(x[5m]))\n  /\n  sum(rate(y[5m]))\n", "operator": "<", "threshold": 1})).unwrap();
+        assert_eq!(judge(&multi_line, None, None), Outcome::Unknown("query `sum(rate(x[5m])) / sum(rate(y[5m]))`: no result yet".into()));
         assert_eq!(judge(&c, Some(ProbeOutcome::Value(None)), None), Outcome::Unknown("query `errors` returned no data".into()));
         assert_eq!(judge(&c, Some(ProbeOutcome::Value(Some(f64::NAN))), None), Outcome::Unknown("query `errors` returned NaN".into()));
         assert_eq!(
