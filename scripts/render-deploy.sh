@@ -6,7 +6,8 @@
 # - deploy/gonogo.yaml: everything (Namespace, CRDs, RBAC, controller, Service, admission
 #   policies) for `kubectl apply --server-side -f deploy/gonogo.yaml`;
 # - deploy/rbac.yaml: the ServiceAccount and its RBAC alone (the e2e suite applies it);
-# - deploy/admission/hold-new-deployments.yaml: the MutatingAdmissionPolicy alone.
+# - deploy/admission/hold-new-deployments.yaml: the MutatingAdmissionPolicy alone;
+# - deploy/admission/approval-policy.yaml: the ValidatingAdmissionPolicy on ReadinessApprovals alone.
 #
 # Rendered as release `gonogo` in namespace `gonogo-system` for Kubernetes 1.36 (the admission
 # policy that holds new Deployments needs it). With no OUTPUT_DIR it writes into the repository
@@ -54,3 +55,7 @@ mkdir -p "$out/deploy/admission"
   echo "$header"
   render --show-only templates/hold-new-deployments.yaml
 } >"$out/deploy/admission/hold-new-deployments.yaml"
+{
+  echo "$header"
+  render --show-only templates/approval-policy.yaml
+} >"$out/deploy/admission/approval-policy.yaml"

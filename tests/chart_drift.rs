@@ -116,7 +116,7 @@ fn deploy_manifests_match_the_chart() {
         .output()
         .expect("run scripts/render-deploy.sh");
     assert!(out.status.success(), "render-deploy.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    for file in ["deploy/gonogo.yaml", "deploy/rbac.yaml", "deploy/admission/hold-new-deployments.yaml"] {
+    for file in ["deploy/gonogo.yaml", "deploy/rbac.yaml", "deploy/admission/hold-new-deployments.yaml", "deploy/admission/approval-policy.yaml"] {
         let rendered = std::fs::read_to_string(out_dir.join(file)).unwrap();
         let committed = std::fs::read_to_string(repo_root().join(file)).unwrap_or_default();
         assert!(rendered == committed, "{file} differs from the chart; run scripts/render-deploy.sh (HELM=path/to/helm v4)");

@@ -291,7 +291,7 @@ async fn approvals_are_signed_by_their_approver(cluster: &Cluster, client: &Clie
     let as_alice = ["create", "-f", "-", "--as", "alice", "--as-group", "system:masters"];
     let forged = cluster.try_run("kubectl", &as_alice, Some(&approval("forged", "bob"))).await;
     assert!(!forged.success(), "alice recorded an approval in bob's name");
-    assert!(forged.stderr.contains("gonogo-approvals") && forged.stderr.contains("alice cannot record an approval by bob"), "{}", forged.stderr);
+    assert!(forged.stderr.contains("gonogo-approvals") && forged.stderr.contains("spec.approver must be the requesting user alice, not bob"), "{}", forged.stderr);
     cluster.run("kubectl", &as_alice, Some(&approval("signed", "alice"))).await;
     let changed = cluster
         .try_kubectl(&[
