@@ -62,7 +62,9 @@ python3 -m venv "$out/venv"
 "$out/venv/bin/pip" install --quiet --disable-pip-version-check \
   -r requirements.txt -c constraints.txt >&2
 ln -s ../venv/bin/checkov "$tmp/bin/checkov"
-ln -s ../venv/bin/python "$tmp/bin/python"
+# A wrapper, not a symlink: Python finds its venv next to the path it was started by.
+printf '#!/bin/sh\nexec "%s" "$@"\n' "$out/venv/bin/python" >"$tmp/bin/python"
+chmod +x "$tmp/bin/python"
 
 touch "$tmp/bin/.complete"
 rm -rf "$out/bin"
