@@ -61,8 +61,9 @@ EXPLAIN = {
         "is satisfied by one readinessProbe and one livenessProbe anywhere in the pod.",
     "sidecar-no-probes": "kube-score is satisfied by one probe of each kind anywhere in the pod, so a sidecar without "
         "probes next to an app container with probes passes; gonogo and checkov judge every container.",
-    "app-no-liveness": "kube-score grades a missing livenessProbe as a warning only when the pod has a Service, and "
-        "accepts a livenessProbe on a sidecar; gonogo and checkov require it on every container.",
+    "app-no-liveness": "kube-score is satisfied by a livenessProbe on any container of the pod, init containers "
+        "included (the mesh proxy native sidecar's counts), and skips pods no Service selects; gonogo and "
+        "checkov require it on every app container.",
     "app-no-readiness": "kube-score skips its probe check for pods no Service selects.",
     "limit-without-request": "gonogo counts a request that Kubernetes defaults from the limit as set (the API "
         "server copies limits to missing requests); kube-score flags the missing requests field (a warning); "
@@ -415,9 +416,10 @@ def targets(results, summary):
             out.append(("≥ 50× checkov", w / gw >= 50, detail))
     whole, last = slope([(n, v["wall_best_s"]) for n, v in g.items()])
     cw, cl = slope([(n, v["cpu_best_s"]) for n, v in g.items()])
-    out.append(("linear in N", whole is not None and whole <= 1.15 and last <= 1.15,
-                f"log-log slope of wall time {whole} over {min(g)}–{nmax}, {last} over the last step "
-                f"(CPU time: {cw}, {cl}); 1.0 is linear, met when both ≤ 1.15"))
+    # CPU time, not wall: on a shared machine the wall time of one point can double with the load.
+    out.append(("linear in N", cw is not None and cw <= 1.15 and cl <= 1.15,
+                f"log-log slope of CPU time {cw} over {min(g)}–{nmax}, {cl} over the last step "
+                f"(wall time: {whole}, {last}); 1.0 is linear, met when both CPU slopes ≤ 1.15"))
     return out
 
 
@@ -460,13 +462,14 @@ def markdown(results, summary, agreement, tgt):
             L.append(f"| {t} | {n} | {s['runs']} | {fmt_s(s['wall_best_s'])} s | {fmt_s(s['wall_median_s'])} s | "
                      f"{ratio} | {fmt_s(s['cpu_best_s'])} s | {cratio} | {s['peak_rss_mib']:.0f} MiB | {loads} |")
     L.append("")
-    L.append("Scaling (log-log slope of the best wall time; 1.0 = linear, 2.0 = quadratic):\n")
-    L.append("| tool | N range | slope, whole range | slope, last step |\n|---|---|---|---|")
+    L.append("Scaling: log-log slope of time against N (1.0 = linear, 2.0 = quadratic), over the whole "
+             "range and over the last step:\n")
+    L.append("| tool | N range | CPU time | wall time |\n|---|---|---|---|")
     for t in tools:
-        pts = [(n, v["wall_best_s"]) for n, v in summary[t].items()]
-        whole, last = slope(pts)
+        cw, cl = slope([(n, v["cpu_best_s"]) for n, v in summary[t].items()])
+        whole, last = slope([(n, v["wall_best_s"]) for n, v in summary[t].items()])
         if whole is not None:
-            L.append(f"| {t} | {min(summary[t])}–{max(summary[t])} | {whole} | {last} |")
+            L.append(f"| {t} | {min(summary[t])}–{max(summary[t])} | {cw}, {cl} | {whole}, {last} |")
     L.append("")
     L.append("![wall time vs N](docs/bench/peers-time.png)\n")
     L.append("### Targets (offline, N = %d)\n" % max(sizes))
@@ -509,10 +512,17 @@ def plot(summary, path, tools_meta):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    nmax = max(n for by_n in summary.values() for n in by_n)
     for tool, by_n in summary.items():
         ns = sorted(by_n)
-        ax.plot(ns, [by_n[n]["wall_best_s"] for n in ns], marker="o",
-                label=f"{tool} {tools_meta[tool]['version']}")
+        line, = ax.plot(ns, [by_n[n]["wall_best_s"] for n in ns], marker="o",
+                        label=f"{tool} {tools_meta[tool]['version']}")
+        if ns[-1] < nmax and len(ns) >= 2:
+            # Not run at the largest N: its own last slope carried on, dotted.
+            (n1, t1), (n2, t2) = [(n, by_n[n]["wall_best_s"]) for n in ns[-2:]]
+            k = max(math.log(t2 / t1) / math.log(n2 / n1), 1.0)
+            ax.plot([n2, nmax], [t2, t2 * (nmax / n2) ** k], linestyle=":", color=line.get_color(),
+                    label=f"{tool}, projected (slope {k:.1f})")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("Deployments in the corpus (N)")
