@@ -16,7 +16,9 @@
 #   --keep DIR                  keep corpora and tool reports in DIR (default: a temp dir, deleted)
 #   --results-dir docs/bench    where peers-results.{json,csv} and peers-time.png go
 #   --markdown BENCHMARKS.md    file whose <!-- peers:begin/end --> section is rewritten
-# A full default run takes about 25 minutes on 2 cores, most of it checkov.
+#   --report-only FILE.json     measure nothing: redo CSV, plot and section from a results JSON
+# A full default run takes 20-40 minutes on 2 cores (load-dependent), most of it kube-score at
+# N = 10 000 (quadratic: 5+ CPU minutes) and checkov at N = 1 000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

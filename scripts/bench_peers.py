@@ -511,25 +511,30 @@ def plot(summary, path, tools_meta):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110)
     nmax = max(n for by_n in summary.values() for n in by_n)
-    for tool, by_n in summary.items():
-        ns = sorted(by_n)
-        line, = ax.plot(ns, [by_n[n]["wall_best_s"] for n in ns], marker="o",
-                        label=f"{tool} {tools_meta[tool]['version']}")
-        if ns[-1] < nmax and len(ns) >= 2:
-            # Not run at the largest N: its own last slope carried on, dotted.
-            (n1, t1), (n2, t2) = [(n, by_n[n]["wall_best_s"]) for n in ns[-2:]]
-            k = max(math.log(t2 / t1) / math.log(n2 / n1), 1.0)
-            ax.plot([n2, nmax], [t2, t2 * (nmax / n2) ** k], linestyle=":", color=line.get_color(),
-                    label=f"{tool}, projected (slope {k:.1f})")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("Deployments in the corpus (N)")
-    ax.set_ylabel("wall time, best of runs (s)")
-    ax.set_title("Offline check of rendered manifests: time vs N")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    for ax, key, what in ((axes[0], "wall_best_s", "wall time, best of runs (s)"),
+                          (axes[1], "cpu_best_s", "CPU time user+sys, best of runs (s)")):
+        for tool in tools_meta:
+            by_n = summary.get(tool)
+            if not by_n:
+                continue
+            ns = sorted(by_n)
+            line, = ax.plot(ns, [by_n[n][key] for n in ns], marker="o",
+                            label=f"{tool} {tools_meta[tool]['version']}")
+            if ns[-1] < nmax and len(ns) >= 2:
+                # Not run at the largest N: its own last slope carried on, dotted.
+                (n1, t1), (n2, t2) = [(n, by_n[n][key]) for n in ns[-2:]]
+                k = max(math.log(t2 / t1) / math.log(n2 / n1), 1.0)
+                ax.plot([n2, nmax], [t2, t2 * (nmax / n2) ** k], linestyle=":", color=line.get_color(),
+                        label=f"{tool}, projected (slope {k:.1f})")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("Deployments in the corpus (N)")
+        ax.set_ylabel(what)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Offline check of rendered manifests: time vs N (log-log)")
     fig.tight_layout()
     fig.savefig(path)
 
@@ -566,7 +571,13 @@ def main():
     ap.add_argument("--results-dir", default=str(REPO / "docs/bench"))
     ap.add_argument("--markdown", default=str(REPO / "BENCHMARKS.md"))
     ap.add_argument("--keep", help="keep corpora and reports in this directory")
+    ap.add_argument("--report-only", metavar="RESULTS_JSON",
+                    help="measure nothing: redo the CSV, plot and BENCHMARKS.md section from a results JSON")
     args = ap.parse_args()
+    if args.report_only:
+        results = json.loads(Path(args.report_only).read_text())
+        report(results, results["agreement"], args)
+        return
 
     sizes = sorted(int(s) for s in args.sizes.split(","))
     ck_sizes = sorted(int(s) for s in args.checkov_sizes.split(",")) if args.checkov_sizes else []
@@ -574,8 +585,6 @@ def main():
     tools = [all_tools[t](args) for t in args.tools.split(",")]
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="gonogo-peers-"))
     work.mkdir(parents=True, exist_ok=True)
-    results_dir = Path(args.results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
 
     results = {
         "date": time.strftime("%Y-%m-%d %H:%M %Z"), "seed": args.seed, "machine": machine(),
@@ -624,6 +633,13 @@ def main():
     here, reports, truth_n = verdicts_by_n[n_all]
     agreement = compare(here, reports, truth_n)
     agreement["n"] = n_all
+    report(results, agreement, args)
+
+
+def report(results, agreement, args):
+    """Results JSON and CSV, plot, and the BENCHMARKS.md section."""
+    results_dir = Path(args.results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(results)
     tgt = targets(results, summary)
     results["summary"] = {t: {str(n): v for n, v in s.items()} for t, s in summary.items()}
