@@ -9,9 +9,9 @@
 #   - GNU time (/usr/bin/time, Debian package `time`) for peak RSS
 #
 # Usage: scripts/bench-peers.sh [options]      (options go to scripts/bench_peers.py)
-#   --sizes 1000,5000,10000     corpus sizes (Deployments) for gonogo and kube-score
+#   --sizes 1000,2000,5000,10000  corpus sizes (Deployments) for gonogo and kube-score
 #   --runs 3                    runs per tool and N; the table reports the best (and median)
-#   --checkov-sizes 250,500,1000  checkov's sizes (it is quadratic in N: hours at 10 000)
+#   --checkov-sizes 250,500,1000,2000  checkov's sizes (superlinear in N: see BENCHMARKS.md)
 #   --checkov-runs 1
 #   --keep DIR                  keep corpora and tool reports in DIR (default: a temp dir, deleted)
 #   --results-dir docs/bench    where peers-results.{json,csv} and peers-time.png go
