@@ -17,8 +17,8 @@
 #   --results-dir docs/bench    where peers-results.{json,csv} and peers-time.png go
 #   --markdown BENCHMARKS.md    file whose <!-- peers:begin/end --> section is rewritten
 #   --report-only FILE.json     measure nothing: redo CSV, plot and section from a results JSON
-# A full default run takes 20-40 minutes on 2 cores (load-dependent), most of it kube-score at
-# N = 10 000 (quadratic: 5+ CPU minutes) and checkov at N = 1 000.
+# A full default run takes 30-60 minutes on 2 cores (load-dependent), most of it checkov at
+# N = 2 000 and kube-score at N = 10 000 (both quadratic: 5+ CPU minutes each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
