@@ -480,7 +480,7 @@ def markdown(results, summary, agreement, tgt):
         L.append(f"| {name} | {'**met**' if ok else '**missed**'} | {detail} |")
     L.append("")
     a = agreement
-    L.append(f"### Agreement (N = {a['n']}, every tool)\n")
+    L.append(f"### Agreement (N = {a['n']}: {', '.join(a['per_check']['probes']['tools'])})\n")
     L.append("A tool *flags* a Deployment on a shared check when it reports a failure there (kube-score: "
              "a critical or warning grade; gonogo: Fail, or Unknown for an object the manifests do not "
              "contain). kube-score's skipped checks count as not flagged.\n")
@@ -631,7 +631,7 @@ def main():
 
     # Agreement on the largest N every tool ran at (verdicts do not depend on N: Deployment i
     # is the same in every corpus).
-    n_all = max(n for n, (here, _, _) in verdicts_by_n.items() if len(here) == len(tools))
+    n_all = max(verdicts_by_n, key=lambda n: (len(verdicts_by_n[n][0]), n))
     here, reports, truth_n = verdicts_by_n[n_all]
     agreement = compare(here, reports, truth_n)
     agreement["n"] = n_all
