@@ -7,6 +7,10 @@
 # Usage: scripts/bench-check.sh [N ...]          (default: 1000 5000 10000)
 #   GONOGO=path/to/gonogo   use this binary instead of building the release one
 #   MODE=baseline           no DeploymentReadiness objects: every Deployment gets the baseline
+#   MODE=realistic          the corpus of the peer benchmark (scripts/bench_corpus.py: sidecars,
+#                           native sidecars, init containers, a seeded mix of defects) judged by
+#                           tests/peers/gonogo-checklist.yaml; scripts/bench-peers.sh compares
+#                           the same corpus with other tools
 #   KEEP=dir                keep the generated corpora in dir
 # Prints, per N: documents, input size, wall time and peak RSS. Targets: < 2 s and < 300 MB at 10k.
 set -euo pipefail
@@ -33,6 +37,10 @@ mkdir -p "$dir"
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$dir"' EXIT
 
 generate() {
+  if [ "$mode" = realistic ]; then
+    python3 scripts/bench_corpus.py "$1"
+    return
+  fi
   awk -v n="$1" -v mode="$mode" 'BEGIN {
     if (mode != "baseline") {
       print "---\n# Source: bench/templates/checklist.yaml"
@@ -96,21 +104,24 @@ generate() {
 measure() {
   local input=$1 out=$dir/out.json
   if command -v /usr/bin/time >/dev/null 2>&1; then
-    /usr/bin/time -f '%e %M' -o "$dir/time" "$GONOGO" check -f - -o json --now 2026-06-01T00:00:00Z <"$input" >"$out" || [ $? -eq 1 ]
-    cat "$dir/time"
+    /usr/bin/time -f '%e %M' -o "$dir/time" "$GONOGO" check -f - "${extra[@]}" -o json --now 2026-06-01T00:00:00Z <"$input" >"$out" || [ $? -eq 1 ]
+    tail -n 1 "$dir/time" # GNU time first notes a non-zero exit status
   else
     # No GNU time: getrusage(RUSAGE_CHILDREN) through Python's resource module.
-    python3 - "$GONOGO" "$input" "$out" <<'PY'
+    python3 - "$GONOGO" "$input" "$out" "${extra[@]}" <<'PY'
 import resource, subprocess, sys, time
 start = time.monotonic()
 with open(sys.argv[2]) as i, open(sys.argv[3], "w") as o:
-    rc = subprocess.call([sys.argv[1], "check", "-f", "-", "-o", "json", "--now", "2026-06-01T00:00:00Z"], stdin=i, stdout=o)
+    rc = subprocess.call([sys.argv[1], "check", "-f", "-", *sys.argv[4:], "-o", "json", "--now", "2026-06-01T00:00:00Z"], stdin=i, stdout=o)
 if rc not in (0, 1):
     sys.exit(rc)
 print(f"{time.monotonic() - start:.2f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
 PY
   fi
 }
+
+extra=()
+[ "$mode" != realistic ] || extra=(--checklist tests/peers/gonogo-checklist.yaml --no-baseline)
 
 printf '%-8s %-10s %-9s %-8s %-10s %s\n' N documents input wall_s peak_MB judged
 for n in "${sizes[@]}"; do
