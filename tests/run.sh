@@ -3,7 +3,8 @@
 #
 #   tests/run.sh [extra cargo test args...]
 #
-# 1. checks the prerequisites (cargo, go),
+# 1. checks the prerequisites (cargo, go, root and iproute2 for the http gate's
+#    network-namespace test host),
 # 2. builds the test control plane from Go modules (tests/cluster/build.sh;
 #    cached after the first run),
 # 3. builds the Prometheus server the `prometheus` gate's end-to-end test
@@ -25,6 +26,15 @@ if ! command -v go >/dev/null 2>&1; then
   echo "tests/run.sh: go is not on PATH: install Go >= 1.26 (https://go.dev/dl/)." >&2
   echo "  The integration tests build a real Kubernetes control plane from Go modules." >&2
   missing=1
+fi
+if [[ "$(id -u)" != 0 ]]; then
+  echo "tests/run.sh: run it as root (sudo bash tests/run.sh): the http gate's end-to-end test" >&2
+  echo "  serves its endpoints from a network namespace (ip netns, a veth pair), which needs root." >&2
+  missing=1
+elif ! command -v ip >/dev/null 2>&1; then
+  # Debian's iproute2: `ip netns` and veth pairs for the test host.
+  step "installing iproute2 (ip netns, for the http gate's test host)"
+  apt-get install -y -qq iproute2 >/dev/null 2>&1 || { echo "tests/run.sh: cannot install iproute2 (apt-get install iproute2)" >&2; missing=1; }
 fi
 if ((missing)); then
   exit 1
