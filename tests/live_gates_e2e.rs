@@ -177,7 +177,6 @@ async fn http_gates_judge_status_body_and_timeouts_and_refuse_what_they_may_not_
     items += &http_item("closed", "closed", "/status/200", "");
     items += &http_item("nowhere", "nowhere", "/", "");
     items += &http_item("byname", "byname", "/", "");
-    items += &http_item("other-namespace", "web.kube-system", "/", "");
     items += &http_item("foreign", "foreign", "/", "");
     items += &http_item("external", "external", "/", "");
     items += &http_item("metadata", "metadata", "/latest/meta-data/", "");
@@ -186,6 +185,15 @@ async fn http_gates_judge_status_body_and_timeouts_and_refuse_what_they_may_not_
 
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let pp = PostParams::default();
+    // A Service of another namespace cannot even be named: the API server refuses the item.
+    let other = drs.create(&pp, &readiness("other", "api", &http_item("other-namespace", "web.kube-system", "/", ""))).await;
+    match other {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            assert!(status.message.contains("http.service") && status.message.contains("web.kube-system"), "{}", status.message);
+        }
+        other => panic!("an http item naming web.kube-system was not refused: {other:?}"),
+    }
     ns.api::<Deployment>(&client).create(&pp, &deployment("api", IMAGE)).await.unwrap();
     drs.create(&pp, &readiness("api", "api", &items)).await.unwrap();
 
@@ -208,7 +216,6 @@ async fn http_gates_judge_status_body_and_timeouts_and_refuse_what_they_may_not_
             ("closed", Unknown, &format!("cannot connect to {}", at(CLOSED_PORT))),
             ("nowhere", Fail, &format!("Service nowhere: not found in namespace {n}")),
             ("byname", Unknown, "Service byname has no ready endpoints for port http"),
-            ("other-namespace", Fail, &format!("Service web.kube-system: not found in namespace {n}")),
             ("foreign", Fail, &format!("refused: endpoint 203.0.113.7 of Service foreign is Pod kube-system/api-0, not a Pod of namespace {n}")),
             ("external", Fail, "refused: Service external is an ExternalName Service (web.kube-system.svc.cluster.local)"),
             ("metadata", Fail, "refused: fd00:ec2::254 is the cloud metadata address"),
