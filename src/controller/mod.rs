@@ -97,7 +97,9 @@ where
 }
 
 pub async fn run(config: RunConfig) -> anyhow::Result<()> {
-    let kube_config = kube::Config::infer().await?;
+    let mut kube_config = kube::Config::infer().await?;
+    // kube-rs sends no User-Agent: name ourselves in the API server's audit log, as client-go does.
+    kube_config.headers.push(("user-agent".parse()?, concat!("gonogo/", env!("CARGO_PKG_VERSION")).parse()?));
     let client = Client::try_from(kube_config.clone())?;
     let ns = config.namespace.as_deref();
     let metrics = Arc::new(Metrics::default());
