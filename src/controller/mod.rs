@@ -71,9 +71,8 @@ where
 
 fn readiness_in(store: &Store<DeploymentReadiness>, namespace: &str) -> Vec<ObjectRef<DeploymentReadiness>> {
     store
-        .state()
+        .state_filter(|r| r.metadata.namespace.as_deref() == Some(namespace))
         .iter()
-        .filter(|r| r.namespace().as_deref() == Some(namespace))
         .map(|r| ObjectRef::from_obj(r.as_ref()))
         .collect()
 }
@@ -149,7 +148,16 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     // (or while this replica is a standby, so a two-replica rollout is not held up).
     let synced = Arc::new(AtomicBool::new(false));
     let standby = Arc::new(AtomicBool::new(config.leader_election));
-    tokio::spawn(server::serve(config.metrics_address, metrics.clone(), synced.clone(), standby.clone()));
+    // Counted when scraped: once per reconcile it would cost O(Deployments) each time.
+    let count_blocked = {
+        let deployments = stores.deployments.clone();
+        let metrics = metrics.clone();
+        move || {
+            let blocked = deployments.state_filter(|d| d.annotations().get(ANNOTATION_PAUSED_BY_GONOGO).is_some_and(|v| v == "true"));
+            metrics.blocked_deployments.set(blocked.len() as i64);
+        }
+    };
+    tokio::spawn(server::serve(config.metrics_address, metrics.clone(), count_blocked, synced.clone(), standby.clone()));
 
     let lease = if config.leader_election {
         Some(leader::acquire(&client, &config).await?)
@@ -158,12 +166,16 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     };
     standby.store(false, Ordering::SeqCst);
 
+    // Reconciles wait for this too: against a half-listed cache a Deployment or Secret not
+    // listed yet reads as missing, which would write a wrong verdict (and maybe a pause).
+    let (caches_synced_tx, caches_synced) = tokio::sync::watch::channel(false);
     {
         let stores = stores.clone();
         let synced = synced.clone();
         tokio::spawn(async move {
             if stores.wait_until_ready().await.is_ok() {
                 synced.store(true, Ordering::SeqCst);
+                caches_synced_tx.send_replace(true);
                 info!("caches synced");
             }
         });
@@ -186,6 +198,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         failures: Default::default(),
         prober,
         certificates,
+        caches_synced,
     });
 
     let by_target = {
@@ -193,9 +206,8 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         move |d: Deployment| {
             let (Some(ns), Some(name)) = (d.metadata.namespace.clone(), d.metadata.name.clone()) else { return Vec::new() };
             readiness
-                .state()
+                .state_filter(|r| r.metadata.namespace.as_deref() == Some(ns.as_str()) && r.spec.target_ref.name == name)
                 .iter()
-                .filter(|r| r.namespace().as_deref() == Some(ns.as_str()) && r.spec.target_ref.name == name)
                 .map(|r| ObjectRef::from_obj(r.as_ref()))
                 .collect::<Vec<_>>()
         }
@@ -205,9 +217,8 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         move |c: ReadinessChecklist| {
             let (Some(ns), Some(name)) = (c.metadata.namespace.clone(), c.metadata.name.clone()) else { return Vec::new() };
             readiness
-                .state()
+                .state_filter(|r| r.metadata.namespace.as_deref() == Some(ns.as_str()) && r.spec.checklists.iter().any(|c| c.name == name))
                 .iter()
-                .filter(|r| r.namespace().as_deref() == Some(ns.as_str()) && r.spec.checklists.iter().any(|c| c.name == name))
                 .map(|r| ObjectRef::from_obj(r.as_ref()))
                 .collect::<Vec<_>>()
         }
@@ -217,9 +228,8 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         move |c: ClusterReadinessChecklist| {
             let name = c.name_any();
             readiness
-                .state()
+                .state_filter(|r| r.spec.checklists.iter().any(|c| c.name == name))
                 .iter()
-                .filter(|r| r.spec.checklists.iter().any(|c| c.name == name))
                 .map(|r| ObjectRef::from_obj(r.as_ref()))
                 .collect::<Vec<_>>()
         }

@@ -43,10 +43,15 @@ pub struct Context {
     pub prober: Prober,
     /// Facts of the certificates in watched TLS Secrets.
     pub certificates: CertificateCache,
+    /// True once every store holds its initial list.
+    pub caches_synced: tokio::sync::watch::Receiver<bool>,
 }
 
 #[instrument(skip_all, fields(readiness = %readiness.name_any(), namespace = readiness.namespace().unwrap_or_default()))]
 pub async fn reconcile(readiness: Arc<DeploymentReadiness>, ctx: Arc<Context>) -> Result<Action> {
+    if ctx.caches_synced.clone().wait_for(|synced| *synced).await.is_err() {
+        return Err(Error::Invalid("the watches stopped before the caches synced".into()));
+    }
     let _timer = ctx.metrics.reconcile_timer();
     let namespace = readiness.namespace().ok_or_else(|| Error::Invalid("DeploymentReadiness without namespace".into()))?;
     let api: Api<DeploymentReadiness> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -224,14 +229,6 @@ fn record_metrics(ctx: &Context, readiness: &DeploymentReadiness, status: &Deplo
         ctx.metrics.gate_passing.get_or_create(&gate_labels(&namespace, &name, gate)).set(passing as i64);
     }
     ctx.metrics.blocking.get_or_create(&ReadinessLabels { namespace, readiness: name }).set(status.blocking as i64);
-    let blocked = ctx
-        .stores
-        .deployments
-        .state()
-        .iter()
-        .filter(|d| d.annotations().get(enforce::ANNOTATION_PAUSED_BY_GONOGO).is_some_and(|v| v == "true"))
-        .count();
-    ctx.metrics.blocked_deployments.set(blocked as i64);
 }
 
 /// When time alone changes the verdict: a waiver expiring, the progress deadline passing.
