@@ -1,14 +1,32 @@
-//! Events on transitions only, on the DeploymentReadiness and on its Deployment, so
-//! `kubectl describe deployment X` says why it is blocked and by which gate.
+//! Events on transitions only, each on the object it is about: gate verdicts on the
+//! DeploymentReadiness, holding and releasing the rollout on the Deployment (naming the failing
+//! gates, so `kubectl describe deployment X` says why it is blocked and by which gate). One
+//! event per fact keeps the API server's load per evaluation low with thousands of objects.
 
+use futures::future::join_all;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder};
 
 use crate::api::{DeploymentReadinessStatus, GateOutcome};
 use crate::engine::Report;
 
+/// The events one evaluation deserves, by the object they go on.
+#[derive(Default)]
+pub struct Transitions {
+    /// Gate verdicts that changed, expired waivers.
+    pub readiness: Vec<Event>,
+    /// The rollout held or released.
+    pub deployment: Vec<Event>,
+}
+
+impl Transitions {
+    pub fn is_empty(&self) -> bool {
+        self.readiness.is_empty() && self.deployment.is_empty()
+    }
+}
+
 /// The events a status change deserves. Pure, so it is tested without a cluster.
-pub fn transitions(old: Option<&DeploymentReadinessStatus>, new: &DeploymentReadinessStatus, report: &Report, readiness: &str) -> Vec<Event> {
+pub fn transitions(old: Option<&DeploymentReadinessStatus>, new: &DeploymentReadinessStatus, report: &Report, readiness: &str) -> Transitions {
     let mut events = Vec::new();
     let old_gates = old.map(|s| s.gates.as_slice()).unwrap_or_default();
     for gate in &new.gates {
@@ -37,16 +55,16 @@ pub fn transitions(old: Option<&DeploymentReadinessStatus>, new: &DeploymentRead
             ));
         }
     }
+    let mut deployment = Vec::new();
     let was_blocking = old.is_some_and(|s| s.blocking);
     if new.blocking && !was_blocking {
         let failing: Vec<String> = report.gates.iter().filter(|g| g.holds_rollout()).map(|g| format!("{}: {}", g.name, g.message)).collect();
-        let mut note = format!("{readiness}: rollout paused by gonogo; failing PreRollout gates: {}", failing.join("; "));
-        note.truncate(1000);
-        events.push(event(EventType::Warning, "RolloutBlocked", note));
+        let note = format!("{readiness}: rollout paused by gonogo; failing PreRollout gates: {}", failing.join("; "));
+        deployment.push(event(EventType::Warning, "RolloutBlocked", note));
     } else if was_blocking && !new.blocking {
-        events.push(event(EventType::Normal, "RolloutUnblocked", format!("{readiness}: every required PreRollout gate passes")));
+        deployment.push(event(EventType::Normal, "RolloutUnblocked", format!("{readiness}: every required PreRollout gate passes")));
     }
-    events
+    Transitions { readiness: events, deployment }
 }
 
 fn event(type_: EventType, reason: &str, mut note: String) -> Event {
@@ -61,13 +79,89 @@ fn event(type_: EventType, reason: &str, mut note: String) -> Event {
     Event { type_, reason: reason.to_string(), note: Some(note), action: "Evaluate".to_string(), secondary: None }
 }
 
-/// Publish on every reference; a failed event is logged, never fatal.
-pub async fn publish(recorder: &Recorder, events: &[Event], references: &[ObjectReference]) {
-    for event in events {
-        for reference in references {
-            if let Err(e) = recorder.publish(event, reference).await {
-                tracing::warn!(reason = %event.reason, error = %e, "could not publish event");
-            }
+/// Publish every event at once (the Deployment's are dropped when it does not exist); a
+/// failed event is logged, never fatal.
+pub async fn publish(recorder: &Recorder, transitions: &Transitions, readiness: &ObjectReference, deployment: Option<&ObjectReference>) {
+    let on_readiness = transitions.readiness.iter().map(|e| (e, readiness));
+    let on_deployment = deployment.into_iter().flat_map(|d| transitions.deployment.iter().map(move |e| (e, d)));
+    join_all(on_readiness.chain(on_deployment).map(|(event, reference)| async move {
+        if let Err(e) = recorder.publish(event, reference).await {
+            tracing::warn!(reason = %event.reason, error = %e, "could not publish event");
         }
+    }))
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{GateStatus, Phase, Severity};
+    use crate::engine::GateResult;
+
+    fn gate(result: GateOutcome) -> GateResult {
+        GateResult {
+            checklist: "inline".into(),
+            name: "secrets".into(),
+            kind: "secrets",
+            description: None,
+            severity: Severity::Required,
+            phase: Phase::PreRollout,
+            result,
+            message: "Secret api-keys: not found".into(),
+            findings: Vec::new(),
+        }
+    }
+
+    fn report(result: GateOutcome) -> Report {
+        Report { gates: vec![gate(result)], problems: Vec::new(), expired_waivers: Vec::new(), target_found: true }
+    }
+
+    fn status(result: GateOutcome, blocking: bool) -> DeploymentReadinessStatus {
+        let g = gate(result);
+        DeploymentReadinessStatus {
+            gates: vec![GateStatus {
+                name: g.name,
+                checklist: g.checklist,
+                severity: g.severity,
+                phase: g.phase,
+                result,
+                message: g.message,
+                last_transition_time: None,
+            }],
+            blocking,
+            ..Default::default()
+        }
+    }
+
+    fn reasons(events: &[Event]) -> Vec<&str> {
+        events.iter().map(|e| e.reason.as_str()).collect()
+    }
+
+    #[test]
+    fn gate_verdicts_go_on_the_readiness_object_the_hold_on_the_deployment() {
+        let blocked = status(GateOutcome::Fail, true);
+        let t = transitions(None, &blocked, &report(GateOutcome::Fail), "api");
+        assert_eq!(reasons(&t.readiness), ["GateFailed"]);
+        assert_eq!(reasons(&t.deployment), ["RolloutBlocked"]);
+        let note = t.deployment[0].note.as_deref().unwrap_or_default();
+        assert!(note.contains("secrets: Secret api-keys: not found"), "{note}");
+
+        let released = status(GateOutcome::Pass, false);
+        let t = transitions(Some(&blocked), &released, &report(GateOutcome::Pass), "api");
+        assert_eq!(reasons(&t.readiness), ["GatePassed"]);
+        assert_eq!(reasons(&t.deployment), ["RolloutUnblocked"]);
+    }
+
+    #[test]
+    fn no_change_no_event() {
+        let blocked = status(GateOutcome::Fail, true);
+        assert!(transitions(Some(&blocked), &blocked, &report(GateOutcome::Fail), "api").is_empty());
+    }
+
+    #[test]
+    fn long_notes_are_cut_on_a_character_boundary() {
+        let e = event(EventType::Warning, "GateFailed", "é".repeat(800));
+        let note = e.note.unwrap_or_default();
+        assert!(note.len() <= 1000 && note.ends_with("..."), "{}", note.len());
     }
 }

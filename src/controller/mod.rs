@@ -11,6 +11,7 @@ mod metrics;
 mod reconcile;
 mod server;
 mod stores;
+mod writes;
 
 pub use enforce::{ANNOTATION_BLOCKED, ANNOTATION_PAUSED_BY_GONOGO, FIELD_MANAGER};
 pub use metrics::Metrics;
@@ -20,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
@@ -31,7 +32,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::{PredicateConfig, Predicate, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{error, info};
 
@@ -42,6 +43,7 @@ use crate::probe::{ProbeConfig, Prober, ssrf};
 use index::{RelationIndex, Relations};
 use reconcile::Context;
 use stores::{Stores, trim};
+use writes::RecentWrites;
 
 /// Settings of `gonogo run`.
 #[derive(Clone, Debug)]
@@ -104,8 +106,22 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let index = RelationIndex::default();
 
-    let controller = Controller::new(scoped::<DeploymentReadiness>(&client, ns), watcher::Config::default().any_semantic());
-    let readiness = controller.store();
+    let readiness_writes = Arc::new(RecentWrites::<DeploymentReadiness>::default());
+    let deployment_writes = Arc::new(RecentWrites::<Deployment>::default());
+    let (readiness, readiness_writer) = reflector::store();
+    let readiness_triggers = {
+        let writes = readiness_writes.clone();
+        watcher(scoped::<DeploymentReadiness>(&client, ns), watcher::Config::default().any_semantic())
+            .default_backoff()
+            .modify(trim)
+            .reflect(readiness_writer)
+            .applied_objects()
+            // Our own writes coming back need no evaluation; of the rest, only what changes the
+            // verdict (spec, deletion: the generation) or the finalizer does.
+            .try_filter(move |r| std::future::ready(!writes.is_echo(r)))
+            .predicate_filter(predicates::generation.combine(predicates::finalizers), PredicateConfig::default())
+    };
+    let controller = Controller::for_stream(readiness_triggers, readiness.clone());
 
     let (deployments, deployment_events) = stores::watch(scoped::<Deployment>(&client, ns), trim, metrics.clone());
     let (checklists, checklist_events) = stores::watch(scoped::<ReadinessChecklist>(&client, ns), trim, metrics.clone());
@@ -199,12 +215,18 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         prober,
         certificates,
         caches_synced,
+        readiness_writes,
+        deployment_writes: deployment_writes.clone(),
     });
 
     let by_target = {
         let readiness = readiness.clone();
+        let writes = deployment_writes.clone();
         move |d: Deployment| {
             let (Some(ns), Some(name)) = (d.metadata.namespace.clone(), d.metadata.name.clone()) else { return Vec::new() };
+            if writes.is_echo(&d) {
+                return Vec::new();
+            }
             readiness
                 .state_filter(|r| r.metadata.namespace.as_deref() == Some(ns.as_str()) && r.spec.target_ref.name == name)
                 .iter()
