@@ -15,7 +15,8 @@
 //! Environment: GONOGO_BENCH_N (comma-separated sizes, default 1000,5000; 20 under
 //! `cargo test`), GONOGO_BENCH_CONCURRENCY (the operator's --concurrency, default: its own
 //! default), GONOGO_BENCH_SAMPLES (latency samples, default 200), GONOGO_BENCH_STEADY (seconds
-//! of steady state observed, default 60).
+//! of steady state observed, default 60), GONOGO_BENCH_APISERVER_PROFILE (a file: the API
+//! server's CPU profile over the first 15 s of convergence, for `go tool pprof -top`).
 //!
 //! The API server is started through a wrapper (kube-apiserver with extra flags) that the
 //! launcher's `--bin` picks up: audit log at level Metadata, and priority and fairness on (the
@@ -151,7 +152,7 @@ fn instrument() -> Instrumented {
     script(
         "kube-apiserver",
         format!(
-            "exec '{}' \"$@\" --enable-priority-and-fairness=true --audit-policy-file='{}' --audit-log-path='{}' --audit-log-maxsize=2000",
+            "exec '{}' \"$@\" --enable-priority-and-fairness=true --profiling=true --audit-policy-file='{}' --audit-log-path='{}' --audit-log-maxsize=2000",
             real.join("kube-apiserver").display(),
             policy.display(),
             audit_log.display()
@@ -420,6 +421,15 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
         args.extend(["--concurrency".to_string(), c.to_string()]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Optionally, the API server's CPU profile during convergence (`go tool pprof -top FILE`).
+    let profile = std::env::var_os("GONOGO_BENCH_APISERVER_PROFILE").map(|path| {
+        let mut kubectl = cluster.command("kubectl");
+        kubectl.args(["get", "--raw", "/debug/pprof/profile?seconds=15"]);
+        std::thread::spawn(move || {
+            let out = kubectl.output().expect("kubectl get --raw /debug/pprof/profile");
+            std::fs::write(&path, out.stdout).expect("write the API server profile");
+        })
+    });
     let operator = operator::Operator::start(cluster, "bench", &args).await;
     let pid = operator.pid().expect("operator pid");
     let synced = start.elapsed();
@@ -436,6 +446,12 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
     let deployment_writes = operator.metric("gonogo_deployment_writes_total");
     let reconciles = operator.metric("gonogo_reconcile_duration_seconds_count");
     let load_converged = load();
+    if let Some(profile) = profile {
+        let _ = profile.join();
+    }
+    // Events go out after the writes that decide anything: wait until they are all sent too.
+    wait_for_async("the operator's queued events to be sent", Duration::from_secs(900), || async { operator.metric("gonogo_events_pending") == 0.0 }).await;
+    let idle = start.elapsed();
     // Let trailing reconciles (the operator's own writes coming back as watch events) finish.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let wall_settled = Timestamp::now();
@@ -498,7 +514,8 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
         synced.as_secs_f64()
     );
     println!(
-        "  operator: {reconciles} reconciles, {status_writes} status writes, {deployment_writes} Deployment writes, {operator_cpu_converge:.1} CPU-s"
+        "  operator: {reconciles} reconciles, {status_writes} status writes, {deployment_writes} Deployment writes, {operator_cpu_converge:.1} CPU-s; its events all sent after {:.2} s",
+        idle.as_secs_f64()
     );
     println!(
         "  control plane CPU-s meanwhile: {}",

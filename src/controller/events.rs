@@ -2,13 +2,28 @@
 //! DeploymentReadiness, holding and releasing the rollout on the Deployment (naming the failing
 //! gates, so `kubectl describe deployment X` says why it is blocked and by which gate). One
 //! event per fact keeps the API server's load per evaluation low with thousands of objects.
+//!
+//! Events are sent after the writes that decide anything (status, the Deployment), from a queue
+//! of their own, as client-go's recorder does: a burst of evaluations (a cold start with
+//! thousands of objects) is not slowed by them. A few sequential lanes keep each object's
+//! events in order.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder};
+use tokio::sync::mpsc;
 
+use super::metrics::Metrics;
 use crate::api::{DeploymentReadinessStatus, GateOutcome};
 use crate::engine::Report;
+
+const LANES: usize = 4;
+/// Per lane; a full lane makes reconciles wait rather than grow without bound.
+const LANE_CAPACITY: usize = 1024;
 
 /// The events one evaluation deserves, by the object they go on.
 #[derive(Default)]
@@ -79,11 +94,60 @@ fn event(type_: EventType, reason: &str, mut note: String) -> Event {
     Event { type_, reason: reason.to_string(), note: Some(note), action: "Evaluate".to_string(), secondary: None }
 }
 
-/// Publish every event at once (the Deployment's are dropped when it does not exist); a
-/// failed event is logged, never fatal.
-pub async fn publish(recorder: &Recorder, transitions: &Transitions, readiness: &ObjectReference, deployment: Option<&ObjectReference>) {
-    let on_readiness = transitions.readiness.iter().map(|e| (e, readiness));
-    let on_deployment = deployment.into_iter().flat_map(|d| transitions.deployment.iter().map(move |e| (e, d)));
+/// The events of one evaluation and the objects they go on (the Deployment's are dropped
+/// when it does not exist).
+pub struct Publication {
+    pub transitions: Transitions,
+    pub readiness: ObjectReference,
+    pub deployment: Option<ObjectReference>,
+}
+
+/// Sends events in the background, in order per DeploymentReadiness.
+#[derive(Clone)]
+pub struct EventQueue {
+    lanes: Vec<mpsc::Sender<Publication>>,
+    metrics: Arc<Metrics>,
+}
+
+impl EventQueue {
+    pub fn start(recorder: Recorder, metrics: Arc<Metrics>) -> EventQueue {
+        let lanes = (0..LANES)
+            .map(|_| {
+                let (tx, mut rx) = mpsc::channel::<Publication>(LANE_CAPACITY);
+                let recorder = recorder.clone();
+                let metrics = metrics.clone();
+                tokio::spawn(async move {
+                    while let Some(p) = rx.recv().await {
+                        publish(&recorder, &p).await;
+                        metrics.events_pending.dec();
+                    }
+                });
+                tx
+            })
+            .collect();
+        EventQueue { lanes, metrics }
+    }
+
+    pub async fn send(&self, publication: Publication) {
+        if publication.transitions.is_empty() {
+            return;
+        }
+        let mut hasher = DefaultHasher::new();
+        (&publication.readiness.namespace, &publication.readiness.name).hash(&mut hasher);
+        let Some(lane) = self.lanes.get(hasher.finish() as usize % self.lanes.len()) else { return };
+        self.metrics.events_pending.inc();
+        if lane.send(publication).await.is_err() {
+            // Only when the runtime shuts down: events are best effort.
+            self.metrics.events_pending.dec();
+        }
+    }
+}
+
+/// Publish every event of one evaluation at once; a failed event is logged and counted,
+/// never fatal.
+async fn publish(recorder: &Recorder, p: &Publication) {
+    let on_readiness = p.transitions.readiness.iter().map(|e| (e, &p.readiness));
+    let on_deployment = p.deployment.iter().flat_map(|d| p.transitions.deployment.iter().map(move |e| (e, d)));
     join_all(on_readiness.chain(on_deployment).map(|(event, reference)| async move {
         if let Err(e) = recorder.publish(event, reference).await {
             tracing::warn!(reason = %event.reason, error = %e, "could not publish event");

@@ -45,6 +45,8 @@ pub struct Metrics {
     pub watch_restarts: Family<KindLabel, Counter>,
     pub status_writes: Counter,
     pub deployment_writes: Counter,
+    /// Evaluations whose events are queued, not yet sent.
+    pub events_pending: Gauge,
     pub registry: Registry,
 }
 
@@ -67,6 +69,8 @@ impl Default for Metrics {
         registry.register("status_writes", "Status patches sent", status_writes.clone());
         let deployment_writes = Counter::default();
         registry.register("deployment_writes", "Deployment applies sent (pause, unpause, annotations)", deployment_writes.clone());
+        let events_pending = Gauge::default();
+        registry.register("events_pending", "Evaluations whose events are queued and not yet sent", events_pending.clone());
         Metrics {
             gate_passing,
             blocking,
@@ -76,6 +80,7 @@ impl Default for Metrics {
             watch_restarts,
             status_writes,
             deployment_writes,
+            events_pending,
             registry,
         }
     }

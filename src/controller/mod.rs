@@ -208,7 +208,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let ctx = Arc::new(Context {
         client: client.clone(),
         stores: stores.clone(),
-        recorder: Recorder::new(client.clone(), reporter),
+        events: events::EventQueue::start(Recorder::new(client.clone(), reporter), metrics.clone()),
         metrics: metrics.clone(),
         index: index.clone(),
         failures: Default::default(),

@@ -8,7 +8,6 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, Resource, ResourceExt};
@@ -16,7 +15,7 @@ use serde_json::json;
 use tracing::{debug, info, instrument, warn};
 
 use super::enforce::{self, DeploymentVerdict, FIELD_MANAGER};
-use super::events;
+use super::events::{self, EventQueue, Publication};
 use super::index::{self, RelationIndex};
 use super::metrics::{GateLabels, Metrics, ReadinessLabels, ReasonLabel};
 use super::stores::{Stores, trim};
@@ -35,7 +34,7 @@ const RESYNC: Duration = Duration::from_secs(600);
 pub struct Context {
     pub client: Client,
     pub stores: Stores,
-    pub recorder: Recorder,
+    pub events: EventQueue,
     pub metrics: Arc<Metrics>,
     pub index: RelationIndex,
     /// Consecutive failures per object, for exponential backoff.
@@ -225,11 +224,13 @@ async fn apply(readiness: Arc<DeploymentReadiness>, ctx: &Context, api: &Api<Dep
         debug!(passing = %status.summary.as_ref().map(|s| s.passing.as_str()).unwrap_or_default(), "status written");
     }
 
-    let events = events::transitions(readiness.status.as_ref(), &status, &report, &readiness.name_any());
-    if !events.is_empty() {
-        let deployment_ref = deployment.as_ref().map(|d| d.object_ref(&()));
-        events::publish(&ctx.recorder, &events, &readiness.object_ref(&()), deployment_ref.as_ref()).await;
-    }
+    ctx.events
+        .send(Publication {
+            transitions: events::transitions(readiness.status.as_ref(), &status, &report, &readiness.name_any()),
+            readiness: readiness.object_ref(&()),
+            deployment: deployment.as_ref().map(|d| d.object_ref(&())),
+        })
+        .await;
     record_metrics(ctx, &readiness, &status);
     Ok(Action::requeue(next_wakeup(&readiness, &status, now)))
 }
