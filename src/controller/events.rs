@@ -14,10 +14,11 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
 use tokio::sync::mpsc;
 
 use super::metrics::Metrics;
+use super::recorder::Recorder;
 use crate::api::{DeploymentReadinessStatus, GateOutcome};
 use crate::engine::Report;
 
@@ -111,6 +112,7 @@ pub struct EventQueue {
 
 impl EventQueue {
     pub fn start(recorder: Recorder, metrics: Arc<Metrics>) -> EventQueue {
+        let recorder = Arc::new(recorder);
         let lanes = (0..LANES)
             .map(|_| {
                 let (tx, mut rx) = mpsc::channel::<Publication>(LANE_CAPACITY);

@@ -9,6 +9,7 @@ mod events;
 mod index;
 mod metrics;
 mod reconcile;
+mod recorder;
 mod server;
 mod stores;
 mod writes;
@@ -30,7 +31,7 @@ use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{PredicateConfig, Predicate, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -109,10 +110,13 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let readiness_writes = Arc::new(RecentWrites::<DeploymentReadiness>::default());
     let deployment_writes = Arc::new(RecentWrites::<Deployment>::default());
     let (readiness, readiness_writer) = reflector::store();
+    let targets = index::TargetIndex::default();
     let readiness_triggers = {
         let writes = readiness_writes.clone();
+        let targets = targets.clone();
         watcher(scoped::<DeploymentReadiness>(&client, ns), watcher::Config::default().any_semantic())
             .default_backoff()
+            .inspect_ok(move |event| targets.observe(event))
             .modify(trim)
             .reflect(readiness_writer)
             .applied_objects()
@@ -144,6 +148,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
 
     let stores = Stores {
         readiness: readiness.clone(),
+        targets: targets.clone(),
         deployments,
         checklists,
         cluster_checklists,
@@ -208,7 +213,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let ctx = Arc::new(Context {
         client: client.clone(),
         stores: stores.clone(),
-        events: events::EventQueue::start(Recorder::new(client.clone(), reporter), metrics.clone()),
+        events: events::EventQueue::start(recorder::Recorder::new(client.clone(), reporter), metrics.clone()),
         metrics: metrics.clone(),
         index: index.clone(),
         failures: Default::default(),
@@ -220,18 +225,13 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     });
 
     let by_target = {
-        let readiness = readiness.clone();
         let writes = deployment_writes.clone();
         move |d: Deployment| {
-            let (Some(ns), Some(name)) = (d.metadata.namespace.clone(), d.metadata.name.clone()) else { return Vec::new() };
+            let (Some(ns), Some(name)) = (d.metadata.namespace.as_deref(), d.metadata.name.as_deref()) else { return Vec::new() };
             if writes.is_echo(&d) {
                 return Vec::new();
             }
-            readiness
-                .state_filter(|r| r.metadata.namespace.as_deref() == Some(ns.as_str()) && r.spec.target_ref.name == name)
-                .iter()
-                .map(|r| ObjectRef::from_obj(r.as_ref()))
-                .collect::<Vec<_>>()
+            targets.targeting(ns, name).iter().map(|r| ObjectRef::new(r).within(ns)).collect::<Vec<_>>()
         }
     };
     let checklist_users = {

@@ -15,9 +15,10 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
+use super::index::TargetIndex;
 use super::metrics::Metrics;
 use crate::api::{ClusterReadinessChecklist, DeploymentReadiness, ReadinessApproval, ReadinessChecklist};
 use crate::engine::{Snapshot, Source};
@@ -27,6 +28,8 @@ use crate::probe::ClusterView;
 #[derive(Clone)]
 pub struct Stores {
     pub readiness: Store<DeploymentReadiness>,
+    /// DeploymentReadiness objects by target.
+    pub targets: TargetIndex,
     pub deployments: Store<Deployment>,
     pub checklists: Store<ReadinessChecklist>,
     pub cluster_checklists: Store<ClusterReadinessChecklist>,
@@ -83,10 +86,11 @@ impl Stores {
 
     /// DeploymentReadiness objects in a namespace that target this Deployment.
     pub fn readiness_for(&self, namespace: &str, deployment: &str) -> Vec<Arc<DeploymentReadiness>> {
-        let mut found =
-            self.readiness.state_filter(|r| r.metadata.namespace.as_deref() == Some(namespace) && r.spec.target_ref.name == deployment);
-        found.sort_by_key(|r| r.name_any());
-        found
+        self.targets
+            .targeting(namespace, deployment)
+            .iter()
+            .filter_map(|name| self.readiness.get(&ObjectRef::new(name).within(namespace)))
+            .collect()
     }
 }
 
