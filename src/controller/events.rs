@@ -1,23 +1,48 @@
-//! Events on transitions only, on the DeploymentReadiness and on its Deployment, so
-//! `kubectl describe deployment X` says why it is blocked and by which gate.
+//! Events on transitions only, each on the object it is about: gate verdicts on the
+//! DeploymentReadiness, holding and releasing the rollout on the Deployment (naming the failing
+//! gates, so `kubectl describe deployment X` says why it is blocked and by which gate). One
+//! event per fact keeps the API server's load per evaluation low with thousands of objects.
+//!
+//! Events are sent after the writes that decide anything (status, the Deployment), from a queue
+//! of their own, as client-go's recorder does: a burst of evaluations (a cold start with
+//! thousands of objects) is not slowed by them. A few sequential lanes keep each object's
+//! events in order.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
-use jiff::{SignedDuration, Timestamp};
+use futures::future::join_all;
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::api::events::v1::{Event as K8sEvent, EventSeries};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kube::Client;
-use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event, EventType, Reporter};
-use serde_json::json;
+use kube::runtime::events::{Event, EventType};
+use tokio::sync::mpsc;
 
+use super::metrics::Metrics;
+use super::recorder::Recorder;
 use crate::api::{DeploymentReadinessStatus, GateOutcome};
 use crate::engine::Report;
 
+const LANES: usize = 4;
+/// Per lane; a full lane makes reconciles wait rather than grow without bound.
+const LANE_CAPACITY: usize = 1024;
+
+/// The events one evaluation deserves, by the object they go on.
+#[derive(Default)]
+pub struct Transitions {
+    /// Gate verdicts that changed, expired waivers.
+    pub readiness: Vec<Event>,
+    /// The rollout held or released.
+    pub deployment: Vec<Event>,
+}
+
+impl Transitions {
+    pub fn is_empty(&self) -> bool {
+        self.readiness.is_empty() && self.deployment.is_empty()
+    }
+}
+
 /// The events a status change deserves. Pure, so it is tested without a cluster.
-pub fn transitions(old: Option<&DeploymentReadinessStatus>, new: &DeploymentReadinessStatus, report: &Report, readiness: &str) -> Vec<Event> {
+pub fn transitions(old: Option<&DeploymentReadinessStatus>, new: &DeploymentReadinessStatus, report: &Report, readiness: &str) -> Transitions {
     let mut events = Vec::new();
     let old_gates = old.map(|s| s.gates.as_slice()).unwrap_or_default();
     for gate in &new.gates {
@@ -46,16 +71,16 @@ pub fn transitions(old: Option<&DeploymentReadinessStatus>, new: &DeploymentRead
             ));
         }
     }
+    let mut deployment = Vec::new();
     let was_blocking = old.is_some_and(|s| s.blocking);
     if new.blocking && !was_blocking {
         let failing: Vec<String> = report.gates.iter().filter(|g| g.holds_rollout()).map(|g| format!("{}: {}", g.name, g.message)).collect();
-        // `event` shortens the note on a character boundary (gate messages are any UTF-8).
         let note = format!("{readiness}: rollout paused by gonogo; failing PreRollout gates: {}", failing.join("; "));
-        events.push(event(EventType::Warning, "RolloutBlocked", note));
+        deployment.push(event(EventType::Warning, "RolloutBlocked", note));
     } else if was_blocking && !new.blocking {
-        events.push(event(EventType::Normal, "RolloutUnblocked", format!("{readiness}: every required PreRollout gate passes")));
+        deployment.push(event(EventType::Normal, "RolloutUnblocked", format!("{readiness}: every required PreRollout gate passes")));
     }
-    events
+    Transitions { readiness: events, deployment }
 }
 
 fn event(type_: EventType, reason: &str, mut note: String) -> Event {
@@ -70,170 +95,139 @@ fn event(type_: EventType, reason: &str, mut note: String) -> Event {
     Event { type_, reason: reason.to_string(), note: Some(note), action: "Evaluate".to_string(), secondary: None }
 }
 
-/// How long a repeat of an event counts up its series instead of making a new Event (as in
-/// client-go).
-const SERIES_WINDOW: SignedDuration = SignedDuration::from_mins(6);
-
-/// Publishes events.k8s.io/v1 Events. A repeat of the same note about the same object within
-/// [`SERIES_WINDOW`] counts up the first Event's series. (kube's `Recorder` leaves the note out
-/// of what makes two events the same, so every GateFailed of one object within its window
-/// showed the first gate's note, and `kubectl describe` never named the others.)
-pub struct Publisher {
-    client: Client,
-    reporter: Reporter,
-    recent: Mutex<HashMap<SeriesKey, K8sEvent>>,
+/// The events of one evaluation and the objects they go on (the Deployment's are dropped
+/// when it does not exist).
+pub struct Publication {
+    pub transitions: Transitions,
+    pub readiness: ObjectReference,
+    pub deployment: Option<ObjectReference>,
 }
 
-/// What makes two events one series: the object (not its resourceVersion, which every status
-/// write changes), type, reason, action and note.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct SeriesKey {
-    regarding: [Option<String>; 4],
-    type_: &'static str,
-    reason: String,
-    action: String,
-    note: Option<String>,
+/// Sends events in the background, in order per DeploymentReadiness.
+#[derive(Clone)]
+pub struct EventQueue {
+    lanes: Vec<mpsc::Sender<Publication>>,
+    metrics: Arc<Metrics>,
 }
 
-impl SeriesKey {
-    fn new(event: &Event, regarding: &ObjectReference) -> Self {
-        SeriesKey {
-            regarding: [regarding.kind.clone(), regarding.namespace.clone(), regarding.name.clone(), regarding.uid.clone()],
-            type_: type_name(event.type_),
-            reason: event.reason.clone(),
-            action: event.action.clone(),
-            note: event.note.clone(),
+impl EventQueue {
+    pub fn start(recorder: Recorder, metrics: Arc<Metrics>) -> EventQueue {
+        let recorder = Arc::new(recorder);
+        let lanes = (0..LANES)
+            .map(|_| {
+                let (tx, mut rx) = mpsc::channel::<Publication>(LANE_CAPACITY);
+                let recorder = recorder.clone();
+                let metrics = metrics.clone();
+                tokio::spawn(async move {
+                    while let Some(p) = rx.recv().await {
+                        publish(&recorder, &p).await;
+                        metrics.events_pending.dec();
+                    }
+                });
+                tx
+            })
+            .collect();
+        EventQueue { lanes, metrics }
+    }
+
+    pub async fn send(&self, publication: Publication) {
+        if publication.transitions.is_empty() {
+            return;
+        }
+        let mut hasher = DefaultHasher::new();
+        (&publication.readiness.namespace, &publication.readiness.name).hash(&mut hasher);
+        let Some(lane) = self.lanes.get(hasher.finish() as usize % self.lanes.len()) else { return };
+        self.metrics.events_pending.inc();
+        if lane.send(publication).await.is_err() {
+            // Only when the runtime shuts down: events are best effort.
+            self.metrics.events_pending.dec();
         }
     }
 }
 
-fn type_name(type_: EventType) -> &'static str {
-    match type_ {
-        EventType::Normal => "Normal",
-        EventType::Warning => "Warning",
-    }
-}
-
-fn last_seen(event: &K8sEvent) -> Option<Timestamp> {
-    event.series.as_ref().map(|s| s.last_observed_time.0).or(event.event_time.as_ref().map(|t| t.0))
-}
-
-impl Publisher {
-    pub fn new(client: Client, reporter: Reporter) -> Self {
-        Publisher { client, reporter, recent: Mutex::new(HashMap::new()) }
-    }
-
-    /// Publish every event on every reference; a failed event is logged, never fatal.
-    pub async fn publish(&self, events: &[Event], references: &[ObjectReference]) {
-        for event in events {
-            for reference in references {
-                if let Err(e) = self.publish_one(event, reference).await {
-                    tracing::warn!(reason = %event.reason, error = %e, "could not publish event");
-                }
-            }
+/// Publish every event of one evaluation at once; a failed event is logged and counted,
+/// never fatal.
+async fn publish(recorder: &Recorder, p: &Publication) {
+    let on_readiness = p.transitions.readiness.iter().map(|e| (e, &p.readiness));
+    let on_deployment = p.deployment.iter().flat_map(|d| p.transitions.deployment.iter().map(move |e| (e, d)));
+    join_all(on_readiness.chain(on_deployment).map(|(event, reference)| async move {
+        if let Err(e) = recorder.publish(event, reference).await {
+            tracing::warn!(reason = %event.reason, error = %e, "could not publish event");
         }
-    }
-
-    async fn publish_one(&self, event: &Event, regarding: &ObjectReference) -> Result<(), kube::Error> {
-        let now = Timestamp::now();
-        let key = SeriesKey::new(event, regarding);
-        let previous = match self.recent.lock() {
-            Ok(mut recent) => {
-                recent.retain(|_, e| last_seen(e).is_some_and(|t| t + SERIES_WINDOW > now));
-                recent.get(&key).cloned()
-            }
-            Err(_) => None,
-        };
-        let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), regarding.namespace.as_deref().unwrap_or("default"));
-        let written = match previous {
-            Some(mut repeat) => {
-                let count = repeat.series.as_ref().map_or(2, |s| s.count.saturating_add(1));
-                repeat.series = Some(EventSeries { count, last_observed_time: MicroTime(now) });
-                let name = repeat.metadata.name.clone().unwrap_or_default();
-                match api.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"series": repeat.series}))).await {
-                    Ok(_) => repeat,
-                    // The Event expired or was deleted: start over.
-                    Err(kube::Error::Api(status)) if status.code == 404 => api.create(&PostParams::default(), &self.new_event(event, regarding, now)).await?,
-                    Err(e) => return Err(e),
-                }
-            }
-            None => api.create(&PostParams::default(), &self.new_event(event, regarding, now)).await?,
-        };
-        if let Ok(mut recent) = self.recent.lock() {
-            recent.insert(key, written);
-        }
-        Ok(())
-    }
-
-    fn new_event(&self, event: &Event, regarding: &ObjectReference, now: Timestamp) -> K8sEvent {
-        let name = regarding.name.as_deref().unwrap_or(&self.reporter.controller);
-        K8sEvent {
-            metadata: ObjectMeta {
-                name: Some(format!("{name}.{:x}", now.as_nanosecond())),
-                namespace: regarding.namespace.clone(),
-                ..Default::default()
-            },
-            event_time: Some(MicroTime(now)),
-            type_: Some(type_name(event.type_).to_string()),
-            reason: Some(event.reason.clone()),
-            action: Some(event.action.clone()),
-            note: event.note.clone(),
-            regarding: Some(regarding.clone()),
-            related: event.secondary.clone(),
-            reporting_controller: Some(self.reporter.controller.clone()),
-            reporting_instance: Some(self.reporter.instance.clone().unwrap_or_else(|| self.reporter.controller.clone())),
-            ..Default::default()
-        }
-    }
+    }))
+    .await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Phase, Severity};
+    use crate::api::{GateStatus, Phase, Severity};
     use crate::engine::GateResult;
 
-    fn failing_gate(message: String) -> GateResult {
+    fn gate(result: GateOutcome) -> GateResult {
         GateResult {
             checklist: "inline".into(),
-            name: "rule".into(),
-            kind: "cel",
+            name: "secrets".into(),
+            kind: "secrets",
             description: None,
             severity: Severity::Required,
             phase: Phase::PreRollout,
-            result: GateOutcome::Fail,
-            message,
+            result,
+            message: "Secret api-keys: not found".into(),
             findings: Vec::new(),
         }
     }
 
-    #[test]
-    fn a_long_multibyte_blocking_note_is_shortened_on_a_character_boundary() {
-        let report = Report { gates: vec![failing_gate("é".repeat(600))], problems: Vec::new(), expired_waivers: Vec::new(), target_found: true };
-        let status = DeploymentReadinessStatus { blocking: true, ..Default::default() };
-        // The prefix before the message is odd in length here, so byte 1000 falls inside an `é`.
-        for readiness in ["api", "apis"] {
-            let events = transitions(None, &status, &report, readiness);
-            let blocked = events.iter().find(|e| e.reason == "RolloutBlocked").expect("a RolloutBlocked event");
-            let note = blocked.note.as_deref().unwrap_or_default();
-            assert!(note.len() <= 1000 && note.ends_with("..."), "{} bytes: {note}", note.len());
+    fn report(result: GateOutcome) -> Report {
+        Report { gates: vec![gate(result)], problems: Vec::new(), expired_waivers: Vec::new(), target_found: true }
+    }
+
+    fn status(result: GateOutcome, blocking: bool) -> DeploymentReadinessStatus {
+        let g = gate(result);
+        DeploymentReadinessStatus {
+            gates: vec![GateStatus {
+                name: g.name,
+                checklist: g.checklist,
+                severity: g.severity,
+                phase: g.phase,
+                result,
+                message: g.message,
+                last_transition_time: None,
+            }],
+            blocking,
+            ..Default::default()
         }
     }
 
+    fn reasons(events: &[Event]) -> Vec<&str> {
+        events.iter().map(|e| e.reason.as_str()).collect()
+    }
+
     #[test]
-    fn a_series_is_one_note_about_one_object_whatever_its_resource_version() {
-        let failed = |note: &str| event(EventType::Warning, "GateFailed", note.to_string());
-        let reference = |rv: &str| ObjectReference {
-            kind: Some("DeploymentReadiness".into()),
-            namespace: Some("shop".into()),
-            name: Some("api".into()),
-            uid: Some("1f0c".into()),
-            resource_version: Some(rv.into()),
-            ..Default::default()
-        };
-        let key = SeriesKey::new(&failed("api: gate broken: answered 500"), &reference("1"));
-        assert_eq!(key, SeriesKey::new(&failed("api: gate broken: answered 500"), &reference("2")));
-        assert_ne!(key, SeriesKey::new(&failed("api: gate slow: timed out after 1s"), &reference("1")));
-        assert_ne!(key, SeriesKey::new(&event(EventType::Normal, "GatePassed", "api: gate broken: answered 500".into()), &reference("1")));
+    fn gate_verdicts_go_on_the_readiness_object_the_hold_on_the_deployment() {
+        let blocked = status(GateOutcome::Fail, true);
+        let t = transitions(None, &blocked, &report(GateOutcome::Fail), "api");
+        assert_eq!(reasons(&t.readiness), ["GateFailed"]);
+        assert_eq!(reasons(&t.deployment), ["RolloutBlocked"]);
+        let note = t.deployment[0].note.as_deref().unwrap_or_default();
+        assert!(note.contains("secrets: Secret api-keys: not found"), "{note}");
+
+        let released = status(GateOutcome::Pass, false);
+        let t = transitions(Some(&blocked), &released, &report(GateOutcome::Pass), "api");
+        assert_eq!(reasons(&t.readiness), ["GatePassed"]);
+        assert_eq!(reasons(&t.deployment), ["RolloutUnblocked"]);
+    }
+
+    #[test]
+    fn no_change_no_event() {
+        let blocked = status(GateOutcome::Fail, true);
+        assert!(transitions(Some(&blocked), &blocked, &report(GateOutcome::Fail), "api").is_empty());
+    }
+
+    #[test]
+    fn long_notes_are_cut_on_a_character_boundary() {
+        let e = event(EventType::Warning, "GateFailed", "é".repeat(800));
+        let note = e.note.unwrap_or_default();
+        assert!(note.len() <= 1000 && note.ends_with("..."), "{}", note.len());
     }
 }

@@ -11,6 +11,7 @@ use std::sync::{Arc, RwLock};
 
 use k8s_openapi::api::core::v1::PodSpec;
 use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
 
 use crate::api::{DeploymentReadiness, Item};
 use crate::engine::{Snapshot, pod};
@@ -57,13 +58,93 @@ impl RelationIndex {
         let Ok(map) = self.inner.read() else {
             return candidates.into_iter().collect();
         };
+        let object = (kind, name.to_string());
         candidates
             .into_iter()
             .filter(|r| match map.get(r) {
                 None => true,
-                Some(rel) => rel.objects.contains(&(kind, name.to_string())) || relates_now(rel),
+                Some(rel) => rel.objects.contains(&object) || relates_now(rel),
             })
             .collect()
+    }
+}
+
+/// DeploymentReadiness objects by the Deployment they target, kept from the watch events, so a
+/// Deployment's readiness objects are found without scanning all of them (on every Deployment
+/// event and every reconcile: quadratic with thousands of objects).
+#[derive(Clone, Default)]
+pub struct TargetIndex {
+    inner: Arc<RwLock<Targets>>,
+}
+
+#[derive(Default)]
+struct Targets {
+    /// (namespace, Deployment) → readiness names.
+    by_target: HashMap<(String, String), BTreeSet<String>>,
+    /// (namespace, readiness) → Deployment.
+    target_of: HashMap<(String, String), String>,
+    /// A relist in progress: what it has brought so far.
+    relist: Option<Vec<(String, String, String)>>,
+}
+
+impl Targets {
+    fn insert(&mut self, namespace: String, name: String, target: String) {
+        self.remove(&namespace, &name);
+        self.by_target.entry((namespace.clone(), target.clone())).or_default().insert(name.clone());
+        self.target_of.insert((namespace, name), target);
+    }
+
+    fn remove(&mut self, namespace: &str, name: &str) {
+        let Some(target) = self.target_of.remove(&(namespace.to_string(), name.to_string())) else { return };
+        let key = (namespace.to_string(), target);
+        if let Some(names) = self.by_target.get_mut(&key) {
+            names.remove(name);
+            if names.is_empty() {
+                self.by_target.remove(&key);
+            }
+        }
+    }
+}
+
+fn entry(readiness: &DeploymentReadiness) -> Option<(String, String, String)> {
+    Some((readiness.metadata.namespace.clone()?, readiness.metadata.name.clone()?, readiness.spec.target_ref.name.clone()))
+}
+
+impl TargetIndex {
+    /// Follow the DeploymentReadiness watch (as the reflector store does).
+    pub fn observe(&self, event: &watcher::Event<DeploymentReadiness>) {
+        let Ok(mut t) = self.inner.write() else { return };
+        match event {
+            watcher::Event::Apply(r) => {
+                if let Some((namespace, name, target)) = entry(r) {
+                    t.insert(namespace, name, target);
+                }
+            }
+            watcher::Event::Delete(r) => {
+                if let Some((namespace, name, _)) = entry(r) {
+                    t.remove(&namespace, &name);
+                }
+            }
+            watcher::Event::Init => t.relist = Some(Vec::new()),
+            watcher::Event::InitApply(r) => {
+                if let (Some(relist), Some(e)) = (t.relist.as_mut(), entry(r)) {
+                    relist.push(e);
+                }
+            }
+            watcher::Event::InitDone => {
+                let relist = t.relist.take().unwrap_or_default();
+                *t = Targets::default();
+                for (namespace, name, target) in relist {
+                    t.insert(namespace, name, target);
+                }
+            }
+        }
+    }
+
+    /// Names of the readiness objects targeting this Deployment, sorted.
+    pub fn targeting(&self, namespace: &str, deployment: &str) -> Vec<String> {
+        let Ok(t) = self.inner.read() else { return Vec::new() };
+        t.by_target.get(&(namespace.to_string(), deployment.to_string())).map(|names| names.iter().cloned().collect()).unwrap_or_default()
     }
 }
 
@@ -194,5 +275,39 @@ fn template_references(pod_spec: &PodSpec, out: &mut BTreeSet<(&'static str, Str
     }
     for secret in pod_spec.image_pull_secrets.iter().flatten() {
         out.insert(("Secret", secret.name.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dr(name: &str, target: &str) -> DeploymentReadiness {
+        serde_yaml_ng::from_str(&format!(
+            "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {{name: {name}, namespace: ns}}\nspec: {{targetRef: {{name: {target}}}}}\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn target_index_follows_applies_moves_deletes_and_relists() {
+        let index = TargetIndex::default();
+        index.observe(&watcher::Event::Apply(dr("b", "api")));
+        index.observe(&watcher::Event::Apply(dr("a", "api")));
+        index.observe(&watcher::Event::Apply(dr("c", "web")));
+        assert_eq!(index.targeting("ns", "api"), ["a", "b"]);
+        index.observe(&watcher::Event::Apply(dr("b", "web")));
+        assert_eq!(index.targeting("ns", "api"), ["a"]);
+        assert_eq!(index.targeting("ns", "web"), ["b", "c"]);
+        index.observe(&watcher::Event::Delete(dr("a", "api")));
+        assert!(index.targeting("ns", "api").is_empty());
+        assert!(index.targeting("other", "web").is_empty());
+        // A relist replaces everything once done.
+        index.observe(&watcher::Event::Init);
+        index.observe(&watcher::Event::InitApply(dr("d", "api")));
+        assert_eq!(index.targeting("ns", "web"), ["b", "c"], "unchanged until the relist is done");
+        index.observe(&watcher::Event::InitDone);
+        assert_eq!(index.targeting("ns", "api"), ["d"]);
+        assert!(index.targeting("ns", "web").is_empty());
     }
 }

@@ -49,6 +49,8 @@ pub struct Metrics {
     pub deployment_writes: Counter,
     /// Shared with the prober, which records into it.
     pub probes: ProbeMetrics,
+    /// Evaluations whose events are queued, not yet sent.
+    pub events_pending: Gauge,
     pub registry: Registry,
 }
 
@@ -74,6 +76,8 @@ impl Default for Metrics {
         let probes = ProbeMetrics::default();
         registry.register("probes", "http and prometheus probes run, by kind and result", probes.probes.clone());
         registry.register("probe_duration_seconds", "Time one http or prometheus probe took", probes.duration.clone());
+        let events_pending = Gauge::default();
+        registry.register("events_pending", "Evaluations whose events are queued and not yet sent", events_pending.clone());
         Metrics {
             gate_passing,
             blocking,
@@ -84,6 +88,7 @@ impl Default for Metrics {
             status_writes,
             deployment_writes,
             probes,
+            events_pending,
             registry,
         }
     }

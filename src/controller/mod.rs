@@ -9,8 +9,10 @@ mod events;
 mod index;
 mod metrics;
 mod reconcile;
+mod recorder;
 mod server;
 mod stores;
+mod writes;
 
 pub use enforce::{ANNOTATION_BLOCKED, ANNOTATION_PAUSED_BY_GONOGO, FIELD_MANAGER};
 pub use metrics::Metrics;
@@ -20,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
@@ -31,7 +33,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::{PredicateConfig, Predicate, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{error, info};
 
@@ -42,6 +44,7 @@ use crate::probe::{ProbeConfig, Prober, ssrf};
 use index::{RelationIndex, Relations};
 use reconcile::Context;
 use stores::{Stores, trim};
+use writes::RecentWrites;
 
 /// Settings of `gonogo run`.
 #[derive(Clone, Debug)]
@@ -71,9 +74,8 @@ where
 
 fn readiness_in(store: &Store<DeploymentReadiness>, namespace: &str) -> Vec<ObjectRef<DeploymentReadiness>> {
     store
-        .state()
+        .state_filter(|r| r.metadata.namespace.as_deref() == Some(namespace))
         .iter()
-        .filter(|r| r.namespace().as_deref() == Some(namespace))
         .map(|r| ObjectRef::from_obj(r.as_ref()))
         .collect()
 }
@@ -97,14 +99,33 @@ where
 }
 
 pub async fn run(config: RunConfig) -> anyhow::Result<()> {
-    let kube_config = kube::Config::infer().await?;
+    let mut kube_config = kube::Config::infer().await?;
+    // kube-rs sends no User-Agent: name ourselves in the API server's audit log, as client-go does.
+    kube_config.headers.push(("user-agent".parse()?, concat!("gonogo/", env!("CARGO_PKG_VERSION")).parse()?));
     let client = Client::try_from(kube_config.clone())?;
     let ns = config.namespace.as_deref();
     let metrics = Arc::new(Metrics::default());
     let index = RelationIndex::default();
 
-    let controller = Controller::new(scoped::<DeploymentReadiness>(&client, ns), watcher::Config::default().any_semantic());
-    let readiness = controller.store();
+    let readiness_writes = Arc::new(RecentWrites::<DeploymentReadiness>::default());
+    let deployment_writes = Arc::new(RecentWrites::<Deployment>::default());
+    let (readiness, readiness_writer) = reflector::store();
+    let targets = index::TargetIndex::default();
+    let readiness_triggers = {
+        let writes = readiness_writes.clone();
+        let targets = targets.clone();
+        watcher(scoped::<DeploymentReadiness>(&client, ns), watcher::Config::default().any_semantic())
+            .default_backoff()
+            .inspect_ok(move |event| targets.observe(event))
+            .modify(trim)
+            .reflect(readiness_writer)
+            .applied_objects()
+            // Our own writes coming back need no evaluation; of the rest, only what changes the
+            // verdict (spec, deletion: the generation) or the finalizer does.
+            .try_filter(move |r| std::future::ready(!writes.is_echo(r)))
+            .predicate_filter(predicates::generation.combine(predicates::finalizers), PredicateConfig::default())
+    };
+    let controller = Controller::for_stream(readiness_triggers, readiness.clone());
 
     let (deployments, deployment_events) = stores::watch(scoped::<Deployment>(&client, ns), trim, metrics.clone());
     let (checklists, checklist_events) = stores::watch(scoped::<ReadinessChecklist>(&client, ns), trim, metrics.clone());
@@ -127,6 +148,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
 
     let stores = Stores {
         readiness: readiness.clone(),
+        targets: targets.clone(),
         deployments,
         checklists,
         cluster_checklists,
@@ -147,7 +169,16 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     // (or while this replica is a standby, so a two-replica rollout is not held up).
     let synced = Arc::new(AtomicBool::new(false));
     let standby = Arc::new(AtomicBool::new(config.leader_election));
-    tokio::spawn(server::serve(config.metrics_address, metrics.clone(), synced.clone(), standby.clone()));
+    // Counted when scraped: once per reconcile it would cost O(Deployments) each time.
+    let count_blocked = {
+        let deployments = stores.deployments.clone();
+        let metrics = metrics.clone();
+        move || {
+            let blocked = deployments.state_filter(|d| d.annotations().get(ANNOTATION_PAUSED_BY_GONOGO).is_some_and(|v| v == "true"));
+            metrics.blocked_deployments.set(blocked.len() as i64);
+        }
+    };
+    tokio::spawn(server::serve(config.metrics_address, metrics.clone(), count_blocked, synced.clone(), standby.clone()));
 
     let lease = if config.leader_election {
         Some(leader::acquire(&client, &config).await?)
@@ -156,12 +187,16 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     };
     standby.store(false, Ordering::SeqCst);
 
+    // Reconciles wait for this too: against a half-listed cache a Deployment or Secret not
+    // listed yet reads as missing, which would write a wrong verdict (and maybe a pause).
+    let (caches_synced_tx, caches_synced) = tokio::sync::watch::channel(false);
     {
         let stores = stores.clone();
         let synced = synced.clone();
         tokio::spawn(async move {
             if stores.wait_until_ready().await.is_ok() {
                 synced.store(true, Ordering::SeqCst);
+                caches_synced_tx.send_replace(true);
                 info!("caches synced");
             }
         });
@@ -179,24 +214,25 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let ctx = Arc::new(Context {
         client: client.clone(),
         stores: stores.clone(),
-        recorder: events::Publisher::new(client.clone(), reporter),
+        events: events::EventQueue::start(recorder::Recorder::new(client.clone(), reporter), metrics.clone()),
         metrics: metrics.clone(),
         index: index.clone(),
         failures: Default::default(),
         prober,
         certificates,
+        caches_synced,
+        readiness_writes,
+        deployment_writes: deployment_writes.clone(),
     });
 
     let by_target = {
-        let readiness = readiness.clone();
+        let writes = deployment_writes.clone();
         move |d: Deployment| {
-            let (Some(ns), Some(name)) = (d.metadata.namespace.clone(), d.metadata.name.clone()) else { return Vec::new() };
-            readiness
-                .state()
-                .iter()
-                .filter(|r| r.namespace().as_deref() == Some(ns.as_str()) && r.spec.target_ref.name == name)
-                .map(|r| ObjectRef::from_obj(r.as_ref()))
-                .collect::<Vec<_>>()
+            let (Some(ns), Some(name)) = (d.metadata.namespace.as_deref(), d.metadata.name.as_deref()) else { return Vec::new() };
+            if writes.is_echo(&d) {
+                return Vec::new();
+            }
+            targets.targeting(ns, name).iter().map(|r| ObjectRef::new(r).within(ns)).collect::<Vec<_>>()
         }
     };
     let checklist_users = {
@@ -204,9 +240,8 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         move |c: ReadinessChecklist| {
             let (Some(ns), Some(name)) = (c.metadata.namespace.clone(), c.metadata.name.clone()) else { return Vec::new() };
             readiness
-                .state()
+                .state_filter(|r| r.metadata.namespace.as_deref() == Some(ns.as_str()) && r.spec.checklists.iter().any(|c| c.name == name))
                 .iter()
-                .filter(|r| r.namespace().as_deref() == Some(ns.as_str()) && r.spec.checklists.iter().any(|c| c.name == name))
                 .map(|r| ObjectRef::from_obj(r.as_ref()))
                 .collect::<Vec<_>>()
         }
@@ -216,9 +251,8 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         move |c: ClusterReadinessChecklist| {
             let name = c.name_any();
             readiness
-                .state()
+                .state_filter(|r| r.spec.checklists.iter().any(|c| c.name == name))
                 .iter()
-                .filter(|r| r.spec.checklists.iter().any(|c| c.name == name))
                 .map(|r| ObjectRef::from_obj(r.as_ref()))
                 .collect::<Vec<_>>()
         }

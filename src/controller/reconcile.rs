@@ -15,10 +15,11 @@ use serde_json::json;
 use tracing::{debug, info, instrument, warn};
 
 use super::enforce::{self, DeploymentVerdict, FIELD_MANAGER};
-use super::events;
+use super::events::{self, EventQueue, Publication};
 use super::index::{self, RelationIndex};
 use super::metrics::{GateLabels, Metrics, ReadinessLabels, ReasonLabel};
-use super::stores::Stores;
+use super::stores::{Stores, trim};
+use super::writes::RecentWrites;
 use crate::api::{DeploymentReadiness, DeploymentReadinessStatus, Enforcement, GateOutcome, Item};
 use crate::engine::status::{StatusInput, status_from_report};
 use crate::engine::{Checklists, Report, evaluate};
@@ -33,7 +34,7 @@ const RESYNC: Duration = Duration::from_secs(600);
 pub struct Context {
     pub client: Client,
     pub stores: Stores,
-    pub recorder: events::Publisher,
+    pub events: EventQueue,
     pub metrics: Arc<Metrics>,
     pub index: RelationIndex,
     /// Consecutive failures per object, for exponential backoff.
@@ -42,22 +43,42 @@ pub struct Context {
     pub prober: Prober,
     /// Facts of the certificates in watched TLS Secrets.
     pub certificates: CertificateCache,
+    /// True once every store holds its initial list.
+    pub caches_synced: tokio::sync::watch::Receiver<bool>,
+    /// Our own writes the watches have not brought back yet.
+    pub readiness_writes: Arc<RecentWrites<DeploymentReadiness>>,
+    pub deployment_writes: Arc<RecentWrites<Deployment>>,
 }
 
 #[instrument(skip_all, fields(readiness = %readiness.name_any(), namespace = readiness.namespace().unwrap_or_default()))]
 pub async fn reconcile(readiness: Arc<DeploymentReadiness>, ctx: Arc<Context>) -> Result<Action> {
+    if ctx.caches_synced.clone().wait_for(|synced| *synced).await.is_err() {
+        return Err(Error::Invalid("the watches stopped before the caches synced".into()));
+    }
     let _timer = ctx.metrics.reconcile_timer();
     let namespace = readiness.namespace().ok_or_else(|| Error::Invalid("DeploymentReadiness without namespace".into()))?;
     let api: Api<DeploymentReadiness> = Api::namespaced(ctx.client.clone(), &namespace);
     let object_ref = ObjectRef::from_obj(readiness.as_ref());
-    let action = finalizer(&api, FINALIZER, readiness, |event| async {
-        match event {
-            FinalizerEvent::Apply(readiness) => apply(readiness, &ctx, &api).await,
-            FinalizerEvent::Cleanup(readiness) => cleanup(readiness, &ctx).await,
+    // What we wrote ourselves may not be back through the watch yet.
+    let readiness = ctx.readiness_writes.fresh(readiness);
+    let ours = readiness.finalizers().iter().any(|f| f == FINALIZER);
+    let action = match (readiness.metadata.deletion_timestamp.is_some(), ours) {
+        (false, _) => apply(readiness, &ctx, &api).await?,
+        // Release, then remove the finalizer (kube's helper: by index, guarded by a test).
+        (true, true) => {
+            ctx.readiness_writes.forget(&object_ref);
+            finalizer(&api, FINALIZER, readiness, |event| async {
+                match event {
+                    FinalizerEvent::Apply(readiness) => apply(readiness, &ctx, &api).await,
+                    FinalizerEvent::Cleanup(readiness) => cleanup(readiness, &ctx).await,
+                }
+            })
+            .await
+            .map_err(|e| Error::Finalizer(Box::new(e)))?
         }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))?;
+        // Nothing of ours to release.
+        (true, false) => Action::await_change(),
+    };
     if let Ok(mut failures) = ctx.failures.lock() {
         failures.remove(&object_ref);
     }
@@ -130,17 +151,38 @@ async fn sync_deployment(ctx: &Context, namespace: &str, deployment: &Arc<Deploy
     }
     let name = deployment.name_any();
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
-    enforce::apply(&api, &name, desired.as_ref()).await?;
+    let mut applied = enforce::apply(&api, &name, desired.as_ref()).await?;
     ctx.metrics.deployment_writes.inc();
+    trim(&mut applied);
+    ctx.deployment_writes.record(deployment, applied);
     info!(deployment = %name, hold = verdict.is_some_and(|v| v.holds()), "applied rollout gate to Deployment");
     Ok(())
+}
+
+/// The target Deployment, as fresh as we know it.
+fn fresh_target(ctx: &Context, namespace: &str, name: &str) -> Option<Arc<Deployment>> {
+    ctx.stores.deployments.get(&ObjectRef::new(name).within(namespace)).map(|d| ctx.deployment_writes.fresh(d))
+}
+
+/// Server-side apply of the finalizer alone: a set item, so adding it twice (from a stale copy)
+/// is harmless and never conflicts with other finalizers.
+async fn add_finalizer(ctx: &Context, api: &Api<DeploymentReadiness>, readiness: &DeploymentReadiness) -> Result<Arc<DeploymentReadiness>> {
+    let patch = json!({
+        "apiVersion": "gonogo.dev/v1alpha1",
+        "kind": "DeploymentReadiness",
+        "metadata": { "name": readiness.name_any(), "finalizers": [FINALIZER] },
+    });
+    let mut added = api.patch(&readiness.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(patch)).await?;
+    trim(&mut added);
+    ctx.readiness_writes.record(readiness, added.clone());
+    Ok(Arc::new(added))
 }
 
 async fn apply(readiness: Arc<DeploymentReadiness>, ctx: &Context, api: &Api<DeploymentReadiness>) -> Result<Action> {
     let now = Timestamp::now();
     let namespace = readiness.namespace().unwrap_or_default();
-    let target = readiness.spec.target_ref.name.clone();
-    let deployment = ctx.stores.deployments.get(&ObjectRef::new(&target).within(&namespace));
+    let target_name = readiness.spec.target_ref.name.clone();
+    let deployment = fresh_target(ctx, &namespace, &target_name);
     let (report, relations) = judge(ctx, &readiness, deployment.clone(), now);
     let object_ref = ObjectRef::from_obj(readiness.as_ref());
     ctx.index.record(object_ref.clone(), relations);
@@ -149,8 +191,14 @@ async fn apply(readiness: Arc<DeploymentReadiness>, ctx: &Context, api: &Api<Dep
     let cluster = ctx.stores.cluster_checklists.state();
     ctx.prober.register(&object_ref, probe_specs(&readiness, Checklists { namespaced: &namespaced, cluster: &cluster }, &report));
 
+    let mut readiness = readiness;
     if let Some(deployment) = &deployment {
-        let verdict = combined_verdict(ctx, &namespace, &target, deployment, Some((&readiness, &report)), None, now);
+        // The finalizer goes on before gonogo touches the Deployment, so deleting this object
+        // always releases what it holds; it is not needed while the target does not exist.
+        if !readiness.finalizers().iter().any(|f| f == FINALIZER) {
+            readiness = add_finalizer(ctx, api, &readiness).await?;
+        }
+        let verdict = combined_verdict(ctx, &namespace, &target_name, deployment, Some((&readiness, &report)), None, now);
         sync_deployment(ctx, &namespace, deployment, verdict.as_ref()).await?;
     }
 
@@ -169,19 +217,20 @@ async fn apply(readiness: Arc<DeploymentReadiness>, ctx: &Context, api: &Api<Dep
             "kind": "DeploymentReadiness",
             "status": status,
         });
-        api.patch_status(&readiness.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(patch)).await?;
+        let mut written = api.patch_status(&readiness.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(patch)).await?;
         ctx.metrics.status_writes.inc();
+        trim(&mut written);
+        ctx.readiness_writes.record(&readiness, written);
         debug!(passing = %status.summary.as_ref().map(|s| s.passing.as_str()).unwrap_or_default(), "status written");
     }
 
-    let events = events::transitions(readiness.status.as_ref(), &status, &report, &readiness.name_any());
-    if !events.is_empty() {
-        let mut references = vec![readiness.object_ref(&())];
-        if let Some(d) = &deployment {
-            references.push(d.object_ref(&()));
-        }
-        ctx.recorder.publish(&events, &references).await;
-    }
+    ctx.events
+        .send(Publication {
+            transitions: events::transitions(readiness.status.as_ref(), &status, &report, &readiness.name_any()),
+            readiness: readiness.object_ref(&()),
+            deployment: deployment.as_ref().map(|d| d.object_ref(&())),
+        })
+        .await;
     record_metrics(ctx, &readiness, &status);
     // An approval's expiry changes its gate with nothing watched changing.
     let name = readiness.name_any();
@@ -200,7 +249,7 @@ async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Context) -> Result<A
     let namespace = readiness.namespace().unwrap_or_default();
     let target = &readiness.spec.target_ref.name;
     let name = readiness.name_any();
-    if let Some(deployment) = ctx.stores.deployments.get(&ObjectRef::new(target).within(&namespace)) {
+    if let Some(deployment) = fresh_target(ctx, &namespace, target) {
         let verdict = combined_verdict(ctx, &namespace, target, &deployment, None, Some(&name), Timestamp::now());
         sync_deployment(ctx, &namespace, &deployment, verdict.as_ref()).await?;
     }
@@ -233,14 +282,6 @@ fn record_metrics(ctx: &Context, readiness: &DeploymentReadiness, status: &Deplo
         ctx.metrics.gate_passing.get_or_create(&gate_labels(&namespace, &name, gate)).set(passing as i64);
     }
     ctx.metrics.blocking.get_or_create(&ReadinessLabels { namespace, readiness: name }).set(status.blocking as i64);
-    let blocked = ctx
-        .stores
-        .deployments
-        .state()
-        .iter()
-        .filter(|d| d.annotations().get(enforce::ANNOTATION_PAUSED_BY_GONOGO).is_some_and(|v| v == "true"))
-        .count();
-    ctx.metrics.blocked_deployments.set(blocked as i64);
 }
 
 /// When time alone changes the verdict: a waiver or approval expiring, the progress deadline

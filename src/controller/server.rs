@@ -11,12 +11,20 @@ use axum::routing::get;
 
 use super::metrics::Metrics;
 
-pub async fn serve(address: SocketAddr, metrics: Arc<Metrics>, synced: Arc<AtomicBool>, standby: Arc<AtomicBool>) {
+/// `refresh` updates the gauges that are counted at scrape time rather than on every reconcile.
+pub async fn serve(
+    address: SocketAddr,
+    metrics: Arc<Metrics>,
+    refresh: impl Fn() + Clone + Send + Sync + 'static,
+    synced: Arc<AtomicBool>,
+    standby: Arc<AtomicBool>,
+) {
     let app = Router::new()
         .route(
             "/metrics",
             get(move || {
                 let metrics = metrics.clone();
+                refresh();
                 async move {
                     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], metrics.encode())
                 }

@@ -15,9 +15,10 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
+use super::index::TargetIndex;
 use super::metrics::Metrics;
 use crate::api::{ClusterReadinessChecklist, DeploymentReadiness, ReadinessApproval, ReadinessChecklist};
 use crate::engine::{Snapshot, Source};
@@ -27,6 +28,8 @@ use crate::probe::ClusterView;
 #[derive(Clone)]
 pub struct Stores {
     pub readiness: Store<DeploymentReadiness>,
+    /// DeploymentReadiness objects by target.
+    pub targets: TargetIndex,
     pub deployments: Store<Deployment>,
     pub checklists: Store<ReadinessChecklist>,
     pub cluster_checklists: Store<ClusterReadinessChecklist>,
@@ -83,14 +86,11 @@ impl Stores {
 
     /// DeploymentReadiness objects in a namespace that target this Deployment.
     pub fn readiness_for(&self, namespace: &str, deployment: &str) -> Vec<Arc<DeploymentReadiness>> {
-        let mut found: Vec<_> = self
-            .readiness
-            .state()
-            .into_iter()
-            .filter(|r| r.namespace().as_deref() == Some(namespace) && r.spec.target_ref.name == deployment)
-            .collect();
-        found.sort_by_key(|r| r.name_any());
-        found
+        self.targets
+            .targeting(namespace, deployment)
+            .iter()
+            .filter_map(|name| self.readiness.get(&ObjectRef::new(name).within(namespace)))
+            .collect()
     }
 }
 
@@ -114,14 +114,10 @@ impl ClusterView for Stores {
     }
 
     fn endpoint_slices(&self, namespace: &str, service: &str) -> Vec<Arc<EndpointSlice>> {
-        self.endpoint_slices
-            .state()
-            .into_iter()
-            .filter(|s| {
-                s.metadata.namespace.as_deref() == Some(namespace)
-                    && s.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")).map(String::as_str) == Some(service)
-            })
-            .collect()
+        self.endpoint_slices.state_filter(|s| {
+            s.metadata.namespace.as_deref() == Some(namespace)
+                && s.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")).map(String::as_str) == Some(service)
+        })
     }
 
     fn readiness_exists(&self, readiness: &ObjectRef<DeploymentReadiness>) -> bool {
@@ -130,11 +126,7 @@ impl ClusterView for Stores {
 }
 
 fn in_namespace<K: Resource<DynamicType = ()> + Clone + 'static>(store: &Store<K>, namespace: &str) -> Vec<Arc<K>> {
-    let mut objects: Vec<Arc<K>> = store
-        .state()
-        .into_iter()
-        .filter(|o| o.meta().namespace.as_deref() == Some(namespace))
-        .collect();
+    let mut objects = store.state_filter(|o| o.meta().namespace.as_deref() == Some(namespace));
     // Deterministic order: same inputs, same verdict messages.
     objects.sort_by(|a, b| a.meta().name.cmp(&b.meta().name));
     objects
