@@ -178,6 +178,9 @@ async fn docs_examples_are_valid(cluster: &Cluster, client: &Client) {
     let mut checked = 0;
     for entry in std::fs::read_dir(repo_root().join("docs")).unwrap() {
         let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
         let text = std::fs::read_to_string(&path).unwrap();
         for block in text.split("```yaml").skip(1).filter_map(|b| b.split("```").next()) {
             let first_api = block.lines().find(|l| l.starts_with("apiVersion:")).unwrap_or_default();
