@@ -13,10 +13,10 @@
 //!     GONOGO_CLUSTER_BIN=$(tests/cluster/build.sh) cargo bench --bench controller
 //!
 //! Environment: GONOGO_BENCH_N (comma-separated sizes, default 1000,5000; 20 under
-//! `cargo test`), GONOGO_BENCH_CONCURRENCY (the operator's --concurrency, default: its own
-//! default), GONOGO_BENCH_SAMPLES (latency samples, default 200), GONOGO_BENCH_STEADY (seconds
-//! of steady state observed, default 60), GONOGO_BENCH_APISERVER_PROFILE (a file: the API
-//! server's CPU profile over the first 15 s of convergence, for `go tool pprof -top`).
+//! `cargo test`), GONOGO_BENCH_CONCURRENCY (the operator's --concurrency, default 16),
+//! GONOGO_BENCH_SAMPLES (latency samples, default 200), GONOGO_BENCH_STEADY (seconds of steady
+//! state observed, default 60), GONOGO_BENCH_APISERVER_PROFILE (a file: the API server's CPU
+//! profile over the first 15 s of convergence, for `go tool pprof -top`).
 //!
 //! The API server is started through a wrapper (kube-apiserver with extra flags) that the
 //! launcher's `--bin` picks up: audit log at level Metadata, and priority and fairness on (the
@@ -354,7 +354,7 @@ fn load() -> String {
 async fn run(n: usize, full: bool, audit_log: &Path) {
     let samples = env_or("GONOGO_BENCH_SAMPLES", if full { 200 } else { n }).min(n);
     let steady = Duration::from_secs(env_or("GONOGO_BENCH_STEADY", if full { 60 } else { 5 }));
-    let concurrency: Option<u16> = std::env::var("GONOGO_BENCH_CONCURRENCY").ok().and_then(|v| v.parse().ok());
+    let concurrency: u16 = env_or("GONOGO_BENCH_CONCURRENCY", 16);
     let load_start = load();
 
     let cluster = support::cluster();
@@ -416,11 +416,8 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
     let cpu_0 = cpu(&pids);
     let wall_0 = Timestamp::now();
     let start = Instant::now();
-    let mut args = vec!["--namespace".to_string(), ns.name.clone()];
-    if let Some(c) = concurrency {
-        args.extend(["--concurrency".to_string(), c.to_string()]);
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let concurrency_arg = concurrency.to_string();
+    let args = ["--namespace", &ns.name, "--concurrency", &concurrency_arg];
     // Optionally, the API server's CPU profile during convergence (`go tool pprof -top FILE`).
     let profile = std::env::var_os("GONOGO_BENCH_APISERVER_PROFILE").map(|path| {
         let mut kubectl = cluster.command("kubectl");
@@ -457,6 +454,7 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
     let wall_settled = Timestamp::now();
 
     // Latency: a relevant change (the missing Secret appears) → Ready=True and unpaused.
+    let wall_changes = Timestamp::now();
     let mut created_at = Vec::new();
     for i in 0..samples {
         let s: Secret = yaml(&format!("metadata: {{name: secret-{i}}}\nstringData: {{KEY: v}}\n"));
@@ -479,6 +477,9 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
         .await;
     }
     latencies.sort();
+    wait_for_async("the operator's queued events to be sent", Duration::from_secs(300), || async { operator.metric("gonogo_events_pending") == 0.0 }).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let wall_changed = Timestamp::now();
 
     // Steady state: nothing changes; count what the operator does anyway.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -496,11 +497,11 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
 
     let converge_requests = audit_requests(audit_log, wall_0, wall_settled);
     let steady_requests = audit_requests(audit_log, steady_0, steady_1);
+    let change_requests = audit_requests(audit_log, wall_changes, wall_changed);
     let minutes = steady.as_secs_f64() / 60.0;
     let per_object = |x: f64| x / n as f64;
 
-    let c = concurrency.map(|c| c.to_string()).unwrap_or_else(|| "default".into());
-    println!("== {n} Deployments, each with a DeploymentReadiness (Secret missing); operator in namespace mode, --concurrency {c}");
+    println!("== {n} Deployments, each with a DeploymentReadiness (Secret missing); operator in namespace mode, --concurrency {concurrency}");
     println!("load average (1/5/15 min): at start {load_start}; at convergence {load_converged}; at the end {load_end}");
     println!(
         "bench creation: {n} Deployments in {:.1} s, then {n} DeploymentReadiness objects in {:.1} s ({CREATE_CONCURRENCY} at once); controller manager done after {:.1} s",
@@ -542,6 +543,11 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
         ms(*latencies.last().expect("samples"))
     );
     println!(
+        "  operator requests per change: {:.2} ({})",
+        change_requests.total() as f64 / samples as f64,
+        change_requests.breakdown()
+    );
+    println!(
         "RSS: {:.1} MiB at convergence, {:.1} MiB at the end, peak {:.1} MiB (target < 200 MiB)",
         rss_converged as f64 / 1024.0,
         rss as f64 / 1024.0,
@@ -560,7 +566,7 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
     assert!(converge_requests.writes > 0, "the audit log shows no writes by the operator: is its user agent set?");
     assert_eq!(steady_writes, 0.0, "the controller writes at steady state");
     assert_eq!(rejected_2 - rejected_0, 0.0, "priority and fairness rejected requests");
-    assert_eq!(converge_requests.throttled + steady_requests.throttled, 0, "the API server answered the operator 429");
+    assert_eq!(converge_requests.throttled + change_requests.throttled + steady_requests.throttled, 0, "the API server answered the operator 429");
     operator.assert_no_forbidden();
 }
 
