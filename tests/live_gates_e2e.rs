@@ -504,17 +504,27 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-#[tokio::test]
-async fn an_approval_releases_the_rollout_until_the_image_changes() {
-    let (cluster, client, ns, operator) = setup("approve", &[]).await;
-    let n = &ns.name;
-    approver_role(cluster, n).await;
-    install_approval_policy(cluster, n).await;
+/// An operator, the approver Role, the approval policy, and Deployment `api` with a
+/// DeploymentReadiness holding the one approval `item`.
+async fn approval_scenario(
+    prefix: &str,
+    item: &str,
+) -> (&'static Cluster, TestNamespace, Operator, Api<DeploymentReadiness>, Api<Deployment>) {
+    let (cluster, client, ns, operator) = setup(prefix, &[]).await;
+    approver_role(cluster, &ns.name).await;
+    install_approval_policy(cluster, &ns.name).await;
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let deployments: Api<Deployment> = ns.api(&client);
     let pp = PostParams::default();
-    drs.create(&pp, &readiness("api", "api", "  - {name: signoff, description: release sign-off, approval: {}}\n")).await.unwrap();
+    drs.create(&pp, &readiness("api", "api", &format!("  - {item}\n"))).await.unwrap();
     deployments.create(&pp, &deployment("api", IMAGE)).await.unwrap();
+    (cluster, ns, operator, drs, deployments)
+}
+
+#[tokio::test]
+async fn an_approval_releases_the_rollout_until_the_image_changes() {
+    let (cluster, ns, operator, drs, deployments) = approval_scenario("approve", "{name: signoff, description: release sign-off, approval: {}}").await;
+    let n = &ns.name;
     wait_gates(&drs, "api", TIMEOUT, &[("signoff", Fail, "no ReadinessApproval for item signoff of DeploymentReadiness api (record one with gonogo approve)")]).await;
     wait_until(&deployments, "api", "to be held for the sign-off", TIMEOUT, paused).await;
 
@@ -616,15 +626,8 @@ async fn expired_approvals_and_approvals_by_others_do_not_count() {
 /// template change (here an env var) needs a new one.
 #[tokio::test]
 async fn a_template_approval_survives_gonogos_own_pause_but_not_a_template_change() {
-    let (cluster, client, ns, operator) = setup("template", &[]).await;
+    let (cluster, ns, operator, drs, deployments) = approval_scenario("template", "{name: signoff, approval: {bindTo: Template}}").await;
     let n = &ns.name;
-    approver_role(cluster, n).await;
-    install_approval_policy(cluster, n).await;
-    let drs: Api<DeploymentReadiness> = ns.api(&client);
-    let deployments: Api<Deployment> = ns.api(&client);
-    let pp = PostParams::default();
-    drs.create(&pp, &readiness("api", "api", "  - {name: signoff, approval: {bindTo: Template}}\n")).await.unwrap();
-    deployments.create(&pp, &deployment("api", IMAGE)).await.unwrap();
     wait_until(&deployments, "api", "to be held for the sign-off", TIMEOUT, paused).await;
     let held_generation = deployments.get("api").await.unwrap().metadata.generation;
 
