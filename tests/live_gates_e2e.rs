@@ -17,31 +17,15 @@ use k8s_openapi::api::core::v1::Service;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use operator::{Operator, install};
-use support::{Cluster, TIMEOUT, TestNamespace, cluster, repo_root, wait_until};
+use support::{Cluster, TIMEOUT, TestNamespace, cluster, from_yaml, repo_root, wait_until};
 use testhost::{ALLOW_CIDR, CLOSED_PORT, PORT, SECRET, TestHost};
 
 use GateOutcome::{Fail, Pass, Unknown};
 
-fn from_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
-    serde_yaml_ng::from_str(yaml).unwrap_or_else(|e| panic!("test YAML: {e}\n{yaml}"))
-}
-
 const IMAGE: &str = "registry.k8s.io/pause:3.10";
 
 fn deployment(name: &str, image: &str) -> Deployment {
-    from_yaml(&format!(
-        r#"
-metadata: {{name: {name}, labels: {{app: {name}}}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers:
-      - {{name: api, image: "{image}"}}
-"#
-    ))
+    support::single_container_deployment(name, image)
 }
 
 fn readiness(name: &str, target: &str, items: &str) -> DeploymentReadiness {

@@ -19,7 +19,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator::{Operator, http_get, install};
-use support::{TIMEOUT, TestNamespace, cluster, repo_root, wait_until};
+use support::{TIMEOUT, TestNamespace, cluster, from_yaml, repo_root, wait_until};
 
 // ------------------------------------------------------------------ gauges
 
@@ -237,24 +237,8 @@ impl Drop for Prometheus {
 
 // ------------------------------------------------------------------- kube
 
-fn from_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
-    serde_yaml_ng::from_str(yaml).unwrap_or_else(|e| panic!("test YAML: {e}\n{yaml}"))
-}
-
 fn deployment(name: &str) -> Deployment {
-    from_yaml(&format!(
-        r#"
-metadata: {{name: {name}, labels: {{app: {name}}}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers:
-      - {{name: api, image: registry.k8s.io/pause:3.10}}
-"#
-    ))
+    support::single_container_deployment(name, "registry.k8s.io/pause:3.10")
 }
 
 /// A DeploymentReadiness (Annotate mode) with `items` given as a YAML list.

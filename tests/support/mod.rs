@@ -516,3 +516,25 @@ where
         Err(e) => panic!("deleting {name}: {e}"),
     }
 }
+
+/// A typed object from test YAML, panicking with the YAML on error.
+pub fn from_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
+    serde_yaml_ng::from_str(yaml).unwrap_or_else(|e| panic!("test YAML: {e}\n{yaml}"))
+}
+
+/// One replica of one container `api` running `image`, labelled and selected by `app: name`.
+pub fn single_container_deployment(name: &str, image: &str) -> Deployment {
+    from_yaml(&format!(
+        r#"
+metadata: {{name: {name}, labels: {{app: {name}}}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+      - {{name: api, image: "{image}"}}
+"#
+    ))
+}
