@@ -22,10 +22,10 @@
 //! launcher's `--bin` picks up: audit log at level Metadata, and priority and fairness on (the
 //! launcher turns it off for the tests; real clusters run with it).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
 #[path = "../tests/operator/mod.rs"]
 mod operator;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -51,7 +51,10 @@ fn yaml<T: serde::de::DeserializeOwned>(s: &str) -> T {
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -78,7 +81,12 @@ fn cpu_seconds(pid: u32) -> f64 {
     // Fields after the command name (which may hold spaces) start at field 3.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15, i.e. 11 and 12 after the command name; 100 Hz.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -88,12 +96,31 @@ fn control_plane_pids(dir: &Path) -> BTreeMap<String, u32> {
     let dir = dir.to_string_lossy();
     let mut pids = BTreeMap::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
-        let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
         if args.iter().skip(1).any(|a| a.contains(dir.as_ref())) {
-            let name = args.first().and_then(|a| a.rsplit('/').next()).unwrap_or("?").to_string();
-            if ["kube-apiserver", "etcd", "kube-controller-manager", "kwok", "kube-scheduler"].contains(&name.as_str()) {
+            let name = args
+                .first()
+                .and_then(|a| a.rsplit('/').next())
+                .unwrap_or("?")
+                .to_string();
+            if [
+                "kube-apiserver",
+                "etcd",
+                "kube-controller-manager",
+                "kwok",
+                "kube-scheduler",
+            ]
+            .contains(&name.as_str())
+            {
                 pids.insert(name, pid);
             }
         }
@@ -128,15 +155,33 @@ fn instrument() -> Instrumented {
         Some(dir) => PathBuf::from(dir),
         None => {
             let script = support::repo_root().join("tests/cluster/build.sh");
-            let out = Command::new("bash").arg(&script).stderr(std::process::Stdio::inherit()).output().expect("run tests/cluster/build.sh");
+            let out = Command::new("bash")
+                .arg(&script)
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .expect("run tests/cluster/build.sh");
             assert!(out.status.success(), "tests/cluster/build.sh failed");
-            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().lines().last().expect("bin dir"))
+            PathBuf::from(
+                String::from_utf8_lossy(&out.stdout)
+                    .trim()
+                    .lines()
+                    .last()
+                    .expect("bin dir"),
+            )
         }
     };
     let dir = std::env::temp_dir().join(format!("gonogo-bench-bin-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("bench bin dir");
-    for tool in ["etcd", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl", "helm", "kstatus"] {
+    for tool in [
+        "etcd",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kwok",
+        "kubectl",
+        "helm",
+        "kstatus",
+    ] {
         std::os::unix::fs::symlink(real.join(tool), dir.join(tool)).expect("symlink tool");
     }
     let audit_log = dir.join("audit.log");
@@ -146,7 +191,8 @@ fn instrument() -> Instrumented {
         use std::os::unix::fs::PermissionsExt;
         let path = dir.join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("wrapper");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod wrapper");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod wrapper");
     };
     // Later flags win: these override the launcher's --enable-priority-and-fairness=false.
     script(
@@ -158,7 +204,14 @@ fn instrument() -> Instrumented {
             audit_log.display()
         ),
     );
-    script("launcher", format!("exec '{}' --bin '{}' \"$@\"", real.join("launcher").display(), dir.display()));
+    script(
+        "launcher",
+        format!(
+            "exec '{}' --bin '{}' \"$@\"",
+            real.join("launcher").display(),
+            dir.display()
+        ),
+    );
     Instrumented { dir, audit_log }
 }
 
@@ -185,18 +238,29 @@ spec:
 /// The API server's own metrics for the operator's FlowSchema: (requests dispatched, requests
 /// rejected by priority and fairness).
 async fn apiserver_counters(client: &Client) -> (f64, f64) {
-    let text = client.request_text(http_request("/metrics")).await.expect("GET /metrics");
+    let text = client
+        .request_text(http_request("/metrics"))
+        .await
+        .expect("GET /metrics");
     let sum = |name: &str| -> f64 {
         text.lines()
-            .filter(|l| l.split(['{', ' ']).next() == Some(name) && l.contains("flow_schema=\"gonogo-bench\""))
+            .filter(|l| {
+                l.split(['{', ' ']).next() == Some(name)
+                    && l.contains("flow_schema=\"gonogo-bench\"")
+            })
             .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
             .sum()
     };
-    (sum("apiserver_flowcontrol_dispatched_requests_total"), sum("apiserver_flowcontrol_rejected_requests_total"))
+    (
+        sum("apiserver_flowcontrol_dispatched_requests_total"),
+        sum("apiserver_flowcontrol_rejected_requests_total"),
+    )
 }
 
 fn http_request(path: &str) -> axum::http::Request<Vec<u8>> {
-    axum::http::Request::get(path).body(Vec::new()).expect("request")
+    axum::http::Request::get(path)
+        .body(Vec::new())
+        .expect("request")
 }
 
 // ------------------------------------------------------------------------- audit log
@@ -220,7 +284,10 @@ impl Requests {
     fn breakdown(&self) -> String {
         let mut v: Vec<_> = self.by_verb_resource.iter().collect();
         v.sort_by(|a, b| b.1.cmp(a.1));
-        v.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
+        v.iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -230,11 +297,21 @@ fn audit_requests(log: &Path, from: Timestamp, to: Timestamp) -> Requests {
     let mut seen = HashSet::new();
     let mut out = Requests::default();
     for line in text.lines() {
-        let Ok(ev) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        if !ev["userAgent"].as_str().is_some_and(|a| a.starts_with(USER_AGENT_PREFIX)) {
+        let Ok(ev) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if !ev["userAgent"]
+            .as_str()
+            .is_some_and(|a| a.starts_with(USER_AGENT_PREFIX))
+        {
             continue;
         }
-        let Some(at) = ev["requestReceivedTimestamp"].as_str().and_then(|t| t.parse::<Timestamp>().ok()) else { continue };
+        let Some(at) = ev["requestReceivedTimestamp"]
+            .as_str()
+            .and_then(|t| t.parse::<Timestamp>().ok())
+        else {
+            continue;
+        };
         if at < from || at >= to {
             continue;
         }
@@ -243,10 +320,19 @@ fn audit_requests(log: &Path, from: Timestamp, to: Timestamp) -> Requests {
             continue;
         }
         let verb = ev["verb"].as_str().unwrap_or("?");
-        let resource = match (ev["objectRef"]["resource"].as_str(), ev["objectRef"]["subresource"].as_str()) {
+        let resource = match (
+            ev["objectRef"]["resource"].as_str(),
+            ev["objectRef"]["subresource"].as_str(),
+        ) {
             (Some(r), Some(s)) => format!("{r}/{s}"),
             (Some(r), None) => r.to_string(),
-            _ => ev["requestURI"].as_str().unwrap_or("?").split('?').next().unwrap_or("?").to_string(),
+            _ => ev["requestURI"]
+                .as_str()
+                .unwrap_or("?")
+                .split('?')
+                .next()
+                .unwrap_or("?")
+                .to_string(),
         };
         // A watch may get 429 while a custom resource's watch cache (re)initializes; that is
         // not throttling.
@@ -258,7 +344,9 @@ fn audit_requests(log: &Path, from: Timestamp, to: Timestamp) -> Requests {
             "create" | "update" | "patch" | "delete" | "deletecollection" => out.writes += 1,
             _ => out.reads += 1,
         }
-        *out.by_verb_resource.entry(format!("{verb} {resource}")).or_default() += 1;
+        *out.by_verb_resource
+            .entry(format!("{verb} {resource}"))
+            .or_default() += 1;
     }
     out
 }
@@ -276,11 +364,18 @@ struct Seen {
 }
 
 fn evaluated(d: &DeploymentReadiness) -> bool {
-    d.status.as_ref().is_some_and(|s| s.observed_generation == d.metadata.generation)
+    d.status
+        .as_ref()
+        .is_some_and(|s| s.observed_generation == d.metadata.generation)
 }
 
 fn ready(d: &DeploymentReadiness) -> bool {
-    evaluated(d) && d.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    evaluated(d)
+        && d.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
 }
 
 fn paused(d: &Deployment) -> bool {
@@ -289,10 +384,17 @@ fn paused(d: &Deployment) -> bool {
 
 /// Held by gonogo: paused, and marked with gonogo's verdict.
 fn held(d: &Deployment) -> bool {
-    paused(d) && d.annotations().get(gonogo::controller::ANNOTATION_BLOCKED).is_some_and(|v| v == "true")
+    paused(d)
+        && d.annotations()
+            .get(gonogo::controller::ANNOTATION_BLOCKED)
+            .is_some_and(|v| v == "true")
 }
 
-fn watch_all(drs: Api<DeploymentReadiness>, deployments: Api<Deployment>, n: usize) -> Arc<Mutex<Seen>> {
+fn watch_all(
+    drs: Api<DeploymentReadiness>,
+    deployments: Api<Deployment>,
+    n: usize,
+) -> Arc<Mutex<Seen>> {
     let seen: Arc<Mutex<Seen>> = Default::default();
     let converged = move |s: &mut Seen| {
         if s.converged_at.is_none() && s.evaluated.len() == n && s.held.len() == n {
@@ -300,34 +402,42 @@ fn watch_all(drs: Api<DeploymentReadiness>, deployments: Api<Deployment>, n: usi
         }
     };
     let s = seen.clone();
-    tokio::spawn(watcher(drs, watcher::Config::default()).applied_objects().for_each(move |d| {
-        if let Ok(d) = d {
-            let mut s = s.lock().unwrap();
-            let name = d.name_any();
-            if evaluated(&d) {
-                s.evaluated.insert(name.clone());
-            }
-            if ready(&d) {
-                s.ready_at.entry(name).or_insert_with(Instant::now);
-            }
-            converged(&mut s);
-        }
-        std::future::ready(())
-    }));
+    tokio::spawn(
+        watcher(drs, watcher::Config::default())
+            .applied_objects()
+            .for_each(move |d| {
+                if let Ok(d) = d {
+                    let mut s = s.lock().unwrap();
+                    let name = d.name_any();
+                    if evaluated(&d) {
+                        s.evaluated.insert(name.clone());
+                    }
+                    if ready(&d) {
+                        s.ready_at.entry(name).or_insert_with(Instant::now);
+                    }
+                    converged(&mut s);
+                }
+                std::future::ready(())
+            }),
+    );
     let s = seen.clone();
-    tokio::spawn(watcher(deployments, watcher::Config::default()).applied_objects().for_each(move |d| {
-        if let Ok(d) = d {
-            let mut s = s.lock().unwrap();
-            let name = d.name_any();
-            if held(&d) {
-                s.held.insert(name.clone());
-            } else if !paused(&d) && s.converged_at.is_some() {
-                s.unpaused_at.entry(name).or_insert_with(Instant::now);
-            }
-            converged(&mut s);
-        }
-        std::future::ready(())
-    }));
+    tokio::spawn(
+        watcher(deployments, watcher::Config::default())
+            .applied_objects()
+            .for_each(move |d| {
+                if let Ok(d) = d {
+                    let mut s = s.lock().unwrap();
+                    let name = d.name_any();
+                    if held(&d) {
+                        s.held.insert(name.clone());
+                    } else if !paused(&d) && s.converged_at.is_some() {
+                        s.unpaused_at.entry(name).or_insert_with(Instant::now);
+                    }
+                    converged(&mut s);
+                }
+                std::future::ready(())
+            }),
+    );
     seen
 }
 
@@ -339,7 +449,11 @@ async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool)
     }
 }
 
-async fn wait_for_async<F: std::future::Future<Output = bool>>(what: &str, timeout: Duration, mut done: impl FnMut() -> F) {
+async fn wait_for_async<F: std::future::Future<Output = bool>>(
+    what: &str,
+    timeout: Duration,
+    mut done: impl FnMut() -> F,
+) {
     let deadline = Instant::now() + timeout;
     while !done().await {
         assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
@@ -348,7 +462,9 @@ async fn wait_for_async<F: std::future::Future<Output = bool>>(what: &str, timeo
 }
 
 fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 async fn run(n: usize, full: bool, audit_log: &Path) {
@@ -358,9 +474,15 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
     let load_start = load();
 
     let cluster = support::cluster();
-    let cluster_dir = cluster.kubeconfig().parent().expect("cluster dir").to_path_buf();
+    let cluster_dir = cluster
+        .kubeconfig()
+        .parent()
+        .expect("cluster dir")
+        .to_path_buf();
     operator::install(cluster).await;
-    cluster.kubectl_stdin(&["apply", "-f", "-"], FLOW_SCHEMA).await;
+    cluster
+        .kubectl_stdin(&["apply", "-f", "-"], FLOW_SCHEMA)
+        .await;
     let client = cluster.client().await;
     let ns = support::TestNamespace::new(&client, "bench").await;
     let deployments: Api<Deployment> = ns.api(&client);
@@ -401,17 +523,34 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
 
     // The controller manager has work of its own with new Deployments (a ReplicaSet each):
     // start the clock on a quiet control plane.
-    wait_for_async("the controller manager to observe every Deployment", Duration::from_secs(600), || async {
-        let list = deployments.list(&Default::default()).await.expect("list Deployments");
-        list.items.iter().filter(|d| d.status.as_ref().and_then(|s| s.observed_generation) == d.metadata.generation).count() == n
-    })
+    wait_for_async(
+        "the controller manager to observe every Deployment",
+        Duration::from_secs(600),
+        || async {
+            let list = deployments
+                .list(&Default::default())
+                .await
+                .expect("list Deployments");
+            list.items
+                .iter()
+                .filter(|d| {
+                    d.status.as_ref().and_then(|s| s.observed_generation) == d.metadata.generation
+                })
+                .count()
+                == n
+        },
+    )
     .await;
     let quiet = t.elapsed();
     let seen = watch_all(drs.clone(), deployments.clone(), n);
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     let pids = control_plane_pids(&cluster_dir);
-    let cpu = |pids: &BTreeMap<String, u32>| pids.iter().map(|(k, p)| (k.clone(), cpu_seconds(*p))).collect::<BTreeMap<_, _>>();
+    let cpu = |pids: &BTreeMap<String, u32>| {
+        pids.iter()
+            .map(|(k, p)| (k.clone(), cpu_seconds(*p)))
+            .collect::<BTreeMap<_, _>>()
+    };
     let (dispatched_0, rejected_0) = apiserver_counters(&client).await;
     let cpu_0 = cpu(&pids);
     let wall_0 = Timestamp::now();
@@ -423,16 +562,20 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
         let mut kubectl = cluster.command("kubectl");
         kubectl.args(["get", "--raw", "/debug/pprof/profile?seconds=15"]);
         std::thread::spawn(move || {
-            let out = kubectl.output().expect("kubectl get --raw /debug/pprof/profile");
+            let out = kubectl
+                .output()
+                .expect("kubectl get --raw /debug/pprof/profile");
             std::fs::write(&path, out.stdout).expect("write the API server profile");
         })
     });
     let operator = operator::Operator::start(cluster, "bench", &args).await;
     let pid = operator.pid().expect("operator pid");
     let synced = start.elapsed();
-    wait_for(&format!("{n} DeploymentReadiness objects evaluated and Deployments held"), Duration::from_secs(900), || {
-        seen.lock().unwrap().converged_at.is_some()
-    })
+    wait_for(
+        &format!("{n} DeploymentReadiness objects evaluated and Deployments held"),
+        Duration::from_secs(900),
+        || seen.lock().unwrap().converged_at.is_some(),
+    )
     .await;
     let converged = seen.lock().unwrap().converged_at.expect("converged") - start;
     let cpu_1 = cpu(&pids);
@@ -447,7 +590,12 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
         let _ = profile.join();
     }
     // Events go out after the writes that decide anything: wait until they are all sent too.
-    wait_for_async("the operator's queued events to be sent", Duration::from_secs(900), || async { operator.metric("gonogo_events_pending") == 0.0 }).await;
+    wait_for_async(
+        "the operator's queued events to be sent",
+        Duration::from_secs(900),
+        || async { operator.metric("gonogo_events_pending") == 0.0 },
+    )
+    .await;
     let idle = start.elapsed();
     // Let trailing reconciles (the operator's own writes coming back as watch events) finish.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -457,33 +605,50 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
     let wall_changes = Timestamp::now();
     let mut created_at = Vec::new();
     for i in 0..samples {
-        let s: Secret = yaml(&format!("metadata: {{name: secret-{i}}}\nstringData: {{KEY: v}}\n"));
+        let s: Secret = yaml(&format!(
+            "metadata: {{name: secret-{i}}}\nstringData: {{KEY: v}}\n"
+        ));
         created_at.push((format!("app-{i}"), Instant::now()));
-        secrets.create(&PostParams::default(), &s).await.expect("create Secret");
+        secrets
+            .create(&PostParams::default(), &s)
+            .await
+            .expect("create Secret");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut latencies = Vec::new();
     for (name, at) in &created_at {
-        wait_for(&format!("{name} Ready and unpaused"), Duration::from_secs(120), || {
-            let s = seen.lock().unwrap();
-            match (s.ready_at.get(name), s.unpaused_at.get(name)) {
-                (Some(r), Some(u)) => {
-                    latencies.push((*r).max(*u).duration_since(*at));
-                    true
+        wait_for(
+            &format!("{name} Ready and unpaused"),
+            Duration::from_secs(120),
+            || {
+                let s = seen.lock().unwrap();
+                match (s.ready_at.get(name), s.unpaused_at.get(name)) {
+                    (Some(r), Some(u)) => {
+                        latencies.push((*r).max(*u).duration_since(*at));
+                        true
+                    }
+                    _ => false,
                 }
-                _ => false,
-            }
-        })
+            },
+        )
         .await;
     }
     latencies.sort();
-    wait_for_async("the operator's queued events to be sent", Duration::from_secs(300), || async { operator.metric("gonogo_events_pending") == 0.0 }).await;
+    wait_for_async(
+        "the operator's queued events to be sent",
+        Duration::from_secs(300),
+        || async { operator.metric("gonogo_events_pending") == 0.0 },
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let wall_changed = Timestamp::now();
 
     // Steady state: nothing changes; count what the operator does anyway.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let writes = || operator.metric("gonogo_status_writes_total") + operator.metric("gonogo_deployment_writes_total");
+    let writes = || {
+        operator.metric("gonogo_status_writes_total")
+            + operator.metric("gonogo_deployment_writes_total")
+    };
     let writes_before = writes();
     let (dispatched_s0, _) = apiserver_counters(&client).await;
     let steady_0 = Timestamp::now();
@@ -501,8 +666,12 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
     let minutes = steady.as_secs_f64() / 60.0;
     let per_object = |x: f64| x / n as f64;
 
-    println!("== {n} Deployments, each with a DeploymentReadiness (Secret missing); operator in namespace mode, --concurrency {concurrency}");
-    println!("load average (1/5/15 min): at start {load_start}; at convergence {load_converged}; at the end {load_end}");
+    println!(
+        "== {n} Deployments, each with a DeploymentReadiness (Secret missing); operator in namespace mode, --concurrency {concurrency}"
+    );
+    println!(
+        "load average (1/5/15 min): at start {load_start}; at convergence {load_converged}; at the end {load_end}"
+    );
     println!(
         "bench creation: {n} Deployments in {:.1} s, then {n} DeploymentReadiness objects in {:.1} s ({CREATE_CONCURRENCY} at once); controller manager done after {:.1} s",
         created_deployments.as_secs_f64(),
@@ -520,7 +689,11 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
     );
     println!(
         "  control plane CPU-s meanwhile: {}",
-        cpu_1.iter().map(|(k, v)| format!("{k} {:.1}", v - cpu_0.get(k).copied().unwrap_or(0.0))).collect::<Vec<_>>().join(", ")
+        cpu_1
+            .iter()
+            .map(|(k, v)| format!("{k} {:.1}", v - cpu_0.get(k).copied().unwrap_or(0.0)))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "  operator requests (audit log, user agent gonogo/*): {} ({:.2}/object) + {} watches; {}",
@@ -553,20 +726,38 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
-    println!("steady state, {} s: {steady_writes} writes (target 0)", steady.as_secs());
+    println!(
+        "steady state, {} s: {steady_writes} writes (target 0)",
+        steady.as_secs()
+    );
     println!(
         "  operator requests (audit log): {} = {:.4}/object/minute ({}), + {} watch requests; FlowSchema dispatched {} (incl. watches) = {:.4}/object/minute",
         steady_requests.total(),
         per_object(steady_requests.total() as f64) / minutes,
-        if steady_requests.total() == 0 { "none".to_string() } else { steady_requests.breakdown() },
+        if steady_requests.total() == 0 {
+            "none".to_string()
+        } else {
+            steady_requests.breakdown()
+        },
         steady_requests.watches,
         dispatched_s1 - dispatched_s0,
         per_object(dispatched_s1 - dispatched_s0) / minutes
     );
-    assert!(converge_requests.writes > 0, "the audit log shows no writes by the operator: is its user agent set?");
+    assert!(
+        converge_requests.writes > 0,
+        "the audit log shows no writes by the operator: is its user agent set?"
+    );
     assert_eq!(steady_writes, 0.0, "the controller writes at steady state");
-    assert_eq!(rejected_2 - rejected_0, 0.0, "priority and fairness rejected requests");
-    assert_eq!(converge_requests.throttled + change_requests.throttled + steady_requests.throttled, 0, "the API server answered the operator 429");
+    assert_eq!(
+        rejected_2 - rejected_0,
+        0.0,
+        "priority and fairness rejected requests"
+    );
+    assert_eq!(
+        converge_requests.throttled + change_requests.throttled + steady_requests.throttled,
+        0,
+        "the API server answered the operator 429"
+    );
     operator.assert_no_forbidden();
 }
 
@@ -593,7 +784,10 @@ fn main() {
     let instrumented = instrument();
     // Before any thread exists: support reads the bin directory from the environment.
     unsafe { std::env::set_var("GONOGO_CLUSTER_BIN", &instrumented.dir) };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     runtime.block_on(run(n, full, &instrumented.audit_log));
     drop(runtime);
     let _ = std::fs::remove_dir_all(&instrumented.dir);

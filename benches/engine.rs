@@ -89,18 +89,37 @@ status: {{observedGeneration: 2, replicas: 3, updatedReplicas: 3, readyReplicas:
 - {{apiVersion: v1, kind: ConfigMap, metadata: {{name: {name}-config, namespace: bench}}, data: {{settings: ""}}}}
 "#
     );
-    let docs: Vec<serde_json::Value> = serde_yaml_ng::from_str(&related).expect("bench objects parse");
-    let mut s = Snapshot::new("bench", "2026-06-01T00:00:00Z".parse().expect("time"), Source::Cluster);
+    let docs: Vec<serde_json::Value> =
+        serde_yaml_ng::from_str(&related).expect("bench objects parse");
+    let mut s = Snapshot::new(
+        "bench",
+        "2026-06-01T00:00:00Z".parse().expect("time"),
+        Source::Cluster,
+    );
     s.deployment = Some(Arc::new(deployment));
     for d in docs {
         match d["kind"].as_str() {
-            Some("Service") => s.services.push(Arc::new(serde_json::from_value(d).expect("svc"))),
-            Some("PodDisruptionBudget") => s.pdbs.push(Arc::new(serde_json::from_value(d).expect("pdb"))),
-            Some("HorizontalPodAutoscaler") => s.hpas.push(Arc::new(serde_json::from_value(d).expect("hpa"))),
-            Some("NetworkPolicy") => s.network_policies.push(Arc::new(serde_json::from_value(d).expect("np"))),
-            Some("PersistentVolumeClaim") => s.pvcs.push(Arc::new(serde_json::from_value(d).expect("pvc"))),
-            Some("Secret") => s.secrets.push(Arc::new(serde_json::from_value(d).expect("secret"))),
-            Some("ConfigMap") => s.config_maps.push(Arc::new(serde_json::from_value(d).expect("cm"))),
+            Some("Service") => s
+                .services
+                .push(Arc::new(serde_json::from_value(d).expect("svc"))),
+            Some("PodDisruptionBudget") => s
+                .pdbs
+                .push(Arc::new(serde_json::from_value(d).expect("pdb"))),
+            Some("HorizontalPodAutoscaler") => s
+                .hpas
+                .push(Arc::new(serde_json::from_value(d).expect("hpa"))),
+            Some("NetworkPolicy") => s
+                .network_policies
+                .push(Arc::new(serde_json::from_value(d).expect("np"))),
+            Some("PersistentVolumeClaim") => s
+                .pvcs
+                .push(Arc::new(serde_json::from_value(d).expect("pvc"))),
+            Some("Secret") => s
+                .secrets
+                .push(Arc::new(serde_json::from_value(d).expect("secret"))),
+            Some("ConfigMap") => s
+                .config_maps
+                .push(Arc::new(serde_json::from_value(d).expect("cm"))),
             _ => {}
         }
     }
@@ -110,8 +129,12 @@ status: {{observedGeneration: 2, replicas: 3, updatedReplicas: 3, readyReplicas:
 fn main() {
     // `cargo bench` passes `--bench`; under `cargo test --all-targets` this is a quick smoke run.
     let full = std::env::args().any(|a| a == "--bench");
-    let n: usize = std::env::var("GONOGO_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(if full { 10_000 } else { 200 });
-    let readiness: DeploymentReadiness = serde_yaml_ng::from_str(READINESS).expect("bench readiness parses");
+    let n: usize = std::env::var("GONOGO_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 10_000 } else { 200 });
+    let readiness: DeploymentReadiness =
+        serde_yaml_ng::from_str(READINESS).expect("bench readiness parses");
     let items = readiness.spec.items.len();
     assert_eq!(items, 25);
     let snapshots: Vec<Snapshot> = (0..n).map(objects).collect();
@@ -131,6 +154,11 @@ fn main() {
     }
     let elapsed = start.elapsed().as_secs_f64();
     let per_sec = gates as f64 / elapsed;
-    println!("engine: {items}-item checklist x {n} snapshots = {gates} gate evaluations in {elapsed:.3} s on one core");
-    println!("engine: {per_sec:.0} gate evaluations/s per core (target >= 100000); {:.2} us per gate; {failing} required gates not passing", elapsed * 1e6 / gates as f64);
+    println!(
+        "engine: {items}-item checklist x {n} snapshots = {gates} gate evaluations in {elapsed:.3} s on one core"
+    );
+    println!(
+        "engine: {per_sec:.0} gate evaluations/s per core (target >= 100000); {:.2} us per gate; {failing} required gates not passing",
+        elapsed * 1e6 / gates as f64
+    );
 }

@@ -2,7 +2,9 @@
 //! its CEL rules, evaluated here on sample requests, let only the approver record an approval
 //! and keep approvals immutable. (The e2e suite checks the same against a real API server.)
 
-use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use kube_cel::cel;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -25,7 +27,13 @@ fn approval(approver: &str, item: &str) -> Value {
     })
 }
 
-fn evaluate(expression: &str, operation: &str, user: &str, object: &Value, old: &Value) -> cel::Value {
+fn evaluate(
+    expression: &str,
+    operation: &str,
+    user: &str,
+    object: &Value,
+    old: &Value,
+) -> cel::Value {
     let program = cel::Program::compile(expression).unwrap();
     let mut context = cel::Context::default();
     let request = json!({"operation": operation, "userInfo": {"username": user, "groups": ["system:authenticated"]}});
@@ -51,7 +59,11 @@ fn admit(operation: &str, user: &str, object: &Value, old: &Value) -> Result<(),
             denials.push(message);
         }
     }
-    if denials.is_empty() { Ok(()) } else { Err(denials) }
+    if denials.is_empty() {
+        Ok(())
+    } else {
+        Err(denials)
+    }
 }
 
 #[test]
@@ -60,23 +72,56 @@ fn the_policy_matches_approvals_and_is_bound_to_deny() {
     let spec = policy.spec.unwrap();
     assert_eq!(spec.failure_policy.as_deref(), Some("Fail"));
     let rules = spec.match_constraints.unwrap().resource_rules.unwrap();
-    assert_eq!(rules[0].api_groups.as_deref(), Some(&["gonogo.dev".to_string()][..]));
-    assert_eq!(rules[0].resources.as_deref(), Some(&["readinessapprovals".to_string()][..]));
-    assert_eq!(rules[0].operations.as_deref(), Some(&["CREATE".to_string(), "UPDATE".to_string()][..]));
+    assert_eq!(
+        rules[0].api_groups.as_deref(),
+        Some(&["gonogo.dev".to_string()][..])
+    );
+    assert_eq!(
+        rules[0].resources.as_deref(),
+        Some(&["readinessapprovals".to_string()][..])
+    );
+    assert_eq!(
+        rules[0].operations.as_deref(),
+        Some(&["CREATE".to_string(), "UPDATE".to_string()][..])
+    );
     let binding = binding.spec.unwrap();
-    assert_eq!(binding.policy_name.as_deref(), policy.metadata.name.as_deref());
-    assert_eq!(binding.validation_actions.as_deref(), Some(&["Deny".to_string()][..]));
+    assert_eq!(
+        binding.policy_name.as_deref(),
+        policy.metadata.name.as_deref()
+    );
+    assert_eq!(
+        binding.validation_actions.as_deref(),
+        Some(&["Deny".to_string()][..])
+    );
 }
 
 #[test]
 fn only_the_approver_creates_an_approval() {
-    assert_eq!(admit("CREATE", "alice", &approval("alice", "signoff"), &Value::Null), Ok(()));
     assert_eq!(
-        admit("CREATE", "mallory", &approval("alice", "signoff"), &Value::Null),
-        Err(vec!["spec.approver must be the requesting user mallory, not alice".to_string()])
+        admit(
+            "CREATE",
+            "alice",
+            &approval("alice", "signoff"),
+            &Value::Null
+        ),
+        Ok(())
+    );
+    assert_eq!(
+        admit(
+            "CREATE",
+            "mallory",
+            &approval("alice", "signoff"),
+            &Value::Null
+        ),
+        Err(vec![
+            "spec.approver must be the requesting user mallory, not alice".to_string()
+        ])
     );
     let sa = "system:serviceaccount:ci:deployer";
-    assert_eq!(admit("CREATE", sa, &approval(sa, "signoff"), &Value::Null), Ok(()));
+    assert_eq!(
+        admit("CREATE", sa, &approval(sa, "signoff"), &Value::Null),
+        Ok(())
+    );
 }
 
 #[test]
@@ -84,11 +129,15 @@ fn approvals_are_immutable_but_metadata_may_change() {
     let old = approval("alice", "signoff");
     assert_eq!(
         admit("UPDATE", "alice", &approval("alice", "runbook"), &old),
-        Err(vec!["a ReadinessApproval is immutable; record a new one with gonogo approve".to_string()])
+        Err(vec![
+            "a ReadinessApproval is immutable; record a new one with gonogo approve".to_string()
+        ])
     );
     assert_eq!(
         admit("UPDATE", "bob", &approval("bob", "signoff"), &old),
-        Err(vec!["a ReadinessApproval is immutable; record a new one with gonogo approve".to_string()])
+        Err(vec![
+            "a ReadinessApproval is immutable; record a new one with gonogo approve".to_string()
+        ])
     );
     let mut labelled = old.clone();
     labelled["metadata"]["labels"] = json!({"team": "payments"});

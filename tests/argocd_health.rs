@@ -8,7 +8,11 @@ use std::process::Command;
 #[test]
 fn argocd_health_lua_passes_its_cases() {
     let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/argocd");
-    let out = match Command::new("go").args(["test", "-count=1", "./..."]).current_dir(&module).output() {
+    let out = match Command::new("go")
+        .args(["test", "-count=1", "./..."])
+        .current_dir(&module)
+        .output()
+    {
         Ok(out) => out,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
             "`go` is not on PATH: the Argo CD health check tests run in Go (gopher-lua, as Argo CD does). \
@@ -18,7 +22,11 @@ fn argocd_health_lua_passes_its_cases() {
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "`go test ./...` in tests/argocd failed ({}):\n{stdout}{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "`go test ./...` in tests/argocd failed ({}):\n{stdout}{stderr}",
+        out.status
+    );
 }
 
 /// docs/argocd.md shows the script inline for argocd-cm; it must be the shipped one.
@@ -29,7 +37,10 @@ fn the_documented_argocd_cm_snippet_is_the_shipped_script() {
     let shipped: Vec<&str> = script.lines().skip_while(|l| l.starts_with("--")).collect();
     let docs = std::fs::read_to_string(root.join("docs/argocd.md")).unwrap();
     let key = "resource.customizations.health.gonogo.dev_DeploymentReadiness: |";
-    let start = docs.find(key).expect("docs/argocd.md has the argocd-cm key") + key.len();
+    let start = docs
+        .find(key)
+        .expect("docs/argocd.md has the argocd-cm key")
+        + key.len();
     let documented: Vec<String> = docs[start..]
         .lines()
         .skip(1)

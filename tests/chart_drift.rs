@@ -22,7 +22,9 @@ fn helm_home() -> PathBuf {
 }
 
 fn helm() -> Command {
-    let bin = bin_dir().unwrap_or_else(|e| panic!("helm unavailable: {e}")).join("helm");
+    let bin = bin_dir()
+        .unwrap_or_else(|e| panic!("helm unavailable: {e}"))
+        .join("helm");
     let home = helm_home();
     let mut cmd = Command::new(bin);
     cmd.env("HELM_CACHE_HOME", home.join("cache"))
@@ -35,11 +37,21 @@ fn helm() -> Command {
 /// `helm template gonogo charts/gonogo -n gonogo-system` with extra args, as parsed documents.
 fn template(args: &[&str]) -> Vec<Value> {
     let out = helm()
-        .args(["template", "gonogo", "charts/gonogo", "--namespace", "gonogo-system"])
+        .args([
+            "template",
+            "gonogo",
+            "charts/gonogo",
+            "--namespace",
+            "gonogo-system",
+        ])
         .args(args)
         .output()
         .expect("run helm");
-    assert!(out.status.success(), "helm template {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "helm template {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     serde_yaml_ng::Deserializer::from_str(&text)
         .map(|d| Value::deserialize(d).expect("rendered YAML parses"))
@@ -48,7 +60,15 @@ fn template(args: &[&str]) -> Vec<Value> {
 }
 
 fn kinds(docs: &[Value]) -> BTreeSet<String> {
-    docs.iter().map(|d| format!("{}/{}", d["kind"].as_str().unwrap(), d["metadata"]["name"].as_str().unwrap())).collect()
+    docs.iter()
+        .map(|d| {
+            format!(
+                "{}/{}",
+                d["kind"].as_str().unwrap(),
+                d["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect()
 }
 
 fn find<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
@@ -72,7 +92,12 @@ fn grants(role: &Value) -> BTreeSet<String> {
         for group in rule["apiGroups"].as_sequence().unwrap() {
             for resource in rule["resources"].as_sequence().unwrap() {
                 for verb in rule["verbs"].as_sequence().unwrap() {
-                    out.insert(format!("{}/{} {}", group.as_str().unwrap(), resource.as_str().unwrap(), verb.as_str().unwrap()));
+                    out.insert(format!(
+                        "{}/{} {}",
+                        group.as_str().unwrap(),
+                        resource.as_str().unwrap(),
+                        verb.as_str().unwrap()
+                    ));
                 }
             }
         }
@@ -94,16 +119,24 @@ fn chart_crds_match_the_api_types() {
     let mut expected: Vec<String> = generated.iter().map(|(f, _)| f.clone()).collect();
     expected.sort();
     const FIX: &str = "regenerate crds/ (`cargo run -- crds --output-dir crds`), then run scripts/render-deploy.sh";
-    assert_eq!(committed, expected, "charts/gonogo/crds holds other files than the generator writes; {FIX}");
+    assert_eq!(
+        committed, expected,
+        "charts/gonogo/crds holds other files than the generator writes; {FIX}"
+    );
     for (file, yaml) in generated {
         let on_disk = std::fs::read_to_string(dir.join(&file)).unwrap();
-        assert!(on_disk == yaml, "charts/gonogo/crds/{file} differs from the API types; {FIX}");
+        assert!(
+            on_disk == yaml,
+            "charts/gonogo/crds/{file} differs from the API types; {FIX}"
+        );
     }
 }
 
 #[test]
 fn deploy_manifests_match_the_chart() {
-    let helm_bin = bin_dir().unwrap_or_else(|e| panic!("helm unavailable: {e}")).join("helm");
+    let helm_bin = bin_dir()
+        .unwrap_or_else(|e| panic!("helm unavailable: {e}"))
+        .join("helm");
     let out_dir = helm_home().join("render");
     let home = helm_home();
     let out = Command::new("bash")
@@ -115,11 +148,23 @@ fn deploy_manifests_match_the_chart() {
         .env("HELM_DATA_HOME", home.join("data"))
         .output()
         .expect("run scripts/render-deploy.sh");
-    assert!(out.status.success(), "render-deploy.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    for file in ["deploy/gonogo.yaml", "deploy/rbac.yaml", "deploy/admission/hold-new-deployments.yaml", "deploy/admission/approval-policy.yaml"] {
+    assert!(
+        out.status.success(),
+        "render-deploy.sh failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in [
+        "deploy/gonogo.yaml",
+        "deploy/rbac.yaml",
+        "deploy/admission/hold-new-deployments.yaml",
+        "deploy/admission/approval-policy.yaml",
+    ] {
         let rendered = std::fs::read_to_string(out_dir.join(file)).unwrap();
         let committed = std::fs::read_to_string(repo_root().join(file)).unwrap_or_default();
-        assert!(rendered == committed, "{file} differs from the chart; run scripts/render-deploy.sh (HELM=path/to/helm v4)");
+        assert!(
+            rendered == committed,
+            "{file} differs from the chart; run scripts/render-deploy.sh (HELM=path/to/helm v4)"
+        );
     }
 }
 
@@ -128,8 +173,16 @@ fn deploy_manifests_match_the_chart() {
 #[test]
 fn the_charts_lint_clean() {
     for chart in ["charts/gonogo", "tests/fixtures/charts/app"] {
-        let out = helm().args(["lint", "--strict", chart]).output().expect("run helm");
-        assert!(out.status.success(), "helm lint --strict {chart}:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let out = helm()
+            .args(["lint", "--strict", chart])
+            .output()
+            .expect("run helm");
+        assert!(
+            out.status.success(),
+            "helm lint --strict {chart}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -151,17 +204,36 @@ fn defaults_run_two_replicas_with_leader_election_and_every_safeguard() {
         "ValidatingAdmissionPolicy/gonogo-approvals",
         "ValidatingAdmissionPolicyBinding/gonogo-approvals",
     ] {
-        assert!(names.contains(expected), "{expected} missing from {names:?}");
+        assert!(
+            names.contains(expected),
+            "{expected} missing from {names:?}"
+        );
     }
-    assert!(!names.iter().any(|n| n.starts_with("ServiceMonitor/")), "ServiceMonitor is opt-in");
+    assert!(
+        !names.iter().any(|n| n.starts_with("ServiceMonitor/")),
+        "ServiceMonitor is opt-in"
+    );
 
     let args = controller_args(&docs);
     assert_eq!(args[0], "run");
     assert!(args.contains(&"--leader-election".to_string()), "{args:?}");
-    assert!(args.contains(&"--metrics-address=0.0.0.0:8080".to_string()), "{args:?}");
-    assert!(!args.iter().any(|a| a.starts_with("--namespace")), "watches every namespace by default: {args:?}");
-    for unset in ["--prometheus-url", "--http-allow-cidr", "--probe-concurrency"] {
-        assert!(!args.iter().any(|a| a.starts_with(unset)), "{unset} rendered though unset: {args:?}");
+    assert!(
+        args.contains(&"--metrics-address=0.0.0.0:8080".to_string()),
+        "{args:?}"
+    );
+    assert!(
+        !args.iter().any(|a| a.starts_with("--namespace")),
+        "watches every namespace by default: {args:?}"
+    );
+    for unset in [
+        "--prometheus-url",
+        "--http-allow-cidr",
+        "--probe-concurrency",
+    ] {
+        assert!(
+            !args.iter().any(|a| a.starts_with(unset)),
+            "{unset} rendered though unset: {args:?}"
+        );
     }
 
     let deployment = find(&docs, "Deployment")[0];
@@ -169,9 +241,15 @@ fn defaults_run_two_replicas_with_leader_election_and_every_safeguard() {
     let container = &pod["containers"][0];
     assert_eq!(deployment["spec"]["replicas"], 2);
     assert_eq!(pod["serviceAccountName"], "gonogo");
-    assert_eq!(pod["automountServiceAccountToken"], true, "the controller talks to the API server");
+    assert_eq!(
+        pod["automountServiceAccountToken"], true,
+        "the controller talks to the API server"
+    );
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
     let sc = &container["securityContext"];
     assert_eq!(sc["runAsNonRoot"], true);
     assert_eq!(sc["readOnlyRootFilesystem"], true);
@@ -182,18 +260,33 @@ fn defaults_run_two_replicas_with_leader_election_and_every_safeguard() {
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(container["readinessProbe"]["httpGet"]["port"], "metrics");
     assert_eq!(container["ports"][0]["name"], "metrics");
-    assert!(container["resources"]["requests"]["cpu"].is_string() && container["resources"]["limits"]["memory"].is_string());
+    assert!(
+        container["resources"]["requests"]["cpu"].is_string()
+            && container["resources"]["limits"]["memory"].is_string()
+    );
     let env: Vec<(&str, &str)> = container["env"]
         .as_sequence()
         .unwrap()
         .iter()
-        .filter_map(|e| Some((e["name"].as_str()?, e["valueFrom"]["fieldRef"]["fieldPath"].as_str()?)))
+        .filter_map(|e| {
+            Some((
+                e["name"].as_str()?,
+                e["valueFrom"]["fieldRef"]["fieldPath"].as_str()?,
+            ))
+        })
         .collect();
-    assert!(env.contains(&("POD_NAME", "metadata.name")) && env.contains(&("POD_NAMESPACE", "metadata.namespace")), "{env:?}");
+    assert!(
+        env.contains(&("POD_NAME", "metadata.name"))
+            && env.contains(&("POD_NAMESPACE", "metadata.namespace")),
+        "{env:?}"
+    );
     let spread = pod["topologySpreadConstraints"].as_sequence().unwrap();
     assert!(!spread.is_empty());
     for c in spread {
-        assert_eq!(c["labelSelector"]["matchLabels"]["app.kubernetes.io/name"], "gonogo", "{c:?}");
+        assert_eq!(
+            c["labelSelector"]["matchLabels"]["app.kubernetes.io/name"], "gonogo",
+            "{c:?}"
+        );
     }
     assert_eq!(container["image"], "ghcr.io/gonogo-dev/gonogo:0.1.0");
 }
@@ -229,10 +322,20 @@ fn live_probe_values_become_flags_only_when_set() {
         "--probe-concurrency=4",
         "--log-format=text",
     ] {
-        assert!(args.contains(&expected.to_string()), "{expected} missing from {args:?}");
+        assert!(
+            args.contains(&expected.to_string()),
+            "{expected} missing from {args:?}"
+        );
     }
-    let image = find(&docs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap();
-    assert!(image.ends_with(":0.1.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"), "{image}");
+    let image = find(&docs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap();
+    assert!(
+        image.ends_with(
+            ":0.1.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+        ),
+        "{image}"
+    );
 }
 
 #[test]
@@ -240,12 +343,18 @@ fn watching_one_namespace_shrinks_rbac_to_a_role_and_scopes_admission() {
     let docs = template(&["--set", "watchNamespace=shop", "--kube-version", "1.36.0"]);
     assert!(controller_args(&docs).contains(&"--namespace=shop".to_string()));
     let roles = find(&docs, "Role");
-    let role = roles.iter().find(|r| r["metadata"]["name"] == "gonogo-controller").expect("controller Role");
+    let role = roles
+        .iter()
+        .find(|r| r["metadata"]["name"] == "gonogo-controller")
+        .expect("controller Role");
     assert_eq!(role["metadata"]["namespace"], "shop");
     assert!(grants(role).contains("apps/deployments patch"));
     assert!(grants(role).contains("gonogo.dev/deploymentreadinesses/status patch"));
     let bindings = find(&docs, "RoleBinding");
-    let binding = bindings.iter().find(|b| b["metadata"]["name"] == "gonogo-controller").expect("controller RoleBinding");
+    let binding = bindings
+        .iter()
+        .find(|b| b["metadata"]["name"] == "gonogo-controller")
+        .expect("controller RoleBinding");
     assert_eq!(binding["metadata"]["namespace"], "shop");
     assert_eq!(binding["subjects"][0]["namespace"], "gonogo-system");
 
@@ -264,9 +373,16 @@ fn watching_one_namespace_shrinks_rbac_to_a_role_and_scopes_admission() {
     .collect();
     assert_eq!(grants(cluster_roles[0]), expected);
 
-    for kind in ["MutatingAdmissionPolicyBinding", "ValidatingAdmissionPolicyBinding"] {
+    for kind in [
+        "MutatingAdmissionPolicyBinding",
+        "ValidatingAdmissionPolicyBinding",
+    ] {
         let b = find(&docs, kind)[0];
-        assert_eq!(b["spec"]["matchResources"]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], "shop", "{kind}");
+        assert_eq!(
+            b["spec"]["matchResources"]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+            "shop",
+            "{kind}"
+        );
     }
 }
 
@@ -276,20 +392,44 @@ fn the_cluster_role_grants_exactly_the_namespaced_and_cluster_rules() {
     let all = template(&[]);
     let one = template(&["--set", "watchNamespace=shop"]);
     let cluster_role = grants(find(&all, "ClusterRole")[0]);
-    let role = find(&one, "Role").into_iter().find(|r| r["metadata"]["name"] == "gonogo-controller").unwrap();
+    let role = find(&one, "Role")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "gonogo-controller")
+        .unwrap();
     let mut split = grants(role);
     split.extend(grants(find(&one, "ClusterRole")[0]));
     assert_eq!(cluster_role, split);
-    assert!(!cluster_role.iter().any(|g| g.contains("secrets get") || g.contains("delete") || g.contains("update")), "{cluster_role:?}");
+    assert!(
+        !cluster_role
+            .iter()
+            .any(|g| g.contains("secrets get") || g.contains("delete") || g.contains("update")),
+        "{cluster_role:?}"
+    );
 }
 
 #[test]
 fn the_hold_policy_needs_kubernetes_1_36() {
-    let has_map = |docs: &[Value]| kinds(docs).iter().any(|k| k.starts_with("MutatingAdmissionPolicy/"));
+    let has_map = |docs: &[Value]| {
+        kinds(docs)
+            .iter()
+            .any(|k| k.starts_with("MutatingAdmissionPolicy/"))
+    };
     assert!(has_map(&template(&["--kube-version", "1.36.0"])));
-    assert!(!has_map(&template(&["--kube-version", "1.35.4"])), "MutatingAdmissionPolicy v1 does not exist before 1.36");
-    assert!(!has_map(&template(&["--kube-version", "1.37.0", "--set", "holdNewDeployments=false"])));
-    assert!(!kinds(&template(&["--set", "approvalPolicy=false"])).iter().any(|k| k.starts_with("ValidatingAdmissionPolicy")));
+    assert!(
+        !has_map(&template(&["--kube-version", "1.35.4"])),
+        "MutatingAdmissionPolicy v1 does not exist before 1.36"
+    );
+    assert!(!has_map(&template(&[
+        "--kube-version",
+        "1.37.0",
+        "--set",
+        "holdNewDeployments=false"
+    ])));
+    assert!(
+        !kinds(&template(&["--set", "approvalPolicy=false"]))
+            .iter()
+            .any(|k| k.starts_with("ValidatingAdmissionPolicy"))
+    );
     let monitor = template(&["--set", "metrics.serviceMonitor.enabled=true"]);
     let sm = find(&monitor, "ServiceMonitor")[0];
     assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
@@ -297,10 +437,33 @@ fn the_hold_policy_needs_kubernetes_1_36() {
 
 #[test]
 fn the_chart_passes_gonogos_own_baseline() {
-    let out = helm().args(["template", "gonogo", "charts/gonogo", "--namespace", "gonogo-system"]).output().expect("run helm");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = helm()
+        .args([
+            "template",
+            "gonogo",
+            "charts/gonogo",
+            "--namespace",
+            "gonogo-system",
+        ])
+        .output()
+        .expect("run helm");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_gonogo"))
-        .args(["check", "-f", "-", "--fail-on", "required", "--namespace", "gonogo-system", "--color", "never"])
+        .args([
+            "check",
+            "-f",
+            "-",
+            "--fail-on",
+            "required",
+            "--namespace",
+            "gonogo-system",
+            "--color",
+            "never",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -334,7 +497,10 @@ fn final_stage(dockerfile: &str) -> Vec<(String, String)> {
             continue;
         }
         logical.push_str(t);
-        let (instruction, args) = logical.trim().split_once(char::is_whitespace).unwrap_or((logical.trim(), ""));
+        let (instruction, args) = logical
+            .trim()
+            .split_once(char::is_whitespace)
+            .unwrap_or((logical.trim(), ""));
         let instruction = instruction.to_ascii_uppercase();
         if instruction == "FROM" {
             stages.push(Vec::new());
@@ -351,25 +517,64 @@ fn final_stage(dockerfile: &str) -> Vec<(String, String)> {
 fn the_image_runs_the_static_binary_as_non_root() {
     let path: &Path = &repo_root().join("Dockerfile");
     let dockerfile = std::fs::read_to_string(path).expect("Dockerfile");
-    assert!(dockerfile.lines().filter(|l| l.trim_start().to_ascii_uppercase().starts_with("FROM ")).count() >= 2, "multi-stage");
+    assert!(
+        dockerfile
+            .lines()
+            .filter(|l| l.trim_start().to_ascii_uppercase().starts_with("FROM "))
+            .count()
+            >= 2,
+        "multi-stage"
+    );
     let stage = final_stage(&dockerfile);
-    let last = |name: &str| stage.iter().rev().find(|(i, _)| i == name).map(|(_, a)| a.clone());
+    let last = |name: &str| {
+        stage
+            .iter()
+            .rev()
+            .find(|(i, _)| i == name)
+            .map(|(_, a)| a.clone())
+    };
 
     let from = last("FROM").unwrap();
-    assert!(from.contains("distroless/static") || from.starts_with("scratch"), "final base is not a static, shell-less image: {from}");
+    assert!(
+        from.contains("distroless/static") || from.starts_with("scratch"),
+        "final base is not a static, shell-less image: {from}"
+    );
     let user = last("USER").expect("the final stage sets USER");
     let uid = user.split(':').next().unwrap();
-    assert!(uid.parse::<u32>().is_ok_and(|u| u != 0), "USER must be a numeric non-root uid (kubelet's runAsNonRoot check needs a number): {user}");
+    assert!(
+        uid.parse::<u32>().is_ok_and(|u| u != 0),
+        "USER must be a numeric non-root uid (kubelet's runAsNonRoot check needs a number): {user}"
+    );
     let entrypoint = last("ENTRYPOINT").expect("ENTRYPOINT");
-    let entry: Vec<String> = serde_json::from_str(&entrypoint).expect("ENTRYPOINT in exec (JSON) form");
+    let entry: Vec<String> =
+        serde_json::from_str(&entrypoint).expect("ENTRYPOINT in exec (JSON) form");
     assert_eq!(entry.len(), 1, "{entry:?}");
-    let copied = stage.iter().any(|(i, a)| i == "COPY" && a.contains("--from=") && a.split_whitespace().last() == Some(entry[0].as_str()));
-    assert!(copied, "the entrypoint {} is not the binary copied from the build stage", entry[0]);
-    assert!(dockerfile.contains("--bin gonogo"), "the build stage builds the gonogo binary");
+    let copied = stage.iter().any(|(i, a)| {
+        i == "COPY"
+            && a.contains("--from=")
+            && a.split_whitespace().last() == Some(entry[0].as_str())
+    });
+    assert!(
+        copied,
+        "the entrypoint {} is not the binary copied from the build stage",
+        entry[0]
+    );
+    assert!(
+        dockerfile.contains("--bin gonogo"),
+        "the build stage builds the gonogo binary"
+    );
 
     // The chart runs the image as the same user.
     let docs = template(&[]);
     let pod = &find(&docs, "Deployment")[0]["spec"]["template"]["spec"];
-    assert_eq!(pod["securityContext"]["runAsUser"].as_u64().map(|u| u.to_string()), Some(uid.to_string()));
-    assert_eq!(pod["containers"][0]["args"][0], "run", "the chart passes the subcommand to the entrypoint");
+    assert_eq!(
+        pod["securityContext"]["runAsUser"]
+            .as_u64()
+            .map(|u| u.to_string()),
+        Some(uid.to_string())
+    );
+    assert_eq!(
+        pod["containers"][0]["args"][0], "run",
+        "the chart passes the subcommand to the entrypoint"
+    );
 }

@@ -19,7 +19,9 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::{Client, ResourceExt};
 use operator::{Operator, http_get};
-use support::{Cluster, TIMEOUT, TestNamespace, cluster, deployment_available, repo_root, wait_until};
+use support::{
+    Cluster, TIMEOUT, TestNamespace, cluster, deployment_available, repo_root, wait_until,
+};
 
 const RELEASE_NAMESPACE: &str = "gonogo-system";
 
@@ -27,11 +29,17 @@ const RELEASE_NAMESPACE: &str = "gonogo-system";
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn chart() -> String {
-    repo_root().join("charts/gonogo").to_string_lossy().into_owned()
+    repo_root()
+        .join("charts/gonogo")
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn app_chart() -> String {
-    repo_root().join("tests/fixtures/charts/app").to_string_lossy().into_owned()
+    repo_root()
+        .join("tests/fixtures/charts/app")
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// `helm upgrade --install` of the chart as release `gonogo` in gonogo-system, once per process.
@@ -45,13 +53,27 @@ async fn install_chart(cluster: &Cluster) {
         let chart = chart();
         cluster
             .helm(&[
-                "upgrade", "--install", "gonogo", &chart,
-                "--namespace", RELEASE_NAMESPACE, "--create-namespace", "--take-ownership",
-                "--set", "image.tag=0.1.0-e2e", "--set", "replicas=2",
-                "--wait", "--timeout", "120s",
+                "upgrade",
+                "--install",
+                "gonogo",
+                &chart,
+                "--namespace",
+                RELEASE_NAMESPACE,
+                "--create-namespace",
+                "--take-ownership",
+                "--set",
+                "image.tag=0.1.0-e2e",
+                "--set",
+                "replicas=2",
+                "--wait",
+                "--timeout",
+                "120s",
             ])
             .await;
-        eprintln!("chart: helm install --wait of charts/gonogo took {:.1}s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "chart: helm install --wait of charts/gonogo took {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
     })
     .await;
 }
@@ -59,10 +81,21 @@ async fn install_chart(cluster: &Cluster) {
 /// The flags the chart gives `gonogo run`, without the subcommand and the metrics address
 /// (the test harness picks a free port).
 fn chart_args(deployment: &Deployment) -> Vec<String> {
-    let container = &deployment.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0];
+    let container = &deployment
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0];
     let args = container.args.clone().unwrap_or_default();
     assert_eq!(args.first().map(String::as_str), Some("run"), "{args:?}");
-    args.into_iter().skip(1).filter(|a| !a.starts_with("--metrics-address")).collect()
+    args.into_iter()
+        .skip(1)
+        .filter(|a| !a.starts_with("--metrics-address"))
+        .collect()
 }
 
 fn from_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
@@ -83,7 +116,9 @@ fn condition(dr: &DeploymentReadiness, type_: &str) -> Option<(String, String, S
 }
 
 fn current(dr: &DeploymentReadiness) -> bool {
-    dr.status.as_ref().is_some_and(|s| s.observed_generation == dr.metadata.generation)
+    dr.status
+        .as_ref()
+        .is_some_and(|s| s.observed_generation == dr.metadata.generation)
 }
 
 fn paused(d: &Deployment) -> bool {
@@ -91,9 +126,24 @@ fn paused(d: &Deployment) -> bool {
 }
 
 /// `helm <verb> app tests/fixtures/charts/app --wait --timeout T` in `ns`, timed.
-async fn helm_app(cluster: &Cluster, verb: &str, ns: &str, timeout: &str, extra: &[&str]) -> (support::CmdOutput, Duration) {
+async fn helm_app(
+    cluster: &Cluster,
+    verb: &str,
+    ns: &str,
+    timeout: &str,
+    extra: &[&str],
+) -> (support::CmdOutput, Duration) {
     let chart = app_chart();
-    let mut args = vec![verb, "app", chart.as_str(), "--namespace", ns, "--wait", "--timeout", timeout];
+    let mut args = vec![
+        verb,
+        "app",
+        chart.as_str(),
+        "--namespace",
+        ns,
+        "--wait",
+        "--timeout",
+        timeout,
+    ];
     args.extend_from_slice(extra);
     let started = Instant::now();
     let out = cluster.try_run("helm", &args, None).await;
@@ -118,10 +168,22 @@ async fn the_chart_runs_the_operator_and_helm_wait_follows_the_gates() {
         ("rolebinding", "gonogo-leader-election", true),
         ("service", "gonogo-metrics", true),
         ("poddisruptionbudget", "gonogo", true),
-        ("mutatingadmissionpolicy", "gonogo-hold-new-deployments", false),
-        ("mutatingadmissionpolicybinding", "gonogo-hold-new-deployments", false),
+        (
+            "mutatingadmissionpolicy",
+            "gonogo-hold-new-deployments",
+            false,
+        ),
+        (
+            "mutatingadmissionpolicybinding",
+            "gonogo-hold-new-deployments",
+            false,
+        ),
         ("validatingadmissionpolicy", "gonogo-approvals", false),
-        ("validatingadmissionpolicybinding", "gonogo-approvals", false),
+        (
+            "validatingadmissionpolicybinding",
+            "gonogo-approvals",
+            false,
+        ),
         ("crd", "deploymentreadinesses.gonogo.dev", false),
     ] {
         let mut args = vec!["get", kind, name, "-o", "name"];
@@ -141,19 +203,39 @@ async fn the_chart_runs_the_operator_and_helm_wait_follows_the_gates() {
     };
     assert!(can("patch", "deployments.apps", None).await);
     assert!(can("watch", "secrets", None).await);
-    assert!(!can("get", "secrets", None).await, "the controller only lists and watches Secrets");
+    assert!(
+        !can("get", "secrets", None).await,
+        "the controller only lists and watches Secrets"
+    );
     assert!(!can("delete", "deployments.apps", None).await);
-    assert!(!can("update", "deployments.apps", None).await, "the controller writes by server-side apply (patch) only");
+    assert!(
+        !can("update", "deployments.apps", None).await,
+        "the controller writes by server-side apply (patch) only"
+    );
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
-    let controller = wait_until(&deployments, "gonogo", "to be Available through kwok", TIMEOUT, deployment_available).await;
+    let controller = wait_until(
+        &deployments,
+        "gonogo",
+        "to be Available through kwok",
+        TIMEOUT,
+        deployment_available,
+    )
+    .await;
     let args = chart_args(&controller);
-    assert!(args.contains(&"--leader-election".to_string()), "2 replicas elect a leader: {args:?}");
+    assert!(
+        args.contains(&"--leader-election".to_string()),
+        "2 replicas elect a leader: {args:?}"
+    );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // Exactly the chart's flags: every namespace, leader election on the chart's Lease.
     let operator = Operator::start(cluster, "chart", &args).await;
     support::eventually("the operator to lead", TIMEOUT, || async {
-        if operator.log_text().contains("became leader") { Ok(()) } else { Err("not yet leader") }
+        if operator.log_text().contains("became leader") {
+            Ok(())
+        } else {
+            Err("not yet leader")
+        }
     })
     .await;
 
@@ -182,13 +264,31 @@ async fn docs_examples_are_valid(cluster: &Cluster, client: &Client) {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        for block in text.split("```yaml").skip(1).filter_map(|b| b.split("```").next()) {
-            let first_api = block.lines().find(|l| l.starts_with("apiVersion:")).unwrap_or_default();
+        for block in text
+            .split("```yaml")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+        {
+            let first_api = block
+                .lines()
+                .find(|l| l.starts_with("apiVersion:"))
+                .unwrap_or_default();
             if !first_api.contains("gonogo.dev/") || block.contains("{{") {
                 continue;
             }
-            let out = cluster.try_run("kubectl", &["create", "--dry-run=server", "-n", &ns.name, "-f", "-"], Some(block)).await;
-            assert!(out.success(), "{} has an example the API server rejects:\n{block}\n{}", path.display(), out.stderr);
+            let out = cluster
+                .try_run(
+                    "kubectl",
+                    &["create", "--dry-run=server", "-n", &ns.name, "-f", "-"],
+                    Some(block),
+                )
+                .await;
+            assert!(
+                out.success(),
+                "{} has an example the API server rejects:\n{block}\n{}",
+                path.display(),
+                out.stderr
+            );
             checked += 1;
         }
     }
@@ -201,47 +301,107 @@ async fn docs_examples_are_valid(cluster: &Cluster, client: &Client) {
 async fn failing_gate_holds_helm_wait(cluster: &Cluster, client: &Client) -> TestNamespace {
     let ns = TestNamespace::new(client, "helm-fail").await;
     let (out, took) = helm_app(cluster, "install", &ns.name, "30s", &[]).await;
-    eprintln!("failing gate: helm install --wait --timeout 30s returned after {:.1}s", took.as_secs_f64());
-    assert!(!out.success(), "helm install --wait succeeded with a failing required gate:\n{}", out.stdout);
+    eprintln!(
+        "failing gate: helm install --wait --timeout 30s returned after {:.1}s",
+        took.as_secs_f64()
+    );
     assert!(
-        out.stderr.contains("DeploymentReadiness") && out.stderr.contains("InProgress") && out.stderr.contains("Secret api-keys"),
+        !out.success(),
+        "helm install --wait succeeded with a failing required gate:\n{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("DeploymentReadiness")
+            && out.stderr.contains("InProgress")
+            && out.stderr.contains("Secret api-keys"),
         "helm's error should name the waiting DeploymentReadiness and the failing gate:\n{}",
         out.stderr
     );
 
     let drs: Api<DeploymentReadiness> = ns.api(client);
     let deployments: Api<Deployment> = ns.api(client);
-    let dr = wait_until(&drs, "app", "to block on the missing Secret", TIMEOUT, |d| {
-        current(d) && d.status.as_ref().is_some_and(|s| s.blocking)
-    })
+    let dr = wait_until(
+        &drs,
+        "app",
+        "to block on the missing Secret",
+        TIMEOUT,
+        |d| current(d) && d.status.as_ref().is_some_and(|s| s.blocking),
+    )
     .await;
-    assert_eq!(condition(&dr, "Ready").map(|c| c.0).as_deref(), Some("False"));
+    assert_eq!(
+        condition(&dr, "Ready").map(|c| c.0).as_deref(),
+        Some("False")
+    );
     let d = deployments.get("app").await.unwrap();
     assert!(paused(&d));
-    assert_eq!(d.annotations().get("gonogo.dev/paused-by-gonogo").map(String::as_str), Some("true"));
-    let replica_sets = ns.api::<ReplicaSet>(client).list(&ListParams::default()).await.unwrap();
-    assert!(replica_sets.items.is_empty(), "the first ReplicaSet must be held: {:?}", replica_sets.items.iter().map(|r| r.name_any()).collect::<Vec<_>>());
-    let kstatus = cluster.kstatus(&ns.name, "deploymentreadiness", "app").await;
+    assert_eq!(
+        d.annotations()
+            .get("gonogo.dev/paused-by-gonogo")
+            .map(String::as_str),
+        Some("true")
+    );
+    let replica_sets = ns
+        .api::<ReplicaSet>(client)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(
+        replica_sets.items.is_empty(),
+        "the first ReplicaSet must be held: {:?}",
+        replica_sets
+            .items
+            .iter()
+            .map(|r| r.name_any())
+            .collect::<Vec<_>>()
+    );
+    let kstatus = cluster
+        .kstatus(&ns.name, "deploymentreadiness", "app")
+        .await;
     assert_eq!(kstatus.status, "InProgress", "{kstatus:?}");
 
     // Sample output for docs/troubleshooting.md.
-    let get = cluster.kubectl(&["get", "deploymentreadiness", "-n", &ns.name]).await;
-    let describe = cluster.kubectl(&["describe", "deploymentreadiness", "app", "-n", &ns.name]).await;
+    let get = cluster
+        .kubectl(&["get", "deploymentreadiness", "-n", &ns.name])
+        .await;
+    let describe = cluster
+        .kubectl(&["describe", "deploymentreadiness", "app", "-n", &ns.name])
+        .await;
     assert!(describe.contains("Secret api-keys"), "{describe}");
-    let describe_deployment = cluster.kubectl(&["describe", "deployment", "app", "-n", &ns.name]).await;
-    assert!(describe_deployment.contains("RolloutBlocked"), "{describe_deployment}");
+    let describe_deployment = cluster
+        .kubectl(&["describe", "deployment", "app", "-n", &ns.name])
+        .await;
+    assert!(
+        describe_deployment.contains("RolloutBlocked"),
+        "{describe_deployment}"
+    );
     eprintln!(
         "---- kubectl get deploymentreadiness\n{get}---- kubectl describe deploymentreadiness app\n{describe}\
          ---- kubectl describe deployment app\n{describe_deployment}----"
     );
 
-    ns.api::<Secret>(client).create(&PostParams::default(), &api_keys()).await.unwrap();
+    ns.api::<Secret>(client)
+        .create(&PostParams::default(), &api_keys())
+        .await
+        .unwrap();
     let (out, took) = helm_app(cluster, "upgrade", &ns.name, "60s", &[]).await;
-    assert!(out.success(), "helm upgrade --wait after the Secret appeared failed:\n{}", out.stderr);
-    eprintln!("failing gate fixed: helm upgrade --wait succeeded after {:.1}s", took.as_secs_f64());
+    assert!(
+        out.success(),
+        "helm upgrade --wait after the Secret appeared failed:\n{}",
+        out.stderr
+    );
+    eprintln!(
+        "failing gate fixed: helm upgrade --wait succeeded after {:.1}s",
+        took.as_secs_f64()
+    );
     let d = deployments.get("app").await.unwrap();
     assert!(!paused(&d) && deployment_available(&d), "{:?}", d.status);
-    assert_eq!(cluster.kstatus(&ns.name, "deploymentreadiness", "app").await.status, "Current");
+    assert_eq!(
+        cluster
+            .kstatus(&ns.name, "deploymentreadiness", "app")
+            .await
+            .status,
+        "Current"
+    );
     ns
 }
 
@@ -249,13 +409,36 @@ async fn failing_gate_holds_helm_wait(cluster: &Cluster, client: &Client) -> Tes
 /// includes the PostRollout `readyReplicas` gate, so the release is really up.
 async fn passing_gates_let_helm_wait_succeed(cluster: &Cluster, client: &Client) -> TestNamespace {
     let ns = TestNamespace::new(client, "helm-pass").await;
-    ns.api::<Secret>(client).create(&PostParams::default(), &api_keys()).await.unwrap();
+    ns.api::<Secret>(client)
+        .create(&PostParams::default(), &api_keys())
+        .await
+        .unwrap();
     let (out, took) = helm_app(cluster, "install", &ns.name, "60s", &[]).await;
-    assert!(out.success(), "helm install --wait failed though every gate passes:\n{}", out.stderr);
-    eprintln!("passing gates: helm install --wait succeeded after {:.1}s", took.as_secs_f64());
-    let dr = ns.api::<DeploymentReadiness>(client).get("app").await.unwrap();
-    assert!(current(&dr), "helm returned before gonogo judged the current generation: {:?}", dr.status);
-    assert_eq!(condition(&dr, "Ready").map(|c| c.0).as_deref(), Some("True"), "{:?}", dr.status);
+    assert!(
+        out.success(),
+        "helm install --wait failed though every gate passes:\n{}",
+        out.stderr
+    );
+    eprintln!(
+        "passing gates: helm install --wait succeeded after {:.1}s",
+        took.as_secs_f64()
+    );
+    let dr = ns
+        .api::<DeploymentReadiness>(client)
+        .get("app")
+        .await
+        .unwrap();
+    assert!(
+        current(&dr),
+        "helm returned before gonogo judged the current generation: {:?}",
+        dr.status
+    );
+    assert_eq!(
+        condition(&dr, "Ready").map(|c| c.0).as_deref(),
+        Some("True"),
+        "{:?}",
+        dr.status
+    );
     // The release is up: unpaused and available. The Deployment controller may still be
     // catching up with the last generation for a moment (seen once in a fresh-clone run: status
     // of generation 2 read just after helm returned); a few seconds at most.
@@ -268,35 +451,78 @@ async fn passing_gates_let_helm_wait_succeed(cluster: &Cluster, client: &Client)
             paused(&d)
         );
     }
-    support::wait_until(&ns.api::<Deployment>(client), "app", "to be unpaused and available", Duration::from_secs(10), |d| {
-        !paused(d) && deployment_available(d)
-    })
+    support::wait_until(
+        &ns.api::<Deployment>(client),
+        "app",
+        "to be unpaused and available",
+        Duration::from_secs(10),
+        |d| !paused(d) && deployment_available(d),
+    )
     .await;
-    let kstatus = cluster.kstatus(&ns.name, "deploymentreadiness", "app").await;
+    let kstatus = cluster
+        .kstatus(&ns.name, "deploymentreadiness", "app")
+        .await;
     assert_eq!(kstatus.status, "Current", "{kstatus:?}");
     ns
 }
 
 /// `progressDeadlineSeconds: 5` and a missing Secret: the DeploymentReadiness becomes Stalled
 /// (kstatus Failed) and Helm 4 stops waiting at once instead of at its timeout.
-async fn stalled_readiness_fails_helm_wait_fast(cluster: &Cluster, client: &Client) -> TestNamespace {
+async fn stalled_readiness_fails_helm_wait_fast(
+    cluster: &Cluster,
+    client: &Client,
+) -> TestNamespace {
     let ns = TestNamespace::new(client, "helm-stall").await;
     let timeout = Duration::from_secs(60);
-    let (out, took) = helm_app(cluster, "install", &ns.name, "60s", &["--set", "readiness.progressDeadlineSeconds=5"]).await;
-    eprintln!("stalled: helm install --wait --timeout 60s failed after {:.1}s", took.as_secs_f64());
-    assert!(!out.success(), "helm install --wait succeeded with a stalled readiness:\n{}", out.stdout);
-    assert!(out.stderr.contains("status: Failed") && out.stderr.contains("required gates still failing 5s"), "{}", out.stderr);
-    assert!(took < timeout / 2, "helm took {took:?} to give up on a Stalled readiness (timeout {timeout:?})");
-    let dr = ns.api::<DeploymentReadiness>(client).get("app").await.unwrap();
+    let (out, took) = helm_app(
+        cluster,
+        "install",
+        &ns.name,
+        "60s",
+        &["--set", "readiness.progressDeadlineSeconds=5"],
+    )
+    .await;
+    eprintln!(
+        "stalled: helm install --wait --timeout 60s failed after {:.1}s",
+        took.as_secs_f64()
+    );
+    assert!(
+        !out.success(),
+        "helm install --wait succeeded with a stalled readiness:\n{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("status: Failed")
+            && out.stderr.contains("required gates still failing 5s"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        took < timeout / 2,
+        "helm took {took:?} to give up on a Stalled readiness (timeout {timeout:?})"
+    );
+    let dr = ns
+        .api::<DeploymentReadiness>(client)
+        .get("app")
+        .await
+        .unwrap();
     let (status, reason, _) = condition(&dr, "Stalled").expect("Stalled condition");
-    assert_eq!((status.as_str(), reason.as_str()), ("True", "ProgressDeadlineExceeded"));
-    let kstatus = cluster.kstatus(&ns.name, "deploymentreadiness", "app").await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "ProgressDeadlineExceeded")
+    );
+    let kstatus = cluster
+        .kstatus(&ns.name, "deploymentreadiness", "app")
+        .await;
     assert_eq!(kstatus.status, "Failed", "{kstatus:?}");
     ns
 }
 
 /// The chart's ValidatingAdmissionPolicy: an approval is recorded by its approver only.
-async fn approvals_are_signed_by_their_approver(cluster: &Cluster, client: &Client) -> TestNamespace {
+async fn approvals_are_signed_by_their_approver(
+    cluster: &Cluster,
+    client: &Client,
+) -> TestNamespace {
     let ns = TestNamespace::new(client, "approve").await;
     let approval = |name: &str, approver: &str| {
         format!(
@@ -305,15 +531,48 @@ async fn approvals_are_signed_by_their_approver(cluster: &Cluster, client: &Clie
             ns.name
         )
     };
-    let as_alice = ["create", "-f", "-", "--as", "alice", "--as-group", "system:masters"];
-    let forged = cluster.try_run("kubectl", &as_alice, Some(&approval("forged", "bob"))).await;
-    assert!(!forged.success(), "alice recorded an approval in bob's name");
-    assert!(forged.stderr.contains("gonogo-approvals") && forged.stderr.contains("spec.approver must be the requesting user alice, not bob"), "{}", forged.stderr);
-    cluster.run("kubectl", &as_alice, Some(&approval("signed", "alice"))).await;
+    let as_alice = [
+        "create",
+        "-f",
+        "-",
+        "--as",
+        "alice",
+        "--as-group",
+        "system:masters",
+    ];
+    let forged = cluster
+        .try_run("kubectl", &as_alice, Some(&approval("forged", "bob")))
+        .await;
+    assert!(
+        !forged.success(),
+        "alice recorded an approval in bob's name"
+    );
+    assert!(
+        forged.stderr.contains("gonogo-approvals")
+            && forged
+                .stderr
+                .contains("spec.approver must be the requesting user alice, not bob"),
+        "{}",
+        forged.stderr
+    );
+    cluster
+        .run("kubectl", &as_alice, Some(&approval("signed", "alice")))
+        .await;
     let changed = cluster
         .try_kubectl(&[
-            "patch", "readinessapproval", "signed", "-n", &ns.name, "--type", "merge", "-p", r#"{"spec":{"approver":"bob"}}"#,
-            "--as", "alice", "--as-group", "system:masters",
+            "patch",
+            "readinessapproval",
+            "signed",
+            "-n",
+            &ns.name,
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"approver":"bob"}}"#,
+            "--as",
+            "alice",
+            "--as-group",
+            "system:masters",
         ])
         .await;
     assert!(!changed.success(), "a recorded approval changed");
@@ -329,11 +588,17 @@ struct Controller {
 }
 
 impl Controller {
-    async fn start(cluster: &Cluster, namespace: &str, service_account: &str, args: &[String]) -> Controller {
+    async fn start(
+        cluster: &Cluster,
+        namespace: &str,
+        service_account: &str,
+        args: &[String],
+    ) -> Controller {
         let admin = std::fs::read_to_string(cluster.kubeconfig()).unwrap();
         let mut config: serde_yaml_ng::Value = serde_yaml_ng::from_str(&admin).unwrap();
         for user in config["users"].as_sequence_mut().unwrap() {
-            user["user"]["as"] = format!("system:serviceaccount:{namespace}:{service_account}").into();
+            user["user"]["as"] =
+                format!("system:serviceaccount:{namespace}:{service_account}").into();
             user["user"]["as-groups"] = serde_yaml_ng::to_value([
                 "system:serviceaccounts".to_string(),
                 format!("system:serviceaccounts:{namespace}"),
@@ -345,7 +610,11 @@ impl Controller {
         let kubeconfig = dir.join(format!("gonogo-chart-{namespace}.kubeconfig"));
         std::fs::write(&kubeconfig, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
         let log = dir.join(format!("gonogo-chart-{namespace}.log"));
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_gonogo"))
             .arg("run")
@@ -363,9 +632,16 @@ impl Controller {
         let deadline = Instant::now() + TIMEOUT;
         while !matches!(http_get(port, "/readyz"), Some((200, _))) {
             if let Ok(Some(status)) = controller.child.try_wait() {
-                panic!("gonogo run exited with {status}:\n{}", controller.log_text());
+                panic!(
+                    "gonogo run exited with {status}:\n{}",
+                    controller.log_text()
+                );
             }
-            assert!(Instant::now() < deadline, "gonogo run not ready (caches not synced: RBAC?):\n{}", controller.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "gonogo run not ready (caches not synced: RBAC?):\n{}",
+                controller.log_text()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         controller
@@ -381,7 +657,12 @@ impl Drop for Controller {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            let _ = writeln!(std::io::stderr(), "controller log {}:\n{}", self.log.display(), self.log_text());
+            let _ = writeln!(
+                std::io::stderr(),
+                "controller log {}:\n{}",
+                self.log.display(),
+                self.log_text()
+            );
         }
     }
 }
@@ -400,24 +681,54 @@ async fn watching_one_namespace_needs_only_a_role_there() {
     let watch = format!("watchNamespace={}", watched.name);
     cluster
         .helm(&[
-            "install", "scoped", &chart, "--namespace", &home.name, "--skip-crds",
-            "--set", &watch, "--set", "replicas=1", "--set", "holdNewDeployments=false", "--set", "approvalPolicy=false",
-            "--wait", "--timeout", "60s",
+            "install",
+            "scoped",
+            &chart,
+            "--namespace",
+            &home.name,
+            "--skip-crds",
+            "--set",
+            &watch,
+            "--set",
+            "replicas=1",
+            "--set",
+            "holdNewDeployments=false",
+            "--set",
+            "approvalPolicy=false",
+            "--wait",
+            "--timeout",
+            "60s",
         ])
         .await;
 
     let sa = format!("system:serviceaccount:{}:scoped-gonogo", home.name);
     let can = |verb: &'static str, resource: &'static str, ns: String| {
         let sa = sa.clone();
-        async move { cluster.try_kubectl(&["auth", "can-i", verb, resource, "--as", &sa, "-n", &ns]).await.stdout.trim() == "yes" }
+        async move {
+            cluster
+                .try_kubectl(&["auth", "can-i", verb, resource, "--as", &sa, "-n", &ns])
+                .await
+                .stdout
+                .trim()
+                == "yes"
+        }
     };
     assert!(can("patch", "deployments.apps", watched.name.clone()).await);
-    assert!(!can("list", "deployments.apps", "default".into()).await, "the scoped controller reads only its namespace");
+    assert!(
+        !can("list", "deployments.apps", "default".into()).await,
+        "the scoped controller reads only its namespace"
+    );
     assert!(can("list", "storageclasses.storage.k8s.io", "default".into()).await);
 
-    let deployment = Api::<Deployment>::namespaced(client.clone(), &home.name).get("scoped-gonogo").await.unwrap();
+    let deployment = Api::<Deployment>::namespaced(client.clone(), &home.name)
+        .get("scoped-gonogo")
+        .await
+        .unwrap();
     let args = chart_args(&deployment);
-    assert!(args.contains(&format!("--namespace={}", watched.name)), "{args:?}");
+    assert!(
+        args.contains(&format!("--namespace={}", watched.name)),
+        "{args:?}"
+    );
     let controller = Controller::start(cluster, &home.name, "scoped-gonogo", &args).await;
 
     let drs: Api<DeploymentReadiness> = watched.api(&client);
@@ -431,10 +742,27 @@ async fn watching_one_namespace_needs_only_a_role_there() {
         "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {name: api}\nspec:\n  targetRef: {name: api}\n  items: [{name: secrets, secrets: {}}]\n",
     );
     drs.create(&pp, &dr).await.unwrap();
-    wait_until(&deployments, "api", "to be paused by the scoped controller", TIMEOUT, paused).await;
-    watched.api::<Secret>(&client).create(&pp, &api_keys()).await.unwrap();
-    wait_until(&drs, "api", "to become Ready", TIMEOUT, |d| current(d) && condition(d, "Ready").is_some_and(|c| c.0 == "True")).await;
-    wait_until(&deployments, "api", "to be released", TIMEOUT, |d| !paused(d)).await;
+    wait_until(
+        &deployments,
+        "api",
+        "to be paused by the scoped controller",
+        TIMEOUT,
+        paused,
+    )
+    .await;
+    watched
+        .api::<Secret>(&client)
+        .create(&pp, &api_keys())
+        .await
+        .unwrap();
+    wait_until(&drs, "api", "to become Ready", TIMEOUT, |d| {
+        current(d) && condition(d, "Ready").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    wait_until(&deployments, "api", "to be released", TIMEOUT, |d| {
+        !paused(d)
+    })
+    .await;
 
     // Let the finalizer go while the controller still runs, so the namespaces can be deleted.
     drs.delete("api", &DeleteParams::default()).await.unwrap();
@@ -446,8 +774,17 @@ async fn watching_one_namespace_needs_only_a_role_there() {
     })
     .await;
     let log = controller.log_text();
-    let forbidden: Vec<&str> = log.lines().filter(|l| l.to_ascii_lowercase().contains("forbidden")).collect();
-    assert!(forbidden.is_empty(), "the scoped controller hit RBAC errors:\n{}", forbidden.join("\n"));
+    let forbidden: Vec<&str> = log
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().contains("forbidden"))
+        .collect();
+    assert!(
+        forbidden.is_empty(),
+        "the scoped controller hit RBAC errors:\n{}",
+        forbidden.join("\n")
+    );
     drop(controller);
-    cluster.helm(&["uninstall", "scoped", "--namespace", &home.name, "--wait"]).await;
+    cluster
+        .helm(&["uninstall", "scoped", "--namespace", &home.name, "--wait"])
+        .await;
 }

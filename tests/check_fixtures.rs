@@ -69,7 +69,10 @@ fn run_fixture(path: &Path) -> Result<(), String> {
             snapshot.source = source;
             let readiness_name = readiness.metadata.name.as_deref().unwrap_or_default();
             fixture_observations::apply(&text, readiness_name, now, &mut snapshot.observations)?;
-            let checklists = Checklists { namespaced: &ns.checklists, cluster: &set.cluster_checklists };
+            let checklists = Checklists {
+                namespaced: &ns.checklists,
+                cluster: &set.cluster_checklists,
+            };
             let report = evaluate(readiness, checklists, &snapshot);
             if !report.problems.is_empty() {
                 return Err(format!("problems: {:?}", report.problems));
@@ -109,7 +112,12 @@ fn every_fixture_gets_the_expected_verdict() {
         }
     }
     assert!(count > 0, "no fixtures found");
-    assert!(failures.is_empty(), "{} of {count} fixtures failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {count} fixtures failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -118,7 +126,11 @@ fn every_check_kind_has_pass_and_fail_fixtures() {
     for kind in gonogo::checks::KINDS {
         let dir = fixtures_dir().join(kind);
         let names: Vec<String> = std::fs::read_dir(&dir)
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         for prefix in ["pass-", "fail-"] {
             if !names.iter().any(|n| n.starts_with(prefix)) {

@@ -28,13 +28,22 @@ fn gonogo(args: &[&str], stdin: Option<&str>) -> Run {
         .args(args)
         .env_remove("NO_COLOR")
         .env_remove("CLICOLOR_FORCE")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("gonogo runs");
     if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
     }
     let out = child.wait_with_output().unwrap();
     Run {
@@ -57,7 +66,8 @@ fn check_stdin(extra: &[&str], stdin: &str) -> Run {
 }
 
 fn json(run: &Run) -> Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", run.stdout, run.stderr))
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", run.stdout, run.stderr))
 }
 
 /// Every gate of a JSON report, with the Deployment name.
@@ -111,7 +121,11 @@ spec:
 fn the_example_app_passes() {
     let run = check(APP);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("Deployment default/knowledgebeast"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Deployment default/knowledgebeast"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("PASS"), "{}", run.stdout);
     // The table groups by Deployment and names each gate as checklist/item.
     assert!(run.stdout.contains("knowledgebeast/probes"));
@@ -122,19 +136,46 @@ fn the_example_app_passes() {
 fn the_broken_example_fails_on_its_probes() {
     let run = check(BROKEN);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    let line = run.stdout.lines().find(|l| l.contains("knowledgebeast/probes")).expect("probes gate listed");
-    assert!(line.contains("FAIL") && line.contains("container knowledgebeast: no readinessProbe"), "{line}");
-    assert!(run.stdout.contains("FAIL: "), "summary line says the run fails:\n{}", run.stdout);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("knowledgebeast/probes"))
+        .expect("probes gate listed");
+    assert!(
+        line.contains("FAIL") && line.contains("container knowledgebeast: no readinessProbe"),
+        "{line}"
+    );
+    assert!(
+        run.stdout.contains("FAIL: "),
+        "summary line says the run fails:\n{}",
+        run.stdout
+    );
     // The ClusterReadinessChecklist the manifests lack is a warning with a hint, not a failure.
-    assert!(run.stderr.contains("ClusterReadinessChecklist platform not found") && run.stderr.contains("--checklist"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("ClusterReadinessChecklist platform not found")
+            && run.stderr.contains("--checklist"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn fail_on_chooses_what_fails_the_run() {
     assert_eq!(check(&[BROKEN, &["--fail-on", "none"]].concat()).code, 0);
-    assert_eq!(check(&[BROKEN, &["--fail-on", "advisory"]].concat()).code, 1);
-    assert_eq!(check_stdin(&[], ADVISORY_ONLY).code, 0, "an advisory failure does not fail by default");
-    assert_eq!(check_stdin(&["--fail-on", "required"], ADVISORY_ONLY).code, 0);
+    assert_eq!(
+        check(&[BROKEN, &["--fail-on", "advisory"]].concat()).code,
+        1
+    );
+    assert_eq!(
+        check_stdin(&[], ADVISORY_ONLY).code,
+        0,
+        "an advisory failure does not fail by default"
+    );
+    assert_eq!(
+        check_stdin(&["--fail-on", "required"], ADVISORY_ONLY).code,
+        0
+    );
     let run = check_stdin(&["--fail-on", "advisory"], ADVISORY_ONLY);
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert_eq!(check_stdin(&["--fail-on", "none"], ADVISORY_ONLY).code, 0);
@@ -143,12 +184,18 @@ fn fail_on_chooses_what_fails_the_run() {
 #[test]
 fn unknown_fails_only_with_fail_on_unknown() {
     // A checklist that lives in the cluster only: offline its gates are not known.
-    let input = ADVISORY_ONLY.replace("  items:\n", "  checklists: [{name: platform, kind: ClusterReadinessChecklist}]\n  items:\n");
+    let input = ADVISORY_ONLY.replace(
+        "  items:\n",
+        "  checklists: [{name: platform, kind: ClusterReadinessChecklist}]\n  items:\n",
+    );
     let run = check_stdin(&[], &input);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(run.stdout.contains("ChecklistNotFound"));
     assert_eq!(check_stdin(&["--fail-on-unknown"], &input).code, 1);
-    assert_eq!(check_stdin(&["--fail-on-unknown", "--fail-on", "none"], &input).code, 0);
+    assert_eq!(
+        check_stdin(&["--fail-on-unknown", "--fail-on", "none"], &input).code,
+        0
+    );
     // Passing the checklist resolves it.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("platform.yaml");
@@ -157,20 +204,35 @@ fn unknown_fails_only_with_fail_on_unknown() {
         "apiVersion: gonogo.dev/v1alpha1\nkind: ClusterReadinessChecklist\nmetadata: {name: platform}\nspec:\n  items: [{name: live, probes: {readiness: false}}]\n",
     )
     .unwrap();
-    let run = check_stdin(&["--fail-on-unknown", "--checklist", file.to_str().unwrap()], &input);
+    let run = check_stdin(
+        &["--fail-on-unknown", "--checklist", file.to_str().unwrap()],
+        &input,
+    );
     assert!(!run.stdout.contains("ChecklistNotFound"), "{}", run.stdout);
-    assert!(run.stdout.contains("cluster/platform/live"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("cluster/platform/live"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn malformed_yaml_names_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.yaml");
-    std::fs::write(&file, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n    bad: 1\n").unwrap();
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n    bad: 1\n",
+    )
+    .unwrap();
     let run = check(&["-f", file.to_str().unwrap()]);
     assert_eq!(run.code, 2);
     let expected = format!("error: {}:5:8: ", file.display());
-    assert!(run.stderr.contains(&expected), "want {expected:?} in:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains(&expected),
+        "want {expected:?} in:\n{}",
+        run.stderr
+    );
     assert!(run.stdout.is_empty());
 }
 
@@ -184,9 +246,20 @@ fn a_later_document_error_keeps_its_absolute_line() {
 
 #[test]
 fn type_errors_in_objects_are_input_errors_with_the_field() {
-    let run = check_stdin(&[], &ADVISORY_ONLY.replace("metadata: {name: api}\nspec:\n  selector", "metadata: {name: api}\nspec:\n  replicas: three\n  selector"));
+    let run = check_stdin(
+        &[],
+        &ADVISORY_ONLY.replace(
+            "metadata: {name: api}\nspec:\n  selector",
+            "metadata: {name: api}\nspec:\n  replicas: three\n  selector",
+        ),
+    );
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("<stdin>:2: Deployment api: spec.replicas: invalid type"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("<stdin>:2: Deployment api: spec.replicas: invalid type"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -200,13 +273,25 @@ fn a_typo_in_a_check_kind_is_an_input_error() {
 fn empty_input_is_an_error_unless_allowed() {
     let run = check_stdin(&[], "");
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("no Kubernetes objects in the input"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no Kubernetes objects in the input"),
+        "{}",
+        run.stderr
+    );
     let run = check_stdin(&[], "---\n# only comments\n---\n");
     assert_eq!(run.code, 2);
     assert_eq!(check_stdin(&["--allow-empty"], "").code, 0);
-    let run = check_stdin(&[], "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
+    let run = check_stdin(
+        &[],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+    );
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("no Deployment or DeploymentReadiness among the 1 object(s)"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no Deployment or DeploymentReadiness among the 1 object(s)"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -219,17 +304,34 @@ fn usage_errors_exit_2() {
     assert!(run.stderr.contains("expected KIND/NAME"), "{}", run.stderr);
     let run = check(&["-f", "examples/does-not-exist"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("examples/does-not-exist"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("examples/does-not-exist"),
+        "{}",
+        run.stderr
+    );
     let run = check(&[APP, &["--checklist", "examples/app/service.yaml"]].concat());
     assert_eq!(run.code, 2, "a --checklist file without checklists");
 }
 
 #[test]
 fn documents_that_are_not_objects_are_skipped_with_a_warning() {
-    let run = check_stdin(&[], &format!("just: a map\n---\n- a list\n---\n{ADVISORY_ONLY}"));
+    let run = check_stdin(
+        &[],
+        &format!("just: a map\n---\n- a list\n---\n{ADVISORY_ONLY}"),
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("warning: <stdin>:1: not a Kubernetes object"), "{}", run.stderr);
-    assert!(run.stderr.contains("warning: <stdin>:3: not a Kubernetes object"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("warning: <stdin>:1: not a Kubernetes object"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("warning: <stdin>:3: not a Kubernetes object"),
+        "{}",
+        run.stderr
+    );
 }
 
 // ---------------------------------------------------------------- input shapes
@@ -237,21 +339,45 @@ fn documents_that_are_not_objects_are_skipped_with_a_warning() {
 #[test]
 fn standard_input_and_helm_template_output() {
     let mut stream = String::new();
-    for file in ["deployment.yaml", "service.yaml", "config.yaml", "scaling.yaml", "readiness.yaml"] {
+    for file in [
+        "deployment.yaml",
+        "service.yaml",
+        "config.yaml",
+        "scaling.yaml",
+        "readiness.yaml",
+    ] {
         let text = std::fs::read_to_string(root().join("examples/broken").join(file)).unwrap();
-        stream.push_str(&format!("---\n# Source: knowledgebeast/templates/{file}\n{text}\n"));
+        stream.push_str(&format!(
+            "---\n# Source: knowledgebeast/templates/{file}\n{text}\n"
+        ));
     }
     for file in ["knowledgebeast.yaml", "kailash.yaml"] {
-        stream.push_str(&format!("---\n# Source: knowledgebeast/templates/checklists.yaml\n{}\n", std::fs::read_to_string(root().join("examples/checklists").join(file)).unwrap()));
+        stream.push_str(&format!(
+            "---\n# Source: knowledgebeast/templates/checklists.yaml\n{}\n",
+            std::fs::read_to_string(root().join("examples/checklists").join(file)).unwrap()
+        ));
     }
     let run = check_stdin(&["-o", "sarif", "--source-prefix", "charts/"], &stream);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let sarif = json(&run);
-    let result = sarif["runs"][0]["results"].as_array().unwrap().iter().find(|r| r["ruleId"] == "probes").expect("a probes result");
+    let result = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleId"] == "probes")
+        .expect("a probes result");
     let location = &result["locations"][0]["physicalLocation"];
-    assert_eq!(location["artifactLocation"]["uri"], "charts/knowledgebeast/templates/deployment.yaml");
+    assert_eq!(
+        location["artifactLocation"]["uri"],
+        "charts/knowledgebeast/templates/deployment.yaml"
+    );
     assert_eq!(location["region"]["startLine"], 1);
-    assert!(result["properties"]["renderedAt"].as_str().unwrap().starts_with("<stdin>:"));
+    assert!(
+        result["properties"]["renderedAt"]
+            .as_str()
+            .unwrap()
+            .starts_with("<stdin>:")
+    );
 }
 
 #[test]
@@ -263,11 +389,23 @@ fn json_lists_and_kind_list_are_read() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("list.json"), list.to_string()).unwrap();
     let run = check(&["-f", dir.path().to_str().unwrap(), "-o", "json"]);
-    assert_eq!(run.code, 1, "the baseline's probes gate fails: {}", run.stderr);
+    assert_eq!(
+        run.code, 1,
+        "the baseline's probes gate fails: {}",
+        run.stderr
+    );
     let report = json(&run);
     assert_eq!(report["deployments"][0]["name"], "api");
-    assert_eq!(report["deployments"][0]["evaluations"][0]["source"], "baseline");
-    assert!(report["deployments"][0]["location"]["file"].as_str().unwrap().ends_with("list.json"));
+    assert_eq!(
+        report["deployments"][0]["evaluations"][0]["source"],
+        "baseline"
+    );
+    assert!(
+        report["deployments"][0]["location"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("list.json")
+    );
 }
 
 // ---------------------------------------------------------------- which checklists apply
@@ -306,27 +444,60 @@ fn checklist_flag_applies_to_unbound_deployments_or_all() {
 
     let report = json(&check_stdin(&["-o", "json", "--checklist", team], &input));
     let sources = |report: &Value, name: &str| -> Vec<String> {
-        report["deployments"].as_array().unwrap().iter().filter(|d| d["name"] == name).flat_map(|d| {
-            d["evaluations"].as_array().unwrap().iter().map(|e| e["source"].as_str().unwrap().to_string()).collect::<Vec<_>>()
-        }).collect()
+        report["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["name"] == name)
+            .flat_map(|d| {
+                d["evaluations"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["source"].as_str().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     };
     assert_eq!(sources(&report, "api"), ["manifest"]);
     assert_eq!(sources(&report, "worker"), ["checklist"]);
     assert_eq!(gate(&gates(&report), "team", "live")["result"], "Pass");
 
-    let report = json(&check_stdin(&["-o", "json", "--checklist", team, "--checklist-applies-to", "all"], &input));
+    let report = json(&check_stdin(
+        &[
+            "-o",
+            "json",
+            "--checklist",
+            team,
+            "--checklist-applies-to",
+            "all",
+        ],
+        &input,
+    ));
     assert_eq!(sources(&report, "api"), ["manifest", "checklist"]);
     assert_eq!(sources(&report, "worker"), ["checklist"]);
 }
 
 #[test]
 fn readiness_without_its_deployment_is_reported_as_unknown() {
-    let readiness = ADVISORY_ONLY.split("---").nth(1).unwrap().replace("targetRef: {name: api}", "targetRef: {name: elsewhere}");
+    let readiness = ADVISORY_ONLY
+        .split("---")
+        .nth(1)
+        .unwrap()
+        .replace("targetRef: {name: api}", "targetRef: {name: elsewhere}");
     let deployment = ADVISORY_ONLY.split("---").next().unwrap();
-    let run = check_stdin(&["-o", "json", "--no-baseline"], &format!("{deployment}---{readiness}"));
+    let run = check_stdin(
+        &["-o", "json", "--no-baseline"],
+        &format!("{deployment}---{readiness}"),
+    );
     assert_eq!(run.code, 0, "{}", run.stdout);
     let report = json(&run);
-    let d = report["deployments"].as_array().unwrap().iter().find(|d| d["name"] == "elsewhere").unwrap();
+    let d = report["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "elsewhere")
+        .unwrap();
     assert_eq!(d["location"], Value::Null);
     let problem = &d["evaluations"][0]["problems"][0];
     assert_eq!(problem["reason"], "TargetNotFound");
@@ -347,11 +518,25 @@ fn json_output_follows_the_documented_schema() {
     assert_eq!(report["policy"]["failOn"], "required");
     assert_eq!(report["result"], "fail");
     assert_eq!(report["exitCode"], 1);
-    for key in ["deployments", "evaluations", "gates", "passed", "failed", "unknown", "waived", "skipped", "problems", "failing"] {
+    for key in [
+        "deployments",
+        "evaluations",
+        "gates",
+        "passed",
+        "failed",
+        "unknown",
+        "waived",
+        "skipped",
+        "problems",
+        "failing",
+    ] {
         assert!(report["totals"][key].is_u64(), "totals.{key}");
     }
     let d = &report["deployments"][0];
-    assert_eq!((d["namespace"].as_str(), d["name"].as_str()), (Some("default"), Some("knowledgebeast")));
+    assert_eq!(
+        (d["namespace"].as_str(), d["name"].as_str()),
+        (Some("default"), Some("knowledgebeast"))
+    );
     assert_eq!(d["location"]["file"], "examples/broken/deployment.yaml");
     assert_eq!(d["location"]["line"], 2);
     let e = &d["evaluations"][0];
@@ -363,7 +548,18 @@ fn json_output_follows_the_documented_schema() {
     assert_eq!(e["expiredWaivers"][0]["item"], "inline/image");
     let all = gates(&report);
     let probes = gate(&all, "knowledgebeast", "probes");
-    for key in ["checklist", "name", "kind", "description", "severity", "phase", "result", "message", "findings", "failsCheck"] {
+    for key in [
+        "checklist",
+        "name",
+        "kind",
+        "description",
+        "severity",
+        "phase",
+        "result",
+        "message",
+        "findings",
+        "failsCheck",
+    ] {
         assert!(probes.get(key).is_some(), "gate.{key}");
     }
     assert_eq!(probes["kind"], "probes");
@@ -383,14 +579,26 @@ fn junit_output_is_well_formed_with_a_failure_per_failing_gate() {
     let mut probes_failed = false;
     let mut current_case = String::new();
     loop {
-        match reader.read_event().unwrap_or_else(|e| panic!("malformed XML at {}: {e}\n{}", reader.buffer_position(), run.stdout)) {
+        match reader.read_event().unwrap_or_else(|e| {
+            panic!(
+                "malformed XML at {}: {e}\n{}",
+                reader.buffer_position(),
+                run.stdout
+            )
+        }) {
             quick_xml::events::Event::Start(e) => {
                 depth += 1;
                 match e.name().as_ref() {
                     b"testsuite" => suites += 1,
                     b"testcase" => {
                         cases += 1;
-                        current_case = e.try_get_attribute("name").unwrap().unwrap().unescape_value().unwrap().into_owned();
+                        current_case = e
+                            .try_get_attribute("name")
+                            .unwrap()
+                            .unwrap()
+                            .unescape_value()
+                            .unwrap()
+                            .into_owned();
                     }
                     b"failure" => {
                         failures += 1;
@@ -421,27 +629,58 @@ fn sarif_output_has_rules_and_located_results() {
     assert_eq!(sarif["version"], "2.1.0");
     let driver = &sarif["runs"][0]["tool"]["driver"];
     assert_eq!(driver["name"], "gonogo");
-    let rules: Vec<&str> = driver["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let rules: Vec<&str> = driver["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
     for kind in gonogo::checks::KINDS {
         assert!(rules.contains(kind), "rule {kind}");
     }
     let results = sarif["runs"][0]["results"].as_array().unwrap();
-    let probes = results.iter().find(|r| r["ruleId"] == "probes").expect("a probes result");
+    let probes = results
+        .iter()
+        .find(|r| r["ruleId"] == "probes")
+        .expect("a probes result");
     assert_eq!(probes["level"], "error");
-    assert_eq!(rules[probes["ruleIndex"].as_u64().unwrap() as usize], "probes");
+    assert_eq!(
+        rules[probes["ruleIndex"].as_u64().unwrap() as usize],
+        "probes"
+    );
     let location = &probes["locations"][0]["physicalLocation"];
-    assert_eq!(location["artifactLocation"]["uri"], "examples/broken/deployment.yaml");
+    assert_eq!(
+        location["artifactLocation"]["uri"],
+        "examples/broken/deployment.yaml"
+    );
     assert_eq!(location["region"]["startLine"], 2);
-    assert!(probes["message"]["text"].as_str().unwrap().contains("no readinessProbe"));
+    assert!(
+        probes["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("no readinessProbe")
+    );
     // Only failing gates are results.
-    let fails = gates(&json(&check(&[BROKEN, &["-o", "json"]].concat()))).iter().filter(|(_, g)| g["result"] == "Fail").count();
-    assert_eq!(results.iter().filter(|r| r["ruleId"] != "readiness").count(), fails);
+    let fails = gates(&json(&check(&[BROKEN, &["-o", "json"]].concat())))
+        .iter()
+        .filter(|(_, g)| g["result"] == "Fail")
+        .count();
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| r["ruleId"] != "readiness")
+            .count(),
+        fails
+    );
 }
 
 #[test]
 fn colour_only_when_asked_or_on_a_terminal() {
     let plain = check(BROKEN);
-    assert!(!plain.stdout.contains('\u{1b}'), "not a terminal: no escapes");
+    assert!(
+        !plain.stdout.contains('\u{1b}'),
+        "not a terminal: no escapes"
+    );
     let coloured = check(&[BROKEN, &["--color", "always"]].concat());
     assert!(coloured.stdout.contains("\u{1b}["));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gonogo"));
@@ -472,7 +711,12 @@ fn every_example_checklist_loads() {
         let path = entry.unwrap().path();
         let run = check(&["-f", path.to_str().unwrap(), "--allow-empty"]);
         assert_eq!(run.code, 0, "{}: {}", path.display(), run.stderr);
-        assert!(!run.stderr.contains("warning"), "{}: {}", path.display(), run.stderr);
+        assert!(
+            !run.stderr.contains("warning"),
+            "{}: {}",
+            path.display(),
+            run.stderr
+        );
     }
     assert!(Path::new(&root().join("examples/checklists/baseline.yaml")).exists());
 }
@@ -487,7 +731,10 @@ fn the_broken_example_fails_as_its_readme_says() {
     let all = gates(&report);
     let result = |gate: &str| {
         let (checklist, name) = gate.split_once('/').unwrap();
-        self::gate(&all, checklist, name)["result"].as_str().unwrap().to_string()
+        self::gate(&all, checklist, name)["result"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     for failing in [
         "knowledgebeast/probes",
@@ -518,8 +765,17 @@ fn the_broken_example_fails_as_its_readme_says() {
     }
     assert_eq!(report["totals"]["failed"], 13);
     let resources = self::gate(&all, "knowledgebeast", "resources");
-    assert_eq!(resources["findings"].as_array().unwrap().len(), 2, "no memory limit, and a CPU request below 500m");
-    assert!(self::gate(&all, "inline", "image")["message"].as_str().unwrap().contains("expired"));
+    assert_eq!(
+        resources["findings"].as_array().unwrap().len(),
+        2,
+        "no memory limit, and a CPU request below 500m"
+    );
+    assert!(
+        self::gate(&all, "inline", "image")["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
 }
 
 #[test]
@@ -539,10 +795,17 @@ fn the_example_app_fails_no_gate_and_passes_the_static_ones() {
         ("inline", "zone-spread"),
         ("inline", "image"),
     ] {
-        assert_eq!(gate(&all, passing.0, passing.1)["result"], "Pass", "{passing:?}");
+        assert_eq!(
+            gate(&all, passing.0, passing.1)["result"],
+            "Pass",
+            "{passing:?}"
+        );
     }
     // Runtime gates are not judged offline.
-    assert_eq!(gate(&all, "knowledgebeast", "slo-p99-latency")["result"], "Skipped");
+    assert_eq!(
+        gate(&all, "knowledgebeast", "slo-p99-latency")["result"],
+        "Skipped"
+    );
     // --fail-on-unknown: the TLS Secret cert-manager makes, the PVC phase and the sign-offs are unknown offline.
     assert_eq!(check(&[APP, &["--fail-on-unknown"]].concat()).code, 1);
 }
@@ -550,14 +813,38 @@ fn the_example_app_fails_no_gate_and_passes_the_static_ones() {
 #[test]
 fn assume_present_declares_objects_outside_the_manifests() {
     let before = json(&check(&[BROKEN, &["-o", "json"]].concat()));
-    let after = json(&check(&[BROKEN, &["-o", "json", "--assume-present", "pvc/knowledgebeast-data"]].concat()));
-    let message = |report: &Value| gate(&gates(report), "knowledgebeast", "pvcs-bound")["message"].as_str().unwrap().to_string();
-    assert!(message(&before).contains("--assume-present pvc/knowledgebeast-data"), "{}", message(&before));
-    assert!(!message(&after).contains("not in the manifests"), "{}", message(&after));
+    let after = json(&check(
+        &[
+            BROKEN,
+            &["-o", "json", "--assume-present", "pvc/knowledgebeast-data"],
+        ]
+        .concat(),
+    ));
+    let message = |report: &Value| {
+        gate(&gates(report), "knowledgebeast", "pvcs-bound")["message"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        message(&before).contains("--assume-present pvc/knowledgebeast-data"),
+        "{}",
+        message(&before)
+    );
+    assert!(
+        !message(&after).contains("not in the manifests"),
+        "{}",
+        message(&after)
+    );
 
     // A wildcard covers every name of the kind.
-    let app = json(&check(&[APP, &["-o", "json", "--assume-present", "Secret/*"]].concat()));
-    let tls = gate(&gates(&app), "knowledgebeast", "tls-30-days")["message"].as_str().unwrap().to_string();
+    let app = json(&check(
+        &[APP, &["-o", "json", "--assume-present", "Secret/*"]].concat(),
+    ));
+    let tls = gate(&gates(&app), "knowledgebeast", "tls-30-days")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(!tls.contains("not in the manifest set"), "{tls}");
 }
 
@@ -573,7 +860,12 @@ fn many_deployments_are_reported_in_input_order() {
     let run = check_stdin(&["-o", "json"], &input);
     assert_eq!(run.code, 1, "the baseline's probes fail");
     let report = json(&run);
-    let names: Vec<String> = report["deployments"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = report["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap().to_string())
+        .collect();
     let expected: Vec<String> = (0..300).map(|i| format!("app-{i}")).collect();
     assert_eq!(names, expected);
     assert_eq!(report["deployments"][299]["location"]["line"], 300 * 11 - 9);

@@ -12,15 +12,72 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const TOKENS: &[&str] = &[
-    ": ", "- ", "---\n", "...\n", "--- {kind: A}\n", "{", "}", "[", "]", ",", "null", "~", "&a ", "*a", "<<: *a\n", "!!binary ", "!!str ",
-    "\t", "'", "\"", "\n  ", "\n    ", "#", "# Source: x/templates/y.yaml\n", "kind: List\nitems:\n- ", "apiVersion: apps/v1\nkind: Deployment\n",
-    "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\n", "99999999999999999999", "-1", "1e400", "\u{feff}", "--- |\n",
-    "? ", "%YAML 1.2\n", "\u{0}", "é", "😀", "\r\n", "metadata: {name: ''}\n", "targetRef: {name: api}\n",
+    ": ",
+    "- ",
+    "---\n",
+    "...\n",
+    "--- {kind: A}\n",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "null",
+    "~",
+    "&a ",
+    "*a",
+    "<<: *a\n",
+    "!!binary ",
+    "!!str ",
+    "\t",
+    "'",
+    "\"",
+    "\n  ",
+    "\n    ",
+    "#",
+    "# Source: x/templates/y.yaml\n",
+    "kind: List\nitems:\n- ",
+    "apiVersion: apps/v1\nkind: Deployment\n",
+    "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\n",
+    "99999999999999999999",
+    "-1",
+    "1e400",
+    "\u{feff}",
+    "--- |\n",
+    "? ",
+    "%YAML 1.2\n",
+    "\u{0}",
+    "é",
+    "😀",
+    "\r\n",
+    "metadata: {name: ''}\n",
+    "targetRef: {name: api}\n",
 ];
 
 const SCALARS: &[&str] = &[
-    "-2147483649", "2147483648", "0", "-1", "\"\"", "[]", "{}", "true", "null", "\"2026-13-45T00:00:00Z\"", "\"1.5.0\"", "[[[[]]]]",
-    "\"*\"", "\"Always\"", "\"a b/c\"", "1e999", ".inf", "0x10", "\"500m\"", "\"1Pi\"", "\"-5Gi\"", "\"ALL\"", "\"latest\"",
+    "-2147483649",
+    "2147483648",
+    "0",
+    "-1",
+    "\"\"",
+    "[]",
+    "{}",
+    "true",
+    "null",
+    "\"2026-13-45T00:00:00Z\"",
+    "\"1.5.0\"",
+    "[[[[]]]]",
+    "\"*\"",
+    "\"Always\"",
+    "\"a b/c\"",
+    "1e999",
+    ".inf",
+    "0x10",
+    "\"500m\"",
+    "\"1Pi\"",
+    "\"-5Gi\"",
+    "\"ALL\"",
+    "\"latest\"",
 ];
 
 struct Rng(u64);
@@ -34,7 +91,11 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
@@ -46,10 +107,14 @@ fn seeds() -> Vec<String> {
         let mut files = Vec::new();
         collect(&root.join(dir), &mut files);
         files.sort();
-        files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect()
+        files
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .collect()
     };
     let checklists = read_all("examples/checklists");
-    let deployment = std::fs::read_to_string(root.join("examples/app/deployment.yaml")).unwrap_or_default();
+    let deployment =
+        std::fs::read_to_string(root.join("examples/app/deployment.yaml")).unwrap_or_default();
     let mut seeds = Vec::new();
     for example in ["examples/app", "examples/broken"] {
         let mut docs = read_all(example);
@@ -125,11 +190,20 @@ fn mutate(rng: &mut Rng, seeds: &[String]) -> String {
                 // Replace the value after some `key: ` with an odd scalar.
                 let s = String::from_utf8_lossy(&text).into_owned();
                 let mut lines: Vec<String> = s.lines().map(String::from).collect();
-                let candidates: Vec<usize> = lines.iter().enumerate().filter(|(_, l)| l.contains(": ")).map(|(i, _)| i).collect();
+                let candidates: Vec<usize> = lines
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| l.contains(": "))
+                    .map(|(i, _)| i)
+                    .collect();
                 if !candidates.is_empty() {
                     let i = candidates[rng.below(candidates.len())];
                     let key_end = lines[i].find(": ").unwrap_or(0) + 2;
-                    lines[i] = format!("{}{}", &lines[i][..key_end], SCALARS[rng.below(SCALARS.len())]);
+                    lines[i] = format!(
+                        "{}{}",
+                        &lines[i][..key_end],
+                        SCALARS[rng.below(SCALARS.len())]
+                    );
                 }
                 text = lines.join("\n").into_bytes();
             }
@@ -146,8 +220,14 @@ fn mutate(rng: &mut Rng, seeds: &[String]) -> String {
 
 #[test]
 fn mutated_manifests_never_panic() {
-    let seconds: u64 = std::env::var("GONOGO_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
-    let seed: u64 = std::env::var("GONOGO_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x005e_ed0f_9090);
+    let seconds: u64 = std::env::var("GONOGO_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let seed: u64 = std::env::var("GONOGO_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x005e_ed0f_9090);
     let seeds = seeds();
     assert!(seeds.len() >= 5, "examples and fixtures are the seeds");
     let mut rng = Rng(seed | 1);
@@ -171,12 +251,21 @@ fn mutated_manifests_never_panic() {
         let result = catch_unwind(AssertUnwindSafe(|| gonogo::cli::check::fuzz_one(&text)));
         judged += u64::from(matches!(result, Ok(true)));
         if result.is_err() {
-            let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("fuzz-crash-{seed}-{runs}.yaml"));
+            let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("fuzz-crash-{seed}-{runs}.yaml"));
             std::fs::write(&path, &text).unwrap();
-            panic!("gonogo check panicked on input #{runs} (seed {seed}), saved to {}", path.display());
+            panic!(
+                "gonogo check panicked on input #{runs} (seed {seed}), saved to {}",
+                path.display()
+            );
         }
     }
-    println!("{runs} inputs in {seconds}s (seed {seed}), {judged} judged (the rest input errors), no panic");
+    println!(
+        "{runs} inputs in {seconds}s (seed {seed}), {judged} judged (the rest input errors), no panic"
+    );
     assert!(runs > seeds.len() as u64);
-    assert!(judged * 5 > runs, "mutations should mostly stay loadable: {judged} of {runs}");
+    assert!(
+        judged * 5 > runs,
+        "mutations should mostly stay loadable: {judged} of {runs}"
+    );
 }

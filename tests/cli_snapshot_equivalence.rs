@@ -15,7 +15,9 @@ use gonogo::engine::{Checklists, Source, evaluate};
 use gonogo::manifests::{ManifestSet, Mentions, parse_stream};
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -45,11 +47,17 @@ fn without_cel(mut report: gonogo::engine::Report) -> gonogo::engine::Report {
 fn compare(label: &str, set: &ManifestSet, now: jiff::Timestamp) -> (usize, Vec<String>) {
     let mut compared = 0;
     let mut differences = Vec::new();
-    let baseline: Vec<Arc<ReadinessChecklist>> = gonogo::cli::verdicts::baseline().cloned().into_iter().collect();
+    let baseline: Vec<Arc<ReadinessChecklist>> = gonogo::cli::verdicts::baseline()
+        .cloned()
+        .into_iter()
+        .collect();
     let baseline_mentions = Mentions::of(&baseline[0].spec);
     let assumed = BTreeSet::new();
     for (ns_name, ns) in &set.namespaces {
-        let checklists = Checklists { namespaced: &ns.checklists, cluster: &set.cluster_checklists };
+        let checklists = Checklists {
+            namespaced: &ns.checklists,
+            cluster: &set.cluster_checklists,
+        };
         for (deployment, _) in &ns.deployments {
             let name = deployment.metadata.name.clone().unwrap_or_default();
             for source in [Source::Cluster, Source::Manifests] {
@@ -58,7 +66,11 @@ fn compare(label: &str, set: &ManifestSet, now: jiff::Timestamp) -> (usize, Vec<
                 filtered.source = source;
                 full.source = source;
                 differences.extend(missing_related(label, &name, &filtered, &full));
-                for (readiness, _) in ns.readiness.iter().filter(|(r, _)| r.spec.target_ref.name == name) {
+                for (readiness, _) in ns
+                    .readiness
+                    .iter()
+                    .filter(|(r, _)| r.spec.target_ref.name == name)
+                {
                     compared += 1;
                     let a = without_cel(evaluate(readiness, checklists, &filtered));
                     let b = without_cel(evaluate(readiness, checklists, &full));
@@ -76,7 +88,10 @@ fn compare(label: &str, set: &ManifestSet, now: jiff::Timestamp) -> (usize, Vec<
                     serde_json::from_value(serde_json::json!({"targetRef": {"name": name}, "checklists": [{"name": "baseline"}]})).unwrap(),
                 );
                 readiness.metadata.namespace = Some(ns_name.clone());
-                let checklists = Checklists { namespaced: &baseline, cluster: &[] };
+                let checklists = Checklists {
+                    namespaced: &baseline,
+                    cluster: &[],
+                };
                 compared += 1;
                 let a = evaluate(&readiness, checklists, &filtered);
                 let b = evaluate(&readiness, checklists, &full);
@@ -101,7 +116,11 @@ fn the_snapshot_filter_never_changes_a_verdict() {
     fixtures.sort();
     for file in &fixtures {
         let text = std::fs::read_to_string(file).unwrap();
-        let (n, d) = compare(&file.display().to_string(), &load(&[(file.display().to_string(), text)]), now);
+        let (n, d) = compare(
+            &file.display().to_string(),
+            &load(&[(file.display().to_string(), text)]),
+            now,
+        );
         compared += n;
         differences.extend(d);
     }
@@ -112,7 +131,10 @@ fn the_snapshot_filter_never_changes_a_verdict() {
         .map(|(i, f)| {
             // One namespace per fixture, as they reuse names.
             let text = std::fs::read_to_string(f).unwrap();
-            (f.display().to_string(), namespaced(&text, &format!("fixture-{i}")))
+            (
+                f.display().to_string(),
+                namespaced(&text, &format!("fixture-{i}")),
+            )
         })
         .collect();
     let (n, d) = compare("all fixtures together", &load(&all), now);
@@ -123,69 +145,196 @@ fn the_snapshot_filter_never_changes_a_verdict() {
         let mut files = Vec::new();
         yaml_files(&root.join(example), &mut files);
         yaml_files(&root.join("examples/checklists"), &mut files);
-        let texts: Vec<(String, String)> = files.iter().map(|f| (f.display().to_string(), std::fs::read_to_string(f).unwrap())).collect();
+        let texts: Vec<(String, String)> = files
+            .iter()
+            .map(|f| (f.display().to_string(), std::fs::read_to_string(f).unwrap()))
+            .collect();
         let (n, d) = compare(example, &load(&texts), now);
         compared += n;
         differences.extend(d);
     }
-    let (n, d) = compare("tricky selectors", &load(&[("tricky.yaml".into(), TRICKY.into())]), now);
+    let (n, d) = compare(
+        "tricky selectors",
+        &load(&[("tricky.yaml".into(), TRICKY.into())]),
+        now,
+    );
     compared += n;
     differences.extend(d);
 
     assert!(compared > 10, "only {compared} comparisons");
-    assert!(differences.is_empty(), "{} differences:\n{}", differences.len(), differences.join("\n"));
+    assert!(
+        differences.is_empty(),
+        "{} differences:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
 }
 
 /// Independent of the check catalog: every object that selects the pods, scales the
 /// Deployment or is referenced by name from its template must be in the filtered snapshot.
-fn missing_related(label: &str, name: &str, filtered: &gonogo::engine::Snapshot, full: &gonogo::engine::Snapshot) -> Vec<String> {
+fn missing_related(
+    label: &str,
+    name: &str,
+    filtered: &gonogo::engine::Snapshot,
+    full: &gonogo::engine::Snapshot,
+) -> Vec<String> {
     use gonogo::engine::pod::{map_selector_matches, selector_matches};
     let deployment = full.deployment.as_deref().unwrap();
-    let labels = deployment.spec.as_ref().and_then(|s| s.template.metadata.as_ref()).and_then(|m| m.labels.clone()).unwrap_or_default();
+    let labels = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
     let template = serde_json::to_string(&deployment.spec).unwrap();
-    let names = |objects: Vec<Option<String>>| -> BTreeSet<String> { objects.into_iter().flatten().collect() };
+    let names = |objects: Vec<Option<String>>| -> BTreeSet<String> {
+        objects.into_iter().flatten().collect()
+    };
     let mut missing = Vec::new();
     let mut expect = |kind: &str, wanted: BTreeSet<String>, have: BTreeSet<String>| {
         for w in wanted.difference(&have) {
-            missing.push(format!("{label}: Deployment {name}: {kind} {w} missing from the filtered snapshot"));
+            missing.push(format!(
+                "{label}: Deployment {name}: {kind} {w} missing from the filtered snapshot"
+            ));
         }
     };
     expect(
         "Service",
-        names(full.services.iter().filter(|s| s.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|sel| map_selector_matches(sel, &labels))).map(|s| s.metadata.name.clone()).collect()),
-        names(filtered.services.iter().map(|s| s.metadata.name.clone()).collect()),
+        names(
+            full.services
+                .iter()
+                .filter(|s| {
+                    s.spec
+                        .as_ref()
+                        .and_then(|s| s.selector.as_ref())
+                        .is_some_and(|sel| map_selector_matches(sel, &labels))
+                })
+                .map(|s| s.metadata.name.clone())
+                .collect(),
+        ),
+        names(
+            filtered
+                .services
+                .iter()
+                .map(|s| s.metadata.name.clone())
+                .collect(),
+        ),
     );
     expect(
         "PodDisruptionBudget",
-        names(full.pdbs.iter().filter(|p| p.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|sel| selector_matches(sel, &labels))).map(|p| p.metadata.name.clone()).collect()),
-        names(filtered.pdbs.iter().map(|p| p.metadata.name.clone()).collect()),
+        names(
+            full.pdbs
+                .iter()
+                .filter(|p| {
+                    p.spec
+                        .as_ref()
+                        .and_then(|s| s.selector.as_ref())
+                        .is_some_and(|sel| selector_matches(sel, &labels))
+                })
+                .map(|p| p.metadata.name.clone())
+                .collect(),
+        ),
+        names(
+            filtered
+                .pdbs
+                .iter()
+                .map(|p| p.metadata.name.clone())
+                .collect(),
+        ),
     );
     expect(
         "NetworkPolicy",
-        names(full.network_policies.iter().filter(|p| p.spec.as_ref().and_then(|s| s.pod_selector.as_ref()).is_some_and(|sel| selector_matches(sel, &labels))).map(|p| p.metadata.name.clone()).collect()),
-        names(filtered.network_policies.iter().map(|p| p.metadata.name.clone()).collect()),
+        names(
+            full.network_policies
+                .iter()
+                .filter(|p| {
+                    p.spec
+                        .as_ref()
+                        .and_then(|s| s.pod_selector.as_ref())
+                        .is_some_and(|sel| selector_matches(sel, &labels))
+                })
+                .map(|p| p.metadata.name.clone())
+                .collect(),
+        ),
+        names(
+            filtered
+                .network_policies
+                .iter()
+                .map(|p| p.metadata.name.clone())
+                .collect(),
+        ),
     );
     expect(
         "HorizontalPodAutoscaler",
-        names(gonogo::engine::pod::hpa_for(full, name).map(|h| h.metadata.name.clone()).into_iter().collect()),
-        names(filtered.hpas.iter().map(|h| h.metadata.name.clone()).collect()),
+        names(
+            gonogo::engine::pod::hpa_for(full, name)
+                .map(|h| h.metadata.name.clone())
+                .into_iter()
+                .collect(),
+        ),
+        names(
+            filtered
+                .hpas
+                .iter()
+                .map(|h| h.metadata.name.clone())
+                .collect(),
+        ),
     );
     // Referenced by name: quoted in the serialized template.
-    let quoted = |n: &Option<String>| n.as_ref().is_some_and(|n| template.contains(&format!("\"{n}\"")));
+    let quoted = |n: &Option<String>| {
+        n.as_ref()
+            .is_some_and(|n| template.contains(&format!("\"{n}\"")))
+    };
     expect(
         "Secret",
-        names(full.secrets.iter().filter(|s| quoted(&s.metadata.name)).map(|s| s.metadata.name.clone()).collect()),
-        names(filtered.secrets.iter().map(|s| s.metadata.name.clone()).collect()),
+        names(
+            full.secrets
+                .iter()
+                .filter(|s| quoted(&s.metadata.name))
+                .map(|s| s.metadata.name.clone())
+                .collect(),
+        ),
+        names(
+            filtered
+                .secrets
+                .iter()
+                .map(|s| s.metadata.name.clone())
+                .collect(),
+        ),
     );
     expect(
         "ConfigMap",
-        names(full.config_maps.iter().filter(|s| quoted(&s.metadata.name)).map(|s| s.metadata.name.clone()).collect()),
-        names(filtered.config_maps.iter().map(|s| s.metadata.name.clone()).collect()),
+        names(
+            full.config_maps
+                .iter()
+                .filter(|s| quoted(&s.metadata.name))
+                .map(|s| s.metadata.name.clone())
+                .collect(),
+        ),
+        names(
+            filtered
+                .config_maps
+                .iter()
+                .map(|s| s.metadata.name.clone())
+                .collect(),
+        ),
     );
     expect(
         "PersistentVolumeClaim",
-        names(full.pvcs.iter().filter(|s| quoted(&s.metadata.name)).map(|s| s.metadata.name.clone()).collect()),
-        names(filtered.pvcs.iter().map(|s| s.metadata.name.clone()).collect()),
+        names(
+            full.pvcs
+                .iter()
+                .filter(|s| quoted(&s.metadata.name))
+                .map(|s| s.metadata.name.clone())
+                .collect(),
+        ),
+        names(
+            filtered
+                .pvcs
+                .iter()
+                .map(|s| s.metadata.name.clone())
+                .collect(),
+        ),
     );
     missing
 }

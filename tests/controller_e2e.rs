@@ -59,7 +59,9 @@ fn condition(dr: &DeploymentReadiness, type_: &str) -> Option<(String, String, S
 }
 
 fn ready_is(dr: &DeploymentReadiness, status: &str) -> bool {
-    dr.status.as_ref().is_some_and(|s| s.observed_generation == dr.metadata.generation)
+    dr.status
+        .as_ref()
+        .is_some_and(|s| s.observed_generation == dr.metadata.generation)
         && condition(dr, "Ready").is_some_and(|(s, _, _)| s == status)
 }
 
@@ -85,27 +87,73 @@ async fn missing_secret_blocks_the_rollout_until_it_exists() {
     let pp = PostParams::default();
 
     // The readiness object exists first (as a Helm pre-install hook would create it).
-    drs.create(&pp, &readiness("api", "api", "Block", "[{name: secrets, secrets: {}}, {name: ready, readyReplicas: {}}]")).await.unwrap();
+    drs.create(
+        &pp,
+        &readiness(
+            "api",
+            "api",
+            "Block",
+            "[{name: secrets, secrets: {}}, {name: ready, readyReplicas: {}}]",
+        ),
+    )
+    .await
+    .unwrap();
     wait_until(&drs, "api", "to report its target missing", TIMEOUT, |d| {
         condition(d, "Ready").is_some_and(|(_, reason, _)| reason == "TargetNotFound")
     })
     .await;
-    deployments.create(&pp, &deployment("api", 2, false)).await.unwrap();
+    deployments
+        .create(&pp, &deployment("api", 2, false))
+        .await
+        .unwrap();
 
-    let dr = wait_until(&drs, "api", "to fail on the missing Secret", TIMEOUT, |d| ready_is(d, "False") && d.status.as_ref().is_some_and(|s| s.blocking)).await;
-    let gate = dr.status.as_ref().unwrap().gates.iter().find(|g| g.name == "secrets").unwrap();
-    assert!(gate.message.contains("Secret api-keys"), "gate message: {}", gate.message);
+    let dr = wait_until(&drs, "api", "to fail on the missing Secret", TIMEOUT, |d| {
+        ready_is(d, "False") && d.status.as_ref().is_some_and(|s| s.blocking)
+    })
+    .await;
+    let gate = dr
+        .status
+        .as_ref()
+        .unwrap()
+        .gates
+        .iter()
+        .find(|g| g.name == "secrets")
+        .unwrap();
+    assert!(
+        gate.message.contains("Secret api-keys"),
+        "gate message: {}",
+        gate.message
+    );
     let d = wait_until(&deployments, "api", "to be paused", TIMEOUT, paused).await;
-    assert_eq!(d.annotations().get("gonogo.dev/blocked").map(String::as_str), Some("true"));
+    assert_eq!(
+        d.annotations()
+            .get("gonogo.dev/blocked")
+            .map(String::as_str),
+        Some("true")
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rs = replica_sets.list(&ListParams::default()).await.unwrap();
-    assert!(rs.items.is_empty(), "no ReplicaSet may exist while blocked: {:?}", rs.items.iter().map(|r| r.name_any()).collect::<Vec<_>>());
+    assert!(
+        rs.items.is_empty(),
+        "no ReplicaSet may exist while blocked: {:?}",
+        rs.items.iter().map(|r| r.name_any()).collect::<Vec<_>>()
+    );
 
     let cluster = cluster();
-    let describe_deployment = cluster.kubectl(&["describe", "deployment", "api", "-n", &ns.name]).await;
-    assert!(describe_deployment.contains("RolloutBlocked"), "{describe_deployment}");
-    assert!(describe_deployment.contains("Secret api-keys"), "{describe_deployment}");
-    let describe_dr = cluster.kubectl(&["describe", "deploymentreadiness", "api", "-n", &ns.name]).await;
+    let describe_deployment = cluster
+        .kubectl(&["describe", "deployment", "api", "-n", &ns.name])
+        .await;
+    assert!(
+        describe_deployment.contains("RolloutBlocked"),
+        "{describe_deployment}"
+    );
+    assert!(
+        describe_deployment.contains("Secret api-keys"),
+        "{describe_deployment}"
+    );
+    let describe_dr = cluster
+        .kubectl(&["describe", "deploymentreadiness", "api", "-n", &ns.name])
+        .await;
     assert!(describe_dr.contains("Secret api-keys"), "{describe_dr}");
     assert!(describe_dr.contains("GateFailed"), "{describe_dr}");
 
@@ -113,15 +161,46 @@ async fn missing_secret_blocks_the_rollout_until_it_exists() {
     let secrets: Api<Secret> = ns.api(&client);
     let created = Instant::now();
     secrets.create(&pp, &api_keys()).await.unwrap();
-    wait_until(&deployments, "api", "to be unpaused", Duration::from_secs(10), |d| !paused(d)).await;
+    wait_until(
+        &deployments,
+        "api",
+        "to be unpaused",
+        Duration::from_secs(10),
+        |d| !paused(d),
+    )
+    .await;
     let unpause = created.elapsed();
-    assert!(unpause < Duration::from_secs(2), "unpaused after {unpause:?}");
+    assert!(
+        unpause < Duration::from_secs(2),
+        "unpaused after {unpause:?}"
+    );
 
-    wait_until(&deployments, "api", "to become Available through kwok", Duration::from_secs(120), deployment_available).await;
-    wait_until(&drs, "api", "to become Ready", TIMEOUT, |d| ready_is(d, "True")).await;
-    let kstatus = cluster.kstatus(&ns.name, "deploymentreadiness", "api").await;
+    wait_until(
+        &deployments,
+        "api",
+        "to become Available through kwok",
+        Duration::from_secs(120),
+        deployment_available,
+    )
+    .await;
+    wait_until(&drs, "api", "to become Ready", TIMEOUT, |d| {
+        ready_is(d, "True")
+    })
+    .await;
+    let kstatus = cluster
+        .kstatus(&ns.name, "deploymentreadiness", "api")
+        .await;
     assert_eq!(kstatus.status, "Current", "kstatus: {kstatus:?}");
-    cluster.kubectl(&["wait", "--for=condition=Ready", "deploymentreadiness/api", "-n", &ns.name, "--timeout=30s"]).await;
+    cluster
+        .kubectl(&[
+            "wait",
+            "--for=condition=Ready",
+            "deploymentreadiness/api",
+            "-n",
+            &ns.name,
+            "--timeout=30s",
+        ])
+        .await;
     operator.assert_no_forbidden();
 }
 
@@ -131,23 +210,63 @@ async fn annotate_mode_reports_but_never_changes_the_spec() {
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let deployments: Api<Deployment> = ns.api(&client);
     let pp = PostParams::default();
-    drs.create(&pp, &readiness("api", "api", "Annotate", "[{name: secrets, secrets: {}}]")).await.unwrap();
-    deployments.create(&pp, &deployment("api", 1, false)).await.unwrap();
-    let d = wait_until(&deployments, "api", "to be annotated with the failing gate", TIMEOUT, |d| {
-        d.annotations().get("gonogo.dev/failing").is_some_and(|f| f.contains("api/secrets"))
-    })
+    drs.create(
+        &pp,
+        &readiness("api", "api", "Annotate", "[{name: secrets, secrets: {}}]"),
+    )
+    .await
+    .unwrap();
+    deployments
+        .create(&pp, &deployment("api", 1, false))
+        .await
+        .unwrap();
+    let d = wait_until(
+        &deployments,
+        "api",
+        "to be annotated with the failing gate",
+        TIMEOUT,
+        |d| {
+            d.annotations()
+                .get("gonogo.dev/failing")
+                .is_some_and(|f| f.contains("api/secrets"))
+        },
+    )
     .await;
     assert!(!paused(&d));
-    assert_eq!(d.annotations().get("gonogo.dev/blocked").map(String::as_str), Some("false"));
-    let dr = wait_until(&drs, "api", "to be not Ready", TIMEOUT, |d| ready_is(d, "False")).await;
+    assert_eq!(
+        d.annotations()
+            .get("gonogo.dev/blocked")
+            .map(String::as_str),
+        Some("false")
+    );
+    let dr = wait_until(&drs, "api", "to be not Ready", TIMEOUT, |d| {
+        ready_is(d, "False")
+    })
+    .await;
     assert!(!dr.status.unwrap().blocking);
     // gonogo owns annotations only: no spec field in its managed fields.
     let full = deployments.get("api").await.unwrap();
-    for entry in full.metadata.managed_fields.iter().flatten().filter(|m| m.manager.as_deref() == Some("gonogo")) {
+    for entry in full
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|m| m.manager.as_deref() == Some("gonogo"))
+    {
         let fields = serde_json::to_string(&entry.fields_v1).unwrap();
-        assert!(!fields.contains("f:spec"), "gonogo owns spec fields in Annotate mode: {fields}");
+        assert!(
+            !fields.contains("f:spec"),
+            "gonogo owns spec fields in Annotate mode: {fields}"
+        );
     }
-    wait_until(&deployments, "api", "to become Available", Duration::from_secs(120), deployment_available).await;
+    wait_until(
+        &deployments,
+        "api",
+        "to become Available",
+        Duration::from_secs(120),
+        deployment_available,
+    )
+    .await;
     operator.assert_no_forbidden();
 }
 
@@ -157,13 +276,33 @@ async fn a_person_paused_deployment_stays_paused() {
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let deployments: Api<Deployment> = ns.api(&client);
     let pp = PostParams::default();
-    ns.api::<Secret>(&client).create(&pp, &api_keys()).await.unwrap();
-    deployments.create(&pp, &deployment("api", 1, true)).await.unwrap();
-    drs.create(&pp, &readiness("api", "api", "Block", "[{name: secrets, secrets: {}}]")).await.unwrap();
-    wait_until(&drs, "api", "to become Ready", TIMEOUT, |d| ready_is(d, "True")).await;
-    wait_until(&deployments, "api", "to be annotated", TIMEOUT, |d| d.annotations().contains_key("gonogo.dev/gates")).await;
+    ns.api::<Secret>(&client)
+        .create(&pp, &api_keys())
+        .await
+        .unwrap();
+    deployments
+        .create(&pp, &deployment("api", 1, true))
+        .await
+        .unwrap();
+    drs.create(
+        &pp,
+        &readiness("api", "api", "Block", "[{name: secrets, secrets: {}}]"),
+    )
+    .await
+    .unwrap();
+    wait_until(&drs, "api", "to become Ready", TIMEOUT, |d| {
+        ready_is(d, "True")
+    })
+    .await;
+    wait_until(&deployments, "api", "to be annotated", TIMEOUT, |d| {
+        d.annotations().contains_key("gonogo.dev/gates")
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(paused(&deployments.get("api").await.unwrap()), "gonogo unpaused a Deployment a person paused");
+    assert!(
+        paused(&deployments.get("api").await.unwrap()),
+        "gonogo unpaused a Deployment a person paused"
+    );
     operator.assert_no_forbidden();
 }
 
@@ -173,23 +312,45 @@ async fn deleting_a_blocking_readiness_unpauses() {
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let deployments: Api<Deployment> = ns.api(&client);
     let pp = PostParams::default();
-    deployments.create(&pp, &deployment("api", 1, false)).await.unwrap();
-    drs.create(&pp, &readiness("api", "api", "Block", "[{name: secrets, secrets: {}}]")).await.unwrap();
+    deployments
+        .create(&pp, &deployment("api", 1, false))
+        .await
+        .unwrap();
+    drs.create(
+        &pp,
+        &readiness("api", "api", "Block", "[{name: secrets, secrets: {}}]"),
+    )
+    .await
+    .unwrap();
     wait_until(&deployments, "api", "to be paused", TIMEOUT, paused).await;
     drs.delete("api", &Default::default()).await.unwrap();
-    let d = wait_until(&deployments, "api", "to be unpaused after the readiness object is deleted", TIMEOUT, |d| !paused(d)).await;
+    let d = wait_until(
+        &deployments,
+        "api",
+        "to be unpaused after the readiness object is deleted",
+        TIMEOUT,
+        |d| !paused(d),
+    )
+    .await;
     assert!(
         !d.annotations().keys().any(|k| k.starts_with("gonogo.dev/")),
         "annotations left behind: {:?}",
         d.annotations()
     );
-    support::eventually("the readiness object to be gone (finalizer released)", TIMEOUT, || async {
-        match drs.get_opt("api").await {
-            Ok(None) => Ok(()),
-            Ok(Some(d)) => Err(format!("still there, finalizers {:?}", d.metadata.finalizers)),
-            Err(e) => Err(e.to_string()),
-        }
-    })
+    support::eventually(
+        "the readiness object to be gone (finalizer released)",
+        TIMEOUT,
+        || async {
+            match drs.get_opt("api").await {
+                Ok(None) => Ok(()),
+                Ok(Some(d)) => Err(format!(
+                    "still there, finalizers {:?}",
+                    d.metadata.finalizers
+                )),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
     .await;
     operator.assert_no_forbidden();
 }
@@ -200,14 +361,35 @@ async fn restarting_the_operator_mid_scenario_converges() {
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let deployments: Api<Deployment> = ns.api(&client);
     let pp = PostParams::default();
-    deployments.create(&pp, &deployment("api", 1, false)).await.unwrap();
-    drs.create(&pp, &readiness("api", "api", "Block", "[{name: secrets, secrets: {}}]")).await.unwrap();
+    deployments
+        .create(&pp, &deployment("api", 1, false))
+        .await
+        .unwrap();
+    drs.create(
+        &pp,
+        &readiness("api", "api", "Block", "[{name: secrets, secrets: {}}]"),
+    )
+    .await
+    .unwrap();
     wait_until(&deployments, "api", "to be paused", TIMEOUT, paused).await;
     operator.stop(true);
-    ns.api::<Secret>(&client).create(&pp, &api_keys()).await.unwrap();
+    ns.api::<Secret>(&client)
+        .create(&pp, &api_keys())
+        .await
+        .unwrap();
     operator.restart().await;
-    wait_until(&deployments, "api", "to be unpaused by the restarted operator", TIMEOUT, |d| !paused(d)).await;
-    wait_until(&drs, "api", "to become Ready", TIMEOUT, |d| ready_is(d, "True")).await;
+    wait_until(
+        &deployments,
+        "api",
+        "to be unpaused by the restarted operator",
+        TIMEOUT,
+        |d| !paused(d),
+    )
+    .await;
+    wait_until(&drs, "api", "to become Ready", TIMEOUT, |d| {
+        ready_is(d, "True")
+    })
+    .await;
     operator.assert_no_forbidden();
 }
 
@@ -217,13 +399,49 @@ async fn a_post_rollout_gate_never_blocks_the_rollout_it_waits_for() {
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let deployments: Api<Deployment> = ns.api(&client);
     let pp = PostParams::default();
-    ns.api::<Secret>(&client).create(&pp, &api_keys()).await.unwrap();
-    drs.create(&pp, &readiness("api", "api", "Block", "[{name: ready, readyReplicas: {}}, {name: rollout, rollout: {}}]")).await.unwrap();
-    deployments.create(&pp, &deployment("api", 2, false)).await.unwrap();
-    let dr = wait_until(&drs, "api", "to wait for ready replicas", TIMEOUT, |d| d.status.is_some()).await;
-    assert!(!dr.status.unwrap().blocking, "a PostRollout gate must not block");
-    wait_until(&deployments, "api", "to become Available", Duration::from_secs(120), deployment_available).await;
-    wait_until(&drs, "api", "to become Ready once the replicas are", TIMEOUT, |d| ready_is(d, "True")).await;
+    ns.api::<Secret>(&client)
+        .create(&pp, &api_keys())
+        .await
+        .unwrap();
+    drs.create(
+        &pp,
+        &readiness(
+            "api",
+            "api",
+            "Block",
+            "[{name: ready, readyReplicas: {}}, {name: rollout, rollout: {}}]",
+        ),
+    )
+    .await
+    .unwrap();
+    deployments
+        .create(&pp, &deployment("api", 2, false))
+        .await
+        .unwrap();
+    let dr = wait_until(&drs, "api", "to wait for ready replicas", TIMEOUT, |d| {
+        d.status.is_some()
+    })
+    .await;
+    assert!(
+        !dr.status.unwrap().blocking,
+        "a PostRollout gate must not block"
+    );
+    wait_until(
+        &deployments,
+        "api",
+        "to become Available",
+        Duration::from_secs(120),
+        deployment_available,
+    )
+    .await;
+    wait_until(
+        &drs,
+        "api",
+        "to become Ready once the replicas are",
+        TIMEOUT,
+        |d| ready_is(d, "True"),
+    )
+    .await;
     assert!(!paused(&deployments.get("api").await.unwrap()));
     operator.assert_no_forbidden();
 }
@@ -236,9 +454,13 @@ async fn cross_namespace_target_is_refused_with_a_condition() {
         "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {name: other}\nspec:\n  targetRef: {name: api, namespace: kube-system}\n  items: [{name: probes, probes: {}}]\n",
     );
     drs.create(&PostParams::default(), &dr).await.unwrap();
-    let dr = wait_until(&drs, "other", "to refuse the cross-namespace target", TIMEOUT, |d| {
-        condition(d, "Ready").is_some_and(|(_, reason, _)| reason == "CrossNamespaceReference")
-    })
+    let dr = wait_until(
+        &drs,
+        "other",
+        "to refuse the cross-namespace target",
+        TIMEOUT,
+        |d| condition(d, "Ready").is_some_and(|(_, reason, _)| reason == "CrossNamespaceReference"),
+    )
     .await;
     let (_, _, message) = condition(&dr, "Ready").unwrap();
     assert!(message.contains("kube-system"), "{message}");
@@ -251,25 +473,83 @@ async fn converged_state_causes_zero_writes() {
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let deployments: Api<Deployment> = ns.api(&client);
     let pp = PostParams::default();
-    ns.api::<Secret>(&client).create(&pp, &api_keys()).await.unwrap();
+    ns.api::<Secret>(&client)
+        .create(&pp, &api_keys())
+        .await
+        .unwrap();
     for name in ["a", "b"] {
-        deployments.create(&pp, &deployment(name, 1, false)).await.unwrap();
+        deployments
+            .create(&pp, &deployment(name, 1, false))
+            .await
+            .unwrap();
     }
-    drs.create(&pp, &readiness("a", "a", "Block", "[{name: secrets, secrets: {}}, {name: ready, readyReplicas: {}}]")).await.unwrap();
-    drs.create(&pp, &readiness("b", "b", "Block", "[{name: probes, probes: {}}]")).await.unwrap();
-    wait_until(&drs, "a", "to become Ready", Duration::from_secs(120), |d| ready_is(d, "True")).await;
-    wait_until(&drs, "b", "to block on probes", TIMEOUT, |d| ready_is(d, "False")).await;
+    drs.create(
+        &pp,
+        &readiness(
+            "a",
+            "a",
+            "Block",
+            "[{name: secrets, secrets: {}}, {name: ready, readyReplicas: {}}]",
+        ),
+    )
+    .await
+    .unwrap();
+    drs.create(
+        &pp,
+        &readiness("b", "b", "Block", "[{name: probes, probes: {}}]"),
+    )
+    .await
+    .unwrap();
+    wait_until(
+        &drs,
+        "a",
+        "to become Ready",
+        Duration::from_secs(120),
+        |d| ready_is(d, "True"),
+    )
+    .await;
+    wait_until(&drs, "b", "to block on probes", TIMEOUT, |d| {
+        ready_is(d, "False")
+    })
+    .await;
     wait_until(&deployments, "b", "to be paused", TIMEOUT, paused).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let status_writes = operator.metric("gonogo_status_writes_total");
     let deployment_writes = operator.metric("gonogo_deployment_writes_total");
-    let versions: Vec<String> = drs.list(&ListParams::default()).await.unwrap().items.iter().map(|d| d.resource_version().unwrap()).collect();
+    let versions: Vec<String> = drs
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|d| d.resource_version().unwrap())
+        .collect();
     tokio::time::sleep(Duration::from_secs(60)).await;
-    assert_eq!(operator.metric("gonogo_status_writes_total"), status_writes, "status writes at steady state");
-    assert_eq!(operator.metric("gonogo_deployment_writes_total"), deployment_writes, "Deployment writes at steady state");
-    let after: Vec<String> = drs.list(&ListParams::default()).await.unwrap().items.iter().map(|d| d.resource_version().unwrap()).collect();
-    assert_eq!(versions, after, "DeploymentReadiness objects changed at steady state");
-    eprintln!("steady state: {status_writes} status writes and {deployment_writes} Deployment writes to converge, 0 in the next 60 s");
+    assert_eq!(
+        operator.metric("gonogo_status_writes_total"),
+        status_writes,
+        "status writes at steady state"
+    );
+    assert_eq!(
+        operator.metric("gonogo_deployment_writes_total"),
+        deployment_writes,
+        "Deployment writes at steady state"
+    );
+    let after: Vec<String> = drs
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|d| d.resource_version().unwrap())
+        .collect();
+    assert_eq!(
+        versions, after,
+        "DeploymentReadiness objects changed at steady state"
+    );
+    eprintln!(
+        "steady state: {status_writes} status writes and {deployment_writes} Deployment writes to converge, 0 in the next 60 s"
+    );
     operator.assert_no_forbidden();
 }
 
@@ -280,7 +560,13 @@ async fn two_replicas_elect_one_writer_and_fail_over() {
     let client = cluster.client().await;
     let ns = TestNamespace::new(&client, "leader").await;
     let lease = format!("gonogo-{}", ns.name);
-    let args = ["--namespace", ns.name.as_str(), "--leader-election", "--lease-name", lease.as_str()];
+    let args = [
+        "--namespace",
+        ns.name.as_str(),
+        "--leader-election",
+        "--lease-name",
+        lease.as_str(),
+    ];
     let mut replicas = vec![
         Operator::start(cluster, "leader-a", &args).await,
         Operator::start(cluster, "leader-b", &args).await,
@@ -288,21 +574,61 @@ async fn two_replicas_elect_one_writer_and_fail_over() {
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let deployments: Api<Deployment> = ns.api(&client);
     let pp = PostParams::default();
-    deployments.create(&pp, &deployment("api", 1, false)).await.unwrap();
-    drs.create(&pp, &readiness("api", "api", "Block", "[{name: secrets, secrets: {}}]")).await.unwrap();
-    wait_until(&deployments, "api", "to be paused by the leader", TIMEOUT, paused).await;
+    deployments
+        .create(&pp, &deployment("api", 1, false))
+        .await
+        .unwrap();
+    drs.create(
+        &pp,
+        &readiness("api", "api", "Block", "[{name: secrets, secrets: {}}]"),
+    )
+    .await
+    .unwrap();
+    wait_until(
+        &deployments,
+        "api",
+        "to be paused by the leader",
+        TIMEOUT,
+        paused,
+    )
+    .await;
 
-    let leading: Vec<bool> = replicas.iter().map(|o| o.log_text().contains("became leader")).collect();
-    assert_eq!(leading.iter().filter(|l| **l).count(), 1, "exactly one replica leads");
+    let leading: Vec<bool> = replicas
+        .iter()
+        .map(|o| o.log_text().contains("became leader"))
+        .collect();
+    assert_eq!(
+        leading.iter().filter(|l| **l).count(),
+        1,
+        "exactly one replica leads"
+    );
     let leader = leading.iter().position(|l| *l).unwrap();
     assert!(replicas[leader].metric("gonogo_status_writes_total") >= 1.0);
-    assert_eq!(replicas[1 - leader].metric("gonogo_status_writes_total"), 0.0, "the standby must not write");
+    assert_eq!(
+        replicas[1 - leader].metric("gonogo_status_writes_total"),
+        0.0,
+        "the standby must not write"
+    );
 
     // The leader goes away (releasing its Lease); the standby takes over and acts on the next change.
     replicas[leader].stop(false);
     let new_leader = &replicas[1 - leader];
-    ns.api::<Secret>(&client).create(&pp, &api_keys()).await.unwrap();
-    wait_until(&deployments, "api", "to be unpaused by the new leader", Duration::from_secs(60), |d| !paused(d)).await;
-    assert!(new_leader.log_text().contains("became leader"), "the standby never took over:\n{}", new_leader.log_text());
+    ns.api::<Secret>(&client)
+        .create(&pp, &api_keys())
+        .await
+        .unwrap();
+    wait_until(
+        &deployments,
+        "api",
+        "to be unpaused by the new leader",
+        Duration::from_secs(60),
+        |d| !paused(d),
+    )
+    .await;
+    assert!(
+        new_leader.log_text().contains("became leader"),
+        "the standby never took over:\n{}",
+        new_leader.log_text()
+    );
     new_leader.assert_no_forbidden();
 }

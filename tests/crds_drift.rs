@@ -15,10 +15,16 @@ fn committed_crds_match_the_api_types() {
     committed.sort();
     let mut expected: Vec<String> = generated.iter().map(|(f, _)| f.clone()).collect();
     expected.sort();
-    assert_eq!(committed, expected, "crds/ holds other files than the generator writes; run `cargo run -- crds --output-dir crds`");
+    assert_eq!(
+        committed, expected,
+        "crds/ holds other files than the generator writes; run `cargo run -- crds --output-dir crds`"
+    );
     for (file, yaml) in generated {
         let on_disk = std::fs::read_to_string(dir.join(&file)).unwrap();
-        assert!(on_disk == yaml, "crds/{file} is stale; run `cargo run -- crds --output-dir crds`");
+        assert!(
+            on_disk == yaml,
+            "crds/{file} is stale; run `cargo run -- crds --output-dir crds`"
+        );
     }
 }
 
@@ -31,7 +37,10 @@ fn no_field_name_is_a_yaml_1_1_boolean() {
         for line in yaml.lines() {
             let t = line.trim();
             let word = t.strip_prefix("- ").unwrap_or(t).trim_end_matches(':');
-            assert!(!WORDS.contains(&word.to_ascii_lowercase().as_str()), "{file}: `{t}` reads as a boolean in YAML 1.1");
+            assert!(
+                !WORDS.contains(&word.to_ascii_lowercase().as_str()),
+                "{file}: `{t}` reads as a boolean in YAML 1.1"
+            );
         }
     }
 }

@@ -20,8 +20,23 @@ fn engine_and_checks_use_no_client_runtime_or_http_crates() {
     let mut files = Vec::new();
     rust_files(&root.join("engine"), &mut files);
     rust_files(&root.join("checks"), &mut files);
-    assert!(files.len() > 20, "expected the engine and check files, found {}", files.len());
-    let forbidden = ["kube::Client", "kube::Api", "kube::runtime", "kube_runtime", "kube::api::Api", "tokio", "reqwest", "std::net", "std::fs", "hyper"];
+    assert!(
+        files.len() > 20,
+        "expected the engine and check files, found {}",
+        files.len()
+    );
+    let forbidden = [
+        "kube::Client",
+        "kube::Api",
+        "kube::runtime",
+        "kube_runtime",
+        "kube::api::Api",
+        "tokio",
+        "reqwest",
+        "std::net",
+        "std::fs",
+        "hyper",
+    ];
     let mut offences = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
@@ -36,5 +51,9 @@ fn engine_and_checks_use_no_client_runtime_or_http_crates() {
             }
         }
     }
-    assert!(offences.is_empty(), "the engine must stay pure:\n{}", offences.join("\n"));
+    assert!(
+        offences.is_empty(),
+        "the engine must stay pure:\n{}",
+        offences.join("\n")
+    );
 }

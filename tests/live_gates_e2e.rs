@@ -44,22 +44,37 @@ fn paused(d: &Deployment) -> bool {
 
 /// Waits until every `(gate, result, message substring)` holds at once; on timeout, names
 /// each one that does not, with what the gate says instead.
-async fn wait_gates(drs: &Api<DeploymentReadiness>, name: &str, timeout: Duration, expected: &[(&str, GateOutcome, &str)]) -> DeploymentReadiness {
+async fn wait_gates(
+    drs: &Api<DeploymentReadiness>,
+    name: &str,
+    timeout: Duration,
+    expected: &[(&str, GateOutcome, &str)],
+) -> DeploymentReadiness {
     let deadline = Instant::now() + timeout;
     loop {
-        let dr = drs.get(name).await.unwrap_or_else(|e| panic!("reading DeploymentReadiness {name}: {e}"));
+        let dr = drs
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("reading DeploymentReadiness {name}: {e}"));
         let unmet: Vec<String> = expected
             .iter()
             .filter_map(|(g, result, text)| match gate(&dr, g) {
                 Some(s) if s.result == *result && s.message.contains(text) => None,
-                Some(s) => Some(format!("  {g}: want {result} with {text:?}, got {}: {}", s.result, s.message)),
+                Some(s) => Some(format!(
+                    "  {g}: want {result} with {text:?}, got {}: {}",
+                    s.result, s.message
+                )),
                 None => Some(format!("  {g}: not reported yet")),
             })
             .collect();
         if unmet.is_empty() {
             return dr;
         }
-        assert!(Instant::now() < deadline, "after {timeout:?}, gates of DeploymentReadiness {name} not as expected:\n{}", unmet.join("\n"));
+        assert!(
+            Instant::now() < deadline,
+            "after {timeout:?}, gates of DeploymentReadiness {name} not as expected:\n{}",
+            unmet.join("\n")
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -77,12 +92,46 @@ async fn setup(prefix: &str, args: &[&str]) -> (&'static Cluster, Client, TestNa
 
 /// Everything the operator wrote where people look: the readiness object (status included),
 /// the Deployment (annotations), the namespace's Events, and the operator's own log.
-async fn written_by_the_operator(cluster: &Cluster, ns: &str, readiness: &str, deployment: &str, operator: &Operator) -> Vec<(String, String)> {
+async fn written_by_the_operator(
+    cluster: &Cluster,
+    ns: &str,
+    readiness: &str,
+    deployment: &str,
+    operator: &Operator,
+) -> Vec<(String, String)> {
     vec![
-        ("DeploymentReadiness".into(), cluster.kubectl(&["get", "deploymentreadiness", readiness, "-n", ns, "-o", "json"]).await),
-        ("Deployment".into(), cluster.kubectl(&["get", "deployment", deployment, "-n", ns, "-o", "json"]).await),
-        ("Events".into(), cluster.kubectl(&["get", "events.events.k8s.io", "-n", ns, "-o", "json"]).await),
-        ("describe".into(), cluster.kubectl(&["describe", "deploymentreadiness", readiness, "-n", ns]).await),
+        (
+            "DeploymentReadiness".into(),
+            cluster
+                .kubectl(&[
+                    "get",
+                    "deploymentreadiness",
+                    readiness,
+                    "-n",
+                    ns,
+                    "-o",
+                    "json",
+                ])
+                .await,
+        ),
+        (
+            "Deployment".into(),
+            cluster
+                .kubectl(&["get", "deployment", deployment, "-n", ns, "-o", "json"])
+                .await,
+        ),
+        (
+            "Events".into(),
+            cluster
+                .kubectl(&["get", "events.events.k8s.io", "-n", ns, "-o", "json"])
+                .await,
+        ),
+        (
+            "describe".into(),
+            cluster
+                .kubectl(&["describe", "deploymentreadiness", readiness, "-n", ns])
+                .await,
+        ),
         ("operator log".into(), operator.log_text()),
     ]
 }
@@ -90,8 +139,16 @@ async fn written_by_the_operator(cluster: &Cluster, ns: &str, readiness: &str, d
 // -------------------------------------------------------------------- http
 
 /// A selector-less Service `name` (port `http` 80 → 8080) and its hand-written EndpointSlice.
-fn service_with_slice(name: &str, address_type: &str, address: &str, port: u16, target_ref: Option<(&str, &str)>) -> String {
-    let target = target_ref.map(|(ns, pod)| format!(", targetRef: {{kind: Pod, namespace: {ns}, name: {pod}}}")).unwrap_or_default();
+fn service_with_slice(
+    name: &str,
+    address_type: &str,
+    address: &str,
+    port: u16,
+    target_ref: Option<(&str, &str)>,
+) -> String {
+    let target = target_ref
+        .map(|(ns, pod)| format!(", targetRef: {{kind: Pod, namespace: {ns}, name: {pod}}}"))
+        .unwrap_or_default();
     format!(
         r#"---
 apiVersion: v1
@@ -111,7 +168,9 @@ endpoints: [{{addresses: ["{address}"]{target}}}]
 }
 
 fn http_item(name: &str, service: &str, path: &str, extra: &str) -> String {
-    format!("  - {{name: {name}, http: {{service: {service}, port: http, path: {path}, intervalSeconds: 5{extra}}}}}\n")
+    format!(
+        "  - {{name: {name}, http: {{service: {service}, port: http, path: {path}, intervalSeconds: 5{extra}}}}}\n"
+    )
 }
 
 #[tokio::test]
@@ -132,21 +191,54 @@ async fn http_gates_judge_status_body_and_timeouts_and_refuse_what_they_may_not_
     objects += &service_with_slice("web", "IPv4", &server, PORT, None);
     objects += &service_with_slice("closed", "IPv4", &server, CLOSED_PORT, None);
     // Names are never resolved: an FQDN slice gives no address to probe.
-    objects += &service_with_slice("byname", "FQDN", "web.kube-system.svc.cluster.local", PORT, None);
+    objects += &service_with_slice(
+        "byname",
+        "FQDN",
+        "web.kube-system.svc.cluster.local",
+        PORT,
+        None,
+    );
     // Endpoints that claim to be Pods of another namespace, or of this one at addresses the
     // guard refuses whatever the allow flag says about the test hosts' range. The API server
     // itself refuses link-local addresses in EndpointSlices, 169.254.169.254 included, so the
     // cloud metadata service is named by its IPv6 address and its NAT64 form.
     let link_local = cluster
-        .try_run("kubectl", &["create", "--dry-run=server", "-n", n, "-f", "-"], Some(&service_with_slice("imds", "IPv4", "169.254.169.254", 80, None)))
+        .try_run(
+            "kubectl",
+            &["create", "--dry-run=server", "-n", n, "-f", "-"],
+            Some(&service_with_slice(
+                "imds",
+                "IPv4",
+                "169.254.169.254",
+                80,
+                None,
+            )),
+        )
         .await;
-    assert!(!link_local.success() && link_local.stderr.contains("link-local"), "the API server took 169.254.169.254: {link_local:?}");
-    objects += &service_with_slice("foreign", "IPv4", "203.0.113.7", PORT, Some(("kube-system", "api-0")));
+    assert!(
+        !link_local.success() && link_local.stderr.contains("link-local"),
+        "the API server took 169.254.169.254: {link_local:?}"
+    );
+    objects += &service_with_slice(
+        "foreign",
+        "IPv4",
+        "203.0.113.7",
+        PORT,
+        Some(("kube-system", "api-0")),
+    );
     objects += &service_with_slice("metadata", "IPv6", "fd00:ec2::254", 80, Some((n, "api-0")));
-    objects += &service_with_slice("metadata-nat64", "IPv6", "64:ff9b::a9fe:a9fe", 80, Some((n, "api-0")));
+    objects += &service_with_slice(
+        "metadata-nat64",
+        "IPv6",
+        "64:ff9b::a9fe:a9fe",
+        80,
+        Some((n, "api-0")),
+    );
     objects += &service_with_slice("apiserver", "IPv4", &api_server_ip, 443, Some((n, "api-0")));
     objects += "---\napiVersion: v1\nkind: Service\nmetadata: {name: external}\nspec: {type: ExternalName, externalName: web.kube-system.svc.cluster.local, ports: [{name: http, port: 80}]}\n";
-    cluster.kubectl_stdin(&["apply", "-n", n, "-f", "-"], &objects).await;
+    cluster
+        .kubectl_stdin(&["apply", "-n", n, "-f", "-"], &objects)
+        .await;
 
     let mut items = String::new();
     items += &http_item("ok", "web", "/status/200", "");
@@ -154,7 +246,12 @@ async fn http_gates_judge_status_body_and_timeouts_and_refuse_what_they_may_not_
     items += &http_item("broken", "web", "/status/500", "");
     items += &http_item("slow", "web", "/slow/30", ", timeoutSeconds: 1");
     items += &http_item("body-ok", "web", "/secret-ok", ", bodyContains: healthy");
-    items += &http_item("body-missing", "web", "/secret-ok", ", bodyContains: absent-marker");
+    items += &http_item(
+        "body-missing",
+        "web",
+        "/secret-ok",
+        ", bodyContains: absent-marker",
+    );
     items += &http_item("secret", "web", "/secret", "");
     items += &http_item("garbage", "web", "/garbage", "");
     items += &http_item("redirect", "web", "/redirect", "");
@@ -170,16 +267,35 @@ async fn http_gates_judge_status_body_and_timeouts_and_refuse_what_they_may_not_
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let pp = PostParams::default();
     // A Service of another namespace cannot even be named: the API server refuses the item.
-    let other = drs.create(&pp, &readiness("other", "api", &http_item("other-namespace", "web.kube-system", "/", ""))).await;
+    let other = drs
+        .create(
+            &pp,
+            &readiness(
+                "other",
+                "api",
+                &http_item("other-namespace", "web.kube-system", "/", ""),
+            ),
+        )
+        .await;
     match other {
         Err(kube::Error::Api(status)) => {
             assert_eq!(status.code, 422, "{status:?}");
-            assert!(status.message.contains("http.service") && status.message.contains("web.kube-system"), "{}", status.message);
+            assert!(
+                status.message.contains("http.service")
+                    && status.message.contains("web.kube-system"),
+                "{}",
+                status.message
+            );
         }
         other => panic!("an http item naming web.kube-system was not refused: {other:?}"),
     }
-    ns.api::<Deployment>(&client).create(&pp, &deployment("api", IMAGE)).await.unwrap();
-    drs.create(&pp, &readiness("api", "api", &items)).await.unwrap();
+    ns.api::<Deployment>(&client)
+        .create(&pp, &deployment("api", IMAGE))
+        .await
+        .unwrap();
+    drs.create(&pp, &readiness("api", "api", &items))
+        .await
+        .unwrap();
 
     let at = |port: u16| format!("{server}:{port}");
     let started = Instant::now();
@@ -208,23 +324,48 @@ async fn http_gates_judge_status_body_and_timeouts_and_refuse_what_they_may_not_
         ],
     )
     .await;
-    eprintln!("http: every gate settled {:.1}s after the readiness object was created", started.elapsed().as_secs_f64());
+    eprintln!(
+        "http: every gate settled {:.1}s after the readiness object was created",
+        started.elapsed().as_secs_f64()
+    );
     for g in &dr.status.as_ref().unwrap().gates {
         eprintln!("  {} {}: {}", g.result, g.name, g.message);
     }
-    assert!(!dr.status.as_ref().unwrap().blocking, "http gates are PostRollout: they never hold the rollout");
+    assert!(
+        !dr.status.as_ref().unwrap().blocking,
+        "http gates are PostRollout: they never hold the rollout"
+    );
 
     // Redirects are never followed, and nothing was asked of the server for refused gates.
     let hits = host.hits().expect("the test host answers");
-    assert_eq!(hits.get("/landed"), None, "a probe followed a redirect: {hits:?}");
+    assert_eq!(
+        hits.get("/landed"),
+        None,
+        "a probe followed a redirect: {hits:?}"
+    );
     assert!(hits.get("/status/500").is_some_and(|n| *n >= 1), "{hits:?}");
-    assert!(!hits.keys().any(|p| p.starts_with("/latest") || p == "/api"), "a refused gate reached the server: {hits:?}");
+    assert!(
+        !hits.keys().any(|p| p.starts_with("/latest") || p == "/api"),
+        "a refused gate reached the server: {hits:?}"
+    );
 
     // Never stuck: the closed endpoint comes up (the slice moves to the listening port).
     cluster
-        .kubectl_stdin(&["apply", "-n", n, "-f", "-"], &service_with_slice("closed", "IPv4", &server, PORT, None))
+        .kubectl_stdin(
+            &["apply", "-n", n, "-f", "-"],
+            &service_with_slice("closed", "IPv4", &server, PORT, None),
+        )
         .await;
-    wait_gates(&drs, "api", TIMEOUT, &[("closed", Pass, "answered 200"), ("slow", Unknown, "timed out after 1s")]).await;
+    wait_gates(
+        &drs,
+        "api",
+        TIMEOUT,
+        &[
+            ("closed", Pass, "answered 200"),
+            ("slow", Unknown, "timed out after 1s"),
+        ],
+    )
+    .await;
 
     // The secret in status lines, headers and bodies stays inside the prober, while the
     // messages around it do reach the status, the Events and the log.
@@ -232,11 +373,17 @@ async fn http_gates_judge_status_body_and_timeouts_and_refuse_what_they_may_not_
     let events = &written.iter().find(|(what, _)| what == "Events").unwrap().1;
     // One Event per gate that failed, each with its own note.
     for gate in ["broken", "secret", "redirect", "foreign", "metadata"] {
-        assert!(events.contains(&format!("api: gate {gate} (inline, Required): ")), "no GateFailed event for gate {gate}:\n{events}");
+        assert!(
+            events.contains(&format!("api: gate {gate} (inline, Required): ")),
+            "no GateFailed event for gate {gate}:\n{events}"
+        );
     }
     assert!(events.contains("answered 500, expected 200"), "{events}");
     for (what, text) in &written {
-        assert!(!text.contains("hunter2"), "{what} contains the server's secret {SECRET}:\n{text}");
+        assert!(
+            !text.contains("hunter2"),
+            "{what} contains the server's secret {SECRET}:\n{text}"
+        );
     }
     operator.assert_no_forbidden();
 }
@@ -247,11 +394,24 @@ async fn without_the_allow_flag_a_hand_written_endpoint_slice_is_refused() {
     let (cluster, client, ns, operator) = setup("http-noflag", &[]).await;
     let n = &ns.name;
     let server = host.address.to_string();
-    cluster.kubectl_stdin(&["apply", "-n", n, "-f", "-"], &service_with_slice("web", "IPv4", &server, PORT, None)).await;
+    cluster
+        .kubectl_stdin(
+            &["apply", "-n", n, "-f", "-"],
+            &service_with_slice("web", "IPv4", &server, PORT, None),
+        )
+        .await;
     let pp = PostParams::default();
-    ns.api::<Deployment>(&client).create(&pp, &deployment("api", IMAGE)).await.unwrap();
+    ns.api::<Deployment>(&client)
+        .create(&pp, &deployment("api", IMAGE))
+        .await
+        .unwrap();
     let drs: Api<DeploymentReadiness> = ns.api(&client);
-    drs.create(&pp, &readiness("api", "api", &http_item("health", "web", "/status/200", ""))).await.unwrap();
+    drs.create(
+        &pp,
+        &readiness("api", "api", &http_item("health", "web", "/status/200", "")),
+    )
+    .await
+    .unwrap();
     wait_gates(
         &drs,
         "api",
@@ -267,7 +427,11 @@ async fn without_the_allow_flag_a_hand_written_endpoint_slice_is_refused() {
     .await;
     // Give the prober two more intervals: still nothing reaches the server.
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert_eq!(host.hits_of("/status/200"), 0, "a refused endpoint was probed");
+    assert_eq!(
+        host.hits_of("/status/200"),
+        0,
+        "a refused endpoint was probed"
+    );
     operator.assert_no_forbidden();
 }
 
@@ -276,19 +440,31 @@ async fn without_the_allow_flag_a_hand_written_endpoint_slice_is_refused() {
 /// A self-signed certificate for `names`, valid from yesterday until midnight UTC `days`
 /// days from today (so, evaluated today, it has `days - 1` whole days left), and its key.
 fn certificate(names: &[&str], days: i64) -> (String, String) {
-    let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
-    let date = |d: jiff::civil::Date| rcgen::date_time_ymd(i32::from(d.year()), d.month() as u8, d.day() as u8);
-    let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let date = |d: jiff::civil::Date| {
+        rcgen::date_time_ymd(i32::from(d.year()), d.month() as u8, d.day() as u8)
+    };
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
     params.not_before = date(today.yesterday().unwrap());
     params.not_after = date(today.checked_add(jiff::Span::new().days(days)).unwrap());
-    params.distinguished_name.push(rcgen::DnType::CommonName, names[0]);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, names[0]);
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap();
     (cert.pem(), key.serialize_pem())
 }
 
 fn tls_secret(name: &str, cert: &str, key: &str) -> String {
-    let indent = |pem: &str| pem.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    let indent = |pem: &str| {
+        pem.lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    };
     format!(
         "---\napiVersion: v1\nkind: Secret\nmetadata: {{name: {name}}}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n{}  tls.key: |\n{}",
         indent(cert),
@@ -309,7 +485,11 @@ async fn tls_certificate_gates_read_dates_and_names_but_never_keys() {
     objects += &tls_secret("tls-fresh", &fresh.0, &fresh.1);
     objects += &tls_secret("tls-expiring", &expiring.0, &expiring.1);
     objects += &tls_secret("tls-shop", &wrong_host.0, &wrong_host.1);
-    objects += &tls_secret("tls-bad", "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n", &key_of_bad);
+    objects += &tls_secret(
+        "tls-bad",
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+        &key_of_bad,
+    );
     // The Ingress routes shop.example.com to a Service selecting the pods.
     objects += r#"---
 apiVersion: v1
@@ -326,7 +506,9 @@ spec:
   - host: shop.example.com
     http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {name: http}}}}]}
 "#;
-    cluster.kubectl_stdin(&["apply", "-n", n, "-f", "-"], &objects).await;
+    cluster
+        .kubectl_stdin(&["apply", "-n", n, "-f", "-"], &objects)
+        .await;
 
     let items = "  - {name: fresh, tlsCertificate: {secretName: tls-fresh, minDaysValid: 30, hosts: [api.example.com]}}\n\
                  \x20 - {name: expiring, tlsCertificate: {secretName: tls-expiring, minDaysValid: 30}}\n\
@@ -335,8 +517,13 @@ spec:
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let deployments: Api<Deployment> = ns.api(&client);
     let pp = PostParams::default();
-    drs.create(&pp, &readiness("api", "api", items)).await.unwrap();
-    deployments.create(&pp, &deployment("api", IMAGE)).await.unwrap();
+    drs.create(&pp, &readiness("api", "api", items))
+        .await
+        .unwrap();
+    deployments
+        .create(&pp, &deployment("api", IMAGE))
+        .await
+        .unwrap();
 
     let dr = wait_gates(
         &drs,
@@ -359,7 +546,10 @@ spec:
     for g in &dr.status.as_ref().unwrap().gates {
         eprintln!("  {} {}: {}", g.result, g.name, g.message);
     }
-    assert!(dr.status.as_ref().unwrap().blocking, "failing PreRollout certificate gates hold the rollout");
+    assert!(
+        dr.status.as_ref().unwrap().blocking,
+        "failing PreRollout certificate gates hold the rollout"
+    );
     wait_until(&deployments, "api", "to be held", TIMEOUT, paused).await;
 
     // Renewed certificates are read from the Secret watch: the gates follow at once.
@@ -368,7 +558,9 @@ spec:
     let mut fixed = tls_secret("tls-expiring", &renewed.0, &renewed.1);
     fixed += &tls_secret("tls-shop", &shop.0, &shop.1);
     fixed += &tls_secret("tls-bad", &renewed.0, &renewed.1);
-    cluster.kubectl_stdin(&["apply", "-n", n, "-f", "-"], &fixed).await;
+    cluster
+        .kubectl_stdin(&["apply", "-n", n, "-f", "-"], &fixed)
+        .await;
     wait_gates(
         &drs,
         "api",
@@ -381,19 +573,34 @@ spec:
         ],
     )
     .await;
-    wait_until(&deployments, "api", "to be released", TIMEOUT, |d| !paused(d)).await;
+    wait_until(&deployments, "api", "to be released", TIMEOUT, |d| {
+        !paused(d)
+    })
+    .await;
 
     // No key material (nor certificate bytes) anywhere the operator writes.
     let pem_lines: Vec<String> = [&fresh, &expiring, &wrong_host, &renewed, &shop]
         .iter()
         .flat_map(|(cert, key)| [cert, key])
         .chain([&key_of_bad])
-        .flat_map(|pem| pem.lines().filter(|l| !l.starts_with("-----") && l.len() >= 40).map(str::to_string).collect::<Vec<_>>())
+        .flat_map(|pem| {
+            pem.lines()
+                .filter(|l| !l.starts_with("-----") && l.len() >= 40)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
         .collect();
     assert!(!pem_lines.is_empty());
     for (what, text) in written_by_the_operator(cluster, n, "api", "api", &operator).await {
-        for marker in ["PRIVATE KEY", "BEGIN CERTIFICATE", "bm90IGEgY2VydGlmaWNhdGU"] {
-            assert!(!text.contains(marker), "{what} contains {marker:?}:\n{text}");
+        for marker in [
+            "PRIVATE KEY",
+            "BEGIN CERTIFICATE",
+            "bm90IGEgY2VydGlmaWNhdGU",
+        ] {
+            assert!(
+                !text.contains(marker),
+                "{what} contains {marker:?}:\n{text}"
+            );
         }
         if let Some(line) = pem_lines.iter().find(|l| text.contains(l.as_str())) {
             panic!("{what} contains PEM data {line:?}:\n{text}");
@@ -410,19 +617,35 @@ async fn install_approval_policy(cluster: &Cluster, ns: &str) {
     static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     DONE.get_or_init(|| async {
         let policy = repo_root().join("deploy/admission/approval-policy.yaml");
-        cluster.kubectl(&["apply", "--server-side", "-f", &policy.to_string_lossy()]).await;
+        cluster
+            .kubectl(&["apply", "--server-side", "-f", &policy.to_string_lossy()])
+            .await;
     })
     .await;
     // Policies take effect a moment after they are created: retry a server-side dry run.
-    support::eventually("the approval policy to reject a forged approval", TIMEOUT, || async {
-        let out = forge(cluster, ns, "bob", "alice", true).await;
-        if out.success() { Err("accepted".to_string()) } else { Ok(out.stderr) }
-    })
+    support::eventually(
+        "the approval policy to reject a forged approval",
+        TIMEOUT,
+        || async {
+            let out = forge(cluster, ns, "bob", "alice", true).await;
+            if out.success() {
+                Err("accepted".to_string())
+            } else {
+                Ok(out.stderr)
+            }
+        },
+    )
     .await;
 }
 
 /// `kubectl create` as `user` of a ReadinessApproval in `approver`'s name.
-async fn forge(cluster: &Cluster, ns: &str, user: &str, approver: &str, dry_run: bool) -> support::CmdOutput {
+async fn forge(
+    cluster: &Cluster,
+    ns: &str,
+    user: &str,
+    approver: &str,
+    dry_run: bool,
+) -> support::CmdOutput {
     let approval = format!(
         "apiVersion: gonogo.dev/v1alpha1\nkind: ReadinessApproval\nmetadata: {{generateName: forged-}}\n\
          spec: {{readinessRef: {{name: api}}, item: signoff, approver: {approver}, revision: {{images: [\"api={IMAGE}\"]}}}}\n"
@@ -468,11 +691,15 @@ subjects:
 /// A kubeconfig that acts as `user` (impersonated by the admin credentials).
 fn user_kubeconfig(cluster: &Cluster, user: &str) -> PathBuf {
     let admin = std::fs::read_to_string(cluster.kubeconfig()).expect("admin kubeconfig");
-    let mut config: serde_yaml_ng::Value = serde_yaml_ng::from_str(&admin).expect("kubeconfig yaml");
+    let mut config: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&admin).expect("kubeconfig yaml");
     for entry in config["users"].as_sequence_mut().expect("users") {
         entry["user"]["as"] = user.into();
     }
-    let path = std::env::temp_dir().join(format!("gonogo-live-{user}-{}.kubeconfig", std::process::id()));
+    let path = std::env::temp_dir().join(format!(
+        "gonogo-live-{user}-{}.kubeconfig",
+        std::process::id()
+    ));
     std::fs::write(&path, serde_yaml_ng::to_string(&config).unwrap()).expect("write kubeconfig");
     path
 }
@@ -480,8 +707,13 @@ fn user_kubeconfig(cluster: &Cluster, user: &str) -> PathBuf {
 /// `gonogo approve ARGS` with `kubeconfig`.
 async fn gonogo_approve(kubeconfig: &Path, args: &[&str]) -> std::process::Output {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gonogo"));
-    command.arg("approve").args(args).env("KUBECONFIG", kubeconfig);
-    tokio::task::spawn_blocking(move || command.output().expect("run gonogo approve")).await.unwrap()
+    command
+        .arg("approve")
+        .args(args)
+        .env("KUBECONFIG", kubeconfig);
+    tokio::task::spawn_blocking(move || command.output().expect("run gonogo approve"))
+        .await
+        .unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -493,58 +725,172 @@ fn text(bytes: &[u8]) -> String {
 async fn approval_scenario(
     prefix: &str,
     item: &str,
-) -> (&'static Cluster, TestNamespace, Operator, Api<DeploymentReadiness>, Api<Deployment>) {
+) -> (
+    &'static Cluster,
+    TestNamespace,
+    Operator,
+    Api<DeploymentReadiness>,
+    Api<Deployment>,
+) {
     let (cluster, client, ns, operator) = setup(prefix, &[]).await;
     approver_role(cluster, &ns.name).await;
     install_approval_policy(cluster, &ns.name).await;
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let deployments: Api<Deployment> = ns.api(&client);
     let pp = PostParams::default();
-    drs.create(&pp, &readiness("api", "api", &format!("  - {item}\n"))).await.unwrap();
-    deployments.create(&pp, &deployment("api", IMAGE)).await.unwrap();
+    drs.create(&pp, &readiness("api", "api", &format!("  - {item}\n")))
+        .await
+        .unwrap();
+    deployments
+        .create(&pp, &deployment("api", IMAGE))
+        .await
+        .unwrap();
     (cluster, ns, operator, drs, deployments)
 }
 
 #[tokio::test]
 async fn an_approval_releases_the_rollout_until_the_image_changes() {
-    let (cluster, ns, operator, drs, deployments) = approval_scenario("approve", "{name: signoff, description: release sign-off, approval: {}}").await;
+    let (cluster, ns, operator, drs, deployments) = approval_scenario(
+        "approve",
+        "{name: signoff, description: release sign-off, approval: {}}",
+    )
+    .await;
     let n = &ns.name;
     wait_gates(&drs, "api", TIMEOUT, &[("signoff", Fail, "no ReadinessApproval for item signoff of DeploymentReadiness api (record one with gonogo approve)")]).await;
-    wait_until(&deployments, "api", "to be held for the sign-off", TIMEOUT, paused).await;
+    wait_until(
+        &deployments,
+        "api",
+        "to be held for the sign-off",
+        TIMEOUT,
+        paused,
+    )
+    .await;
 
     // Nobody records an approval in someone else's name (the shipped policy; the chart's
     // copy is checked in tests/chart_e2e.rs).
     let forged = forge(cluster, n, "bob", "alice", false).await;
-    assert!(!forged.success(), "bob recorded an approval in alice's name");
-    assert!(forged.stderr.contains("spec.approver must be the requesting user bob, not alice"), "{}", forged.stderr);
+    assert!(
+        !forged.success(),
+        "bob recorded an approval in alice's name"
+    );
+    assert!(
+        forged
+            .stderr
+            .contains("spec.approver must be the requesting user bob, not alice"),
+        "{}",
+        forged.stderr
+    );
 
     let alice = user_kubeconfig(cluster, "alice");
     let approved_at = Instant::now();
-    let out = gonogo_approve(&alice, &["api", "--item", "signoff", "-n", n, "--comment", "load test passed"]).await;
-    assert!(out.status.success(), "gonogo approve failed: {}{}", text(&out.stderr), text(&out.stdout));
+    let out = gonogo_approve(
+        &alice,
+        &[
+            "api",
+            "--item",
+            "signoff",
+            "-n",
+            n,
+            "--comment",
+            "load test passed",
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "gonogo approve failed: {}{}",
+        text(&out.stderr),
+        text(&out.stdout)
+    );
     let stdout = text(&out.stdout);
-    assert!(stdout.contains(&format!("created: alice approved signoff of api for images api={IMAGE}")), "{stdout}");
-    wait_gates(&drs, "api", TIMEOUT, &[("signoff", Pass, &format!("approved by alice for images api={IMAGE}"))]).await;
-    wait_until(&deployments, "api", "to be released by the approval", TIMEOUT, |d| !paused(d)).await;
-    eprintln!("approval: rollout released {:.1}s after gonogo approve", approved_at.elapsed().as_secs_f64());
-
-    // A new image is a new revision: the approval no longer counts, and the rollout is held.
-    let newer = "registry.k8s.io/pause:3.9";
-    cluster.kubectl(&["set", "image", "deployment/api", &format!("api={newer}"), "-n", n]).await;
+    assert!(
+        stdout.contains(&format!(
+            "created: alice approved signoff of api for images api={IMAGE}"
+        )),
+        "{stdout}"
+    );
     wait_gates(
         &drs,
         "api",
         TIMEOUT,
-        &[("signoff", Fail, &format!("approval by alice was for api={IMAGE}, the template now runs api={newer}"))],
+        &[(
+            "signoff",
+            Pass,
+            &format!("approved by alice for images api={IMAGE}"),
+        )],
     )
     .await;
-    wait_until(&deployments, "api", "to be held again for the new image", TIMEOUT, paused).await;
+    wait_until(
+        &deployments,
+        "api",
+        "to be released by the approval",
+        TIMEOUT,
+        |d| !paused(d),
+    )
+    .await;
+    eprintln!(
+        "approval: rollout released {:.1}s after gonogo approve",
+        approved_at.elapsed().as_secs_f64()
+    );
+
+    // A new image is a new revision: the approval no longer counts, and the rollout is held.
+    let newer = "registry.k8s.io/pause:3.9";
+    cluster
+        .kubectl(&[
+            "set",
+            "image",
+            "deployment/api",
+            &format!("api={newer}"),
+            "-n",
+            n,
+        ])
+        .await;
+    wait_gates(
+        &drs,
+        "api",
+        TIMEOUT,
+        &[(
+            "signoff",
+            Fail,
+            &format!("approval by alice was for api={IMAGE}, the template now runs api={newer}"),
+        )],
+    )
+    .await;
+    wait_until(
+        &deployments,
+        "api",
+        "to be held again for the new image",
+        TIMEOUT,
+        paused,
+    )
+    .await;
 
     // Approving the new image releases it again.
     let out = gonogo_approve(&alice, &["api", "--item", "signoff", "-n", n]).await;
-    assert!(out.status.success(), "gonogo approve failed: {}", text(&out.stderr));
-    wait_gates(&drs, "api", TIMEOUT, &[("signoff", Pass, &format!("approved by alice for images api={newer}"))]).await;
-    wait_until(&deployments, "api", "to be released for the new image", TIMEOUT, |d| !paused(d)).await;
+    assert!(
+        out.status.success(),
+        "gonogo approve failed: {}",
+        text(&out.stderr)
+    );
+    wait_gates(
+        &drs,
+        "api",
+        TIMEOUT,
+        &[(
+            "signoff",
+            Pass,
+            &format!("approved by alice for images api={newer}"),
+        )],
+    )
+    .await;
+    wait_until(
+        &deployments,
+        "api",
+        "to be released for the new image",
+        TIMEOUT,
+        |d| !paused(d),
+    )
+    .await;
     operator.assert_no_forbidden();
 }
 
@@ -556,26 +902,73 @@ async fn expired_approvals_and_approvals_by_others_do_not_count() {
     install_approval_policy(cluster, n).await;
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let pp = PostParams::default();
-    let items = "  - {name: signoff, approval: {}}\n  - {name: owner, approval: {approvers: [alice]}}\n";
-    drs.create(&pp, &readiness("api", "api", items)).await.unwrap();
-    ns.api::<Deployment>(&client).create(&pp, &deployment("api", IMAGE)).await.unwrap();
-    wait_gates(&drs, "api", TIMEOUT, &[("signoff", Fail, "no ReadinessApproval"), ("owner", Fail, "no ReadinessApproval")]).await;
+    let items =
+        "  - {name: signoff, approval: {}}\n  - {name: owner, approval: {approvers: [alice]}}\n";
+    drs.create(&pp, &readiness("api", "api", items))
+        .await
+        .unwrap();
+    ns.api::<Deployment>(&client)
+        .create(&pp, &deployment("api", IMAGE))
+        .await
+        .unwrap();
+    wait_gates(
+        &drs,
+        "api",
+        TIMEOUT,
+        &[
+            ("signoff", Fail, "no ReadinessApproval"),
+            ("owner", Fail, "no ReadinessApproval"),
+        ],
+    )
+    .await;
 
     let bob = user_kubeconfig(cluster, "bob");
     // An expiry must lie ahead.
-    let out = gonogo_approve(&bob, &["api", "--item", "signoff", "-n", n, "--expires", "2020-01-01T00:00:00Z"]).await;
+    let out = gonogo_approve(
+        &bob,
+        &[
+            "api",
+            "--item",
+            "signoff",
+            "-n",
+            n,
+            "--expires",
+            "2020-01-01T00:00:00Z",
+        ],
+    )
+    .await;
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("is not in the future"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is not in the future"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // A short-lived approval counts until it expires, then says so on its own.
     let lifetime = Duration::from_secs(20);
-    let out = gonogo_approve(&bob, &["api", "--item", "signoff", "-n", n, "--expires", "20s"]).await;
+    let out = gonogo_approve(
+        &bob,
+        &["api", "--item", "signoff", "-n", n, "--expires", "20s"],
+    )
+    .await;
     let expires_at = Instant::now() + lifetime;
-    assert!(out.status.success(), "gonogo approve failed: {}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "gonogo approve failed: {}",
+        text(&out.stderr)
+    );
     // An approval by someone the gate does not name is recorded (with a warning) but does not count.
     let out = gonogo_approve(&bob, &["api", "--item", "owner", "-n", n]).await;
-    assert!(out.status.success(), "gonogo approve failed: {}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("the gate counts approvals by alice only"), "{}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "gonogo approve failed: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("the gate counts approvals by alice only"),
+        "{}",
+        text(&out.stderr)
+    );
     wait_gates(
         &drs,
         "api",
@@ -583,7 +976,11 @@ async fn expired_approvals_and_approvals_by_others_do_not_count() {
         &[
             ("signoff", Pass, "approved by bob for images"),
             ("signoff", Pass, ", until "),
-            ("owner", Fail, "approval by bob does not count: not one of the approvers (alice)"),
+            (
+                "owner",
+                Fail,
+                "approval by bob does not count: not one of the approvers (alice)",
+            ),
         ],
     )
     .await;
@@ -593,14 +990,42 @@ async fn expired_approvals_and_approvals_by_others_do_not_count() {
         "apiVersion: gonogo.dev/v1alpha1\nkind: ReadinessApproval\nmetadata: {{name: owner-alice-old}}\n\
          spec: {{readinessRef: {{name: api}}, item: owner, approver: alice, expires: \"2020-01-01T00:00:00Z\", revision: {{images: [\"api={IMAGE}\"]}}}}\n"
     );
-    cluster.run("kubectl", &["create", "-n", n, "-f", "-", "--as", "alice"], Some(&past)).await;
-    wait_gates(&drs, "api", TIMEOUT, &[("owner", Fail, "approval by alice expired 2020-01-01T00:00:00Z")]).await;
+    cluster
+        .run(
+            "kubectl",
+            &["create", "-n", n, "-f", "-", "--as", "alice"],
+            Some(&past),
+        )
+        .await;
+    wait_gates(
+        &drs,
+        "api",
+        TIMEOUT,
+        &[(
+            "owner",
+            Fail,
+            "approval by alice expired 2020-01-01T00:00:00Z",
+        )],
+    )
+    .await;
 
     // The controller wakes up for the expiry itself (nothing else changes meanwhile).
-    let dr = wait_gates(&drs, "api", lifetime + TIMEOUT, &[("signoff", Fail, "approval by bob expired")]).await;
+    let dr = wait_gates(
+        &drs,
+        "api",
+        lifetime + TIMEOUT,
+        &[("signoff", Fail, "approval by bob expired")],
+    )
+    .await;
     let late = Instant::now().saturating_duration_since(expires_at);
-    eprintln!("approval expiry noticed {:.1}s after it passed", late.as_secs_f64());
-    assert!(late < Duration::from_secs(10), "the expiry was noticed {late:?} late");
+    eprintln!(
+        "approval expiry noticed {:.1}s after it passed",
+        late.as_secs_f64()
+    );
+    assert!(
+        late < Duration::from_secs(10),
+        "the expiry was noticed {late:?} late"
+    );
     assert!(dr.status.as_ref().unwrap().blocking);
     operator.assert_no_forbidden();
 }
@@ -610,25 +1035,88 @@ async fn expired_approvals_and_approvals_by_others_do_not_count() {
 /// template change (here an env var) needs a new one.
 #[tokio::test]
 async fn a_template_approval_survives_gonogos_own_pause_but_not_a_template_change() {
-    let (cluster, ns, operator, drs, deployments) = approval_scenario("template", "{name: signoff, approval: {bindTo: Template}}").await;
+    let (cluster, ns, operator, drs, deployments) =
+        approval_scenario("template", "{name: signoff, approval: {bindTo: Template}}").await;
     let n = &ns.name;
-    wait_until(&deployments, "api", "to be held for the sign-off", TIMEOUT, paused).await;
+    wait_until(
+        &deployments,
+        "api",
+        "to be held for the sign-off",
+        TIMEOUT,
+        paused,
+    )
+    .await;
     let held_generation = deployments.get("api").await.unwrap().metadata.generation;
 
     let alice = user_kubeconfig(cluster, "alice");
     let out = gonogo_approve(&alice, &["api", "--item", "signoff", "-n", n]).await;
-    assert!(out.status.success(), "gonogo approve failed: {}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("(pod template sha256:"), "{}", text(&out.stdout));
-    wait_gates(&drs, "api", TIMEOUT, &[("signoff", Pass, "approved by alice for pod template sha256:")]).await;
-    let released = wait_until(&deployments, "api", "to be released by the approval", TIMEOUT, |d| !paused(d)).await;
+    assert!(
+        out.status.success(),
+        "gonogo approve failed: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("(pod template sha256:"),
+        "{}",
+        text(&out.stdout)
+    );
+    wait_gates(
+        &drs,
+        "api",
+        TIMEOUT,
+        &[(
+            "signoff",
+            Pass,
+            "approved by alice for pod template sha256:",
+        )],
+    )
+    .await;
+    let released = wait_until(
+        &deployments,
+        "api",
+        "to be released by the approval",
+        TIMEOUT,
+        |d| !paused(d),
+    )
+    .await;
     // The unpause bumped the generation after the approval was recorded; it still counts.
-    assert!(released.metadata.generation > held_generation, "{:?} -> {:?}", held_generation, released.metadata.generation);
+    assert!(
+        released.metadata.generation > held_generation,
+        "{:?} -> {:?}",
+        held_generation,
+        released.metadata.generation
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let dr = wait_gates(&drs, "api", TIMEOUT, &[("signoff", Pass, "approved by alice")]).await;
+    let dr = wait_gates(
+        &drs,
+        "api",
+        TIMEOUT,
+        &[("signoff", Pass, "approved by alice")],
+    )
+    .await;
     assert!(!dr.status.as_ref().unwrap().blocking);
 
-    cluster.kubectl(&["set", "env", "deployment/api", "FEATURE_X=on", "-n", n]).await;
-    wait_gates(&drs, "api", TIMEOUT, &[("signoff", Fail, "approval by alice was for pod template sha256:")]).await;
-    wait_until(&deployments, "api", "to be held for the changed template", TIMEOUT, paused).await;
+    cluster
+        .kubectl(&["set", "env", "deployment/api", "FEATURE_X=on", "-n", n])
+        .await;
+    wait_gates(
+        &drs,
+        "api",
+        TIMEOUT,
+        &[(
+            "signoff",
+            Fail,
+            "approval by alice was for pod template sha256:",
+        )],
+    )
+    .await;
+    wait_until(
+        &deployments,
+        "api",
+        "to be held for the changed template",
+        TIMEOUT,
+        paused,
+    )
+    .await;
     operator.assert_no_forbidden();
 }

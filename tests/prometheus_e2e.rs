@@ -59,7 +59,9 @@ fn answer_scrape(mut stream: TcpStream, values: &Mutex<BTreeMap<String, f64>>) {
     while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
         line.clear();
     }
-    let mut body = String::from("# HELP gonogo_test_value A value the test controls.\n# TYPE gonogo_test_value gauge\n");
+    let mut body = String::from(
+        "# HELP gonogo_test_value A value the test controls.\n# TYPE gonogo_test_value gauge\n",
+    );
     for (case, value) in values.lock().unwrap().iter() {
         body.push_str(&format!("gonogo_test_value{{case=\"{case}\"}} {value}\n"));
     }
@@ -82,11 +84,17 @@ fn prometheus_bin() -> PathBuf {
             return if dir.join("prometheus").is_file() {
                 Ok(dir)
             } else {
-                Err(format!("GONOGO_PROMETHEUS_BIN={} holds no prometheus; rerun tests/prometheus/build.sh", dir.display()))
+                Err(format!(
+                    "GONOGO_PROMETHEUS_BIN={} holds no prometheus; rerun tests/prometheus/build.sh",
+                    dir.display()
+                ))
             };
         }
         let script = repo_root().join("tests/prometheus/build.sh");
-        eprintln!("GONOGO_PROMETHEUS_BIN is not set; running {} (a cold build takes minutes)", script.display());
+        eprintln!(
+            "GONOGO_PROMETHEUS_BIN is not set; running {} (a cold build takes minutes)",
+            script.display()
+        );
         let out = Command::new("bash")
             .arg(&script)
             .stderr(Stdio::inherit())
@@ -99,8 +107,17 @@ fn prometheus_bin() -> PathBuf {
                 out.status
             ));
         }
-        let dir = String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or("").to_string();
-        if dir.is_empty() { Err(format!("{} printed no directory", script.display())) } else { Ok(PathBuf::from(dir)) }
+        let dir = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("")
+            .to_string();
+        if dir.is_empty() {
+            Err(format!("{} printed no directory", script.display()))
+        } else {
+            Ok(PathBuf::from(dir))
+        }
     });
     match dir {
         Ok(dir) => dir.join("prometheus"),
@@ -109,7 +126,10 @@ fn prometheus_bin() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// A Prometheus server on loopback with its own data directory, scraping `targets` every
@@ -126,7 +146,10 @@ struct Prometheus {
 
 impl Prometheus {
     async fn start(targets: &[u16]) -> Prometheus {
-        let dir = tempfile::Builder::new().prefix("gonogo-prometheus-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("gonogo-prometheus-")
+            .tempdir()
+            .expect("temp dir");
         let targets: Vec<String> = targets.iter().map(|p| format!("'127.0.0.1:{p}'")).collect();
         let config = format!(
             "global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}\n\
@@ -155,10 +178,20 @@ impl Prometheus {
             .spawn()
             .expect("start prometheus");
         let keeper = child.stdin.take();
-        let prometheus = Prometheus { port, child: Some(child), keeper, log, _dir: dir };
+        let prometheus = Prometheus {
+            port,
+            child: Some(child),
+            keeper,
+            log,
+            _dir: dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !matches!(http_get(port, "/-/ready"), Some((200, _))) {
-            assert!(Instant::now() < deadline, "Prometheus not ready after 60s; log:\n{}", prometheus.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "Prometheus not ready after 60s; log:\n{}",
+                prometheus.log_text()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         prometheus
@@ -170,12 +203,21 @@ impl Prometheus {
 
     /// Waits until an instant query answers a non-empty vector (the first scrapes landed).
     async fn wait_for_series(&self, query: &str) {
-        let path = format!("/api/v1/query?query={}", query.replace('{', "%7B").replace('}', "%7D").replace('"', "%22"));
+        let path = format!(
+            "/api/v1/query?query={}",
+            query
+                .replace('{', "%7B")
+                .replace('}', "%7D")
+                .replace('"', "%22")
+        );
         let deadline = Instant::now() + TIMEOUT;
         loop {
             match http_get(self.port, &path) {
                 Some((200, body)) if !body.contains(r#""result":[]"#) => return,
-                answer => assert!(Instant::now() < deadline, "no series for {query} in Prometheus after {TIMEOUT:?}: {answer:?}"),
+                answer => assert!(
+                    Instant::now() < deadline,
+                    "no series for {query} in Prometheus after {TIMEOUT:?}: {answer:?}"
+                ),
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -184,7 +226,10 @@ impl Prometheus {
     /// Pushes one OTLP exponential histogram sample (now) named `name` with unit seconds:
     /// Prometheus stores it as the native histogram `<name>_seconds` with `count` observations.
     fn push_histogram(&self, name: &str, count: u64) {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let body = serde_json::json!({"resourceMetrics": [{
             "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "gonogo-test"}}]},
             "scopeMetrics": [{"metrics": [{"name": name, "unit": "s", "exponentialHistogram": {
@@ -194,8 +239,11 @@ impl Prometheus {
             }}]}]
         }]})
         .to_string();
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to Prometheus");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", self.port)).expect("connect to Prometheus");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         write!(
             stream,
             "POST /api/v1/otlp/v1/metrics HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -204,7 +252,10 @@ impl Prometheus {
         .unwrap();
         let mut answer = String::new();
         let _ = std::io::Read::read_to_string(&mut stream, &mut answer);
-        assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"), "OTLP push refused: {answer}");
+        assert!(
+            answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+            "OTLP push refused: {answer}"
+        );
     }
 
     fn log_text(&self) -> String {
@@ -266,7 +317,13 @@ fn gate_is(dr: &DeploymentReadiness, name: &str, result: GateOutcome, text: &[&s
 }
 
 /// Waits until gate `name` of `dr` has `result` and a message containing every `text`.
-async fn wait_gate(drs: &Api<DeploymentReadiness>, dr: &str, name: &str, result: GateOutcome, text: &[&str]) -> String {
+async fn wait_gate(
+    drs: &Api<DeploymentReadiness>,
+    dr: &str,
+    name: &str,
+    result: GateOutcome,
+    text: &[&str],
+) -> String {
     let what = format!("gate {name} to be {result} saying {text:?}");
     let found = wait_until(drs, dr, &what, TIMEOUT, |d| gate_is(d, name, result, text)).await;
     let message = gate(&found, name).unwrap().message.clone();
@@ -279,7 +336,11 @@ fn ready(dr: &DeploymentReadiness) -> Option<String> {
     if status.observed_generation != dr.metadata.generation {
         return None;
     }
-    status.conditions.iter().find(|c| c.type_ == "Ready").map(|c| c.status.clone())
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.status.clone())
 }
 
 async fn setup(prefix: &str, prometheus_url: Option<&str>) -> (Client, TestNamespace, Operator) {
@@ -304,9 +365,13 @@ async fn gates_follow_a_real_prometheus() {
     gauges.set("latency", 2.5);
     gauges.set("steady", 0.25);
     let mut prometheus = Prometheus::start(&[gauges.port]).await;
-    prometheus.wait_for_series(r#"gonogo_test_value{case="latency"}"#).await;
+    prometheus
+        .wait_for_series(r#"gonogo_test_value{case="latency"}"#)
+        .await;
     prometheus.push_histogram("gonogo_test_duration", 3);
-    prometheus.wait_for_series("gonogo_test_duration_seconds").await;
+    prometheus
+        .wait_for_series("gonogo_test_duration_seconds")
+        .await;
     let (client, ns, operator) = setup("prom", Some(&prometheus.url())).await;
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let deployments: Api<Deployment> = ns.api(&client);
@@ -315,73 +380,266 @@ async fn gates_follow_a_real_prometheus() {
     let errors = r#"gonogo_test_value{case="errors"}"#;
     let items = [
         item("errors", errors, "<", 0.5, None),
-        item("latency", r#"gonogo_test_value{case="latency"}"#, "<", 1.0, None),
-        item("scalar", r#"scalar(gonogo_test_value{case="errors"}) * 4"#, "==", 1.0, None),
-        item("absent", r#"gonogo_test_value{case="never-exported"}"#, ">", 0.0, None),
-        item("unparsable", "sum(rate(gonogo_test_value[1m])", "<", 1.0, None),
-        item("many-to-many", "gonogo_test_value + on() gonogo_test_value", "<", 1.0, None),
+        item(
+            "latency",
+            r#"gonogo_test_value{case="latency"}"#,
+            "<",
+            1.0,
+            None,
+        ),
+        item(
+            "scalar",
+            r#"scalar(gonogo_test_value{case="errors"}) * 4"#,
+            "==",
+            1.0,
+            None,
+        ),
+        item(
+            "absent",
+            r#"gonogo_test_value{case="never-exported"}"#,
+            ">",
+            0.0,
+            None,
+        ),
+        item(
+            "unparsable",
+            "sum(rate(gonogo_test_value[1m])",
+            "<",
+            1.0,
+            None,
+        ),
+        item(
+            "many-to-many",
+            "gonogo_test_value + on() gonogo_test_value",
+            "<",
+            1.0,
+            None,
+        ),
         item("several", "gonogo_test_value", "<", 1.0, None),
         item("held", errors, "<", 0.5, Some("12s")),
         item("histogram", "gonogo_test_duration_seconds", "<", 1.0, None),
-        item("histogram-count", "histogram_count(gonogo_test_duration_seconds)", "==", 3.0, None),
+        item(
+            "histogram-count",
+            "histogram_count(gonogo_test_duration_seconds)",
+            "==",
+            3.0,
+            None,
+        ),
         // A gate that needs no Prometheus: judged alongside, whatever Prometheus says.
         "  - {name: replicas, replicas: {min: 1}}\n".to_string(),
     ];
     deployments.create(&pp, &deployment("api")).await.unwrap();
-    drs.create(&pp, &readiness("api", &items.concat())).await.unwrap();
+    drs.create(&pp, &readiness("api", &items.concat()))
+        .await
+        .unwrap();
     // Only gates that can all pass: this one becomes Ready.
     deployments.create(&pp, &deployment("web")).await.unwrap();
-    drs.create(&pp, &readiness("web", &item("steady", r#"gonogo_test_value{case="steady"}"#, "<=", 0.25, None))).await.unwrap();
+    drs.create(
+        &pp,
+        &readiness(
+            "web",
+            &item(
+                "steady",
+                r#"gonogo_test_value{case="steady"}"#,
+                "<=",
+                0.25,
+                None,
+            ),
+        ),
+    )
+    .await
+    .unwrap();
 
     let q = |query: &str| format!("query `{query}`");
     // `for`: the condition holds from the first sample on; the gate says so until it has held
     // 12 s (checked first, before it can have passed).
-    let first = wait_until(&drs, "api", "to report the hold in progress", TIMEOUT, |d| {
-        gate_is(d, "held", Unknown, &["returned 0.25 (< 0.5), held for", "of 12s"])
-    })
+    let first = wait_until(
+        &drs,
+        "api",
+        "to report the hold in progress",
+        TIMEOUT,
+        |d| {
+            gate_is(
+                d,
+                "held",
+                Unknown,
+                &["returned 0.25 (< 0.5), held for", "of 12s"],
+            )
+        },
+    )
     .await;
     let shown = Instant::now();
-    wait_gate(&drs, "api", "errors", Pass, &[&q(errors), "returned 0.25 (< 0.5)"]).await;
-    wait_gate(&drs, "api", "latency", Fail, &["returned 2.5, expected < 1"]).await;
+    wait_gate(
+        &drs,
+        "api",
+        "errors",
+        Pass,
+        &[&q(errors), "returned 0.25 (< 0.5)"],
+    )
+    .await;
+    wait_gate(
+        &drs,
+        "api",
+        "latency",
+        Fail,
+        &["returned 2.5, expected < 1"],
+    )
+    .await;
     wait_gate(&drs, "api", "scalar", Pass, &["returned 1 (== 1)"]).await;
-    wait_gate(&drs, "api", "absent", Unknown, &[r#"gonogo_test_value{case="never-exported"}` returned no data"#]).await;
+    wait_gate(
+        &drs,
+        "api",
+        "absent",
+        Unknown,
+        &[r#"gonogo_test_value{case="never-exported"}` returned no data"#],
+    )
+    .await;
     // Prometheus' own reasons, passed on: a parse error (400) and an execution error (422).
-    let message = wait_gate(&drs, "api", "unparsable", Unknown, &["failed: Prometheus answered 400: bad_data:"]).await;
+    let message = wait_gate(
+        &drs,
+        "api",
+        "unparsable",
+        Unknown,
+        &["failed: Prometheus answered 400: bad_data:"],
+    )
+    .await;
     assert!(message.contains("parse error"), "{message}");
-    let message = wait_gate(&drs, "api", "many-to-many", Unknown, &["failed: Prometheus answered 422: execution:"]).await;
-    assert!(message.contains("many-to-many matching not allowed") || message.contains("duplicate series"), "{message}");
-    wait_gate(&drs, "api", "several", Unknown, &["query returned 3 series; expected 1"]).await;
-    wait_gate(&drs, "api", "histogram", Unknown, &["failed: query returned a native histogram; expected a number"]).await;
+    let message = wait_gate(
+        &drs,
+        "api",
+        "many-to-many",
+        Unknown,
+        &["failed: Prometheus answered 422: execution:"],
+    )
+    .await;
+    assert!(
+        message.contains("many-to-many matching not allowed")
+            || message.contains("duplicate series"),
+        "{message}"
+    );
+    wait_gate(
+        &drs,
+        "api",
+        "several",
+        Unknown,
+        &["query returned 3 series; expected 1"],
+    )
+    .await;
+    wait_gate(
+        &drs,
+        "api",
+        "histogram",
+        Unknown,
+        &["failed: query returned a native histogram; expected a number"],
+    )
+    .await;
     wait_gate(&drs, "api", "histogram-count", Pass, &["returned 3 (== 3)"]).await;
     wait_gate(&drs, "api", "replicas", Pass, &[]).await;
 
-    wait_gate(&drs, "api", "held", Pass, &["returned 0.25 (< 0.5), held for", "(needs 12s)"]).await;
+    wait_gate(
+        &drs,
+        "api",
+        "held",
+        Pass,
+        &["returned 0.25 (< 0.5), held for", "(needs 12s)"],
+    )
+    .await;
     let waited = shown.elapsed();
-    assert!(waited >= Duration::from_secs(4), "held gate passed only {waited:?} after it said: {:?}", gate(&first, "held"));
-    assert_eq!(ready(&drs.get("api").await.unwrap()).as_deref(), Some("False"), "api has failing and unknown gates");
-    wait_until(&drs, "web", "to become Ready on its passing prometheus gate", TIMEOUT, |d| ready(d).as_deref() == Some("True")).await;
+    assert!(
+        waited >= Duration::from_secs(4),
+        "held gate passed only {waited:?} after it said: {:?}",
+        gate(&first, "held")
+    );
+    assert_eq!(
+        ready(&drs.get("api").await.unwrap()).as_deref(),
+        Some("False"),
+        "api has failing and unknown gates"
+    );
+    wait_until(
+        &drs,
+        "web",
+        "to become Ready on its passing prometheus gate",
+        TIMEOUT,
+        |d| ready(d).as_deref() == Some("True"),
+    )
+    .await;
 
     // The metric moves: verdicts follow within a probe interval or two.
     gauges.set("latency", 0.5);
     gauges.set("errors", 0.75);
     gauges.set("steady", 0.5);
     wait_gate(&drs, "api", "latency", Pass, &["returned 0.5 (< 1)"]).await;
-    wait_gate(&drs, "api", "errors", Fail, &["returned 0.75, expected < 0.5"]).await;
-    wait_gate(&drs, "api", "held", Fail, &["returned 0.75, expected < 0.5"]).await;
-    wait_gate(&drs, "web", "steady", Fail, &["returned 0.5, expected <= 0.25"]).await;
-    wait_until(&drs, "web", "to lose Ready", TIMEOUT, |d| ready(d).as_deref() == Some("False")).await;
+    wait_gate(
+        &drs,
+        "api",
+        "errors",
+        Fail,
+        &["returned 0.75, expected < 0.5"],
+    )
+    .await;
+    wait_gate(
+        &drs,
+        "api",
+        "held",
+        Fail,
+        &["returned 0.75, expected < 0.5"],
+    )
+    .await;
+    wait_gate(
+        &drs,
+        "web",
+        "steady",
+        Fail,
+        &["returned 0.5, expected <= 0.25"],
+    )
+    .await;
+    wait_until(&drs, "web", "to lose Ready", TIMEOUT, |d| {
+        ready(d).as_deref() == Some("False")
+    })
+    .await;
 
     // Prometheus goes away: every query gate becomes Unknown saying so; the rest still judged.
     prometheus.stop();
-    let message = wait_gate(&drs, "api", "latency", Unknown, &["failed: cannot connect to Prometheus"]).await;
+    let message = wait_gate(
+        &drs,
+        "api",
+        "latency",
+        Unknown,
+        &["failed: cannot connect to Prometheus"],
+    )
+    .await;
     assert!(!message.contains("returned"), "{message}");
-    wait_gate(&drs, "api", "scalar", Unknown, &["cannot connect to Prometheus"]).await;
-    wait_gate(&drs, "web", "steady", Unknown, &["cannot connect to Prometheus"]).await;
+    wait_gate(
+        &drs,
+        "api",
+        "scalar",
+        Unknown,
+        &["cannot connect to Prometheus"],
+    )
+    .await;
+    wait_gate(
+        &drs,
+        "web",
+        "steady",
+        Unknown,
+        &["cannot connect to Prometheus"],
+    )
+    .await;
     // Reconciles are not stuck behind the failing queries: a Deployment change is judged.
     let scale = serde_json::json!({"spec": {"replicas": 0}});
-    deployments.patch("api", &PatchParams::default(), &Patch::Merge(&scale)).await.unwrap();
+    deployments
+        .patch("api", &PatchParams::default(), &Patch::Merge(&scale))
+        .await
+        .unwrap();
     wait_gate(&drs, "api", "replicas", Fail, &["spec.replicas is 0"]).await;
-    wait_gate(&drs, "api", "errors", Unknown, &["cannot connect to Prometheus"]).await;
+    wait_gate(
+        &drs,
+        "api",
+        "errors",
+        Unknown,
+        &["cannot connect to Prometheus"],
+    )
+    .await;
     operator.assert_no_forbidden();
 }
 
@@ -392,16 +650,38 @@ async fn an_unreachable_prometheus_is_unknown_and_other_gates_still_count() {
     let (client, ns, operator) = setup("promdown", Some(&url)).await;
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let pp = PostParams::default();
-    ns.api::<Deployment>(&client).create(&pp, &deployment("api")).await.unwrap();
-    let items = [item("errors", "up", "==", 1.0, None), "  - {name: replicas, replicas: {min: 5}}\n".to_string()];
-    drs.create(&pp, &readiness("api", &items.concat())).await.unwrap();
-    let message = wait_gate(&drs, "api", "errors", Unknown, &["query `up` failed: cannot connect to Prometheus"]).await;
-    assert!(message.to_lowercase().contains("refused"), "the reason should name the refused connection: {message}");
+    ns.api::<Deployment>(&client)
+        .create(&pp, &deployment("api"))
+        .await
+        .unwrap();
+    let items = [
+        item("errors", "up", "==", 1.0, None),
+        "  - {name: replicas, replicas: {min: 5}}\n".to_string(),
+    ];
+    drs.create(&pp, &readiness("api", &items.concat()))
+        .await
+        .unwrap();
+    let message = wait_gate(
+        &drs,
+        "api",
+        "errors",
+        Unknown,
+        &["query `up` failed: cannot connect to Prometheus"],
+    )
+    .await;
+    assert!(
+        message.to_lowercase().contains("refused"),
+        "the reason should name the refused connection: {message}"
+    );
     // The static gate is judged all the same (and fails: 1 replica, 5 wanted).
     wait_gate(&drs, "api", "replicas", Fail, &[]).await;
     let dr = drs.get("api").await.unwrap();
     assert_eq!(ready(&dr).as_deref(), Some("False"));
-    let summary = dr.status.as_ref().and_then(|s| s.summary.as_ref()).expect("summary");
+    let summary = dr
+        .status
+        .as_ref()
+        .and_then(|s| s.summary.as_ref())
+        .expect("summary");
     assert_eq!((summary.failed, summary.unknown), (1, 1), "{summary:?}");
     operator.assert_no_forbidden();
 }
@@ -411,9 +691,24 @@ async fn without_a_configured_prometheus_the_gate_fails() {
     let (client, ns, operator) = setup("promnone", None).await;
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let pp = PostParams::default();
-    ns.api::<Deployment>(&client).create(&pp, &deployment("api")).await.unwrap();
-    drs.create(&pp, &readiness("api", &item("errors", "up", "==", 1.0, None))).await.unwrap();
-    wait_gate(&drs, "api", "errors", Fail, &["refused: no Prometheus address is configured (gonogo run --prometheus-url)"]).await;
+    ns.api::<Deployment>(&client)
+        .create(&pp, &deployment("api"))
+        .await
+        .unwrap();
+    drs.create(
+        &pp,
+        &readiness("api", &item("errors", "up", "==", 1.0, None)),
+    )
+    .await
+    .unwrap();
+    wait_gate(
+        &drs,
+        "api",
+        "errors",
+        Fail,
+        &["refused: no Prometheus address is configured (gonogo run --prometheus-url)"],
+    )
+    .await;
     operator.assert_no_forbidden();
 }
 
@@ -427,15 +722,37 @@ async fn a_prometheus_that_never_answers_times_out_without_holding_up_reconciles
     let deployments: Api<Deployment> = ns.api(&client);
     let pp = PostParams::default();
     deployments.create(&pp, &deployment("api")).await.unwrap();
-    let items = [item("errors", "up", "==", 1.0, None), "  - {name: replicas, replicas: {min: 1}}\n".to_string()];
-    drs.create(&pp, &readiness("api", &items.concat())).await.unwrap();
+    let items = [
+        item("errors", "up", "==", 1.0, None),
+        "  - {name: replicas, replicas: {min: 1}}\n".to_string(),
+    ];
+    drs.create(&pp, &readiness("api", &items.concat()))
+        .await
+        .unwrap();
     // While the query hangs, the rest is judged and a Deployment change is seen at once.
-    wait_gate(&drs, "api", "errors", Unknown, &["query `up`: no result yet"]).await;
+    wait_gate(
+        &drs,
+        "api",
+        "errors",
+        Unknown,
+        &["query `up`: no result yet"],
+    )
+    .await;
     wait_gate(&drs, "api", "replicas", Pass, &[]).await;
     let scale = serde_json::json!({"spec": {"replicas": 0}});
-    deployments.patch("api", &PatchParams::default(), &Patch::Merge(&scale)).await.unwrap();
+    deployments
+        .patch("api", &PatchParams::default(), &Patch::Merge(&scale))
+        .await
+        .unwrap();
     wait_gate(&drs, "api", "replicas", Fail, &["spec.replicas is 0"]).await;
-    wait_gate(&drs, "api", "errors", Unknown, &["query `up` failed: Prometheus did not answer within 10s"]).await;
+    wait_gate(
+        &drs,
+        "api",
+        "errors",
+        Unknown,
+        &["query `up` failed: Prometheus did not answer within 10s"],
+    )
+    .await;
     drop(black_hole);
     operator.assert_no_forbidden();
 }

@@ -17,21 +17,34 @@ async fn api_server_reports_the_pinned_version_and_nodes_are_ready() {
     let client = cluster.client().await;
     let version = client.apiserver_version().await.expect("GET /version");
     if cluster.launched() {
-        let go_mod = std::fs::read_to_string(support::repo_root().join("tests/cluster/go.mod")).expect("go.mod");
+        let go_mod = std::fs::read_to_string(support::repo_root().join("tests/cluster/go.mod"))
+            .expect("go.mod");
         let pinned = go_mod
             .lines()
             .find_map(|l| l.trim().strip_prefix("k8s.io/kubernetes "))
             .map(|v| v.split_whitespace().next().unwrap_or_default().to_string())
             .expect("k8s.io/kubernetes in tests/cluster/go.mod");
-        assert_eq!(version.git_version, pinned, "/version of the launched API server");
+        assert_eq!(
+            version.git_version, pinned,
+            "/version of the launched API server"
+        );
     }
 
-    let nodes = Api::<Node>::all(client).list(&ListParams::default()).await.expect("list nodes");
+    let nodes = Api::<Node>::all(client)
+        .list(&ListParams::default())
+        .await
+        .expect("list nodes");
     assert!(!nodes.items.is_empty(), "the cluster has no nodes");
     for node in &nodes.items {
         let labels = node.metadata.labels.clone().unwrap_or_default();
-        assert!(labels.contains_key("kubernetes.io/hostname"), "node labels: {labels:?}");
-        assert!(labels.contains_key("topology.kubernetes.io/zone"), "node labels: {labels:?}");
+        assert!(
+            labels.contains_key("kubernetes.io/hostname"),
+            "node labels: {labels:?}"
+        );
+        assert!(
+            labels.contains_key("topology.kubernetes.io/zone"),
+            "node labels: {labels:?}"
+        );
         let ready = node
             .status
             .as_ref()
@@ -68,18 +81,40 @@ async fn deployment_gets_ready_pods_and_tools_agree() {
     let client = cluster.client().await;
     let ns = TestNamespace::new(&client, "smoke-deploy").await;
     let deployments: Api<Deployment> = ns.api(&client);
-    deployments.create(&PostParams::default(), &deployment("web", 2)).await.expect("create deployment");
+    deployments
+        .create(&PostParams::default(), &deployment("web", 2))
+        .await
+        .expect("create deployment");
 
-    let web = wait_until(&deployments, "web", "to be Available with 2 ready replicas", TIMEOUT, support::deployment_available).await;
-    assert_eq!(web.status.as_ref().and_then(|s| s.available_replicas), Some(2));
+    let web = wait_until(
+        &deployments,
+        "web",
+        "to be Available with 2 ready replicas",
+        TIMEOUT,
+        support::deployment_available,
+    )
+    .await;
+    assert_eq!(
+        web.status.as_ref().and_then(|s| s.available_replicas),
+        Some(2)
+    );
 
     let rs = Api::<ReplicaSet>::namespaced(client.clone(), &ns.name)
         .list(&ListParams::default().labels("app=web"))
         .await
         .expect("list replicasets");
     assert_eq!(rs.items.len(), 1, "one ReplicaSet for the Deployment");
-    let owner = rs.items[0].metadata.owner_references.clone().unwrap_or_default();
-    assert!(owner.iter().any(|o| o.kind == "Deployment" && o.name == "web"), "owner references: {owner:?}");
+    let owner = rs.items[0]
+        .metadata
+        .owner_references
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        owner
+            .iter()
+            .any(|o| o.kind == "Deployment" && o.name == "web"),
+        "owner references: {owner:?}"
+    );
 
     let pods = Api::<Pod>::namespaced(client.clone(), &ns.name)
         .list(&ListParams::default().labels("app=web"))
@@ -87,17 +122,44 @@ async fn deployment_gets_ready_pods_and_tools_agree() {
         .expect("list pods");
     assert_eq!(pods.items.len(), 2, "two pods");
     for pod in &pods.items {
-        assert!(support::pod_ready(pod), "pod {:?} is not Running and Ready: {:?}", pod.metadata.name, pod.status);
-        let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
-        assert!(node.starts_with("kwok-node-"), "pod {:?} scheduled to {node:?}", pod.metadata.name);
+        assert!(
+            support::pod_ready(pod),
+            "pod {:?} is not Running and Ready: {:?}",
+            pod.metadata.name,
+            pod.status
+        );
+        let node = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default();
+        assert!(
+            node.starts_with("kwok-node-"),
+            "pod {:?} scheduled to {node:?}",
+            pod.metadata.name
+        );
     }
 
     let verdict = cluster.kstatus(&ns.name, "deployment", "web").await;
     assert_eq!(verdict.status, "Current", "kstatus verdict: {verdict:?}");
 
-    let describe = cluster.kubectl(&["describe", "deployment", "web", "-n", &ns.name]).await;
-    assert!(describe.contains("2 desired | 2 updated | 2 total | 2 available"), "kubectl describe:\n{describe}");
-    cluster.kubectl(&["rollout", "status", "deployment/web", "-n", &ns.name, "--timeout=30s"]).await;
+    let describe = cluster
+        .kubectl(&["describe", "deployment", "web", "-n", &ns.name])
+        .await;
+    assert!(
+        describe.contains("2 desired | 2 updated | 2 total | 2 available"),
+        "kubectl describe:\n{describe}"
+    );
+    cluster
+        .kubectl(&[
+            "rollout",
+            "status",
+            "deployment/web",
+            "-n",
+            &ns.name,
+            "--timeout=30s",
+        ])
+        .await;
 }
 
 #[tokio::test]
@@ -119,7 +181,9 @@ async fn pvc_binds_to_a_matching_static_pv() {
     }))
     .expect("pv object");
     let pvs: Api<PersistentVolume> = Api::all(client.clone());
-    pvs.create(&PostParams::default(), &pv).await.expect("create pv");
+    pvs.create(&PostParams::default(), &pv)
+        .await
+        .expect("create pv");
 
     let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
         "metadata": { "name": "data" },
@@ -131,15 +195,29 @@ async fn pvc_binds_to_a_matching_static_pv() {
     }))
     .expect("pvc object");
     let pvcs: Api<PersistentVolumeClaim> = ns.api(&client);
-    pvcs.create(&PostParams::default(), &pvc).await.expect("create pvc");
+    pvcs.create(&PostParams::default(), &pvc)
+        .await
+        .expect("create pvc");
 
     let bound = wait_until(&pvcs, "data", "to be Bound", TIMEOUT, support::pvc_bound).await;
-    assert_eq!(bound.spec.and_then(|s| s.volume_name).as_deref(), Some(pv_name.as_str()));
-    let pv = wait_until(&pvs, &pv_name, "to be Bound", TIMEOUT, |pv: &PersistentVolume| {
-        pv.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound")
-    })
+    assert_eq!(
+        bound.spec.and_then(|s| s.volume_name).as_deref(),
+        Some(pv_name.as_str())
+    );
+    let pv = wait_until(
+        &pvs,
+        &pv_name,
+        "to be Bound",
+        TIMEOUT,
+        |pv: &PersistentVolume| {
+            pv.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound")
+        },
+    )
     .await;
-    assert_eq!(pv.spec.and_then(|s| s.claim_ref).and_then(|r| r.namespace), Some(ns.name.clone()));
+    assert_eq!(
+        pv.spec.and_then(|s| s.claim_ref).and_then(|r| r.namespace),
+        Some(ns.name.clone())
+    );
 
     support::delete_ignore_missing(&pvcs, "data").await;
     support::delete_ignore_missing(&pvs, &pv_name).await;
@@ -167,18 +245,34 @@ async fn crds_are_served_and_cel_rules_reject_invalid_objects() {
     let client = cluster.client().await;
     let ns = TestNamespace::new(&client, "smoke-crd").await;
 
-    let served = cluster.kubectl(&["api-resources", "--api-group=gonogo.dev", "-o", "name"]).await;
+    let served = cluster
+        .kubectl(&["api-resources", "--api-group=gonogo.dev", "-o", "name"])
+        .await;
     let served: Vec<&str> = served.lines().collect();
-    for kind in ["deploymentreadinesses", "readinesschecklists", "clusterreadinesschecklists", "readinessapprovals"] {
-        assert!(served.iter().any(|r| r.starts_with(&format!("{kind}."))), "{kind} not served; served: {served:?}");
+    for kind in [
+        "deploymentreadinesses",
+        "readinesschecklists",
+        "clusterreadinesschecklists",
+        "readinessapprovals",
+    ] {
+        assert!(
+            served.iter().any(|r| r.starts_with(&format!("{kind}."))),
+            "{kind} not served; served: {served:?}"
+        );
     }
 
     let api = readiness_api(&client, &ns.name);
-    api.create(&PostParams::default(), &readiness("valid", json!([{ "name": "probes", "probes": {} }])))
-        .await
-        .expect("a valid DeploymentReadiness is accepted");
+    api.create(
+        &PostParams::default(),
+        &readiness("valid", json!([{ "name": "probes", "probes": {} }])),
+    )
+    .await
+    .expect("a valid DeploymentReadiness is accepted");
 
-    let invalid = readiness("two-kinds", json!([{ "name": "x", "probes": {}, "image": {} }]));
+    let invalid = readiness(
+        "two-kinds",
+        json!([{ "name": "x", "probes": {}, "image": {} }]),
+    );
     match api.create(&PostParams::default(), &invalid).await {
         Err(kube::Error::Api(status)) => {
             assert_eq!(status.code, 422, "rejected as Invalid: {status:?}");
@@ -189,10 +283,21 @@ async fn crds_are_served_and_cel_rules_reject_invalid_objects() {
 
     // Retargeting would strand gonogo's pause and annotations on the old Deployment.
     let retarget = json!({"spec": {"targetRef": {"name": "other"}}});
-    match api.patch("valid", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&retarget)).await {
+    match api
+        .patch(
+            "valid",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&retarget),
+        )
+        .await
+    {
         Err(kube::Error::Api(status)) => {
             assert_eq!(status.code, 422, "rejected as Invalid: {status:?}");
-            assert!(status.message.contains("targetRef is immutable"), "{}", status.message);
+            assert!(
+                status.message.contains("targetRef is immutable"),
+                "{}",
+                status.message
+            );
         }
         Ok(obj) => panic!("a DeploymentReadiness was retargeted: {obj:?}"),
         Err(e) => panic!("unexpected error: {e}"),
@@ -200,7 +305,10 @@ async fn crds_are_served_and_cel_rules_reject_invalid_objects() {
 
     let get = cluster.kubectl(&["get", "dr", "-n", &ns.name]).await;
     let header = get.lines().next().unwrap_or_default();
-    assert!(header.split_whitespace().any(|c| c == "TARGET"), "printer columns of `kubectl get dr`:\n{get}");
+    assert!(
+        header.split_whitespace().any(|c| c == "TARGET"),
+        "printer columns of `kubectl get dr`:\n{get}"
+    );
 }
 
 #[tokio::test]
@@ -208,17 +316,30 @@ async fn helm_install_waits_for_a_chart_to_be_ready() {
     let cluster = cluster();
     let client = cluster.client().await;
     let ns = TestNamespace::new(&client, "smoke-helm").await;
-    let chart = std::env::temp_dir().join(format!("gonogo-smoke-chart-{}", support::random_suffix()));
+    let chart =
+        std::env::temp_dir().join(format!("gonogo-smoke-chart-{}", support::random_suffix()));
     let chart_str = chart.to_string_lossy().into_owned();
     let version = cluster.helm(&["version", "--template={{.Version}}"]).await;
     assert!(version.starts_with("v4."), "helm version {version:?}");
     cluster.helm(&["create", &chart_str]).await;
     let out = cluster
-        .helm(&["install", "demo", &chart_str, "-n", &ns.name, "--wait", "--timeout=60s", "--set=replicaCount=2"])
+        .helm(&[
+            "install",
+            "demo",
+            &chart_str,
+            "-n",
+            &ns.name,
+            "--wait",
+            "--timeout=60s",
+            "--set=replicaCount=2",
+        ])
         .await;
     assert!(out.contains("STATUS: deployed"), "helm install:\n{out}");
     let status = cluster.helm(&["status", "demo", "-n", &ns.name]).await;
-    assert!(status.contains("STATUS: deployed"), "helm status:\n{status}");
+    assert!(
+        status.contains("STATUS: deployed"),
+        "helm status:\n{status}"
+    );
     let _ = std::fs::remove_dir_all(&chart);
 }
 

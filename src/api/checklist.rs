@@ -51,7 +51,20 @@ pub struct ClusterChecklistSpec {
 }
 
 /// Required gates decide `Ready` and may block; Advisory gates are reported only.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema, Default)]
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    JsonSchema,
+    Default,
+)]
 pub enum Severity {
     #[default]
     Required,
@@ -59,7 +72,9 @@ pub enum Severity {
 }
 
 /// When a gate is judged: before the rollout (it can block it) or after (it decides Ready only).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema,
+)]
 pub enum Phase {
     PreRollout,
     PostRollout,

@@ -42,7 +42,12 @@ pub fn crds_yaml() -> Result<String, serde_yaml_ng::Error> {
 pub fn crd_files() -> Result<Vec<(String, String)>, serde_yaml_ng::Error> {
     crds()
         .into_iter()
-        .map(|crd| Ok((format!("{}.yaml", crd.metadata.name.as_deref().unwrap_or("crd")), serde_yaml_ng::to_string(&crd)?)))
+        .map(|crd| {
+            Ok((
+                format!("{}.yaml", crd.metadata.name.as_deref().unwrap_or("crd")),
+                serde_yaml_ng::to_string(&crd)?,
+            ))
+        })
         .collect()
 }
 
@@ -58,9 +63,11 @@ fn with_pending_status(mut crd: CustomResourceDefinition) -> CustomResourceDefin
             .and_then(|s| s.properties.as_mut())
             .and_then(|p| p.get_mut("status"));
         if let Some(status) = status {
-            status.default = Some(k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON(
-                serde_json::json!({ "observedGeneration": 0 }),
-            ));
+            status.default = Some(
+                k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON(
+                    serde_json::json!({ "observedGeneration": 0 }),
+                ),
+            );
         }
     }
     crd

@@ -70,16 +70,23 @@ impl Check for Approval {
             .approvals
             .iter()
             .map(|a| a.as_ref())
-            .filter(|a| a.spec.readiness_ref.name == cx.readiness && (a.spec.item == cx.item || a.spec.item == qualified))
+            .filter(|a| {
+                a.spec.readiness_ref.name == cx.readiness
+                    && (a.spec.item == cx.item || a.spec.item == qualified)
+            })
             .collect();
         if cx.snapshot.is_offline() && approvals.is_empty() {
-            return Outcome::Unknown("approvals are recorded in the cluster (gonogo approve)".into());
+            return Outcome::Unknown(
+                "approvals are recorded in the cluster (gonogo approve)".into(),
+            );
         }
         let name = cx.deployment_name();
         let revision = if self.bind_to == "Template" {
             match cx.deployment.spec.as_ref() {
                 Some(spec) => Revision::Template(template_hash(&spec.template)),
-                None => return Outcome::Unknown(format!("Deployment {name} has no spec.template yet")),
+                None => {
+                    return Outcome::Unknown(format!("Deployment {name} has no spec.template yet"));
+                }
             }
         } else {
             Revision::Images(current_images(cx.pod))
@@ -90,7 +97,10 @@ impl Check for Approval {
             let spec = &approval.spec;
             let who = &spec.approver;
             if !self.approvers.is_empty() && !self.approvers.contains(who) {
-                notes.push(format!("approval by {who} does not count: not one of the approvers ({})", self.approvers.join(", ")));
+                notes.push(format!(
+                    "approval by {who} does not count: not one of the approvers ({})",
+                    self.approvers.join(", ")
+                ));
                 continue;
             }
             if let Some(expires) = spec.expires.as_ref().filter(|e| e.0 <= cx.snapshot.now) {
@@ -98,7 +108,11 @@ impl Check for Approval {
                 continue;
             }
             let mismatch = match &revision {
-                Revision::Images(current) => images_mismatch(&spec.revision.images, current, spec.revision.template.as_deref()),
+                Revision::Images(current) => images_mismatch(
+                    &spec.revision.images,
+                    current,
+                    spec.revision.template.as_deref(),
+                ),
                 Revision::Template(current) => match spec.revision.template.as_deref() {
                     Some(t) if t == current => None,
                     Some(t) => Some(format!(
@@ -106,7 +120,10 @@ impl Check for Approval {
                         short(t),
                         short(current)
                     )),
-                    None => Some("approved images, but this gate binds approvals to the whole pod template".to_string()),
+                    None => Some(
+                        "approved images, but this gate binds approvals to the whole pod template"
+                            .to_string(),
+                    ),
                 },
             };
             match mismatch {
@@ -116,7 +133,11 @@ impl Check for Approval {
                         Revision::Images(images) => format!("images {}", images.join(", ")),
                         Revision::Template(t) => format!("pod template {}", short(t)),
                     };
-                    let until = spec.expires.as_ref().map(|e| format!(", until {}", e.0)).unwrap_or_default();
+                    let until = spec
+                        .expires
+                        .as_ref()
+                        .map(|e| format!(", until {}", e.0))
+                        .unwrap_or_default();
                     return Outcome::Pass(format!("approved by {who} for {what}{until}"));
                 }
             }
@@ -132,10 +153,18 @@ impl Check for Approval {
 }
 
 /// Why an approval of `approved` images does not cover `current`, if it does not.
-fn images_mismatch(approved: &[String], current: &[String], template: Option<&str>) -> Option<String> {
+fn images_mismatch(
+    approved: &[String],
+    current: &[String],
+    template: Option<&str>,
+) -> Option<String> {
     if approved.is_empty() {
-        let t = template.map(|t| format!(" {}", short(t))).unwrap_or_default();
-        return Some(format!("approved pod template{t}, but this gate binds approvals to container images"));
+        let t = template
+            .map(|t| format!(" {}", short(t)))
+            .unwrap_or_default();
+        return Some(format!(
+            "approved pod template{t}, but this gate binds approvals to container images"
+        ));
     }
     let approved: BTreeSet<&String> = approved.iter().collect();
     let current: BTreeSet<&String> = current.iter().collect();
@@ -143,11 +172,26 @@ fn images_mismatch(approved: &[String], current: &[String], template: Option<&st
         return None;
     }
     // Name only what differs: a template may run many containers.
-    let join = |set: BTreeSet<&&String>| set.into_iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+    let join = |set: BTreeSet<&&String>| {
+        set.into_iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let only_approved = join(approved.difference(&current).collect());
     let only_current = join(current.difference(&approved).collect());
-    let none = |s: String| if s.is_empty() { "nothing else".to_string() } else { s };
-    Some(format!("was for {}, the template now runs {}", none(only_approved), none(only_current)))
+    let none = |s: String| {
+        if s.is_empty() {
+            "nothing else".to_string()
+        } else {
+            s
+        }
+    };
+    Some(format!(
+        "was for {}, the template now runs {}",
+        none(only_approved),
+        none(only_current)
+    ))
 }
 
 #[cfg(test)]
@@ -170,7 +214,13 @@ mod tests {
         .unwrap()
     }
 
-    fn approval(item: &str, approver: &str, images: &[&str], template: Option<&str>, expires: Option<&str>) -> Arc<ReadinessApproval> {
+    fn approval(
+        item: &str,
+        approver: &str,
+        images: &[&str],
+        template: Option<&str>,
+        expires: Option<&str>,
+    ) -> Arc<ReadinessApproval> {
         Arc::new(
             serde_json::from_value(json!({
                 "apiVersion": "gonogo.dev/v1alpha1", "kind": "ReadinessApproval",
@@ -191,7 +241,15 @@ mod tests {
         s.approvals = approvals;
         let pod = pod();
         let labels = BTreeMap::new();
-        let cx = Context { snapshot: &s, deployment: &d, pod: &pod, pod_labels: &labels, readiness: "api", checklist: "sre", item: "signoff" };
+        let cx = Context {
+            snapshot: &s,
+            deployment: &d,
+            pod: &pod,
+            pod_labels: &labels,
+            readiness: "api",
+            checklist: "sre",
+            item: "signoff",
+        };
         check.evaluate(&cx)
     }
 
@@ -204,10 +262,17 @@ mod tests {
     }
 
     fn images() -> Approval {
-        Approval { approvers: vec![], bind_to: "Images".into() }
+        Approval {
+            approvers: vec![],
+            bind_to: "Images".into(),
+        }
     }
 
-    const CURRENT: [&str; 3] = ["api=ghcr.io/acme/api:1.4.2", "migrate=ghcr.io/acme/migrate:2.0", "proxy=envoyproxy/envoy:v1.31.0"];
+    const CURRENT: [&str; 3] = [
+        "api=ghcr.io/acme/api:1.4.2",
+        "migrate=ghcr.io/acme/migrate:2.0",
+        "proxy=envoyproxy/envoy:v1.31.0",
+    ];
 
     #[test]
     fn current_images_covers_every_container_sorted() {
@@ -217,29 +282,64 @@ mod tests {
 
     #[test]
     fn qualified_item_name_matches() {
-        let outcome = judge(&images(), vec![approval("sre/signoff", "alice", &CURRENT, None, None)], Source::Cluster);
-        assert!(matches!(outcome, Outcome::Pass(ref m) if m.starts_with("approved by alice for images api=")), "{outcome:?}");
-        let other_checklist = judge(&images(), vec![approval("other/signoff", "alice", &CURRENT, None, None)], Source::Cluster);
-        assert!(matches!(other_checklist, Outcome::Fail(ref f) if f[0].message.starts_with("no ReadinessApproval for item signoff")));
+        let outcome = judge(
+            &images(),
+            vec![approval("sre/signoff", "alice", &CURRENT, None, None)],
+            Source::Cluster,
+        );
+        assert!(
+            matches!(outcome, Outcome::Pass(ref m) if m.starts_with("approved by alice for images api=")),
+            "{outcome:?}"
+        );
+        let other_checklist = judge(
+            &images(),
+            vec![approval("other/signoff", "alice", &CURRENT, None, None)],
+            Source::Cluster,
+        );
+        assert!(
+            matches!(other_checklist, Outcome::Fail(ref f) if f[0].message.starts_with("no ReadinessApproval for item signoff"))
+        );
     }
 
     #[test]
     fn an_older_image_approval_names_the_difference() {
-        let old = ["api=ghcr.io/acme/api:1.4.1", "migrate=ghcr.io/acme/migrate:2.0", "proxy=envoyproxy/envoy:v1.31.0"];
+        let old = [
+            "api=ghcr.io/acme/api:1.4.1",
+            "migrate=ghcr.io/acme/migrate:2.0",
+            "proxy=envoyproxy/envoy:v1.31.0",
+        ];
         assert_eq!(
-            judge(&images(), vec![approval("signoff", "alice", &old, None, None)], Source::Cluster),
-            Outcome::fail("approval by alice was for api=ghcr.io/acme/api:1.4.1, the template now runs api=ghcr.io/acme/api:1.4.2")
+            judge(
+                &images(),
+                vec![approval("signoff", "alice", &old, None, None)],
+                Source::Cluster
+            ),
+            Outcome::fail(
+                "approval by alice was for api=ghcr.io/acme/api:1.4.1, the template now runs api=ghcr.io/acme/api:1.4.2"
+            )
         );
     }
 
     #[test]
     fn an_expired_approval_does_not_count_but_a_fresh_one_does() {
-        let expired = approval("signoff", "alice", &CURRENT, None, Some("2026-05-01T00:00:00Z"));
+        let expired = approval(
+            "signoff",
+            "alice",
+            &CURRENT,
+            None,
+            Some("2026-05-01T00:00:00Z"),
+        );
         assert_eq!(
             judge(&images(), vec![expired.clone()], Source::Cluster),
             Outcome::fail("approval by alice expired 2026-05-01T00:00:00Z")
         );
-        let fresh = approval("signoff", "bob", &CURRENT, None, Some("2026-07-01T00:00:00Z"));
+        let fresh = approval(
+            "signoff",
+            "bob",
+            &CURRENT,
+            None,
+            Some("2026-07-01T00:00:00Z"),
+        );
         assert!(matches!(
             judge(&images(), vec![expired, fresh], Source::Cluster),
             Outcome::Pass(ref m) if m.starts_with("approved by bob") && m.ends_with("until 2026-07-01T00:00:00Z")
@@ -250,44 +350,80 @@ mod tests {
     fn template_hash_changes_with_any_template_field_but_not_with_pausing() {
         let mut d = deployment();
         let before = template_hash(&d.spec.as_ref().unwrap().template);
-        assert!(before.starts_with("sha256:") && before.len() == 71, "{before}");
+        assert!(
+            before.starts_with("sha256:") && before.len() == 71,
+            "{before}"
+        );
         // gonogo's pause touches spec.paused and the generation, never the template.
         let spec = d.spec.as_mut().unwrap();
         spec.paused = Some(true);
         d.metadata.generation = Some(6);
         assert_eq!(template_hash(&d.spec.as_ref().unwrap().template), before);
         let template = &mut d.spec.as_mut().unwrap().template;
-        template.metadata.get_or_insert_default().annotations =
-            Some([("kubectl.kubernetes.io/restartedAt".to_string(), "2026-06-01T00:00:00Z".to_string())].into());
+        template.metadata.get_or_insert_default().annotations = Some(
+            [(
+                "kubectl.kubernetes.io/restartedAt".to_string(),
+                "2026-06-01T00:00:00Z".to_string(),
+            )]
+            .into(),
+        );
         assert_ne!(template_hash(template), before);
     }
 
     #[test]
     fn approvers_and_template_binding() {
-        let check = Approval { approvers: vec!["alice".into()], bind_to: "Template".into() };
+        let check = Approval {
+            approvers: vec!["alice".into()],
+            bind_to: "Template".into(),
+        };
         let current = template_hash(&deployment().spec.unwrap().template);
         let old = format!("sha256:{}", "0".repeat(64));
         assert_eq!(
-            judge(&check, vec![approval("signoff", "mallory", &[], Some(&current), None)], Source::Cluster),
+            judge(
+                &check,
+                vec![approval("signoff", "mallory", &[], Some(&current), None)],
+                Source::Cluster
+            ),
             Outcome::fail("approval by mallory does not count: not one of the approvers (alice)")
         );
         assert_eq!(
-            judge(&check, vec![approval("signoff", "alice", &[], Some(&old), None)], Source::Cluster),
+            judge(
+                &check,
+                vec![approval("signoff", "alice", &[], Some(&old), None)],
+                Source::Cluster
+            ),
             Outcome::fail(format!(
                 "approval by alice was for pod template sha256:000000000000, the template of Deployment api is now {}",
                 &current[..19]
             ))
         );
         assert_eq!(
-            judge(&check, vec![approval("signoff", "alice", &[], Some(&current), None)], Source::Cluster),
-            Outcome::Pass(format!("approved by alice for pod template {}", &current[..19]))
+            judge(
+                &check,
+                vec![approval("signoff", "alice", &[], Some(&current), None)],
+                Source::Cluster
+            ),
+            Outcome::Pass(format!(
+                "approved by alice for pod template {}",
+                &current[..19]
+            ))
         );
         assert_eq!(
-            judge(&check, vec![approval("signoff", "alice", &CURRENT, None, None)], Source::Cluster),
-            Outcome::fail("approval by alice approved images, but this gate binds approvals to the whole pod template")
+            judge(
+                &check,
+                vec![approval("signoff", "alice", &CURRENT, None, None)],
+                Source::Cluster
+            ),
+            Outcome::fail(
+                "approval by alice approved images, but this gate binds approvals to the whole pod template"
+            )
         );
         assert_eq!(
-            judge(&images(), vec![approval("signoff", "alice", &[], Some(&current), None)], Source::Cluster),
+            judge(
+                &images(),
+                vec![approval("signoff", "alice", &[], Some(&current), None)],
+                Source::Cluster
+            ),
             Outcome::fail(format!(
                 "approval by alice approved pod template {}, but this gate binds approvals to container images",
                 &current[..19]
@@ -302,7 +438,11 @@ mod tests {
             Outcome::Unknown("approvals are recorded in the cluster (gonogo approve)".into())
         );
         assert!(matches!(
-            judge(&images(), vec![approval("signoff", "alice", &CURRENT, None, None)], Source::Manifests),
+            judge(
+                &images(),
+                vec![approval("signoff", "alice", &CURRENT, None, None)],
+                Source::Manifests
+            ),
             Outcome::Pass(_)
         ));
     }

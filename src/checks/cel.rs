@@ -29,19 +29,39 @@ pub struct Cel {
 }
 
 /// The variables an expression may use, in the order they are documented.
-const VARIABLES: [&str; 10] =
-    ["deployment", "hpa", "pdbs", "services", "networkPolicies", "pvcs", "secrets", "configMaps", "namespace", "now"];
+const VARIABLES: [&str; 10] = [
+    "deployment",
+    "hpa",
+    "pdbs",
+    "services",
+    "networkPolicies",
+    "pvcs",
+    "secrets",
+    "configMaps",
+    "namespace",
+    "now",
+];
 
 impl Check for Cel {
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
         let compiled = match compile(&self.expression) {
             Ok(compiled) => compiled,
-            Err(message) => return Outcome::fail(format!("cel: expression does not compile: {message}")),
+            Err(message) => {
+                return Outcome::fail(format!("cel: expression does not compile: {message}"));
+            }
         };
-        let offline = if cx.snapshot.is_offline() { " (offline: only the manifest set and no status is visible)" } else { "" };
+        let offline = if cx.snapshot.is_offline() {
+            " (offline: only the manifest set and no status is visible)"
+        } else {
+            ""
+        };
         let variables = match variables(cx, &compiled.variables) {
             Ok(variables) => variables,
-            Err(e) => return Outcome::Unknown(format!("cel: could not convert the objects for evaluation: {e}")),
+            Err(e) => {
+                return Outcome::Unknown(format!(
+                    "cel: could not convert the objects for evaluation: {e}"
+                ));
+            }
         };
         // The interpreter is third-party code running user input and has todo!()s left: a
         // panic in it must become a verdict, never take the controller down.
@@ -61,9 +81,15 @@ impl Check for Cel {
                 Some(message) => format!("cel: {message}"),
                 None => format!("cel: {shown} is false"),
             }),
-            Ok(Ok(other)) => Outcome::fail(format!("cel: expression returned {}, not bool", other.type_of())),
+            Ok(Ok(other)) => Outcome::fail(format!(
+                "cel: expression returned {}, not bool",
+                other.type_of()
+            )),
             // Errors may quote whole objects (Debug of a map): keep the message readable.
-            Ok(Err(e)) => Outcome::Unknown(format!("cel: evaluation error: {}{offline}", shorten(&e.to_string(), 300))),
+            Ok(Err(e)) => Outcome::Unknown(format!(
+                "cel: evaluation error: {}{offline}",
+                shorten(&e.to_string(), 300)
+            )),
             Err(_) => Outcome::Unknown("cel: the interpreter failed on this expression".into()),
         }
     }
@@ -91,7 +117,11 @@ thread_local! {
 fn compile(expression: &str) -> Result<Arc<Compiled>, String> {
     let cache = CACHE.get_or_init(Default::default);
     // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
-    if let Some(hit) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(expression) {
+    if let Some(hit) = cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(expression)
+    {
         return hit.clone();
     }
     let compiled = compile_uncached(expression);
@@ -111,7 +141,10 @@ fn compile_uncached(expression: &str) -> Result<Arc<Compiled>, String> {
         return Err(format!("{what} is not supported"));
     }
     let references = program.references();
-    let variables = VARIABLES.into_iter().filter(|v| references.has_variable(v)).collect();
+    let variables = VARIABLES
+        .into_iter()
+        .filter(|v| references.has_variable(v))
+        .collect();
     Ok(Arc::new(Compiled { program, variables }))
 }
 
@@ -129,7 +162,12 @@ fn describe_parse_errors(errors: &[cel::ParseError]) -> String {
         0 | 1 => String::new(),
         n => format!(" (and {} more error(s))", n - 1),
     };
-    format!("{}:{}: {}{more}", first.pos.0, first.pos.1, shorten(&first.msg, 200))
+    format!(
+        "{}:{}: {}{more}",
+        first.pos.0,
+        first.pos.1,
+        shorten(&first.msg, 200)
+    )
 }
 
 /// Syntax the parser accepts but the interpreter cannot evaluate (it would panic).
@@ -140,15 +178,25 @@ fn unsupported(expr: &cel::IdedExpr) -> Option<&'static str> {
         Expr::Unspecified => Some("an empty expression"),
         Expr::Ident(_) | Expr::Literal(_) => None,
         Expr::Select(s) => unsupported(&s.operand),
-        Expr::Call(c) => c.target.as_deref().and_then(unsupported).or_else(|| c.args.iter().find_map(unsupported)),
+        Expr::Call(c) => c
+            .target
+            .as_deref()
+            .and_then(unsupported)
+            .or_else(|| c.args.iter().find_map(unsupported)),
         Expr::List(l) => l.elements.iter().find_map(unsupported),
         Expr::Map(m) => m.entries.iter().find_map(|e| match &e.expr {
             EntryExpr::MapEntry(e) => unsupported(&e.key).or_else(|| unsupported(&e.value)),
             EntryExpr::StructField(_) => Some("a struct field in a map literal"),
         }),
-        Expr::Comprehension(c) => [&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result]
-            .into_iter()
-            .find_map(unsupported),
+        Expr::Comprehension(c) => [
+            &c.iter_range,
+            &c.accu_init,
+            &c.loop_cond,
+            &c.loop_step,
+            &c.result,
+        ]
+        .into_iter()
+        .find_map(unsupported),
     }
 }
 
@@ -161,7 +209,10 @@ fn shorten(text: &str, max: usize) -> String {
 }
 
 /// The CEL values of the variables `names`, built from the snapshot.
-fn variables(cx: &Context<'_>, names: &[&'static str]) -> Result<Vec<(&'static str, cel::Value)>, String> {
+fn variables(
+    cx: &Context<'_>,
+    names: &[&'static str],
+) -> Result<Vec<(&'static str, cel::Value)>, String> {
     let snapshot = cx.snapshot;
     let mut out = Vec::with_capacity(names.len());
     for &name in names {
@@ -179,7 +230,11 @@ fn variables(cx: &Context<'_>, names: &[&'static str]) -> Result<Vec<(&'static s
                     .map(|s| {
                         let data = s.data.iter().flat_map(|m| m.keys());
                         let string_data = s.string_data.iter().flat_map(|m| m.keys());
-                        redacted(&s.metadata, s.type_.as_deref(), data.chain(string_data).cloned().collect())
+                        redacted(
+                            &s.metadata,
+                            s.type_.as_deref(),
+                            data.chain(string_data).cloned().collect(),
+                        )
                     })
                     .collect::<Vec<_>>(),
             ),
@@ -226,11 +281,11 @@ fn redacted(meta: &ObjectMeta, type_: Option<&str>, keys: BTreeSet<String>) -> J
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
     use crate::engine::{Snapshot, Source};
     use k8s_openapi::ByteString;
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::{PodSpec, Secret};
+    use std::collections::BTreeMap;
 
     fn deployment() -> Deployment {
         serde_json::from_value(json!({
@@ -250,11 +305,18 @@ mod tests {
     }
 
     fn snapshot() -> Snapshot {
-        let mut s = Snapshot::new("shop", "2026-06-01T00:00:00Z".parse().unwrap(), Source::Cluster);
+        let mut s = Snapshot::new(
+            "shop",
+            "2026-06-01T00:00:00Z".parse().unwrap(),
+            Source::Cluster,
+        );
         let mut data = BTreeMap::new();
         data.insert("password".to_string(), ByteString(b"hunter2".to_vec()));
         s.secrets.push(Arc::new(Secret {
-            metadata: ObjectMeta { name: Some("db".into()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some("db".into()),
+                ..Default::default()
+            },
             data: Some(data),
             type_: Some("Opaque".into()),
             ..Default::default()
@@ -271,54 +333,113 @@ mod tests {
         let s = snapshot();
         let pod = PodSpec::default();
         let labels = BTreeMap::new();
-        let cx = Context { snapshot: &s, deployment: &d, pod: &pod, pod_labels: &labels, readiness: "api", checklist: "inline", item: "x" };
-        Cel { expression: expression.into(), message: message.map(Into::into) }.evaluate(&cx)
+        let cx = Context {
+            snapshot: &s,
+            deployment: &d,
+            pod: &pod,
+            pod_labels: &labels,
+            readiness: "api",
+            checklist: "inline",
+            item: "x",
+        };
+        Cel {
+            expression: expression.into(),
+            message: message.map(Into::into),
+        }
+        .evaluate(&cx)
     }
 
     fn fail_message(outcome: Outcome) -> String {
         match outcome {
-            Outcome::Fail(f) => f.into_iter().map(|f| f.message).collect::<Vec<_>>().join("; "),
+            Outcome::Fail(f) => f
+                .into_iter()
+                .map(|f| f.message)
+                .collect::<Vec<_>>()
+                .join("; "),
             other => panic!("expected Fail, got {other:?}"),
         }
     }
 
     #[test]
     fn true_false_and_message() {
-        assert!(matches!(eval("deployment.spec.replicas >= 2"), Outcome::Pass(_)));
-        assert_eq!(fail_message(eval("deployment.spec.replicas > 5")), "cel: deployment.spec.replicas > 5 is false");
-        assert_eq!(fail_message(eval_with("deployment.spec.replicas > 5", Some("needs 6 replicas"))), "cel: needs 6 replicas");
+        assert!(matches!(
+            eval("deployment.spec.replicas >= 2"),
+            Outcome::Pass(_)
+        ));
+        assert_eq!(
+            fail_message(eval("deployment.spec.replicas > 5")),
+            "cel: deployment.spec.replicas > 5 is false"
+        );
+        assert_eq!(
+            fail_message(eval_with(
+                "deployment.spec.replicas > 5",
+                Some("needs 6 replicas")
+            )),
+            "cel: needs 6 replicas"
+        );
     }
 
     #[test]
     fn kubernetes_libraries_and_variables() {
         assert!(matches!(
-            eval("quantity(deployment.spec.template.spec.containers[0].resources.limits.memory).isLessThan(quantity('1Gi'))"),
+            eval(
+                "quantity(deployment.spec.template.spec.containers[0].resources.limits.memory).isLessThan(quantity('1Gi'))"
+            ),
             Outcome::Pass(_)
         ));
-        assert!(matches!(eval("namespace == 'shop' && hpa == null && size(pdbs) == 0"), Outcome::Pass(_)));
-        assert!(matches!(eval("deployment.metadata.labels.team == 'payments'"), Outcome::Pass(_)));
+        assert!(matches!(
+            eval("namespace == 'shop' && hpa == null && size(pdbs) == 0"),
+            Outcome::Pass(_)
+        ));
+        assert!(matches!(
+            eval("deployment.metadata.labels.team == 'payments'"),
+            Outcome::Pass(_)
+        ));
     }
 
     #[test]
     fn secrets_expose_key_names_never_values() {
-        assert!(matches!(eval("secrets.exists(s, s.metadata.name == 'db' && 'password' in s.keys)"), Outcome::Pass(_)));
-        assert!(matches!(eval("secrets[0].type == 'Opaque'"), Outcome::Pass(_)));
+        assert!(matches!(
+            eval("secrets.exists(s, s.metadata.name == 'db' && 'password' in s.keys)"),
+            Outcome::Pass(_)
+        ));
+        assert!(matches!(
+            eval("secrets[0].type == 'Opaque'"),
+            Outcome::Pass(_)
+        ));
         // No field of the Secret's value is reachable.
         assert!(matches!(eval("has(secrets[0].data)"), Outcome::Fail(_)));
         let d = deployment();
         let s = snapshot();
         let pod = PodSpec::default();
         let labels = BTreeMap::new();
-        let cx = Context { snapshot: &s, deployment: &d, pod: &pod, pod_labels: &labels, readiness: "api", checklist: "inline", item: "x" };
+        let cx = Context {
+            snapshot: &s,
+            deployment: &d,
+            pod: &pod,
+            pod_labels: &labels,
+            readiness: "api",
+            checklist: "inline",
+            item: "x",
+        };
         let values = variables(&cx, &["secrets"]).unwrap();
         assert!(!format!("{values:?}").contains("hunter2"));
     }
 
     #[test]
     fn non_bool_result_names_the_type() {
-        assert_eq!(fail_message(eval("deployment.spec.replicas")), "cel: expression returned int, not bool");
-        assert_eq!(fail_message(eval("'yes'")), "cel: expression returned string, not bool");
-        assert_eq!(fail_message(eval("pdbs")), "cel: expression returned list, not bool");
+        assert_eq!(
+            fail_message(eval("deployment.spec.replicas")),
+            "cel: expression returned int, not bool"
+        );
+        assert_eq!(
+            fail_message(eval("'yes'")),
+            "cel: expression returned string, not bool"
+        );
+        assert_eq!(
+            fail_message(eval("pdbs")),
+            "cel: expression returned list, not bool"
+        );
     }
 
     #[test]
@@ -343,8 +464,14 @@ mod tests {
         for (input, expected) in [
             ("(", "1:2: Syntax error: mismatched input '<EOF>'"),
             (")", "1:1: Syntax error"),
-            ("'unterminated", "1:1: Syntax error: token recognition error"),
-            ("\"unterminated", "1:1: Syntax error: token recognition error"),
+            (
+                "'unterminated",
+                "1:1: Syntax error: token recognition error",
+            ),
+            (
+                "\"unterminated",
+                "1:1: Syntax error: token recognition error",
+            ),
             ("a.b.c(", "1:7: Syntax error"),
             ("1 +", "1:4: Syntax error"),
             ("", "1:1: Syntax error"),
@@ -356,16 +483,25 @@ mod tests {
             ("\u{0}", "token recognition error"),
             ("🙂 == 1", "token recognition error"),
             // The interpreter would panic on these (todo!("Support structs!")).
-            ("Foo{a: 1}", "message construction (Type{field: value}) is not supported"),
+            (
+                "Foo{a: 1}",
+                "message construction (Type{field: value}) is not supported",
+            ),
             ("[1].all(x, Foo{a: x}.a == 1)", "message construction"),
             (deep_parens.as_str(), "nested more than 96 levels deep"),
             (deep_lists.as_str(), "nested more than 96 levels deep"),
             (deep_calls.as_str(), "nested more than 96 levels deep"),
         ] {
             let message = fail_message(eval(input));
-            assert!(message.starts_with("cel: expression does not compile: "), "{input:.40?}: {message}");
+            assert!(
+                message.starts_with("cel: expression does not compile: "),
+                "{input:.40?}: {message}"
+            );
             assert!(message.contains(expected), "{input:.40?}: {message}");
-            assert!(message.len() < 400, "{input:.40?}: message too long: {message}");
+            assert!(
+                message.len() < 400,
+                "{input:.40?}: message too long: {message}"
+            );
         }
     }
 
@@ -374,8 +510,14 @@ mod tests {
         // Deep ASTs without nesting in the source: chains of operators and unary runs.
         let chain = format!("1{} == 1001", " + 1".repeat(1000));
         assert!(matches!(eval(&chain), Outcome::Pass(_)));
-        assert!(matches!(eval(&format!("{}true", "!".repeat(3))), Outcome::Fail(_)));
-        assert!(matches!(eval(&format!("{}1 == -1", "-".repeat(3))), Outcome::Pass(_)));
+        assert!(matches!(
+            eval(&format!("{}true", "!".repeat(3))),
+            Outcome::Fail(_)
+        ));
+        assert!(matches!(
+            eval(&format!("{}1 == -1", "-".repeat(3))),
+            Outcome::Pass(_)
+        ));
         let many_not = format!("{}true", "!".repeat(4001));
         assert!(!matches!(eval(&many_not), Outcome::Skipped(_)));
         // A long expression is shortened in messages.

@@ -18,7 +18,11 @@ pub struct ConfigMaps {
 
 impl Check for ConfigMaps {
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
-        let mut refs = if self.from_template { template_references(cx.pod, Referenced::ConfigMap) } else { Vec::new() };
+        let mut refs = if self.from_template {
+            template_references(cx.pod, Referenced::ConfigMap)
+        } else {
+            Vec::new()
+        };
         refs.extend(required_references(&self.required));
         judge(Referenced::ConfigMap, &refs, cx.snapshot)
     }
@@ -64,24 +68,41 @@ spec:
 "#;
 
     fn check() -> ConfigMaps {
-        ConfigMaps { from_template: true, required: vec![] }
+        ConfigMaps {
+            from_template: true,
+            required: vec![],
+        }
     }
 
     #[test]
     fn binary_data_keys_count() {
-        let outcome = evaluate(&check(), &snapshot(&format!("{DEPLOYMENT}{OBJECTS}"), Source::Cluster, &[]));
-        assert!(matches!(outcome, Outcome::Pass(m) if m.starts_with("ConfigMaps settings, defaults, kube-root-ca.crt, assets present")));
+        let outcome = evaluate(
+            &check(),
+            &snapshot(&format!("{DEPLOYMENT}{OBJECTS}"), Source::Cluster, &[]),
+        );
+        assert!(
+            matches!(outcome, Outcome::Pass(m) if m.starts_with("ConfigMaps settings, defaults, kube-root-ca.crt, assets present"))
+        );
     }
 
     #[test]
     fn projected_sources_and_explicit_keys() {
-        let objects = OBJECTS.replace("binaryData: {logo.png: \"\"}", "binaryData: {icon.png: \"\"}");
+        let objects = OBJECTS.replace(
+            "binaryData: {logo.png: \"\"}",
+            "binaryData: {icon.png: \"\"}",
+        );
         let check = ConfigMaps {
             from_template: true,
-            required: vec![super::super::secrets::NamedKeys { name: "settings".into(), keys: vec!["region".into()] }],
+            required: vec![super::super::secrets::NamedKeys {
+                name: "settings".into(),
+                keys: vec!["region".into()],
+            }],
         };
         assert_eq!(
-            fail_messages(&evaluate(&check, &snapshot(&format!("{DEPLOYMENT}{objects}"), Source::Cluster, &[]))),
+            fail_messages(&evaluate(
+                &check,
+                &snapshot(&format!("{DEPLOYMENT}{objects}"), Source::Cluster, &[])
+            )),
             [
                 "ConfigMap settings: missing key region (required by the checklist)",
                 "ConfigMap assets: missing key logo.png (projected volume bundle)",
@@ -91,9 +112,18 @@ spec:
 
     #[test]
     fn offline_absent_names_the_configmap_hint() {
-        let s = snapshot(DEPLOYMENT, Source::Manifests, &[("ConfigMap", "kube-root-ca.crt")]);
-        let Outcome::Unknown(reason) = evaluate(&check(), &s) else { panic!("expected Unknown") };
-        assert!(reason.contains("--assume-present configmap/settings"), "{reason}");
+        let s = snapshot(
+            DEPLOYMENT,
+            Source::Manifests,
+            &[("ConfigMap", "kube-root-ca.crt")],
+        );
+        let Outcome::Unknown(reason) = evaluate(&check(), &s) else {
+            panic!("expected Unknown")
+        };
+        assert!(
+            reason.contains("--assume-present configmap/settings"),
+            "{reason}"
+        );
         assert!(!reason.contains("kube-root-ca.crt"), "{reason}");
     }
 }

@@ -27,14 +27,22 @@ pub struct Hpa {
 impl Check for Hpa {
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
         let deployment = cx.deployment_name();
-        let hpas: Vec<&HorizontalPodAutoscaler> = cx.snapshot.hpas.iter().map(|h| h.as_ref()).collect();
-        let targeting: Vec<&HorizontalPodAutoscaler> = hpas.iter().copied().filter(|h| targets(h, deployment)).collect();
+        let hpas: Vec<&HorizontalPodAutoscaler> =
+            cx.snapshot.hpas.iter().map(|h| h.as_ref()).collect();
+        let targeting: Vec<&HorizontalPodAutoscaler> = hpas
+            .iter()
+            .copied()
+            .filter(|h| targets(h, deployment))
+            .collect();
         match targeting.as_slice() {
             [] => missing(cx, deployment, &hpas),
             [hpa] => self.judge(hpa, deployment, cx.snapshot.source),
             many => Outcome::fail(format!(
                 "HorizontalPodAutoscalers {} all target Deployment {deployment}; they would fight over its replica count",
-                many.iter().map(|h| name_of(h)).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|h| name_of(h))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         }
     }
@@ -64,9 +72,15 @@ fn missing(cx: &Context<'_>, deployment: &str, hpas: &[&HorizontalPodAutoscaler]
             })
         })
         .collect();
-    let near = if near.is_empty() { String::new() } else { format!(" ({})", near.join("; ")) };
+    let near = if near.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", near.join("; "))
+    };
     match cx.snapshot.source {
-        Source::Cluster => Outcome::fail(format!("no HorizontalPodAutoscaler targets Deployment {deployment}{near}")),
+        Source::Cluster => Outcome::fail(format!(
+            "no HorizontalPodAutoscaler targets Deployment {deployment}{near}"
+        )),
         Source::Manifests => Outcome::Unknown(format!(
             "no HorizontalPodAutoscaler in the manifest set targets Deployment {deployment}{near}; \
              include it in the manifests (only autoscaling/v2 HorizontalPodAutoscalers are read)"
@@ -85,20 +99,37 @@ impl Hpa {
         if let Some(wanted) = self.min_replicas
             && min < wanted
         {
-            let value = if spec.min_replicas.is_none() { "is unset (defaulted to 1)".to_string() } else { format!("is {min}") };
-            findings.push(Finding::new(format!("HorizontalPodAutoscaler {name} spec.minReplicas {value}, below {wanted}")));
+            let value = if spec.min_replicas.is_none() {
+                "is unset (defaulted to 1)".to_string()
+            } else {
+                format!("is {min}")
+            };
+            findings.push(Finding::new(format!(
+                "HorizontalPodAutoscaler {name} spec.minReplicas {value}, below {wanted}"
+            )));
         }
         if let Some(wanted) = self.max_replicas
             && spec.max_replicas < wanted
         {
-            findings.push(Finding::new(format!("HorizontalPodAutoscaler {name} spec.maxReplicas is {}, below {wanted}", spec.max_replicas)));
+            findings.push(Finding::new(format!(
+                "HorizontalPodAutoscaler {name} spec.maxReplicas is {}, below {wanted}",
+                spec.max_replicas
+            )));
         }
         let metrics = spec.metrics.as_deref().unwrap_or_default();
         // With no metrics the HPA controller scales on 80 % average CPU utilisation.
         let defaulted = metrics.is_empty();
-        let resources: Vec<&str> = if defaulted { vec!["cpu"] } else { metrics.iter().filter_map(resource_name).collect() };
-        let lacking: Vec<&str> =
-            self.resource_metrics.iter().map(String::as_str).filter(|r| !resources.contains(r)).collect();
+        let resources: Vec<&str> = if defaulted {
+            vec!["cpu"]
+        } else {
+            metrics.iter().filter_map(resource_name).collect()
+        };
+        let lacking: Vec<&str> = self
+            .resource_metrics
+            .iter()
+            .map(String::as_str)
+            .filter(|r| !resources.contains(r))
+            .collect();
         if !lacking.is_empty() {
             let has = if defaulted {
                 "none set, so the default cpu".to_string()
@@ -115,17 +146,39 @@ impl Hpa {
             Source::Cluster => {
                 // ScalingActive=False: it cannot compute a scale (no metrics, target at zero, ...);
                 // AbleToScale=False: it cannot read or update the Deployment's scale.
-                let conditions = hpa.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
-                for c in conditions.iter().filter(|c| matches!(c.type_.as_str(), "ScalingActive" | "AbleToScale") && c.status == "False") {
+                let conditions = hpa
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_deref())
+                    .unwrap_or_default();
+                for c in conditions.iter().filter(|c| {
+                    matches!(c.type_.as_str(), "ScalingActive" | "AbleToScale")
+                        && c.status == "False"
+                }) {
                     let reason = c.reason.as_deref().unwrap_or("no reason");
-                    let message = c.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
-                    findings.push(Finding::new(format!("HorizontalPodAutoscaler {name}: {} is False ({reason}{message})", c.type_)));
+                    let message = c
+                        .message
+                        .as_deref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default();
+                    findings.push(Finding::new(format!(
+                        "HorizontalPodAutoscaler {name}: {} is False ({reason}{message})",
+                        c.type_
+                    )));
                 }
             }
             Source::Manifests => note = " (its status is not observed offline)",
         }
-        let on = if defaulted { "cpu (the default metric)".to_string() } else { resources.join(", ") };
-        let on = if on.is_empty() { String::new() } else { format!(" on {on}") };
+        let on = if defaulted {
+            "cpu (the default metric)".to_string()
+        } else {
+            resources.join(", ")
+        };
+        let on = if on.is_empty() {
+            String::new()
+        } else {
+            format!(" on {on}")
+        };
         Outcome::from_findings(
             findings,
             Vec::new(),
@@ -150,7 +203,10 @@ fn resource_name(metric: &MetricSpec) -> Option<&str> {
 fn describe(metric: &MetricSpec) -> String {
     let name = match metric.type_.as_str() {
         "Resource" => metric.resource.as_ref().map(|r| r.name.clone()),
-        "ContainerResource" => metric.container_resource.as_ref().map(|r| format!("{} of container {}", r.name, r.container)),
+        "ContainerResource" => metric
+            .container_resource
+            .as_ref()
+            .map(|r| format!("{} of container {}", r.name, r.container)),
         "Pods" => metric.pods.as_ref().map(|p| p.metric.name.clone()),
         "Object" => metric.object.as_ref().map(|o| o.metric.name.clone()),
         "External" => metric.external.as_ref().map(|e| e.metric.name.clone()),
@@ -173,7 +229,10 @@ mod tests {
     fn judge(check: &Hpa, source: Source, hpas: &[&str]) -> Outcome {
         let deployment: Deployment = serde_yaml_ng::from_str("{metadata: {name: api}}").unwrap();
         let mut snapshot = Snapshot::new("default", jiff::Timestamp::UNIX_EPOCH, source);
-        snapshot.hpas = hpas.iter().map(|h| Arc::new(serde_yaml_ng::from_str::<HorizontalPodAutoscaler>(h).unwrap())).collect();
+        snapshot.hpas = hpas
+            .iter()
+            .map(|h| Arc::new(serde_yaml_ng::from_str::<HorizontalPodAutoscaler>(h).unwrap()))
+            .collect();
         let pod = Default::default();
         let labels = Default::default();
         check.evaluate(&Context {
@@ -188,7 +247,9 @@ mod tests {
     }
 
     fn hpa(name: &str, rest: &str) -> String {
-        format!("{{metadata: {{name: {name}}}, spec: {{scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: api}}, maxReplicas: 10{rest}}}}}")
+        format!(
+            "{{metadata: {{name: {name}}}, spec: {{scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: api}}, maxReplicas: 10{rest}}}}}"
+        )
     }
 
     fn params(yaml: &str) -> Hpa {
@@ -198,7 +259,9 @@ mod tests {
     #[test]
     fn defaults_min_replicas_and_metrics() {
         let check = params("{minReplicas: 2, resourceMetrics: [cpu, memory]}");
-        let Outcome::Fail(findings) = judge(&check, Source::Cluster, &[&hpa("api", "")]) else { panic!() };
+        let Outcome::Fail(findings) = judge(&check, Source::Cluster, &[&hpa("api", "")]) else {
+            panic!()
+        };
         let messages: Vec<&str> = findings.iter().map(|f| f.message.as_str()).collect();
         assert_eq!(
             messages,
@@ -219,7 +282,9 @@ mod tests {
         let check = params("{resourceMetrics: [memory, cpu]}");
         assert_eq!(
             judge(&check, Source::Cluster, &[&hpa("api", metrics)]),
-            Outcome::fail("HorizontalPodAutoscaler api spec.metrics has no resource metric for cpu (it has: ContainerResource memory of container app, Pods rps)")
+            Outcome::fail(
+                "HorizontalPodAutoscaler api spec.metrics has no resource metric for cpu (it has: ContainerResource memory of container app, Pods rps)"
+            )
         );
     }
 
@@ -228,15 +293,25 @@ mod tests {
         let check = params("{}");
         assert_eq!(
             judge(&check, Source::Cluster, &[&hpa("a", ""), &hpa("b", "")]),
-            Outcome::fail("HorizontalPodAutoscalers a, b all target Deployment api; they would fight over its replica count")
+            Outcome::fail(
+                "HorizontalPodAutoscalers a, b all target Deployment api; they would fight over its replica count"
+            )
         );
         let old = hpa("api", "").replace("apps/v1", "extensions/v1beta1");
         assert_eq!(
             judge(&check, Source::Cluster, &[&old]),
-            Outcome::fail("no HorizontalPodAutoscaler targets Deployment api (HorizontalPodAutoscaler api targets Deployment api with apiVersion extensions/v1beta1, not apps/v1 Deployment)")
+            Outcome::fail(
+                "no HorizontalPodAutoscaler targets Deployment api (HorizontalPodAutoscaler api targets Deployment api with apiVersion extensions/v1beta1, not apps/v1 Deployment)"
+            )
         );
-        let Outcome::Unknown(why) = judge(&check, Source::Manifests, &[]) else { panic!() };
-        assert!(why.starts_with("no HorizontalPodAutoscaler in the manifest set targets Deployment api;"));
+        let Outcome::Unknown(why) = judge(&check, Source::Manifests, &[]) else {
+            panic!()
+        };
+        assert!(
+            why.starts_with(
+                "no HorizontalPodAutoscaler in the manifest set targets Deployment api;"
+            )
+        );
     }
 
     #[test]
@@ -244,7 +319,9 @@ mod tests {
         let status = "{metadata: {name: api}, spec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: api}, maxReplicas: 10}, status: {desiredReplicas: 0, conditions: [{type: AbleToScale, status: 'True', reason: SucceededGetScale}, {type: ScalingActive, status: 'False', reason: FailedGetResourceMetric, message: 'missing request for cpu in container app'}]}}";
         assert_eq!(
             judge(&params("{}"), Source::Cluster, &[status]),
-            Outcome::fail("HorizontalPodAutoscaler api: ScalingActive is False (FailedGetResourceMetric: missing request for cpu in container app)")
+            Outcome::fail(
+                "HorizontalPodAutoscaler api: ScalingActive is False (FailedGetResourceMetric: missing request for cpu in container app)"
+            )
         );
         assert_eq!(
             judge(&params("{}"), Source::Manifests, &[status]),

@@ -15,7 +15,10 @@ use crate::engine::{GateKey, Outcome, ProbeObservation, ProbeOutcome, pod};
 pub struct Http {
     /// A Service in the same namespace: its plain name (a DNS label), never `name.namespace`
     /// or a host name: http gates reach only their own namespace's Services.
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub service: String,
     /// The Service port, by number or name.
     pub port: k8s_openapi::apimachinery::pkg::util::intstr::IntOrString,
@@ -96,10 +99,15 @@ impl Check for Http {
                 }
             },
             None if !snapshot.is_offline() => {
-                return Outcome::fail(format!("Service {name}: not found in namespace {}", snapshot.namespace));
+                return Outcome::fail(format!(
+                    "Service {name}: not found in namespace {}",
+                    snapshot.namespace
+                ));
             }
             None if snapshot.is_assumed_present("Service", name) => {
-                return Outcome::Skipped(format!("runtime gate: judged on the live cluster (Service {name} assumed present)"));
+                return Outcome::Skipped(format!(
+                    "runtime gate: judged on the live cluster (Service {name} assumed present)"
+                ));
             }
             None => {
                 return Outcome::Unknown(format!(
@@ -107,44 +115,77 @@ impl Check for Http {
                 ));
             }
         };
-        let request = format!("{} {}://{name}:{port}{}", self.method, self.scheme, self.path);
+        let request = format!(
+            "{} {}://{name}:{port}{}",
+            self.method, self.scheme, self.path
+        );
         if snapshot.is_offline() {
-            return Outcome::Skipped(format!("runtime gate: judged on the live cluster ({request})"));
+            return Outcome::Skipped(format!(
+                "runtime gate: judged on the live cluster ({request})"
+            ));
         }
 
-        let key = GateKey { readiness: cx.readiness.to_string(), checklist: cx.checklist.to_string(), item: cx.item.to_string() };
+        let key = GateKey {
+            readiness: cx.readiness.to_string(),
+            checklist: cx.checklist.to_string(),
+            item: cx.item.to_string(),
+        };
         let Some(observation) = snapshot.observations.probes.get(&key) else {
             return Outcome::Unknown(format!("{request}: no probe result yet"));
         };
-        if let Some(stale) = staleness(observation, snapshot.now, self.interval_seconds, self.timeout_seconds) {
+        if let Some(stale) = staleness(
+            observation,
+            snapshot.now,
+            self.interval_seconds,
+            self.timeout_seconds,
+        ) {
             return Outcome::Unknown(format!("{request}: {stale}"));
         }
         match &observation.outcome {
-            ProbeOutcome::Http { status, body_matched } => {
+            ProbeOutcome::Http {
+                status,
+                body_matched,
+            } => {
                 if !self.expected_status.contains(&i32::from(*status)) {
-                    let expected: Vec<String> = self.expected_status.iter().map(i32::to_string).collect();
-                    return Outcome::fail(format!("{request} answered {status}, expected {}", expected.join(" or ")));
+                    let expected: Vec<String> =
+                        self.expected_status.iter().map(i32::to_string).collect();
+                    return Outcome::fail(format!(
+                        "{request} answered {status}, expected {}",
+                        expected.join(" or ")
+                    ));
                 }
                 if let Some(text) = &self.body_contains {
                     match body_matched {
                         Some(true) => {}
                         Some(false) => {
-                            return Outcome::fail(format!("{request} answered {status} but the body does not contain {text:?}"));
+                            return Outcome::fail(format!(
+                                "{request} answered {status} but the body does not contain {text:?}"
+                            ));
                         }
-                        None => return Outcome::Unknown(format!("{request} answered {status}; the body was not checked yet")),
+                        None => {
+                            return Outcome::Unknown(format!(
+                                "{request} answered {status}; the body was not checked yet"
+                            ));
+                        }
                     }
                 }
                 let needed = u32::try_from(self.success_threshold.max(1)).unwrap_or(1);
                 let successes = observation.consecutive_successes;
                 if successes >= needed {
-                    Outcome::Pass(format!("{request} answered {status} ({successes} consecutive success(es))"))
+                    Outcome::Pass(format!(
+                        "{request} answered {status} ({successes} consecutive success(es))"
+                    ))
                 } else {
-                    Outcome::Unknown(format!("{request} answered {status}: {successes}/{needed} consecutive successes"))
+                    Outcome::Unknown(format!(
+                        "{request} answered {status}: {successes}/{needed} consecutive successes"
+                    ))
                 }
             }
             ProbeOutcome::Error(reason) => Outcome::Unknown(format!("{request}: {reason}")),
             ProbeOutcome::Refused(reason) => Outcome::fail(format!("{request}: refused: {reason}")),
-            ProbeOutcome::Value(_) => Outcome::Unknown(format!("{request}: the probe result is not an HTTP answer")),
+            ProbeOutcome::Value(_) => {
+                Outcome::Unknown(format!("{request}: the probe result is not an HTTP answer"))
+            }
         }
     }
 }
@@ -173,12 +214,21 @@ fn list_ports(service: &Service) -> String {
             None => p.port.to_string(),
         })
         .collect();
-    if ports.is_empty() { "none".into() } else { ports.join(", ") }
+    if ports.is_empty() {
+        "none".into()
+    } else {
+        ports.join(", ")
+    }
 }
 
 /// Why a probe result is too old to judge on, if it is: the prober runs every interval, so a
 /// result older than three intervals means it has stalled, and a stale Pass must not stand.
-pub(super) fn staleness(observation: &ProbeObservation, now: Timestamp, interval_seconds: i32, timeout_seconds: i32) -> Option<String> {
+pub(super) fn staleness(
+    observation: &ProbeObservation,
+    now: Timestamp,
+    interval_seconds: i32,
+    timeout_seconds: i32,
+) -> Option<String> {
     let age = now.duration_since(observation.at).as_secs();
     let limit = 3 * i64::from(interval_seconds.max(1)) + i64::from(timeout_seconds.max(0));
     (age > limit).then(|| {
@@ -203,12 +253,20 @@ mod tests {
 
     fn check(extra: serde_json::Value) -> Http {
         let mut params = json!({"service": "api", "port": "http", "path": "/health"});
-        params.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        params
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         serde_json::from_value(params).unwrap()
     }
 
     fn observed(outcome: ProbeOutcome, successes: u32, at: &str) -> ProbeObservation {
-        ProbeObservation { at: at.parse().unwrap(), outcome, consecutive_successes: successes, holding_since: None }
+        ProbeObservation {
+            at: at.parse().unwrap(),
+            outcome,
+            consecutive_successes: successes,
+            holding_since: None,
+        }
     }
 
     fn judge(check: &Http, observation: Option<ProbeObservation>, source: Source) -> Outcome {
@@ -219,11 +277,26 @@ mod tests {
                 .unwrap(),
         ));
         if let Some(o) = observation {
-            s.observations.probes.insert(GateKey { readiness: "api".into(), checklist: "inline".into(), item: "health".into() }, o);
+            s.observations.probes.insert(
+                GateKey {
+                    readiness: "api".into(),
+                    checklist: "inline".into(),
+                    item: "health".into(),
+                },
+                o,
+            );
         }
         let pod = PodSpec::default();
         let labels = BTreeMap::new();
-        let cx = Context { snapshot: &s, deployment: &d, pod: &pod, pod_labels: &labels, readiness: "api", checklist: "inline", item: "health" };
+        let cx = Context {
+            snapshot: &s,
+            deployment: &d,
+            pod: &pod,
+            pod_labels: &labels,
+            readiness: "api",
+            checklist: "inline",
+            item: "health",
+        };
         check.evaluate(&cx)
     }
 
@@ -232,27 +305,76 @@ mod tests {
     #[test]
     fn success_threshold() {
         let c = check(json!({"successThreshold": 3}));
-        let ok = |n| observed(ProbeOutcome::Http { status: 200, body_matched: None }, n, NOW);
+        let ok = |n| {
+            observed(
+                ProbeOutcome::Http {
+                    status: 200,
+                    body_matched: None,
+                },
+                n,
+                NOW,
+            )
+        };
         assert_eq!(
             judge(&c, Some(ok(1)), Source::Cluster),
-            Outcome::Unknown("GET http://api:80/health answered 200: 1/3 consecutive successes".into())
+            Outcome::Unknown(
+                "GET http://api:80/health answered 200: 1/3 consecutive successes".into()
+            )
         );
-        assert!(matches!(judge(&c, Some(ok(3)), Source::Cluster), Outcome::Pass(_)));
+        assert!(matches!(
+            judge(&c, Some(ok(3)), Source::Cluster),
+            Outcome::Pass(_)
+        ));
     }
 
     #[test]
     fn status_and_body() {
         let c = check(json!({"expectedStatus": [200, 204], "bodyContains": "ok"}));
         assert_eq!(
-            judge(&c, Some(observed(ProbeOutcome::Http { status: 500, body_matched: Some(true) }, 0, NOW)), Source::Cluster),
+            judge(
+                &c,
+                Some(observed(
+                    ProbeOutcome::Http {
+                        status: 500,
+                        body_matched: Some(true)
+                    },
+                    0,
+                    NOW
+                )),
+                Source::Cluster
+            ),
             Outcome::fail("GET http://api:80/health answered 500, expected 200 or 204")
         );
         assert_eq!(
-            judge(&c, Some(observed(ProbeOutcome::Http { status: 204, body_matched: Some(false) }, 0, NOW)), Source::Cluster),
-            Outcome::fail("GET http://api:80/health answered 204 but the body does not contain \"ok\"")
+            judge(
+                &c,
+                Some(observed(
+                    ProbeOutcome::Http {
+                        status: 204,
+                        body_matched: Some(false)
+                    },
+                    0,
+                    NOW
+                )),
+                Source::Cluster
+            ),
+            Outcome::fail(
+                "GET http://api:80/health answered 204 but the body does not contain \"ok\""
+            )
         );
         assert!(matches!(
-            judge(&c, Some(observed(ProbeOutcome::Http { status: 204, body_matched: None }, 1, NOW)), Source::Cluster),
+            judge(
+                &c,
+                Some(observed(
+                    ProbeOutcome::Http {
+                        status: 204,
+                        body_matched: None
+                    },
+                    1,
+                    NOW
+                )),
+                Source::Cluster
+            ),
             Outcome::Unknown(_)
         ));
     }
@@ -260,21 +382,49 @@ mod tests {
     #[test]
     fn errors_refusals_and_missing_results() {
         let c = check(json!({}));
-        assert_eq!(judge(&c, None, Source::Cluster), Outcome::Unknown("GET http://api:80/health: no probe result yet".into()));
         assert_eq!(
-            judge(&c, Some(observed(ProbeOutcome::Error("timed out after 5s".into()), 0, NOW)), Source::Cluster),
+            judge(&c, None, Source::Cluster),
+            Outcome::Unknown("GET http://api:80/health: no probe result yet".into())
+        );
+        assert_eq!(
+            judge(
+                &c,
+                Some(observed(
+                    ProbeOutcome::Error("timed out after 5s".into()),
+                    0,
+                    NOW
+                )),
+                Source::Cluster
+            ),
             Outcome::Unknown("GET http://api:80/health: timed out after 5s".into())
         );
         assert_eq!(
-            judge(&c, Some(observed(ProbeOutcome::Refused("Service in another namespace".into()), 0, NOW)), Source::Cluster),
-            Outcome::Fail(vec![Finding::new("GET http://api:80/health: refused: Service in another namespace")])
+            judge(
+                &c,
+                Some(observed(
+                    ProbeOutcome::Refused("Service in another namespace".into()),
+                    0,
+                    NOW
+                )),
+                Source::Cluster
+            ),
+            Outcome::Fail(vec![Finding::new(
+                "GET http://api:80/health: refused: Service in another namespace"
+            )])
         );
     }
 
     #[test]
     fn a_stale_result_does_not_pass() {
         let c = check(json!({"intervalSeconds": 30}));
-        let old = observed(ProbeOutcome::Http { status: 200, body_matched: None }, 5, "2026-05-31T23:50:00Z");
+        let old = observed(
+            ProbeOutcome::Http {
+                status: 200,
+                body_matched: None,
+            },
+            5,
+            "2026-05-31T23:50:00Z",
+        );
         assert_eq!(
             judge(&c, Some(old), Source::Cluster),
             Outcome::Unknown(
@@ -282,17 +432,39 @@ mod tests {
                     .into()
             )
         );
-        let recent = observed(ProbeOutcome::Http { status: 200, body_matched: None }, 5, "2026-05-31T23:59:00Z");
-        assert!(matches!(judge(&c, Some(recent), Source::Cluster), Outcome::Pass(_)));
+        let recent = observed(
+            ProbeOutcome::Http {
+                status: 200,
+                body_matched: None,
+            },
+            5,
+            "2026-05-31T23:59:00Z",
+        );
+        assert!(matches!(
+            judge(&c, Some(recent), Source::Cluster),
+            Outcome::Pass(_)
+        ));
     }
 
     #[test]
     fn static_checks() {
-        assert_eq!(judge(&check(json!({"port": 8080})), None, Source::Cluster), Outcome::fail("Service api: no port 8080 (ports: http=80)"));
-        assert_eq!(judge(&check(json!({"port": "grpc"})), None, Source::Manifests), Outcome::fail("Service api: no port \"grpc\" (ports: http=80)"));
         assert_eq!(
-            judge(&check(json!({"port": 80, "scheme": "https", "method": "HEAD"})), None, Source::Manifests),
-            Outcome::Skipped("runtime gate: judged on the live cluster (HEAD https://api:80/health)".into())
+            judge(&check(json!({"port": 8080})), None, Source::Cluster),
+            Outcome::fail("Service api: no port 8080 (ports: http=80)")
+        );
+        assert_eq!(
+            judge(&check(json!({"port": "grpc"})), None, Source::Manifests),
+            Outcome::fail("Service api: no port \"grpc\" (ports: http=80)")
+        );
+        assert_eq!(
+            judge(
+                &check(json!({"port": 80, "scheme": "https", "method": "HEAD"})),
+                None,
+                Source::Manifests
+            ),
+            Outcome::Skipped(
+                "runtime gate: judged on the live cluster (HEAD https://api:80/health)".into()
+            )
         );
         assert_eq!(
             judge(&check(json!({"service": "web"})), None, Source::Cluster),

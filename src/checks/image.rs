@@ -31,9 +31,15 @@ const PULL_POLICIES: [&str; 3] = ["Always", "IfNotPresent", "Never"];
 
 impl Check for Image {
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
-        if let Some(policy) = self.pull_policy.as_deref().filter(|p| !PULL_POLICIES.contains(p)) {
+        if let Some(policy) = self
+            .pull_policy
+            .as_deref()
+            .filter(|p| !PULL_POLICIES.contains(p))
+        {
             // The API server refuses this; offline checklists are not validated.
-            return Outcome::Unknown(format!("pullPolicy {policy:?} is not one of Always, IfNotPresent, Never"));
+            return Outcome::Unknown(format!(
+                "pullPolicy {policy:?} is not one of Always, IfNotPresent, Never"
+            ));
         }
         let mut findings = Vec::new();
         let mut checked = 0;
@@ -60,23 +66,41 @@ impl Image {
         let image = match ImageRef::parse(text) {
             Ok(image) => image,
             Err(why) => {
-                findings.push(Finding::in_container(name, format!("image {text:?} is not a valid image reference ({why})")));
+                findings.push(Finding::in_container(
+                    name,
+                    format!("image {text:?} is not a valid image reference ({why})"),
+                ));
                 return;
             }
         };
         // A digest pins the image whatever the tag says (`app:latest@sha256:...` is pinned).
         if self.disallow_latest && image.digest.is_none() {
             match image.tag {
-                Some("latest") => findings.push(Finding::in_container(name, format!("image {text} uses the latest tag"))),
-                None => findings.push(Finding::in_container(name, format!("image {text} has no tag (implies latest)"))),
+                Some("latest") => findings.push(Finding::in_container(
+                    name,
+                    format!("image {text} uses the latest tag"),
+                )),
+                None => findings.push(Finding::in_container(
+                    name,
+                    format!("image {text} has no tag (implies latest)"),
+                )),
                 Some(_) => {}
             }
         }
         if self.require_digest && image.digest.is_none() {
-            findings.push(Finding::in_container(name, format!("image {text} is not pinned by digest (@sha256:...)")));
+            findings.push(Finding::in_container(
+                name,
+                format!("image {text} is not pinned by digest (@sha256:...)"),
+            ));
         }
-        if !self.allowed_registries.is_empty() && !self.allowed_registries.iter().any(|a| image.allowed_by(a)) {
-            let implied = if image.registry_implied { " (implied: the image names no registry)" } else { "" };
+        if !self.allowed_registries.is_empty()
+            && !self.allowed_registries.iter().any(|a| image.allowed_by(a))
+        {
+            let implied = if image.registry_implied {
+                " (implied: the image names no registry)"
+            } else {
+                ""
+            };
             findings.push(Finding::in_container(
                 name,
                 format!(
@@ -90,10 +114,15 @@ impl Image {
             let (effective, defaulted) = effective_pull_policy(container, &image);
             if effective != wanted {
                 let how = match defaulted {
-                    Some(why) => format!(" (unset; Kubernetes defaults it to {effective} because {why})"),
+                    Some(why) => {
+                        format!(" (unset; Kubernetes defaults it to {effective} because {why})")
+                    }
                     None => String::new(),
                 };
-                findings.push(Finding::in_container(name, format!("imagePullPolicy is {effective}{how}, not {wanted}")));
+                findings.push(Finding::in_container(
+                    name,
+                    format!("imagePullPolicy is {effective}{how}, not {wanted}"),
+                ));
             }
         }
     }
@@ -123,8 +152,15 @@ impl Image {
 /// The pull policy the kubelet applies and, when it was defaulted, why: Kubernetes defaults an
 /// unset imagePullPolicy to Always for `:latest` and untagged images, IfNotPresent otherwise
 /// (a digest without a tag counts as tagged).
-fn effective_pull_policy<'a>(container: &'a Container, image: &ImageRef<'_>) -> (&'a str, Option<String>) {
-    if let Some(policy) = container.image_pull_policy.as_deref().filter(|p| !p.is_empty()) {
+fn effective_pull_policy<'a>(
+    container: &'a Container,
+    image: &ImageRef<'_>,
+) -> (&'a str, Option<String>) {
+    if let Some(policy) = container
+        .image_pull_policy
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
         return (policy, None);
     }
     match (image.tag, image.digest) {
@@ -162,7 +198,10 @@ impl<'a> ImageRef<'a> {
         // The tag follows the last ':' after the last '/'; an earlier ':' is a registry port.
         let last_slash = name_tag.rfind('/').map_or(0, |i| i + 1);
         let (name, tag) = match name_tag[last_slash..].find(':') {
-            Some(i) => (&name_tag[..last_slash + i], Some(&name_tag[last_slash + i + 1..])),
+            Some(i) => (
+                &name_tag[..last_slash + i],
+                Some(&name_tag[last_slash + i + 1..]),
+            ),
             None => (name_tag, None),
         };
         if let Some(t) = tag {
@@ -172,17 +211,33 @@ impl<'a> ImageRef<'a> {
         // port, is `localhost`, or has capitals (which repository paths never have).
         let (registry, path, implied) = match name.split_once('/') {
             Some((first, rest))
-                if first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) =>
+                if first.contains(['.', ':'])
+                    || first == "localhost"
+                    || first.chars().any(|c| c.is_ascii_uppercase()) =>
             {
                 (first.to_ascii_lowercase(), rest.to_string(), false)
             }
             Some(_) => ("docker.io".to_string(), name.to_string(), true),
             None => ("docker.io".to_string(), format!("library/{name}"), true),
         };
-        let registry = if registry == "index.docker.io" { "docker.io".to_string() } else { registry };
-        let path = if registry == "docker.io" && !path.contains('/') { format!("library/{path}") } else { path };
+        let registry = if registry == "index.docker.io" {
+            "docker.io".to_string()
+        } else {
+            registry
+        };
+        let path = if registry == "docker.io" && !path.contains('/') {
+            format!("library/{path}")
+        } else {
+            path
+        };
         validate_path(&path)?;
-        Ok(ImageRef { registry, registry_implied: implied, path, tag, digest })
+        Ok(ImageRef {
+            registry,
+            registry_implied: implied,
+            path,
+            tag,
+            digest,
+        })
     }
 
     /// Whether an allowed-registry entry admits this image: a bare host (with port) must be the
@@ -195,7 +250,11 @@ impl<'a> ImageRef<'a> {
             None => (entry, None),
         };
         let host = host.to_ascii_lowercase();
-        let host = if host == "index.docker.io" { "docker.io".to_string() } else { host };
+        let host = if host == "index.docker.io" {
+            "docker.io".to_string()
+        } else {
+            host
+        };
         if host != self.registry {
             return false;
         }
@@ -210,9 +269,15 @@ impl<'a> ImageRef<'a> {
 fn validate_tag(tag: &str) -> Result<(), String> {
     let ok = !tag.is_empty()
         && tag.len() <= 128
-        && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
         && !tag.starts_with(['.', '-']);
-    if ok { Ok(()) } else { Err(format!("tag {tag:?} is not valid")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("tag {tag:?} is not valid"))
+    }
 }
 
 fn validate_digest(digest: &str) -> Result<(), String> {
@@ -220,11 +285,18 @@ fn validate_digest(digest: &str) -> Result<(), String> {
     let Some((algorithm, hex)) = digest.split_once(':') else {
         return bad();
     };
-    let hex_ok = hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+    let hex_ok = hex
+        .chars()
+        .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
     let len_ok = match algorithm {
         "sha256" => hex.len() == 64,
         "sha512" => hex.len() == 128,
-        a => !a.is_empty() && a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) && hex.len() >= 32,
+        a => {
+            !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && hex.len() >= 32
+        }
     };
     if hex_ok && len_ok { Ok(()) } else { bad() }
 }
@@ -232,11 +304,19 @@ fn validate_digest(digest: &str) -> Result<(), String> {
 fn validate_path(path: &str) -> Result<(), String> {
     let ok = path.split('/').all(|component| {
         !component.is_empty()
-            && component.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+            && component.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            })
             && component.starts_with(|c: char| c.is_ascii_alphanumeric())
             && component.ends_with(|c: char| c.is_ascii_alphanumeric())
     });
-    if ok { Ok(()) } else { Err(format!("repository {path:?} is not lowercase letters, digits and separators")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "repository {path:?} is not lowercase letters, digits and separators"
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -253,21 +333,71 @@ mod tests {
     #[test]
     fn references_split_like_the_runtime_does() {
         let s = |x: &str| x.to_string();
-        assert_eq!(parse("nginx"), (s("docker.io"), s("library/nginx"), None, None));
-        assert_eq!(parse("library/nginx"), (s("docker.io"), s("library/nginx"), None, None));
-        assert_eq!(parse("nginx:latest"), (s("docker.io"), s("library/nginx"), Some("latest"), None));
-        assert_eq!(parse("nginx:1.27"), (s("docker.io"), s("library/nginx"), Some("1.27"), None));
+        assert_eq!(
+            parse("nginx"),
+            (s("docker.io"), s("library/nginx"), None, None)
+        );
+        assert_eq!(
+            parse("library/nginx"),
+            (s("docker.io"), s("library/nginx"), None, None)
+        );
+        assert_eq!(
+            parse("nginx:latest"),
+            (s("docker.io"), s("library/nginx"), Some("latest"), None)
+        );
+        assert_eq!(
+            parse("nginx:1.27"),
+            (s("docker.io"), s("library/nginx"), Some("1.27"), None)
+        );
         let pinned = format!("nginx@{DIGEST}");
-        assert_eq!(parse(&pinned), (s("docker.io"), s("library/nginx"), None, Some(DIGEST)));
+        assert_eq!(
+            parse(&pinned),
+            (s("docker.io"), s("library/nginx"), None, Some(DIGEST))
+        );
         let both = format!("nginx:1.27@{DIGEST}");
-        assert_eq!(parse(&both), (s("docker.io"), s("library/nginx"), Some("1.27"), Some(DIGEST)));
-        assert_eq!(parse("host:5000/app"), (s("host:5000"), s("app"), None, None));
-        assert_eq!(parse("host:5000/app:1.2"), (s("host:5000"), s("app"), Some("1.2"), None));
-        assert_eq!(parse("localhost/app"), (s("localhost"), s("app"), None, None));
-        assert_eq!(parse("index.docker.io/bitnami/redis:7"), (s("docker.io"), s("bitnami/redis"), Some("7"), None));
-        assert_eq!(parse("docker.io/nginx"), (s("docker.io"), s("library/nginx"), None, None));
-        assert_eq!(parse("ghcr.io/acme/team/api:v1"), (s("ghcr.io"), s("acme/team/api"), Some("v1"), None));
-        for bad in ["", "nginx:", "Nginx", "nginx@sha256:abc", "ghcr.io/acme//api", "nginx :1", "nginx:-x", "a@b@c"] {
+        assert_eq!(
+            parse(&both),
+            (
+                s("docker.io"),
+                s("library/nginx"),
+                Some("1.27"),
+                Some(DIGEST)
+            )
+        );
+        assert_eq!(
+            parse("host:5000/app"),
+            (s("host:5000"), s("app"), None, None)
+        );
+        assert_eq!(
+            parse("host:5000/app:1.2"),
+            (s("host:5000"), s("app"), Some("1.2"), None)
+        );
+        assert_eq!(
+            parse("localhost/app"),
+            (s("localhost"), s("app"), None, None)
+        );
+        assert_eq!(
+            parse("index.docker.io/bitnami/redis:7"),
+            (s("docker.io"), s("bitnami/redis"), Some("7"), None)
+        );
+        assert_eq!(
+            parse("docker.io/nginx"),
+            (s("docker.io"), s("library/nginx"), None, None)
+        );
+        assert_eq!(
+            parse("ghcr.io/acme/team/api:v1"),
+            (s("ghcr.io"), s("acme/team/api"), Some("v1"), None)
+        );
+        for bad in [
+            "",
+            "nginx:",
+            "Nginx",
+            "nginx@sha256:abc",
+            "ghcr.io/acme//api",
+            "nginx :1",
+            "nginx:-x",
+            "a@b@c",
+        ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?} should not parse");
         }
     }
@@ -319,7 +449,8 @@ mod tests {
 
     #[test]
     fn pull_policy_is_judged_after_defaulting() {
-        let check: Image = serde_yaml_ng::from_str("{disallowLatest: false, pullPolicy: IfNotPresent}").unwrap();
+        let check: Image =
+            serde_yaml_ng::from_str("{disallowLatest: false, pullPolicy: IfNotPresent}").unwrap();
         let pod = format!(
             "containers: [{{name: a, image: nginx}}, {{name: b, image: 'nginx:1.27'}}, {{name: c, image: 'nginx@{DIGEST}'}}, {{name: d, image: 'nginx:1.27', imagePullPolicy: Never}}]"
         );
@@ -331,6 +462,9 @@ mod tests {
             ]
         );
         let bad: Image = serde_yaml_ng::from_str("{pullPolicy: Sometimes}").unwrap();
-        assert!(matches!(judge(&bad, "containers: [{name: a, image: 'nginx:1'}]"), Outcome::Unknown(_)));
+        assert!(matches!(
+            judge(&bad, "containers: [{name: a, image: 'nginx:1'}]"),
+            Outcome::Unknown(_)
+        ));
     }
 }

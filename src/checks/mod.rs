@@ -24,8 +24,8 @@ pub mod pod_disruption_budget;
 pub mod probes;
 pub mod prometheus;
 pub mod pvcs_bound;
-mod references;
 pub mod ready_replicas;
+mod references;
 pub mod replicas;
 pub mod resources;
 pub mod rollout;
@@ -34,9 +34,9 @@ pub mod security_context;
 pub mod service;
 pub mod service_account;
 pub mod spread;
-pub mod tls_certificate;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod tls_certificate;
 
 /// What every check kind implements.
 pub trait Check {

@@ -56,25 +56,42 @@ impl Check for NetworkPolicy {
         // (name, effective policy types) of every NetworkPolicy that selects the pods.
         let mut selecting: Vec<(&str, Vec<String>)> = Vec::new();
         for np in cx.snapshot.network_policies.iter().map(AsRef::as_ref) {
-            let Some(spec) = np.spec.as_ref() else { continue };
+            let Some(spec) = np.spec.as_ref() else {
+                continue;
+            };
             // An empty (or absent) podSelector selects every pod of the namespace.
-            let selects = spec.pod_selector.as_ref().is_none_or(|s| pod::selector_matches(s, cx.pod_labels));
+            let selects = spec
+                .pod_selector
+                .as_ref()
+                .is_none_or(|s| pod::selector_matches(s, cx.pod_labels));
             if selects {
-                selecting.push((np.metadata.name.as_deref().unwrap_or_default(), effective_types(spec)));
+                selecting.push((
+                    np.metadata.name.as_deref().unwrap_or_default(),
+                    effective_types(spec),
+                ));
             }
         }
         let uncovered: Vec<&str> = self
             .policy_types
             .iter()
             .map(|t| t.as_str())
-            .filter(|t| !selecting.iter().any(|(_, types)| types.iter().any(|c| c == t)))
+            .filter(|t| {
+                !selecting
+                    .iter()
+                    .any(|(_, types)| types.iter().any(|c| c == t))
+            })
             .collect();
-        let described: Vec<String> =
-            selecting.iter().map(|(name, types)| format!("NetworkPolicy {name} ({})", types.join(", "))).collect();
+        let described: Vec<String> = selecting
+            .iter()
+            .map(|(name, types)| format!("NetworkPolicy {name} ({})", types.join(", ")))
+            .collect();
 
         if selecting.is_empty() || !uncovered.is_empty() {
             let message = if selecting.is_empty() {
-                format!("no NetworkPolicy selects the pods ({})", labels_display(cx.pod_labels))
+                format!(
+                    "no NetworkPolicy selects the pods ({})",
+                    labels_display(cx.pod_labels)
+                )
             } else {
                 format!(
                     "no NetworkPolicy selecting the pods covers {} (selecting: {})",
@@ -118,22 +135,30 @@ spec:
 "#;
 
     fn with_policy(name: &str, spec: &str) -> String {
-        format!("---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: {name}}}\nspec: {spec}\n")
+        format!(
+            "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: {name}}}\nspec: {spec}\n"
+        )
     }
 
     fn both() -> NetworkPolicy {
-        NetworkPolicy { policy_types: vec![PolicyType::Ingress, PolicyType::Egress] }
+        NetworkPolicy {
+            policy_types: vec![PolicyType::Ingress, PolicyType::Egress],
+        }
     }
 
     #[test]
     fn policy_types_default_from_rules() {
-        let spec: NetworkPolicySpec = serde_yaml_ng::from_str("{podSelector: {}, egress: [{}]}").unwrap();
+        let spec: NetworkPolicySpec =
+            serde_yaml_ng::from_str("{podSelector: {}, egress: [{}]}").unwrap();
         assert_eq!(effective_types(&spec), ["Ingress", "Egress"]);
-        let spec: NetworkPolicySpec = serde_yaml_ng::from_str("{podSelector: {}, egress: []}").unwrap();
+        let spec: NetworkPolicySpec =
+            serde_yaml_ng::from_str("{podSelector: {}, egress: []}").unwrap();
         assert_eq!(effective_types(&spec), ["Ingress"]);
-        let spec: NetworkPolicySpec = serde_yaml_ng::from_str("{podSelector: {}, policyTypes: [Egress]}").unwrap();
+        let spec: NetworkPolicySpec =
+            serde_yaml_ng::from_str("{podSelector: {}, policyTypes: [Egress]}").unwrap();
         assert_eq!(effective_types(&spec), ["Egress"]);
-        let spec: NetworkPolicySpec = serde_yaml_ng::from_str("{podSelector: {}, policyTypes: []}").unwrap();
+        let spec: NetworkPolicySpec =
+            serde_yaml_ng::from_str("{podSelector: {}, policyTypes: []}").unwrap();
         assert_eq!(effective_types(&spec), ["Ingress"]);
     }
 
@@ -142,41 +167,79 @@ spec:
         let yaml = format!(
             "{DEPLOYMENT}{}{}",
             with_policy("deny-all", "{podSelector: {}}"),
-            with_policy("egress", "{podSelector: {matchLabels: {app: api}}, policyTypes: [Egress]}")
+            with_policy(
+                "egress",
+                "{podSelector: {matchLabels: {app: api}}, policyTypes: [Egress]}"
+            )
         );
         let outcome = evaluate(&both(), &snapshot(&yaml, Source::Cluster, &[]));
-        assert_eq!(outcome, Outcome::Pass("selected by NetworkPolicy deny-all (Ingress), NetworkPolicy egress (Egress)".into()));
+        assert_eq!(
+            outcome,
+            Outcome::Pass(
+                "selected by NetworkPolicy deny-all (Ingress), NetworkPolicy egress (Egress)"
+                    .into()
+            )
+        );
     }
 
     #[test]
     fn uncovered_type_fails_naming_the_selecting_policies() {
-        let yaml = format!("{DEPLOYMENT}{}", with_policy("deny-all", "{podSelector: {}}"));
+        let yaml = format!(
+            "{DEPLOYMENT}{}",
+            with_policy("deny-all", "{podSelector: {}}")
+        );
         assert_eq!(
             fail_messages(&evaluate(&both(), &snapshot(&yaml, Source::Cluster, &[]))),
-            ["no NetworkPolicy selecting the pods covers Egress (selecting: NetworkPolicy deny-all (Ingress))"]
+            [
+                "no NetworkPolicy selecting the pods covers Egress (selecting: NetworkPolicy deny-all (Ingress))"
+            ]
         );
     }
 
     #[test]
     fn empty_required_types_need_only_a_selecting_policy() {
-        let check = NetworkPolicy { policy_types: vec![] };
-        let yaml = format!("{DEPLOYMENT}{}", with_policy("egress-only", "{podSelector: {}, policyTypes: [Egress]}"));
-        assert!(matches!(evaluate(&check, &snapshot(&yaml, Source::Cluster, &[])), Outcome::Pass(_)));
-        assert!(matches!(evaluate(&check, &snapshot(DEPLOYMENT, Source::Cluster, &[])), Outcome::Fail(_)));
+        let check = NetworkPolicy {
+            policy_types: vec![],
+        };
+        let yaml = format!(
+            "{DEPLOYMENT}{}",
+            with_policy("egress-only", "{podSelector: {}, policyTypes: [Egress]}")
+        );
+        assert!(matches!(
+            evaluate(&check, &snapshot(&yaml, Source::Cluster, &[])),
+            Outcome::Pass(_)
+        ));
+        assert!(matches!(
+            evaluate(&check, &snapshot(DEPLOYMENT, Source::Cluster, &[])),
+            Outcome::Fail(_)
+        ));
     }
 
     #[test]
     fn offline_absent_is_unknown_unless_assumed() {
-        let check = NetworkPolicy { policy_types: default_policy_types() };
+        let check = NetworkPolicy {
+            policy_types: default_policy_types(),
+        };
         let s = snapshot(DEPLOYMENT, Source::Manifests, &[]);
-        assert!(matches!(evaluate(&check, &s), Outcome::Unknown(m) if m.contains("--assume-present networkpolicy/NAME")));
-        let s = snapshot(DEPLOYMENT, Source::Manifests, &[("NetworkPolicy", "default-deny")]);
-        assert!(matches!(evaluate(&check, &s), Outcome::Pass(m) if m.contains("default-deny assumed present")));
+        assert!(
+            matches!(evaluate(&check, &s), Outcome::Unknown(m) if m.contains("--assume-present networkpolicy/NAME"))
+        );
+        let s = snapshot(
+            DEPLOYMENT,
+            Source::Manifests,
+            &[("NetworkPolicy", "default-deny")],
+        );
+        assert!(
+            matches!(evaluate(&check, &s), Outcome::Pass(m) if m.contains("default-deny assumed present"))
+        );
     }
 
     #[test]
     fn parameters_reject_unknown_types() {
-        assert!(serde_json::from_str::<NetworkPolicy>(r#"{"policyTypes": ["Ingress", "Sideways"]}"#).is_err());
+        assert!(
+            serde_json::from_str::<NetworkPolicy>(r#"{"policyTypes": ["Ingress", "Sideways"]}"#)
+                .is_err()
+        );
         let check: NetworkPolicy = serde_json::from_str("{}").unwrap();
         assert_eq!(check.policy_types, [PolicyType::Ingress]);
     }

@@ -25,9 +25,13 @@ impl Check for PodDisruptionBudget {
             let name = pdb.metadata.name.as_deref().unwrap_or_default();
             // policy/v1: an empty selector selects every pod of the namespace, a missing one none.
             match pdb.spec.as_ref().and_then(|s| s.selector.as_ref()) {
-                Some(selector) if pod::selector_matches(selector, cx.pod_labels) => selecting.push(pdb),
+                Some(selector) if pod::selector_matches(selector, cx.pod_labels) => {
+                    selecting.push(pdb)
+                }
                 Some(_) => others.push(format!("PodDisruptionBudget {name} selects other pods")),
-                None => others.push(format!("PodDisruptionBudget {name} has no selector, so it selects no pod")),
+                None => others.push(format!(
+                    "PodDisruptionBudget {name} has no selector, so it selects no pod"
+                )),
             }
         }
         match selecting.as_slice() {
@@ -39,7 +43,10 @@ impl Check for PodDisruptionBudget {
                         assumed.join(", ")
                     ));
                 }
-                let mut message = format!("no PodDisruptionBudget selects the pods ({})", labels_display(cx.pod_labels));
+                let mut message = format!(
+                    "no PodDisruptionBudget selects the pods ({})",
+                    labels_display(cx.pod_labels)
+                );
                 if !others.is_empty() {
                     message = format!("{message}; {}", others.join("; "));
                 }
@@ -53,7 +60,10 @@ impl Check for PodDisruptionBudget {
             }
             [pdb] => self.judge(pdb, cx),
             many => {
-                let names: Vec<&str> = many.iter().map(|p| p.metadata.name.as_deref().unwrap_or_default()).collect();
+                let names: Vec<&str> = many
+                    .iter()
+                    .map(|p| p.metadata.name.as_deref().unwrap_or_default())
+                    .collect();
                 Outcome::fail(format!(
                     "PodDisruptionBudgets {} all select the pods; the eviction API refuses to evict a pod covered by more than one, so node drains would hang",
                     names.join(", ")
@@ -102,7 +112,12 @@ impl PodDisruptionBudget {
                 "PodDisruptionBudget {name} selects the pods; {replicas} replicas ({source}), nothing to disrupt"
             ));
         }
-        let allowed = if field == "minAvailable" { replicas.saturating_sub(scaled) } else { scaled.min(replicas) }.max(0);
+        let allowed = if field == "minAvailable" {
+            replicas.saturating_sub(scaled)
+        } else {
+            scaled.min(replicas)
+        }
+        .max(0);
         if allowed == 0 && self.require_disruption_allowed {
             return Outcome::fail(format!(
                 "PodDisruptionBudget {name}: {field} {shown} with {replicas} replicas ({source}) never allows a disruption"
@@ -147,11 +162,15 @@ spec:
 "#;
 
     fn pdb(spec: &str) -> String {
-        format!("{DEPLOYMENT}---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {{name: api}}\nspec: {spec}\n")
+        format!(
+            "{DEPLOYMENT}---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {{name: api}}\nspec: {spec}\n"
+        )
     }
 
     fn check() -> PodDisruptionBudget {
-        PodDisruptionBudget { require_disruption_allowed: true }
+        PodDisruptionBudget {
+            require_disruption_allowed: true,
+        }
     }
 
     fn outcome(spec: &str) -> Outcome {
@@ -173,19 +192,31 @@ spec:
     fn min_available_percent_that_rounds_up_to_all_replicas_fails() {
         // 67% of 3 is 2.01, rounded up to 3: no pod may ever go.
         assert_eq!(
-            fail_messages(&outcome("{minAvailable: 67%, selector: {matchLabels: {app: api}}}")),
-            ["PodDisruptionBudget api: minAvailable 67% (rounds up to 3) with 3 replicas (Deployment api spec.replicas) never allows a disruption"]
+            fail_messages(&outcome(
+                "{minAvailable: 67%, selector: {matchLabels: {app: api}}}"
+            )),
+            [
+                "PodDisruptionBudget api: minAvailable 67% (rounds up to 3) with 3 replicas (Deployment api spec.replicas) never allows a disruption"
+            ]
         );
-        assert!(matches!(outcome("{minAvailable: 66%, selector: {matchLabels: {app: api}}}"), Outcome::Pass(m) if m.contains("allows 1 disruption")));
+        assert!(
+            matches!(outcome("{minAvailable: 66%, selector: {matchLabels: {app: api}}}"), Outcome::Pass(m) if m.contains("allows 1 disruption"))
+        );
     }
 
     #[test]
     fn max_unavailable_zero_fails_and_small_percent_rounds_up_to_one() {
         assert_eq!(
-            fail_messages(&outcome("{maxUnavailable: 0%, selector: {matchLabels: {app: api}}}")),
-            ["PodDisruptionBudget api: maxUnavailable 0% (rounds up to 0) with 3 replicas (Deployment api spec.replicas) never allows a disruption"]
+            fail_messages(&outcome(
+                "{maxUnavailable: 0%, selector: {matchLabels: {app: api}}}"
+            )),
+            [
+                "PodDisruptionBudget api: maxUnavailable 0% (rounds up to 0) with 3 replicas (Deployment api spec.replicas) never allows a disruption"
+            ]
         );
-        assert!(matches!(outcome("{maxUnavailable: 1%, selector: {matchLabels: {app: api}}}"), Outcome::Pass(m) if m.contains("allows 1 disruption")));
+        assert!(
+            matches!(outcome("{maxUnavailable: 1%, selector: {matchLabels: {app: api}}}"), Outcome::Pass(m) if m.contains("allows 1 disruption"))
+        );
     }
 
     #[test]
@@ -195,7 +226,9 @@ spec:
         let spec = "{maxUnavailable: 1, selector: {matchExpressions: [{key: tier, operator: NotIn, values: [web]}]}}";
         assert_eq!(
             fail_messages(&outcome(spec)),
-            ["no PodDisruptionBudget selects the pods (labels app=api,tier=web); PodDisruptionBudget api selects other pods"]
+            [
+                "no PodDisruptionBudget selects the pods (labels app=api,tier=web); PodDisruptionBudget api selects other pods"
+            ]
         );
     }
 
@@ -203,18 +236,30 @@ spec:
     fn missing_selector_selects_nothing_and_empty_selects_all() {
         assert_eq!(
             fail_messages(&outcome("{maxUnavailable: 1}")),
-            ["no PodDisruptionBudget selects the pods (labels app=api,tier=web); PodDisruptionBudget api has no selector, so it selects no pod"]
+            [
+                "no PodDisruptionBudget selects the pods (labels app=api,tier=web); PodDisruptionBudget api has no selector, so it selects no pod"
+            ]
         );
-        assert!(matches!(outcome("{maxUnavailable: 1, selector: {}}"), Outcome::Pass(_)));
+        assert!(matches!(
+            outcome("{maxUnavailable: 1, selector: {}}"),
+            Outcome::Pass(_)
+        ));
     }
 
     #[test]
     fn both_neither_or_garbage_fail() {
-        assert!(fail_messages(&outcome("{minAvailable: 1, maxUnavailable: 1, selector: {}}"))[0].contains("sets both"));
+        assert!(
+            fail_messages(&outcome(
+                "{minAvailable: 1, maxUnavailable: 1, selector: {}}"
+            ))[0]
+                .contains("sets both")
+        );
         assert!(fail_messages(&outcome("{selector: {}}"))[0].contains("sets neither"));
         assert_eq!(
             fail_messages(&outcome("{minAvailable: two, selector: {}}")),
-            [r#"PodDisruptionBudget api: minAvailable "two" is neither an integer nor a percentage"#]
+            [
+                r#"PodDisruptionBudget api: minAvailable "two" is neither an integer nor a percentage"#
+            ]
         );
     }
 
@@ -226,25 +271,47 @@ spec:
         );
         assert_eq!(
             fail_messages(&evaluate(&check(), &snapshot(&yaml, Source::Cluster, &[]))),
-            ["PodDisruptionBudget api: minAvailable 2 with 2 replicas (HorizontalPodAutoscaler api spec.minReplicas) never allows a disruption"]
+            [
+                "PodDisruptionBudget api: minAvailable 2 with 2 replicas (HorizontalPodAutoscaler api spec.minReplicas) never allows a disruption"
+            ]
         );
     }
 
     #[test]
     fn disruption_not_required_passes_a_blocking_budget() {
-        let check = PodDisruptionBudget { require_disruption_allowed: false };
-        let s = snapshot(&pdb("{minAvailable: 3, selector: {}}"), Source::Cluster, &[]);
-        assert!(matches!(evaluate(&check, &s), Outcome::Pass(m) if m.contains("allows 0 disruption")));
+        let check = PodDisruptionBudget {
+            require_disruption_allowed: false,
+        };
+        let s = snapshot(
+            &pdb("{minAvailable: 3, selector: {}}"),
+            Source::Cluster,
+            &[],
+        );
+        assert!(
+            matches!(evaluate(&check, &s), Outcome::Pass(m) if m.contains("allows 0 disruption"))
+        );
     }
 
     #[test]
     fn offline_absent_is_unknown_unless_assumed() {
         let s = snapshot(DEPLOYMENT, Source::Manifests, &[]);
-        assert!(matches!(evaluate(&check(), &s), Outcome::Unknown(m) if m.contains("--assume-present pdb/NAME")));
-        let s = snapshot(DEPLOYMENT, Source::Manifests, &[("PodDisruptionBudget", "api-pdb")]);
-        assert!(matches!(evaluate(&check(), &s), Outcome::Pass(m) if m.contains("api-pdb assumed present")));
+        assert!(
+            matches!(evaluate(&check(), &s), Outcome::Unknown(m) if m.contains("--assume-present pdb/NAME"))
+        );
+        let s = snapshot(
+            DEPLOYMENT,
+            Source::Manifests,
+            &[("PodDisruptionBudget", "api-pdb")],
+        );
+        assert!(
+            matches!(evaluate(&check(), &s), Outcome::Pass(m) if m.contains("api-pdb assumed present"))
+        );
         // In a cluster, absent means missing, whatever was assumed.
-        let s = snapshot(DEPLOYMENT, Source::Cluster, &[("PodDisruptionBudget", "api-pdb")]);
+        let s = snapshot(
+            DEPLOYMENT,
+            Source::Cluster,
+            &[("PodDisruptionBudget", "api-pdb")],
+        );
         assert!(matches!(evaluate(&check(), &s), Outcome::Fail(_)));
     }
 }

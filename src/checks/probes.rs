@@ -34,7 +34,9 @@ impl Check for Probes {
         let mut checked = 0;
         for (container, role) in pod::containers(cx.pod) {
             // Plain init containers run to completion; the API server refuses probes on them.
-            if !role.long_running() || (!self.containers.is_empty() && !self.containers.contains(&container.name)) {
+            if !role.long_running()
+                || (!self.containers.is_empty() && !self.containers.contains(&container.name))
+            {
                 continue;
             }
             checked += 1;
@@ -45,13 +47,21 @@ impl Check for Probes {
             ];
             for (required, field, probe) in wanted {
                 match probe {
-                    None if required => findings.push(Finding::in_container(&container.name, format!("no {field}"))),
+                    None if required => findings.push(Finding::in_container(
+                        &container.name,
+                        format!("no {field}"),
+                    )),
                     None => {}
                     Some(probe) => {
-                        if let Some(port) = named_port(probe).filter(|p| !pod::container_has_port(container, p)) {
+                        if let Some(port) =
+                            named_port(probe).filter(|p| !pod::container_has_port(container, p))
+                        {
                             findings.push(Finding::in_container(
                                 &container.name,
-                                format!("{field} port {} names no port of the container", pod::port_display(port)),
+                                format!(
+                                    "{field} port {} names no port of the container",
+                                    pod::port_display(port)
+                                ),
                             ));
                         }
                     }
@@ -69,14 +79,24 @@ impl Check for Probes {
         }
         for name in &self.containers {
             if !pod::containers(cx.pod).any(|(c, _)| &c.name == name) {
-                findings.push(Finding::new(format!("container {name}: not in the pod template")));
+                findings.push(Finding::new(format!(
+                    "container {name}: not in the pod template"
+                )));
             }
         }
-        let kinds: Vec<&str> = [(self.readiness, "readiness"), (self.liveness, "liveness"), (self.startup, "startup")]
-            .into_iter()
-            .filter_map(|(on, k)| on.then_some(k))
-            .collect();
-        Outcome::from_findings(findings, Vec::new(), format!("{checked} container(s) have {} probes", kinds.join(", ")))
+        let kinds: Vec<&str> = [
+            (self.readiness, "readiness"),
+            (self.liveness, "liveness"),
+            (self.startup, "startup"),
+        ]
+        .into_iter()
+        .filter_map(|(on, k)| on.then_some(k))
+        .collect();
+        Outcome::from_findings(
+            findings,
+            Vec::new(),
+            format!("{checked} container(s) have {} probes", kinds.join(", ")),
+        )
     }
 }
 

@@ -43,13 +43,18 @@ impl Check for Prometheus {
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
         // Parameters first: a malformed gate is a misconfiguration wherever it is judged.
         let Some(compare) = comparison(&self.operator) else {
-            return Outcome::fail(format!("prometheus: operator {:?} is not one of < <= > >= == !=", self.operator));
+            return Outcome::fail(format!(
+                "prometheus: operator {:?} is not one of < <= > >= == !=",
+                self.operator
+            ));
         };
         let hold_ms = match self.hold_for.as_deref().map(|d| (d, parse_duration_ms(d))) {
             None => None,
             Some((_, Some(ms))) => Some(ms),
             Some((text, None)) => {
-                return Outcome::fail(format!("prometheus: for {text:?} is not a duration such as 30s, 5m or 1h30m"));
+                return Outcome::fail(format!(
+                    "prometheus: for {text:?} is not a duration such as 30s, 5m or 1h30m"
+                ));
             }
         };
         let snapshot = cx.snapshot;
@@ -57,38 +62,68 @@ impl Check for Prometheus {
             return Outcome::Skipped("runtime gate: judged on the live cluster".into());
         }
         // A query written as a YAML block keeps its newlines; a message is one line.
-        let query = shorten(&self.query.split_whitespace().collect::<Vec<_>>().join(" "), 120);
-        let key = GateKey { readiness: cx.readiness.to_string(), checklist: cx.checklist.to_string(), item: cx.item.to_string() };
+        let query = shorten(
+            &self.query.split_whitespace().collect::<Vec<_>>().join(" "),
+            120,
+        );
+        let key = GateKey {
+            readiness: cx.readiness.to_string(),
+            checklist: cx.checklist.to_string(),
+            item: cx.item.to_string(),
+        };
         let Some(observation) = snapshot.observations.probes.get(&key) else {
             return Outcome::Unknown(format!("query `{query}`: no result yet"));
         };
-        if let Some(stale) = super::http::staleness(observation, snapshot.now, self.interval_seconds, QUERY_TIMEOUT_SECONDS) {
+        if let Some(stale) = super::http::staleness(
+            observation,
+            snapshot.now,
+            self.interval_seconds,
+            QUERY_TIMEOUT_SECONDS,
+        ) {
             return Outcome::Unknown(format!("query `{query}`: {stale}"));
         }
         let wanted = format!("{} {}", self.operator, self.threshold);
         match &observation.outcome {
-            ProbeOutcome::Value(None) => Outcome::Unknown(format!("query `{query}` returned no data")),
-            ProbeOutcome::Value(Some(v)) if v.is_nan() => Outcome::Unknown(format!("query `{query}` returned NaN")),
+            ProbeOutcome::Value(None) => {
+                Outcome::Unknown(format!("query `{query}` returned no data"))
+            }
+            ProbeOutcome::Value(Some(v)) if v.is_nan() => {
+                Outcome::Unknown(format!("query `{query}` returned NaN"))
+            }
             ProbeOutcome::Value(Some(v)) if !compare(*v, self.threshold) => {
                 Outcome::fail(format!("query `{query}` returned {v}, expected {wanted}"))
             }
             ProbeOutcome::Value(Some(v)) => match hold_ms {
                 None => Outcome::Pass(format!("query `{query}` returned {v} ({wanted})")),
                 Some(needed) => {
-                    let held = observation
-                        .holding_since
-                        .map_or(0, |since| snapshot.now.duration_since(since).as_millis().clamp(0, i128::from(i64::MAX)) as i64);
+                    let held = observation.holding_since.map_or(0, |since| {
+                        snapshot
+                            .now
+                            .duration_since(since)
+                            .as_millis()
+                            .clamp(0, i128::from(i64::MAX)) as i64
+                    });
                     let (held_s, needed_s) = (format_duration_ms(held), format_duration_ms(needed));
                     if held >= needed {
-                        Outcome::Pass(format!("query `{query}` returned {v} ({wanted}), held for {held_s} (needs {needed_s})"))
+                        Outcome::Pass(format!(
+                            "query `{query}` returned {v} ({wanted}), held for {held_s} (needs {needed_s})"
+                        ))
                     } else {
-                        Outcome::Unknown(format!("query `{query}` returned {v} ({wanted}), held for {held_s} of {needed_s}"))
+                        Outcome::Unknown(format!(
+                            "query `{query}` returned {v} ({wanted}), held for {held_s} of {needed_s}"
+                        ))
                     }
                 }
             },
-            ProbeOutcome::Error(reason) => Outcome::Unknown(format!("query `{query}` failed: {reason}")),
-            ProbeOutcome::Refused(reason) => Outcome::fail(format!("query `{query}` refused: {reason}")),
-            ProbeOutcome::Http { .. } => Outcome::Unknown(format!("query `{query}`: the probe result is not a query value")),
+            ProbeOutcome::Error(reason) => {
+                Outcome::Unknown(format!("query `{query}` failed: {reason}"))
+            }
+            ProbeOutcome::Refused(reason) => {
+                Outcome::fail(format!("query `{query}` refused: {reason}"))
+            }
+            ProbeOutcome::Http { .. } => Outcome::Unknown(format!(
+                "query `{query}`: the probe result is not a query value"
+            )),
         }
     }
 }
@@ -116,7 +151,9 @@ pub(super) fn parse_duration_ms(text: &str) -> Option<i64> {
     }
     let mut total: i64 = 0;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return None;
         }
@@ -143,7 +180,11 @@ pub(super) fn parse_duration_ms(text: &str) -> Option<i64> {
 pub(super) fn format_duration_ms(ms: i64) -> String {
     let ms = ms.max(0);
     if ms < 1_000 {
-        return if ms == 0 { "0s".into() } else { format!("{ms}ms") };
+        return if ms == 0 {
+            "0s".into()
+        } else {
+            format!("{ms}ms")
+        };
     }
     let secs = ms / 1_000;
     let (h, m, s) = (secs / 3_600, secs % 3_600 / 60, secs % 60);
@@ -182,13 +223,30 @@ mod tests {
         let mut s = Snapshot::new("shop", now, Source::Cluster);
         if let Some(outcome) = outcome {
             s.observations.probes.insert(
-                GateKey { readiness: "api".into(), checklist: "inline".into(), item: "errors".into() },
-                ProbeObservation { at: now, outcome, consecutive_successes: 0, holding_since: since.map(|t| t.parse().unwrap()) },
+                GateKey {
+                    readiness: "api".into(),
+                    checklist: "inline".into(),
+                    item: "errors".into(),
+                },
+                ProbeObservation {
+                    at: now,
+                    outcome,
+                    consecutive_successes: 0,
+                    holding_since: since.map(|t| t.parse().unwrap()),
+                },
             );
         }
         let pod = PodSpec::default();
         let labels = BTreeMap::new();
-        let cx = Context { snapshot: &s, deployment: &d, pod: &pod, pod_labels: &labels, readiness: "api", checklist: "inline", item: "errors" };
+        let cx = Context {
+            snapshot: &s,
+            deployment: &d,
+            pod: &pod,
+            pod_labels: &labels,
+            readiness: "api",
+            checklist: "inline",
+            item: "errors",
+        };
         check.evaluate(&cx)
     }
 
@@ -199,7 +257,17 @@ mod tests {
         assert_eq!(parse_duration_ms("1h30m"), Some(5_400_000));
         assert_eq!(parse_duration_ms("1h30m15s250ms"), Some(5_415_250));
         assert_eq!(parse_duration_ms("90m"), Some(5_400_000));
-        for bad in ["", "5", "m", "5x", "1.5h", "-5m", "5m ", "99999999999999999999h", "9223372036854775807h"] {
+        for bad in [
+            "",
+            "5",
+            "m",
+            "5x",
+            "1.5h",
+            "-5m",
+            "5m ",
+            "99999999999999999999h",
+            "9223372036854775807h",
+        ] {
             assert_eq!(parse_duration_ms(bad), None, "{bad:?}");
         }
         assert_eq!(format_duration_ms(5_400_000), "1h30m");
@@ -213,12 +281,32 @@ mod tests {
 
     #[test]
     fn operators() {
-        for (op, value, pass) in [("<", 0.5, true), ("<", 1.0, false), ("<=", 1.0, true), (">", 1.0, false), (">=", 1.0, true), ("==", 1.0, true), ("!=", 1.0, false)] {
-            let outcome = judge(&check(op, 1.0, None), Some(ProbeOutcome::Value(Some(value))), None);
-            assert_eq!(matches!(outcome, Outcome::Pass(_)), pass, "{value} {op} 1: {outcome:?}");
+        for (op, value, pass) in [
+            ("<", 0.5, true),
+            ("<", 1.0, false),
+            ("<=", 1.0, true),
+            (">", 1.0, false),
+            (">=", 1.0, true),
+            ("==", 1.0, true),
+            ("!=", 1.0, false),
+        ] {
+            let outcome = judge(
+                &check(op, 1.0, None),
+                Some(ProbeOutcome::Value(Some(value))),
+                None,
+            );
+            assert_eq!(
+                matches!(outcome, Outcome::Pass(_)),
+                pass,
+                "{value} {op} 1: {outcome:?}"
+            );
         }
         assert_eq!(
-            judge(&check("<", 0.001, None), Some(ProbeOutcome::Value(Some(0.0123))), None),
+            judge(
+                &check("<", 0.001, None),
+                Some(ProbeOutcome::Value(Some(0.0123))),
+                None
+            ),
             Outcome::fail("query `errors` returned 0.0123, expected < 0.001")
         );
         assert_eq!(
@@ -235,25 +323,54 @@ mod tests {
             judge(&c, ok.clone(), Some("2026-05-31T23:58:00Z")),
             Outcome::Unknown("query `errors` returned 0.0004 (< 0.001), held for 2m of 5m".into())
         );
-        assert_eq!(judge(&c, ok.clone(), None), Outcome::Unknown("query `errors` returned 0.0004 (< 0.001), held for 0s of 5m".into()));
-        assert!(matches!(judge(&c, ok, Some("2026-05-31T23:55:00Z")), Outcome::Pass(_)));
-        assert!(matches!(judge(&check("<", 1.0, Some("5 minutes")), None, None), Outcome::Fail(_)));
+        assert_eq!(
+            judge(&c, ok.clone(), None),
+            Outcome::Unknown("query `errors` returned 0.0004 (< 0.001), held for 0s of 5m".into())
+        );
+        assert!(matches!(
+            judge(&c, ok, Some("2026-05-31T23:55:00Z")),
+            Outcome::Pass(_)
+        ));
+        assert!(matches!(
+            judge(&check("<", 1.0, Some("5 minutes")), None, None),
+            Outcome::Fail(_)
+        ));
     }
 
     #[test]
     fn no_data_nan_errors_and_refusals() {
         let c = check(">", 0.0, None);
-        assert_eq!(judge(&c, None, None), Outcome::Unknown("query `errors`: no result yet".into()));
-        let multi_line: Prometheus = serde_json::from_value(json!({"query": "sum(rate(x[5m]))\n  /\n  sum(rate(y[5m]))\n", "operator": "<", "threshold": 1})).unwrap();
-        assert_eq!(judge(&multi_line, None, None), Outcome::Unknown("query `sum(rate(x[5m])) / sum(rate(y[5m]))`: no result yet".into()));
-        assert_eq!(judge(&c, Some(ProbeOutcome::Value(None)), None), Outcome::Unknown("query `errors` returned no data".into()));
-        assert_eq!(judge(&c, Some(ProbeOutcome::Value(Some(f64::NAN))), None), Outcome::Unknown("query `errors` returned NaN".into()));
         assert_eq!(
-            judge(&c, Some(ProbeOutcome::Error("connection refused".into())), None),
+            judge(&c, None, None),
+            Outcome::Unknown("query `errors`: no result yet".into())
+        );
+        let multi_line: Prometheus = serde_json::from_value(json!({"query": "sum(rate(x[5m]))\n  /\n  sum(rate(y[5m]))\n", "operator": "<", "threshold": 1})).unwrap();
+        assert_eq!(
+            judge(&multi_line, None, None),
+            Outcome::Unknown("query `sum(rate(x[5m])) / sum(rate(y[5m]))`: no result yet".into())
+        );
+        assert_eq!(
+            judge(&c, Some(ProbeOutcome::Value(None)), None),
+            Outcome::Unknown("query `errors` returned no data".into())
+        );
+        assert_eq!(
+            judge(&c, Some(ProbeOutcome::Value(Some(f64::NAN))), None),
+            Outcome::Unknown("query `errors` returned NaN".into())
+        );
+        assert_eq!(
+            judge(
+                &c,
+                Some(ProbeOutcome::Error("connection refused".into())),
+                None
+            ),
             Outcome::Unknown("query `errors` failed: connection refused".into())
         );
         assert_eq!(
-            judge(&c, Some(ProbeOutcome::Refused("no Prometheus configured".into())), None),
+            judge(
+                &c,
+                Some(ProbeOutcome::Refused("no Prometheus configured".into())),
+                None
+            ),
             Outcome::fail("query `errors` refused: no Prometheus configured")
         );
     }

@@ -33,7 +33,11 @@ impl Check for PvcsBound {
         let mut ephemeral = Vec::new();
         for volume in cx.pod.volumes.iter().flatten() {
             if let Some(pvc) = &volume.persistent_volume_claim {
-                add(&mut claims, &pvc.claim_name, format!("volume {}", volume.name));
+                add(
+                    &mut claims,
+                    &pvc.claim_name,
+                    format!("volume {}", volume.name),
+                );
             } else if volume.ephemeral.is_some() {
                 ephemeral.push(volume.name.as_str());
             }
@@ -41,8 +45,12 @@ impl Check for PvcsBound {
         for name in &self.claims {
             add(&mut claims, name, "required by the checklist".into());
         }
-        let ephemeral_note = (!ephemeral.is_empty())
-            .then(|| format!("ephemeral volume(s) {} get a claim per pod, not checked", ephemeral.join(", ")));
+        let ephemeral_note = (!ephemeral.is_empty()).then(|| {
+            format!(
+                "ephemeral volume(s) {} get a claim per pod, not checked",
+                ephemeral.join(", ")
+            )
+        });
         if claims.is_empty() {
             let mut message = "the pod template mounts no PersistentVolumeClaims".to_string();
             if let Some(note) = ephemeral_note {
@@ -100,7 +108,9 @@ fn claim_verdict(snapshot: &Snapshot, name: &str, used: &str) -> Verdict {
         ));
     };
     if snapshot.is_offline() {
-        return Verdict::Unknown(format!("PVC {name}: in the manifests, but its phase is not observable offline"));
+        return Verdict::Unknown(format!(
+            "PVC {name}: in the manifests, but its phase is not observable offline"
+        ));
     }
     judge_phase(snapshot, name, pvc)
 }
@@ -112,12 +122,21 @@ fn judge_phase(snapshot: &Snapshot, name: &str, pvc: &PersistentVolumeClaim) -> 
     if pvc.metadata.deletion_timestamp.is_some() {
         return Verdict::Fail(format!("PVC {name}: being deleted"));
     }
-    let phase = pvc.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
+    let phase = pvc
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("Pending");
     match phase {
         "Bound" => Verdict::Bound,
-        "Lost" => Verdict::Fail(format!("PVC {name}: Lost (its PersistentVolume no longer exists)")),
+        "Lost" => Verdict::Fail(format!(
+            "PVC {name}: Lost (its PersistentVolume no longer exists)"
+        )),
         "Pending" => {
-            let class_name = pvc.spec.as_ref().and_then(|s| s.storage_class_name.as_deref());
+            let class_name = pvc
+                .spec
+                .as_ref()
+                .and_then(|s| s.storage_class_name.as_deref());
             let class = match class_name {
                 Some("") => {
                     return Verdict::Fail(format!(
@@ -126,12 +145,20 @@ fn judge_phase(snapshot: &Snapshot, name: &str, pvc: &PersistentVolumeClaim) -> 
                 }
                 Some(class) => match snapshot.storage_class(class) {
                     Some(sc) => sc,
-                    None => return Verdict::Fail(format!("PVC {name}: Pending (StorageClass {class} not found)")),
+                    None => {
+                        return Verdict::Fail(format!(
+                            "PVC {name}: Pending (StorageClass {class} not found)"
+                        ));
+                    }
                 },
                 // Unset: the default class is assigned (retroactively since Kubernetes 1.28).
                 None => match snapshot.default_storage_class() {
                     Some(sc) => sc,
-                    None => return Verdict::Fail(format!("PVC {name}: Pending (no storageClassName and no default StorageClass)")),
+                    None => {
+                        return Verdict::Fail(format!(
+                            "PVC {name}: Pending (no storageClassName and no default StorageClass)"
+                        ));
+                    }
                 },
             };
             let mode = class.volume_binding_mode.as_deref().unwrap_or("Immediate");
@@ -146,7 +173,9 @@ fn judge_phase(snapshot: &Snapshot, name: &str, pvc: &PersistentVolumeClaim) -> 
                     "PVC {name}: Pending, binds when the first pod is scheduled (StorageClass {class} is WaitForFirstConsumer)"
                 ))
             } else {
-                Verdict::Fail(format!("PVC {name}: Pending (StorageClass {class} binds {mode})"))
+                Verdict::Fail(format!(
+                    "PVC {name}: Pending (StorageClass {class} binds {mode})"
+                ))
             }
         }
         other => Verdict::Unknown(format!("PVC {name}: phase {other:?} not understood")),
@@ -176,14 +205,26 @@ spec:
 "#;
 
     fn pvc(spec: &str, phase: Option<&str>) -> String {
-        let status = phase.map(|p| format!("status: {{phase: {p}}}\n")).unwrap_or_default();
-        format!("---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: data}}\nspec: {spec}\n{status}")
+        let status = phase
+            .map(|p| format!("status: {{phase: {p}}}\n"))
+            .unwrap_or_default();
+        format!(
+            "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: data}}\nspec: {spec}\n{status}"
+        )
     }
 
     fn class(name: &str, mode: Option<&str>, default: bool) -> String {
-        let mode = mode.map(|m| format!("volumeBindingMode: {m}\n")).unwrap_or_default();
-        let annotations = if default { "\n  annotations: {storageclass.kubernetes.io/is-default-class: \"true\"}" } else { "" };
-        format!("---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: {name}{annotations}\nprovisioner: x\n{mode}")
+        let mode = mode
+            .map(|m| format!("volumeBindingMode: {m}\n"))
+            .unwrap_or_default();
+        let annotations = if default {
+            "\n  annotations: {storageclass.kubernetes.io/is-default-class: \"true\"}"
+        } else {
+            ""
+        };
+        format!(
+            "---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: {name}{annotations}\nprovisioner: x\n{mode}"
+        )
     }
 
     fn run(yaml: &str) -> Outcome {
@@ -192,26 +233,59 @@ spec:
 
     #[test]
     fn unset_class_uses_the_default_class() {
-        let yaml = format!("{DEPLOYMENT}{}{}{}", pvc("{}", Some("Pending")), class("local", Some("WaitForFirstConsumer"), true), class("fast", None, false));
-        assert!(matches!(run(&yaml), Outcome::Pass(m) if m.contains("StorageClass local is WaitForFirstConsumer") && m.contains("ephemeral volume(s) scratch")));
-        let yaml = format!("{DEPLOYMENT}{}{}", pvc("{}", Some("Pending")), class("fast", None, false));
-        assert_eq!(fail_messages(&run(&yaml)), ["PVC data: Pending (no storageClassName and no default StorageClass)"]);
+        let yaml = format!(
+            "{DEPLOYMENT}{}{}{}",
+            pvc("{}", Some("Pending")),
+            class("local", Some("WaitForFirstConsumer"), true),
+            class("fast", None, false)
+        );
+        assert!(
+            matches!(run(&yaml), Outcome::Pass(m) if m.contains("StorageClass local is WaitForFirstConsumer") && m.contains("ephemeral volume(s) scratch"))
+        );
+        let yaml = format!(
+            "{DEPLOYMENT}{}{}",
+            pvc("{}", Some("Pending")),
+            class("fast", None, false)
+        );
+        assert_eq!(
+            fail_messages(&run(&yaml)),
+            ["PVC data: Pending (no storageClassName and no default StorageClass)"]
+        );
     }
 
     #[test]
     fn immediate_default_mode_and_missing_class_fail() {
-        let yaml = format!("{DEPLOYMENT}{}{}", pvc("{storageClassName: fast}", Some("Pending")), class("fast", None, false));
-        assert_eq!(fail_messages(&run(&yaml)), ["PVC data: Pending (StorageClass fast binds Immediate)"]);
+        let yaml = format!(
+            "{DEPLOYMENT}{}{}",
+            pvc("{storageClassName: fast}", Some("Pending")),
+            class("fast", None, false)
+        );
+        assert_eq!(
+            fail_messages(&run(&yaml)),
+            ["PVC data: Pending (StorageClass fast binds Immediate)"]
+        );
         let yaml = format!("{DEPLOYMENT}{}", pvc("{storageClassName: gone}", None));
-        assert_eq!(fail_messages(&run(&yaml)), ["PVC data: Pending (StorageClass gone not found)"]);
-        let yaml = format!("{DEPLOYMENT}{}", pvc("{storageClassName: \"\"}", Some("Pending")));
-        assert!(fail_messages(&run(&yaml))[0].contains("storageClassName \"\" binds only a pre-created PersistentVolume"));
+        assert_eq!(
+            fail_messages(&run(&yaml)),
+            ["PVC data: Pending (StorageClass gone not found)"]
+        );
+        let yaml = format!(
+            "{DEPLOYMENT}{}",
+            pvc("{storageClassName: \"\"}", Some("Pending"))
+        );
+        assert!(
+            fail_messages(&run(&yaml))[0]
+                .contains("storageClassName \"\" binds only a pre-created PersistentVolume")
+        );
     }
 
     #[test]
     fn lost_and_deleting_fail() {
         let yaml = format!("{DEPLOYMENT}{}", pvc("{}", Some("Lost")));
-        assert_eq!(fail_messages(&run(&yaml)), ["PVC data: Lost (its PersistentVolume no longer exists)"]);
+        assert_eq!(
+            fail_messages(&run(&yaml)),
+            ["PVC data: Lost (its PersistentVolume no longer exists)"]
+        );
         let yaml = format!("{DEPLOYMENT}{}", pvc("{}", Some("Bound")))
             .replace("metadata: {name: data}", "metadata: {name: data, deletionTimestamp: \"2026-05-31T00:00:00Z\", finalizers: [kubernetes.io/pvc-protection]}");
         assert_eq!(fail_messages(&run(&yaml)), ["PVC data: being deleted"]);
@@ -219,7 +293,9 @@ spec:
 
     #[test]
     fn explicit_claims_and_duplicates() {
-        let check = PvcsBound { claims: vec!["data".into(), "archive".into()] };
+        let check = PvcsBound {
+            claims: vec!["data".into(), "archive".into()],
+        };
         let yaml = format!("{DEPLOYMENT}{}", pvc("{}", Some("Bound")));
         assert_eq!(
             fail_messages(&evaluate(&check, &snapshot(&yaml, Source::Cluster, &[]))),
@@ -233,11 +309,21 @@ spec:
         let s = snapshot(&yaml, Source::Manifests, &[]);
         assert_eq!(
             evaluate(&PvcsBound::default(), &s),
-            Outcome::Unknown("PVC data: in the manifests, but its phase is not observable offline".into())
+            Outcome::Unknown(
+                "PVC data: in the manifests, but its phase is not observable offline".into()
+            )
         );
         let s = snapshot(DEPLOYMENT, Source::Manifests, &[]);
-        assert!(matches!(evaluate(&PvcsBound::default(), &s), Outcome::Unknown(m) if m.contains("--assume-present pvc/data")));
-        let s = snapshot(DEPLOYMENT, Source::Manifests, &[("PersistentVolumeClaim", "data")]);
-        assert!(matches!(evaluate(&PvcsBound::default(), &s), Outcome::Unknown(m) if m.contains("assumed present")));
+        assert!(
+            matches!(evaluate(&PvcsBound::default(), &s), Outcome::Unknown(m) if m.contains("--assume-present pvc/data"))
+        );
+        let s = snapshot(
+            DEPLOYMENT,
+            Source::Manifests,
+            &[("PersistentVolumeClaim", "data")],
+        );
+        assert!(
+            matches!(evaluate(&PvcsBound::default(), &s), Outcome::Unknown(m) if m.contains("assumed present"))
+        );
     }
 }

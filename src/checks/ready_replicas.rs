@@ -35,9 +35,13 @@ impl Check for ReadyReplicas {
         };
         let ready = status.ready_replicas.unwrap_or(0);
         if ready >= min {
-            Outcome::Pass(format!("Deployment {name}: {ready} ready replica(s), needs {min} ({source})"))
+            Outcome::Pass(format!(
+                "Deployment {name}: {ready} ready replica(s), needs {min} ({source})"
+            ))
         } else {
-            Outcome::fail(format!("Deployment {name}: status.readyReplicas {ready} < {min} ({source})"))
+            Outcome::fail(format!(
+                "Deployment {name}: status.readyReplicas {ready} < {min} ({source})"
+            ))
         }
     }
 }
@@ -57,7 +61,11 @@ mod tests {
             json!({"metadata": {"name": "api"}, "spec": {"selector": {}, "template": {}}, "status": status}),
         )
         .unwrap();
-        let mut s = Snapshot::new("default", "2026-06-01T00:00:00Z".parse().unwrap(), Source::Cluster);
+        let mut s = Snapshot::new(
+            "default",
+            "2026-06-01T00:00:00Z".parse().unwrap(),
+            Source::Cluster,
+        );
         if let Some(min) = hpa_min {
             s.hpas.push(Arc::new(
                 serde_json::from_value(json!({"metadata": {"name": "api"}, "spec": {
@@ -68,7 +76,15 @@ mod tests {
         }
         let pod = PodSpec::default();
         let labels = BTreeMap::new();
-        let cx = Context { snapshot: &s, deployment: &d, pod: &pod, pod_labels: &labels, readiness: "api", checklist: "inline", item: "ready" };
+        let cx = Context {
+            snapshot: &s,
+            deployment: &d,
+            pod: &pod,
+            pod_labels: &labels,
+            readiness: "api",
+            checklist: "inline",
+            item: "ready",
+        };
         check.evaluate(&cx)
     }
 
@@ -76,21 +92,35 @@ mod tests {
     fn defaults_to_one_replica_and_counts_absent_ready_as_zero() {
         assert_eq!(
             judge(ReadyReplicas::default(), json!({}), None),
-            Outcome::fail("Deployment api: status.readyReplicas 0 < 1 (Deployment api spec.replicas)")
+            Outcome::fail(
+                "Deployment api: status.readyReplicas 0 < 1 (Deployment api spec.replicas)"
+            )
         );
-        assert!(matches!(judge(ReadyReplicas::default(), json!({"readyReplicas": 1}), None), Outcome::Pass(_)));
+        assert!(matches!(
+            judge(ReadyReplicas::default(), json!({"readyReplicas": 1}), None),
+            Outcome::Pass(_)
+        ));
     }
 
     #[test]
     fn uses_the_hpa_minimum() {
         assert_eq!(
-            judge(ReadyReplicas::default(), json!({"readyReplicas": 2}), Some(3)),
-            Outcome::fail("Deployment api: status.readyReplicas 2 < 3 (HorizontalPodAutoscaler api spec.minReplicas)")
+            judge(
+                ReadyReplicas::default(),
+                json!({"readyReplicas": 2}),
+                Some(3)
+            ),
+            Outcome::fail(
+                "Deployment api: status.readyReplicas 2 < 3 (HorizontalPodAutoscaler api spec.minReplicas)"
+            )
         );
     }
 
     #[test]
     fn explicit_minimum_zero_always_passes() {
-        assert!(matches!(judge(ReadyReplicas { min: Some(0) }, json!({}), None), Outcome::Pass(_)));
+        assert!(matches!(
+            judge(ReadyReplicas { min: Some(0) }, json!({}), None),
+            Outcome::Pass(_)
+        ));
     }
 }

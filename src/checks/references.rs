@@ -72,15 +72,18 @@ pub(super) struct Reference {
 pub(super) fn template_references(pod: &PodSpec, kind: Referenced) -> Vec<Reference> {
     let mut refs = Vec::new();
     for (container, _) in pod::containers(pod) {
-        let scoped = |name: &str, key: Option<&str>, optional: Option<bool>, usage: String| Reference {
-            name: name.to_string(),
-            key: key.map(str::to_string),
-            optional: optional.unwrap_or(false),
-            container: Some(container.name.clone()),
-            usage,
-        };
+        let scoped =
+            |name: &str, key: Option<&str>, optional: Option<bool>, usage: String| Reference {
+                name: name.to_string(),
+                key: key.map(str::to_string),
+                optional: optional.unwrap_or(false),
+                container: Some(container.name.clone()),
+                usage,
+            };
         for env in container.env.iter().flatten() {
-            let Some(from) = &env.value_from else { continue };
+            let Some(from) = &env.value_from else {
+                continue;
+            };
             let usage = || format!("env {}", env.name);
             match kind {
                 Referenced::Secret => {
@@ -127,7 +130,10 @@ pub(super) fn template_references(pod: &PodSpec, kind: Referenced) -> Vec<Refere
                 }
             }
         }
-        let sources = volume.projected.iter().flat_map(|p| p.sources.iter().flatten());
+        let sources = volume
+            .projected
+            .iter()
+            .flat_map(|p| p.sources.iter().flatten());
         for source in sources {
             let usage = format!("projected volume {}", volume.name);
             match kind {
@@ -161,7 +167,13 @@ pub(super) fn template_references(pod: &PodSpec, kind: Referenced) -> Vec<Refere
 }
 
 /// A volume (or projected source) uses the listed keys, or the whole object without `items`.
-fn push_volume(refs: &mut Vec<Reference>, name: &str, items: Option<&[KeyToPath]>, optional: Option<bool>, usage: &str) {
+fn push_volume(
+    refs: &mut Vec<Reference>,
+    name: &str,
+    items: Option<&[KeyToPath]>,
+    optional: Option<bool>,
+    usage: &str,
+) {
     let reference = |key: Option<&str>| Reference {
         name: name.to_string(),
         key: key.map(str::to_string),
@@ -170,7 +182,9 @@ fn push_volume(refs: &mut Vec<Reference>, name: &str, items: Option<&[KeyToPath]
         usage: usage.to_string(),
     };
     match items {
-        Some(items) if !items.is_empty() => refs.extend(items.iter().map(|i| reference(Some(&i.key)))),
+        Some(items) if !items.is_empty() => {
+            refs.extend(items.iter().map(|i| reference(Some(&i.key))))
+        }
         _ => refs.push(reference(None)),
     }
 }
@@ -217,10 +231,18 @@ struct Grouped {
 
 impl Grouped {
     fn add(&mut self, problem: Problem, r: &Reference) {
-        match self.groups.iter_mut().find(|g| g.problem == problem && g.container == r.container) {
+        match self
+            .groups
+            .iter_mut()
+            .find(|g| g.problem == problem && g.container == r.container)
+        {
             Some(g) if g.usages.contains(&r.usage) => {}
             Some(g) => g.usages.push(r.usage.clone()),
-            None => self.groups.push(Group { problem, container: r.container.clone(), usages: vec![r.usage.clone()] }),
+            None => self.groups.push(Group {
+                problem,
+                container: r.container.clone(),
+                usages: vec![r.usage.clone()],
+            }),
         }
     }
 }
@@ -244,7 +266,11 @@ fn describe_all(refs: &[&Reference]) -> String {
             None => groups.push((container, vec![r.usage.clone()])),
         }
     }
-    groups.iter().map(|(c, u)| describe_uses(*c, u)).collect::<Vec<_>>().join("; ")
+    groups
+        .iter()
+        .map(|(c, u)| describe_uses(*c, u))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Judge references to Secrets or ConfigMaps against the snapshot.
@@ -275,13 +301,16 @@ pub(super) fn judge(kind: Referenced, refs: &[Reference], snapshot: &Snapshot) -
     let mut notes = Vec::new();
     for name in order {
         let refs = by_name.get(name).map(Vec::as_slice).unwrap_or_default();
-        let (optional, needed): (Vec<&Reference>, Vec<&Reference>) = refs.iter().partition(|r| r.optional);
+        let (optional, needed): (Vec<&Reference>, Vec<&Reference>) =
+            refs.iter().partition(|r| r.optional);
         let mut grouped = Grouped::default();
         match kind.keys(snapshot, name) {
             Some(keys) => {
                 let mut optional_missing = Vec::new();
                 for r in refs {
-                    let Some(key) = r.key.as_deref().filter(|k| !keys.contains(k)) else { continue };
+                    let Some(key) = r.key.as_deref().filter(|k| !keys.contains(k)) else {
+                        continue;
+                    };
                     if r.optional {
                         optional_missing.push(*r);
                     } else {
@@ -289,7 +318,10 @@ pub(super) fn judge(kind: Referenced, refs: &[Reference], snapshot: &Snapshot) -
                     }
                 }
                 if !optional_missing.is_empty() {
-                    let missing: BTreeSet<&str> = optional_missing.iter().filter_map(|r| r.key.as_deref()).collect();
+                    let missing: BTreeSet<&str> = optional_missing
+                        .iter()
+                        .filter_map(|r| r.key.as_deref())
+                        .collect();
                     notes.push(format!(
                         "optional key(s) {} absent from {kind_name} {name} ({})",
                         missing.into_iter().collect::<Vec<_>>().join(", "),
@@ -299,11 +331,16 @@ pub(super) fn judge(kind: Referenced, refs: &[Reference], snapshot: &Snapshot) -
                 present.push(name);
             }
             None if snapshot.is_offline() && snapshot.is_assumed_present(kind_name, name) => {
-                notes.push(format!("{kind_name} {name} assumed present (--assume-present), its keys not verified"));
+                notes.push(format!(
+                    "{kind_name} {name} assumed present (--assume-present), its keys not verified"
+                ));
             }
             None => {
                 if !optional.is_empty() {
-                    notes.push(format!("optional {kind_name} {name} not found ({})", describe_all(&optional)));
+                    notes.push(format!(
+                        "optional {kind_name} {name} not found ({})",
+                        describe_all(&optional)
+                    ));
                 }
                 if needed.is_empty() {
                     continue;
@@ -321,13 +358,21 @@ pub(super) fn judge(kind: Referenced, refs: &[Reference], snapshot: &Snapshot) -
                 }
             }
         }
-        for Group { problem, container, usages } in grouped.groups {
+        for Group {
+            problem,
+            container,
+            usages,
+        } in grouped.groups
+        {
             let what = match &problem {
                 Problem::NotFound => "not found".to_string(),
                 Problem::MissingKey(key) => format!("missing key {key}"),
             };
             findings.push(Finding {
-                message: format!("{kind_name} {name}: {what} ({})", describe_uses(container.as_deref(), &usages)),
+                message: format!(
+                    "{kind_name} {name}: {what} ({})",
+                    describe_uses(container.as_deref(), &usages)
+                ),
                 container,
             });
         }
@@ -336,8 +381,14 @@ pub(super) fn judge(kind: Referenced, refs: &[Reference], snapshot: &Snapshot) -
     let mut pass = Vec::new();
     match present.len() {
         0 => {}
-        1 => pass.push(format!("{kind_name} {} present with the keys used", present.join(", "))),
-        _ => pass.push(format!("{kind_name}s {} present with the keys used", present.join(", "))),
+        1 => pass.push(format!(
+            "{kind_name} {} present with the keys used",
+            present.join(", ")
+        )),
+        _ => pass.push(format!(
+            "{kind_name}s {} present with the keys used",
+            present.join(", ")
+        )),
     }
     pass.extend(notes);
     Outcome::from_findings(findings, unknown, pass.join("; "))
@@ -349,17 +400,30 @@ pub(super) fn assumed_of_kind<'a>(snapshot: &'a Snapshot, kind: &str) -> Vec<&'a
     if !snapshot.is_offline() {
         return Vec::new();
     }
-    snapshot.assumed_present.iter().filter(|(k, _)| k == kind).map(|(_, n)| n.as_str()).collect()
+    snapshot
+        .assumed_present
+        .iter()
+        .filter(|(k, _)| k == kind)
+        .map(|(_, n)| n.as_str())
+        .collect()
 }
 
 /// `labels app=api,tier=web` (or `no labels`), for messages about selectors.
 pub(super) fn labels_display(labels: &BTreeMap<String, String>) -> String {
-    if labels.is_empty() { "no labels".into() } else { format!("labels {}", pairs_display(labels)) }
+    if labels.is_empty() {
+        "no labels".into()
+    } else {
+        format!("labels {}", pairs_display(labels))
+    }
 }
 
 /// `app=api,tier=web`.
 pub(super) fn pairs_display(labels: &BTreeMap<String, String>) -> String {
-    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]
@@ -405,7 +469,10 @@ imagePullSecrets: [{name: regcred}]
                 .map(|r| {
                     let key = r.key.map(|k| format!("/{k}")).unwrap_or_default();
                     let optional = if r.optional { " optional" } else { "" };
-                    let container = r.container.map(|c| format!(" container {c}")).unwrap_or_default();
+                    let container = r
+                        .container
+                        .map(|c| format!(" container {c}"))
+                        .unwrap_or_default();
                     format!("{}{key}{optional}{container}: {}", r.name, r.usage)
                 })
                 .collect()
@@ -448,19 +515,30 @@ containers:
 "#);
         let refs = template_references(&spec, Referenced::Secret);
         let snapshot = Snapshot::default();
-        let Outcome::Fail(findings) = judge(Referenced::Secret, &refs, &snapshot) else { panic!("expected Fail") };
+        let Outcome::Fail(findings) = judge(Referenced::Secret, &refs, &snapshot) else {
+            panic!("expected Fail")
+        };
         assert_eq!(
             findings,
             vec![
-                Finding { container: Some("api".into()), message: "Secret gone: not found (container api env A, env B)".into() },
-                Finding { container: Some("worker".into()), message: "Secret gone: not found (container worker env A)".into() },
+                Finding {
+                    container: Some("api".into()),
+                    message: "Secret gone: not found (container api env A, env B)".into()
+                },
+                Finding {
+                    container: Some("worker".into()),
+                    message: "Secret gone: not found (container worker env A)".into()
+                },
             ]
         );
     }
 
     #[test]
     fn labels_display_is_stable() {
-        let labels = BTreeMap::from([("tier".to_string(), "web".to_string()), ("app".to_string(), "api".to_string())]);
+        let labels = BTreeMap::from([
+            ("tier".to_string(), "web".to_string()),
+            ("app".to_string(), "api".to_string()),
+        ]);
         assert_eq!(labels_display(&labels), "labels app=api,tier=web");
         assert_eq!(labels_display(&BTreeMap::new()), "no labels");
     }

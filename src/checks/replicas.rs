@@ -36,7 +36,11 @@ impl Check for Replicas {
             Some(h) => h.spec.as_ref().is_none_or(|s| s.min_replicas.is_none()),
             None => spec_replicas.is_none(),
         };
-        let value = if defaulted { format!("{source} is unset (defaulted to {count})") } else { format!("{source} is {count}") };
+        let value = if defaulted {
+            format!("{source} is unset (defaulted to {count})")
+        } else {
+            format!("{source} is {count}")
+        };
         if count < self.min {
             return Outcome::fail(format!("{value}, below minimum {}", self.min));
         }
@@ -65,7 +69,10 @@ mod tests {
     fn judge(check: &Replicas, deployment_yaml: &str, hpas: &[&str]) -> Outcome {
         let deployment: Deployment = serde_yaml_ng::from_str(deployment_yaml).unwrap();
         let mut snapshot = Snapshot::new("default", jiff::Timestamp::UNIX_EPOCH, Source::Cluster);
-        snapshot.hpas = hpas.iter().map(|h| Arc::new(serde_yaml_ng::from_str::<HorizontalPodAutoscaler>(h).unwrap())).collect();
+        snapshot.hpas = hpas
+            .iter()
+            .map(|h| Arc::new(serde_yaml_ng::from_str::<HorizontalPodAutoscaler>(h).unwrap()))
+            .collect();
         let pod = Default::default();
         let labels = Default::default();
         check.evaluate(&Context {
@@ -79,7 +86,10 @@ mod tests {
         })
     }
 
-    const MIN2: Replicas = Replicas { min: 2, max: Some(4) };
+    const MIN2: Replicas = Replicas {
+        min: 2,
+        max: Some(4),
+    };
     const HPA: &str = "{metadata: {name: api}, spec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: api}, maxReplicas: 10}}";
 
     #[test]
@@ -87,12 +97,20 @@ mod tests {
         let no_replicas = "{metadata: {name: api}, spec: {selector: {}, template: {}}}";
         assert_eq!(
             judge(&MIN2, no_replicas, &[]),
-            Outcome::fail("Deployment api spec.replicas is unset (defaulted to 1), below minimum 2")
+            Outcome::fail(
+                "Deployment api spec.replicas is unset (defaulted to 1), below minimum 2"
+            )
         );
         let five = "{metadata: {name: api}, spec: {replicas: 5, selector: {}, template: {}}}";
-        assert_eq!(judge(&MIN2, five, &[]), Outcome::fail("Deployment api spec.replicas is 5, above maximum 4"));
+        assert_eq!(
+            judge(&MIN2, five, &[]),
+            Outcome::fail("Deployment api spec.replicas is 5, above maximum 4")
+        );
         let three = "{metadata: {name: api}, spec: {replicas: 3, selector: {}, template: {}}}";
-        assert_eq!(judge(&MIN2, three, &[]), Outcome::Pass("Deployment api spec.replicas is 3, within 2..4".into()));
+        assert_eq!(
+            judge(&MIN2, three, &[]),
+            Outcome::Pass("Deployment api spec.replicas is 3, within 2..4".into())
+        );
     }
 
     #[test]
@@ -100,10 +118,15 @@ mod tests {
         let five = "{metadata: {name: api}, spec: {replicas: 5, selector: {}, template: {}}}";
         assert_eq!(
             judge(&MIN2, five, &[HPA]),
-            Outcome::fail("HorizontalPodAutoscaler api spec.minReplicas is unset (defaulted to 1), below minimum 2")
+            Outcome::fail(
+                "HorizontalPodAutoscaler api spec.minReplicas is unset (defaulted to 1), below minimum 2"
+            )
         );
         let other = HPA.replace("name: api}, maxReplicas", "name: web}, maxReplicas");
-        assert!(matches!(judge(&MIN2, five, &[&other]), Outcome::Fail(_)), "an HPA of another Deployment does not count");
+        assert!(
+            matches!(judge(&MIN2, five, &[&other]), Outcome::Fail(_)),
+            "an HPA of another Deployment does not count"
+        );
         let hpa3 = HPA.replace("maxReplicas: 10", "maxReplicas: 10, minReplicas: 3");
         assert_eq!(
             judge(&MIN2, five, &[&hpa3]),
@@ -112,7 +135,9 @@ mod tests {
         let zero = "{metadata: {name: api}, spec: {replicas: 0, selector: {}, template: {}}}";
         assert_eq!(
             judge(&MIN2, zero, &[&hpa3]),
-            Outcome::fail("Deployment api spec.replicas is 0: HorizontalPodAutoscaler api does not scale a Deployment at zero replicas")
+            Outcome::fail(
+                "Deployment api spec.replicas is 0: HorizontalPodAutoscaler api does not scale a Deployment at zero replicas"
+            )
         );
     }
 }

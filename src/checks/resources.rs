@@ -64,7 +64,11 @@ impl Check for Resources {
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
         let mut findings = Vec::new();
         let mut unknown = Vec::new();
-        let ranges: Vec<Bounds<'_>> = self.ranges.iter().filter_map(|r| Bounds::new(r, &mut unknown)).collect();
+        let ranges: Vec<Bounds<'_>> = self
+            .ranges
+            .iter()
+            .filter_map(|r| Bounds::new(r, &mut unknown))
+            .collect();
         let mut checked = 0;
         for (container, role) in pod::containers(cx.pod) {
             // Plain init containers run one at a time before the app; their resources count
@@ -81,12 +85,18 @@ impl Check for Resources {
             let name = container.name.as_str();
             for resource in &self.requests {
                 if values.request(resource).is_none() {
-                    findings.push(Finding::in_container(name, format!("no {resource} request (resources.requests.{resource})")));
+                    findings.push(Finding::in_container(
+                        name,
+                        format!("no {resource} request (resources.requests.{resource})"),
+                    ));
                 }
             }
             for resource in &self.limits {
                 if values.limit(resource).is_none() {
-                    findings.push(Finding::in_container(name, format!("no {resource} limit (resources.limits.{resource})")));
+                    findings.push(Finding::in_container(
+                        name,
+                        format!("no {resource} limit (resources.limits.{resource})"),
+                    ));
                 }
             }
             for bounds in &ranges {
@@ -139,7 +149,9 @@ impl<'a> Values<'a> {
         }
     }
     fn limit(&self, resource: &str) -> Option<&'a str> {
-        self.limits.and_then(|l| l.get(resource)).map(|q| q.0.as_str())
+        self.limits
+            .and_then(|l| l.get(resource))
+            .map(|q| q.0.as_str())
     }
 }
 
@@ -159,14 +171,22 @@ impl<'a> Bounds<'a> {
             Some(text) => match quantity::parse(text) {
                 Some(v) => Some(Some((text, v))),
                 None => {
-                    unknown.push(format!("range for {} {}: {field} {text:?} is not a quantity", range.resource, range.field.field()));
+                    unknown.push(format!(
+                        "range for {} {}: {field} {text:?} is not a quantity",
+                        range.resource,
+                        range.field.field()
+                    ));
                     None
                 }
             },
         };
         let min = bound("min", &range.min);
         let max = bound("max", &range.max);
-        Some(Bounds { range, min: min?, max: max? })
+        Some(Bounds {
+            range,
+            min: min?,
+            max: max?,
+        })
     }
 
     /// A problem with the container's value for this range, if any.
@@ -179,8 +199,9 @@ impl<'a> Bounds<'a> {
                 // No request: nothing is reserved, below any minimum; already reported when required.
                 None => {
                     let (min, _) = self.min?;
-                    return (!params.requests.iter().any(|r| r == resource))
-                        .then(|| format!("no {resource} request ({field}.{resource}), below minimum {min}"));
+                    return (!params.requests.iter().any(|r| r == resource)).then(|| {
+                        format!("no {resource} request ({field}.{resource}), below minimum {min}")
+                    });
                 }
             },
             RangeOn::Limits => match values.limit(resource) {
@@ -193,19 +214,29 @@ impl<'a> Bounds<'a> {
                 }
             },
         };
-        let note = if defaulted { " (defaulted from the limit)" } else { "" };
+        let note = if defaulted {
+            " (defaulted from the limit)"
+        } else {
+            ""
+        };
         let Some(value) = quantity::parse(text) else {
-            return Some(format!("{resource} {kind} {text:?} ({field}.{resource}) is not a quantity"));
+            return Some(format!(
+                "{resource} {kind} {text:?} ({field}.{resource}) is not a quantity"
+            ));
         };
         if let Some((min, min_v)) = self.min
             && less(value, min_v)
         {
-            return Some(format!("{resource} {kind} {text}{note} below minimum {min}"));
+            return Some(format!(
+                "{resource} {kind} {text}{note} below minimum {min}"
+            ));
         }
         if let Some((max, max_v)) = self.max
             && less(max_v, value)
         {
-            return Some(format!("{resource} {kind} {text}{note} above maximum {max}"));
+            return Some(format!(
+                "{resource} {kind} {text}{note} above maximum {max}"
+            ));
         }
         None
     }
@@ -253,10 +284,16 @@ mod tests {
     #[test]
     fn a_limit_counts_as_the_request() {
         let pod = "containers: [{name: api, resources: {limits: {cpu: 500m, memory: 256Mi}}}]";
-        assert_eq!(judge(&params("{}"), pod), Outcome::Pass("1 container(s) have requests cpu, memory and limits memory".into()));
+        assert_eq!(
+            judge(&params("{}"), pod),
+            Outcome::Pass("1 container(s) have requests cpu, memory and limits memory".into())
+        );
         // ... and is judged as the request by ranges, saying so.
         let ranged = params("{ranges: [{resource: cpu, field: requests, min: '1'}]}");
-        assert_eq!(messages(judge(&ranged, pod)), ["container api: cpu request 500m (defaulted from the limit) below minimum 1"]);
+        assert_eq!(
+            messages(judge(&ranged, pod)),
+            ["container api: cpu request 500m (defaulted from the limit) below minimum 1"]
+        );
     }
 
     #[test]
@@ -269,24 +306,43 @@ initContainers:
 ";
         assert_eq!(
             messages(judge(&params("{}"), pod)),
-            ["container proxy: no cpu request (resources.requests.cpu)", "container proxy: no memory request (resources.requests.memory)", "container proxy: no memory limit (resources.limits.memory)"]
+            [
+                "container proxy: no cpu request (resources.requests.cpu)",
+                "container proxy: no memory request (resources.requests.memory)",
+                "container proxy: no memory limit (resources.limits.memory)"
+            ]
         );
         let with_init = messages(judge(&params("{initContainers: true}"), pod));
         assert_eq!(with_init.len(), 6);
-        assert!(with_init.contains(&"container migrate: no memory limit (resources.limits.memory)".to_string()));
+        assert!(
+            with_init.contains(
+                &"container migrate: no memory limit (resources.limits.memory)".to_string()
+            )
+        );
     }
 
     #[test]
     fn ranges_on_limits_and_missing_values() {
-        let check = params("{requests: [], limits: [], ranges: [{resource: memory, field: limits, min: 128Mi, max: 1Gi}, {resource: cpu, field: requests, min: 100m, max: '2'}]}");
+        let check = params(
+            "{requests: [], limits: [], ranges: [{resource: memory, field: limits, min: 128Mi, max: 1Gi}, {resource: cpu, field: requests, min: 100m, max: '2'}]}",
+        );
         assert_eq!(
-            messages(judge(&check, "containers: [{name: api, resources: {requests: {cpu: '3'}, limits: {memory: 2Gi}}}]")),
-            ["container api: memory limit 2Gi above maximum 1Gi", "container api: cpu request 3 above maximum 2"]
+            messages(judge(
+                &check,
+                "containers: [{name: api, resources: {requests: {cpu: '3'}, limits: {memory: 2Gi}}}]"
+            )),
+            [
+                "container api: memory limit 2Gi above maximum 1Gi",
+                "container api: cpu request 3 above maximum 2"
+            ]
         );
         // Missing values: no limit is unbounded (above any max), no request is below any min.
         assert_eq!(
             messages(judge(&check, "containers: [{name: api}]")),
-            ["container api: no memory limit (resources.limits.memory), unbounded above maximum 1Gi", "container api: no cpu request (resources.requests.cpu), below minimum 100m"]
+            [
+                "container api: no memory limit (resources.limits.memory), unbounded above maximum 1Gi",
+                "container api: no cpu request (resources.requests.cpu), below minimum 100m"
+            ]
         );
         // Bounds are inclusive and compared in base units, whatever the suffix.
         let exact = "containers: [{name: api, resources: {requests: {cpu: '0.1'}, limits: {memory: '1073741824'}}}]";
@@ -297,17 +353,31 @@ initContainers:
     fn missing_values_are_reported_once() {
         let check = params("{ranges: [{resource: memory, field: limits, max: 1Gi}]}");
         let pod = "containers: [{name: api, resources: {requests: {cpu: 1m, memory: 1Mi}}}]";
-        assert_eq!(messages(judge(&check, pod)), ["container api: no memory limit (resources.limits.memory)"]);
+        assert_eq!(
+            messages(judge(&check, pod)),
+            ["container api: no memory limit (resources.limits.memory)"]
+        );
     }
 
     #[test]
     fn garbage_is_reported_not_panicked_on() {
         let check = params("{ranges: [{resource: cpu, field: requests, min: lots}]}");
         let pod = "containers: [{name: api, resources: {requests: {cpu: 1, memory: 1Mi}, limits: {memory: 1Mi}}}]";
-        assert_eq!(judge(&check, pod), Outcome::Unknown("range for cpu resources.requests: min \"lots\" is not a quantity".into()));
+        assert_eq!(
+            judge(&check, pod),
+            Outcome::Unknown(
+                "range for cpu resources.requests: min \"lots\" is not a quantity".into()
+            )
+        );
         let check = params("{ranges: [{resource: cpu, field: requests, min: 1m}]}");
         let pod = "containers: [{name: api, resources: {requests: {cpu: much, memory: 1Mi}, limits: {memory: 1Mi}}}]";
-        assert_eq!(messages(judge(&check, pod)), ["container api: cpu request \"much\" (resources.requests.cpu) is not a quantity"]);
-        assert!(matches!(judge(&params("{}"), "containers: []"), Outcome::Unknown(_)));
+        assert_eq!(
+            messages(judge(&check, pod)),
+            ["container api: cpu request \"much\" (resources.requests.cpu) is not a quantity"]
+        );
+        assert!(matches!(
+            judge(&params("{}"), "containers: []"),
+            Outcome::Unknown(_)
+        ));
     }
 }

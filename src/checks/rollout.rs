@@ -44,13 +44,16 @@ impl Check for Rollout {
                 "Deployment {name}: status.observedGeneration {observed} < metadata.generation {generation} (the Deployment controller has not acted on the latest spec yet)"
             )));
         }
-        if let Some(c) = status
-            .conditions
-            .iter()
-            .flatten()
-            .find(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some(DEADLINE_EXCEEDED))
+        if let Some(c) =
+            status.conditions.iter().flatten().find(|c| {
+                c.type_ == "Progressing" && c.reason.as_deref() == Some(DEADLINE_EXCEEDED)
+            })
         {
-            let detail = c.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+            let detail = c
+                .message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
             findings.push(Finding::new(format!(
                 "Deployment {name}: condition Progressing is {} with reason {DEADLINE_EXCEEDED} (the rollout exceeded spec.progressDeadlineSeconds){detail}",
                 c.status
@@ -80,7 +83,9 @@ impl Check for Rollout {
         Outcome::from_findings(
             findings,
             Vec::new(),
-            format!("Deployment {name}: rollout of generation {generation} complete, {available}/{desired} replicas updated and available"),
+            format!(
+                "Deployment {name}: rollout of generation {generation} complete, {available}/{desired} replicas updated and available"
+            ),
         )
     }
 }
@@ -99,7 +104,15 @@ mod tests {
         let s = Snapshot::new("default", "2026-06-01T00:00:00Z".parse().unwrap(), source);
         let pod = PodSpec::default();
         let labels = BTreeMap::new();
-        let cx = Context { snapshot: &s, deployment: &d, pod: &pod, pod_labels: &labels, readiness: "api", checklist: "inline", item: "rollout" };
+        let cx = Context {
+            snapshot: &s,
+            deployment: &d,
+            pod: &pod,
+            pod_labels: &labels,
+            readiness: "api",
+            checklist: "inline",
+            item: "rollout",
+        };
         Rollout {}.evaluate(&cx)
     }
 
@@ -109,24 +122,35 @@ mod tests {
 
     #[test]
     fn scaled_to_zero_is_complete() {
-        let outcome = judge(deployment(0, json!({"observedGeneration": 2})), Source::Cluster);
+        let outcome = judge(
+            deployment(0, json!({"observedGeneration": 2})),
+            Source::Cluster,
+        );
         assert!(matches!(outcome, Outcome::Pass(_)), "{outcome:?}");
     }
 
     #[test]
     fn missing_status_is_unknown_and_offline_is_skipped() {
         let d = json!({"metadata": {"name": "api", "generation": 1}, "spec": {"selector": {}, "template": {}}});
-        assert_eq!(judge(d.clone(), Source::Cluster), Outcome::Unknown("Deployment api: no status reported yet".into()));
+        assert_eq!(
+            judge(d.clone(), Source::Cluster),
+            Outcome::Unknown("Deployment api: no status reported yet".into())
+        );
         assert!(matches!(judge(d, Source::Manifests), Outcome::Skipped(_)));
     }
 
     #[test]
     fn every_shortfall_is_reported() {
         let outcome = judge(
-            deployment(3, json!({"observedGeneration": 1, "replicas": 4, "updatedReplicas": 2, "availableReplicas": 1})),
+            deployment(
+                3,
+                json!({"observedGeneration": 1, "replicas": 4, "updatedReplicas": 2, "availableReplicas": 1}),
+            ),
             Source::Cluster,
         );
-        let Outcome::Fail(findings) = outcome else { panic!("{outcome:?}") };
+        let Outcome::Fail(findings) = outcome else {
+            panic!("{outcome:?}")
+        };
         let messages: Vec<&str> = findings.iter().map(|f| f.message.as_str()).collect();
         assert_eq!(messages.len(), 4, "{messages:?}");
         assert!(messages[0].contains("status.observedGeneration 1 < metadata.generation 2"));

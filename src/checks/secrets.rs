@@ -29,7 +29,11 @@ pub struct NamedKeys {
 
 impl Check for Secrets {
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
-        let mut refs = if self.from_template { template_references(cx.pod, Referenced::Secret) } else { Vec::new() };
+        let mut refs = if self.from_template {
+            template_references(cx.pod, Referenced::Secret)
+        } else {
+            Vec::new()
+        };
         refs.extend(required_references(&self.required));
         judge(Referenced::Secret, &refs, cx.snapshot)
     }
@@ -92,12 +96,18 @@ data: {.dockerconfigjson: ""}
 "#;
 
     fn check() -> Secrets {
-        Secrets { from_template: true, required: vec![] }
+        Secrets {
+            from_template: true,
+            required: vec![],
+        }
     }
 
     #[test]
     fn stripped_values_and_string_data_count_and_optional_absences_are_noted() {
-        let outcome = evaluate(&check(), &snapshot(&format!("{DEPLOYMENT}{OBJECTS}"), Source::Cluster, &[]));
+        let outcome = evaluate(
+            &check(),
+            &snapshot(&format!("{DEPLOYMENT}{OBJECTS}"), Source::Cluster, &[]),
+        );
         assert_eq!(
             outcome,
             Outcome::Pass(
@@ -111,8 +121,13 @@ data: {.dockerconfigjson: ""}
 
     #[test]
     fn findings_carry_their_container() {
-        let objects = OBJECTS.replace("data: {OPENAI_API_KEY: \"\"}", "data: {OTHER: \"\"}").replace("name: db}", "name: other-db}");
-        let outcome = evaluate(&check(), &snapshot(&format!("{DEPLOYMENT}{objects}"), Source::Cluster, &[]));
+        let objects = OBJECTS
+            .replace("data: {OPENAI_API_KEY: \"\"}", "data: {OTHER: \"\"}")
+            .replace("name: db}", "name: other-db}");
+        let outcome = evaluate(
+            &check(),
+            &snapshot(&format!("{DEPLOYMENT}{objects}"), Source::Cluster, &[]),
+        );
         assert_eq!(
             outcome,
             Outcome::Fail(vec![
@@ -130,8 +145,16 @@ data: {.dockerconfigjson: ""}
 
     #[test]
     fn pod_level_references_have_no_container() {
-        let objects = OBJECTS.replace("data: {tls.crt: \"\", tls.key: \"\"}", "data: {tls.key: \"\"}").replace("name: regcred}", "name: old-regcred}");
-        let Outcome::Fail(findings) = evaluate(&check(), &snapshot(&format!("{DEPLOYMENT}{objects}"), Source::Cluster, &[])) else {
+        let objects = OBJECTS
+            .replace(
+                "data: {tls.crt: \"\", tls.key: \"\"}",
+                "data: {tls.key: \"\"}",
+            )
+            .replace("name: regcred}", "name: old-regcred}");
+        let Outcome::Fail(findings) = evaluate(
+            &check(),
+            &snapshot(&format!("{DEPLOYMENT}{objects}"), Source::Cluster, &[]),
+        ) else {
             panic!("expected Fail")
         };
         assert_eq!(
@@ -148,12 +171,24 @@ data: {.dockerconfigjson: ""}
         let check = Secrets {
             from_template: false,
             required: vec![
-                NamedKeys { name: "api-tls".into(), keys: vec!["tls.crt".into(), "ca.crt".into()] },
-                NamedKeys { name: "db".into(), keys: vec![] },
+                NamedKeys {
+                    name: "api-tls".into(),
+                    keys: vec!["tls.crt".into(), "ca.crt".into()],
+                },
+                NamedKeys {
+                    name: "db".into(),
+                    keys: vec![],
+                },
             ],
         };
-        let outcome = evaluate(&check, &snapshot(&format!("{DEPLOYMENT}{OBJECTS}"), Source::Cluster, &[]));
-        assert_eq!(outcome, Outcome::fail("Secret api-tls: missing key ca.crt (required by the checklist)"));
+        let outcome = evaluate(
+            &check,
+            &snapshot(&format!("{DEPLOYMENT}{OBJECTS}"), Source::Cluster, &[]),
+        );
+        assert_eq!(
+            outcome,
+            Outcome::fail("Secret api-tls: missing key ca.crt (required by the checklist)")
+        );
     }
 
     #[test]
@@ -166,18 +201,36 @@ data: {.dockerconfigjson: ""}
                 "Secret db: not in the manifests (container migrate env DB_URL); if it is created elsewhere, declare it with --assume-present secret/db".into()
             )
         );
-        let s = snapshot(&format!("{DEPLOYMENT}{objects}"), Source::Manifests, &[("Secret", "db")]);
-        assert!(matches!(evaluate(&check(), &s), Outcome::Pass(m) if m.contains("Secret db assumed present (--assume-present), its keys not verified")));
+        let s = snapshot(
+            &format!("{DEPLOYMENT}{objects}"),
+            Source::Manifests,
+            &[("Secret", "db")],
+        );
+        assert!(
+            matches!(evaluate(&check(), &s), Outcome::Pass(m) if m.contains("Secret db assumed present (--assume-present), its keys not verified"))
+        );
         // A key missing from a Secret that is in the manifests fails offline too.
         let objects = objects.replace("data: {OPENAI_API_KEY: \"\"}", "data: {}");
-        let s = snapshot(&format!("{DEPLOYMENT}{objects}"), Source::Manifests, &[("Secret", "db")]);
-        assert!(matches!(evaluate(&check(), &s), Outcome::Fail(f) if f[0].message.contains("missing key OPENAI_API_KEY")));
+        let s = snapshot(
+            &format!("{DEPLOYMENT}{objects}"),
+            Source::Manifests,
+            &[("Secret", "db")],
+        );
+        assert!(
+            matches!(evaluate(&check(), &s), Outcome::Fail(f) if f[0].message.contains("missing key OPENAI_API_KEY"))
+        );
     }
 
     #[test]
     fn nothing_referenced() {
-        let check = Secrets { from_template: false, required: vec![] };
+        let check = Secrets {
+            from_template: false,
+            required: vec![],
+        };
         let s = snapshot(DEPLOYMENT, Source::Cluster, &[]);
-        assert_eq!(evaluate(&check, &s), Outcome::Pass("the pod template references no Secrets".into()));
+        assert_eq!(
+            evaluate(&check, &s),
+            Outcome::Pass("the pod template references no Secrets".into())
+        );
     }
 }

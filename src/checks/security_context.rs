@@ -33,7 +33,10 @@ impl Check for SecurityContext {
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
         if cx.pod.os.as_ref().is_some_and(|os| os.name == "windows") {
             // The API server refuses these Linux settings on Windows pods: they cannot be met.
-            return Outcome::Skipped("spec.os.name is windows: the Linux security settings checked here do not apply".into());
+            return Outcome::Skipped(
+                "spec.os.name is windows: the Linux security settings checked here do not apply"
+                    .into(),
+            );
         }
         let pod_sc = cx.pod.security_context.as_ref();
         let mut findings = Vec::new();
@@ -54,7 +57,11 @@ impl Check for SecurityContext {
 
 /// Where an effective setting came from, for messages.
 fn origin(from_pod: bool) -> &'static str {
-    if from_pod { "pod-level securityContext" } else { "securityContext" }
+    if from_pod {
+        "pod-level securityContext"
+    } else {
+        "securityContext"
+    }
 }
 
 impl SecurityContext {
@@ -69,21 +76,33 @@ impl SecurityContext {
         if self.read_only_root_filesystem {
             match sc.and_then(|s| s.read_only_root_filesystem) {
                 Some(true) => {}
-                value => problems.push(format!("securityContext.readOnlyRootFilesystem is not true ({})", shown(value))),
+                value => problems.push(format!(
+                    "securityContext.readOnlyRootFilesystem is not true ({})",
+                    shown(value)
+                )),
             }
         }
         if self.disallow_privilege_escalation {
             match sc.and_then(|s| s.allow_privilege_escalation) {
                 Some(false) => {}
-                value => problems.push(format!("securityContext.allowPrivilegeEscalation is not false ({})", shown(value))),
+                value => problems.push(format!(
+                    "securityContext.allowPrivilegeEscalation is not false ({})",
+                    shown(value)
+                )),
             }
         }
         if self.drop_all_capabilities {
             // Exactly `ALL`, as Pod Security Admission's restricted profile reads it.
-            let drops = sc.and_then(|s| s.capabilities.as_ref()).and_then(|c| c.drop.as_ref());
+            let drops = sc
+                .and_then(|s| s.capabilities.as_ref())
+                .and_then(|c| c.drop.as_ref());
             if !drops.is_some_and(|d| d.iter().any(|c| c == "ALL")) {
-                let found = drops.filter(|d| !d.is_empty()).map_or("none".to_string(), |d| d.join(", "));
-                problems.push(format!("securityContext.capabilities.drop does not include ALL (drops {found})"));
+                let found = drops
+                    .filter(|d| !d.is_empty())
+                    .map_or("none".to_string(), |d| d.join(", "));
+                problems.push(format!(
+                    "securityContext.capabilities.drop does not include ALL (drops {found})"
+                ));
             }
         }
         if self.seccomp_profile
@@ -101,7 +120,10 @@ impl SecurityContext {
         let parts: Vec<&str> = [
             (self.run_as_non_root, "run as non-root"),
             (self.read_only_root_filesystem, "read-only root filesystem"),
-            (self.disallow_privilege_escalation, "no privilege escalation"),
+            (
+                self.disallow_privilege_escalation,
+                "no privilege escalation",
+            ),
             (self.drop_all_capabilities, "capabilities drop ALL"),
             (self.seccomp_profile, "seccomp RuntimeDefault or Localhost"),
             (self.disallow_privileged, "not privileged"),
@@ -128,8 +150,14 @@ fn shown(value: Option<bool>) -> &'static str {
 /// Why the container may run as root, if it may. An explicit UID 0 is root whatever
 /// runAsNonRoot says (the kubelet then refuses to start it); a non-zero UID is non-root
 /// even without runAsNonRoot. Container settings override the pod's.
-fn root_problem(sc: Option<&core::SecurityContext>, pod_sc: Option<&PodSecurityContext>) -> Option<String> {
-    let user = match (sc.and_then(|s| s.run_as_user), pod_sc.and_then(|s| s.run_as_user)) {
+fn root_problem(
+    sc: Option<&core::SecurityContext>,
+    pod_sc: Option<&PodSecurityContext>,
+) -> Option<String> {
+    let user = match (
+        sc.and_then(|s| s.run_as_user),
+        pod_sc.and_then(|s| s.run_as_user),
+    ) {
         (Some(u), _) => Some((u, false)),
         (None, Some(u)) => Some((u, true)),
         (None, None) => None,
@@ -150,16 +178,28 @@ fn root_problem(sc: Option<&core::SecurityContext>, pod_sc: Option<&PodSecurityC
 /// Why the container's effective seccomp profile falls short, if it does. The kubelet's
 /// `--seccomp-default` would apply RuntimeDefault to unset profiles, but that is node
 /// configuration the engine cannot see, so an unset profile fails.
-fn seccomp_problem(sc: Option<&core::SecurityContext>, pod_sc: Option<&PodSecurityContext>) -> Option<String> {
-    let profile = match (sc.and_then(|s| s.seccomp_profile.as_ref()), pod_sc.and_then(|s| s.seccomp_profile.as_ref())) {
+fn seccomp_problem(
+    sc: Option<&core::SecurityContext>,
+    pod_sc: Option<&PodSecurityContext>,
+) -> Option<String> {
+    let profile = match (
+        sc.and_then(|s| s.seccomp_profile.as_ref()),
+        pod_sc.and_then(|s| s.seccomp_profile.as_ref()),
+    ) {
         (Some(p), _) => Some((p, false)),
         (None, Some(p)) => Some((p, true)),
         (None, None) => None,
     };
     match profile {
-        None => Some("no securityContext.seccompProfile (unset on the container and the pod)".into()),
+        None => {
+            Some("no securityContext.seccompProfile (unset on the container and the pod)".into())
+        }
         Some((p, _)) if p.type_ == "RuntimeDefault" || p.type_ == "Localhost" => None,
-        Some((p, from_pod)) => Some(format!("{}.seccompProfile.type is {}", origin(from_pod), p.type_)),
+        Some((p, from_pod)) => Some(format!(
+            "{}.seccompProfile.type is {}",
+            origin(from_pod),
+            p.type_
+        )),
     }
 }
 
@@ -202,16 +242,24 @@ initContainers:
 ";
         assert_eq!(
             messages(judge(&check, pod)),
-            ["container overrides: securityContext.runAsNonRoot is false", "container root-uid: securityContext.runAsUser is 0 (root)"]
+            [
+                "container overrides: securityContext.runAsNonRoot is false",
+                "container root-uid: securityContext.runAsUser is 0 (root)"
+            ]
         );
         let pod_root = "
 securityContext: {runAsNonRoot: true, runAsUser: 0}
 containers: [{name: api}, {name: own-uid, securityContext: {runAsUser: 10001}}]
 ";
-        assert_eq!(messages(judge(&check, pod_root)), ["container api: pod-level securityContext.runAsUser is 0 (root)"]);
+        assert_eq!(
+            messages(judge(&check, pod_root)),
+            ["container api: pod-level securityContext.runAsUser is 0 (root)"]
+        );
         assert_eq!(
             messages(judge(&check, "containers: [{name: api}]")),
-            ["container api: securityContext.runAsNonRoot is not true (unset on the container and the pod, and no non-zero runAsUser)"]
+            [
+                "container api: securityContext.runAsNonRoot is not true (unset on the container and the pod, and no non-zero runAsUser)"
+            ]
         );
     }
 
@@ -225,43 +273,67 @@ containers:
   - {name: unconfined, securityContext: {seccompProfile: {type: Unconfined}}}
   - {name: local, securityContext: {seccompProfile: {type: Localhost, localhostProfile: p.json}}}
 ";
-        assert_eq!(messages(judge(&check, pod)), ["container unconfined: securityContext.seccompProfile.type is Unconfined"]);
+        assert_eq!(
+            messages(judge(&check, pod)),
+            ["container unconfined: securityContext.seccompProfile.type is Unconfined"]
+        );
         let pod = "
 securityContext: {seccompProfile: {type: Unconfined}}
 containers: [{name: api}, {name: sidecar, securityContext: {seccompProfile: {type: RuntimeDefault}}}]
 ";
-        assert_eq!(messages(judge(&check, pod)), ["container api: pod-level securityContext.seccompProfile.type is Unconfined"]);
+        assert_eq!(
+            messages(judge(&check, pod)),
+            ["container api: pod-level securityContext.seccompProfile.type is Unconfined"]
+        );
         assert_eq!(
             messages(judge(&check, "containers: [{name: api}]")),
-            ["container api: no securityContext.seccompProfile (unset on the container and the pod)"]
+            [
+                "container api: no securityContext.seccompProfile (unset on the container and the pod)"
+            ]
         );
     }
 
     #[test]
     fn container_only_settings() {
         let pod = "containers: [{name: api, securityContext: {privileged: true, allowPrivilegeEscalation: true, capabilities: {drop: [NET_RAW, all]}}}]";
-        assert_eq!(messages(judge(&only("disallowPrivileged"), pod)), ["container api: securityContext.privileged is true"]);
+        assert_eq!(
+            messages(judge(&only("disallowPrivileged"), pod)),
+            ["container api: securityContext.privileged is true"]
+        );
         assert_eq!(
             messages(judge(&only("disallowPrivilegeEscalation"), pod)),
             ["container api: securityContext.allowPrivilegeEscalation is not false (true)"]
         );
         assert_eq!(
             messages(judge(&only("dropAllCapabilities"), pod)),
-            ["container api: securityContext.capabilities.drop does not include ALL (drops NET_RAW, all)"]
+            [
+                "container api: securityContext.capabilities.drop does not include ALL (drops NET_RAW, all)"
+            ]
         );
         assert_eq!(
             messages(judge(&only("readOnlyRootFilesystem"), pod)),
             ["container api: securityContext.readOnlyRootFilesystem is not true (unset)"]
         );
         let good = "containers: [{name: api, securityContext: {readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}}]";
-        for setting in ["disallowPrivileged", "disallowPrivilegeEscalation", "dropAllCapabilities", "readOnlyRootFilesystem"] {
-            assert!(matches!(judge(&only(setting), good), Outcome::Pass(_)), "{setting}");
+        for setting in [
+            "disallowPrivileged",
+            "disallowPrivilegeEscalation",
+            "dropAllCapabilities",
+            "readOnlyRootFilesystem",
+        ] {
+            assert!(
+                matches!(judge(&only(setting), good), Outcome::Pass(_)),
+                "{setting}"
+            );
         }
     }
 
     #[test]
     fn windows_pods_are_skipped() {
         let check: SecurityContext = serde_yaml_ng::from_str("{}").unwrap();
-        assert!(matches!(judge(&check, "os: {name: windows}\ncontainers: [{name: api}]"), Outcome::Skipped(_)));
+        assert!(matches!(
+            judge(&check, "os: {name: windows}\ncontainers: [{name: api}]"),
+            Outcome::Skipped(_)
+        ));
     }
 }

@@ -30,7 +30,11 @@ const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 impl Check for Service {
     /// Endpoints exist only once pods run, so a gate that counts them judges after the rollout.
     fn default_phase(&self) -> Phase {
-        if self.ready_endpoints > 0 { Phase::PostRollout } else { Phase::PreRollout }
+        if self.ready_endpoints > 0 {
+            Phase::PostRollout
+        } else {
+            Phase::PreRollout
+        }
     }
 
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
@@ -39,7 +43,11 @@ impl Check for Service {
             Some(name) => match snapshot.service(name) {
                 None => return self.absent(cx, Some(name)),
                 Some(svc) => {
-                    let selector = svc.spec.as_ref().and_then(|s| s.selector.clone()).unwrap_or_default();
+                    let selector = svc
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.selector.clone())
+                        .unwrap_or_default();
                     if selector.is_empty() {
                         return Outcome::fail(format!(
                             "Service {name}: has no selector, so it selects no pods (its endpoints are managed by hand)"
@@ -73,9 +81,15 @@ impl Check for Service {
                 selecting
             }
         };
-        let names: Vec<&str> = services.iter().map(|s| s.metadata.name.as_deref().unwrap_or_default()).collect();
+        let names: Vec<&str> = services
+            .iter()
+            .map(|s| s.metadata.name.as_deref().unwrap_or_default())
+            .collect();
 
-        let findings: Vec<Finding> = services.iter().flat_map(|svc| port_findings(svc, cx)).collect();
+        let findings: Vec<Finding> = services
+            .iter()
+            .flat_map(|svc| port_findings(svc, cx))
+            .collect();
         if !findings.is_empty() {
             return Outcome::Fail(findings);
         }
@@ -84,7 +98,9 @@ impl Check for Service {
             return Outcome::Pass(format!("{selected}; named targetPorts exist"));
         }
         if snapshot.is_offline() {
-            return Outcome::Skipped(format!("{selected}; ready endpoints are not observable offline"));
+            return Outcome::Skipped(format!(
+                "{selected}; ready endpoints are not observable offline"
+            ));
         }
         let counts: Vec<(&str, usize, bool)> = names
             .iter()
@@ -95,14 +111,22 @@ impl Check for Service {
             .collect();
         let want = usize::try_from(self.ready_endpoints).unwrap_or(0);
         if let Some((name, ready, _)) = counts.iter().find(|(_, ready, _)| *ready >= want) {
-            return Outcome::Pass(format!("Service {name} selects the pods; {ready} ready endpoint(s) (want at least {want})"));
+            return Outcome::Pass(format!(
+                "Service {name} selects the pods; {ready} ready endpoint(s) (want at least {want})"
+            ));
         }
         Outcome::Fail(
             counts
                 .iter()
                 .map(|(name, ready, has_slices)| {
-                    let why = if *has_slices { String::new() } else { format!(" (no EndpointSlice labelled {SERVICE_NAME_LABEL}={name})") };
-                    Finding::new(format!("Service {name}: {ready} ready endpoint(s), want at least {want}{why}"))
+                    let why = if *has_slices {
+                        String::new()
+                    } else {
+                        format!(" (no EndpointSlice labelled {SERVICE_NAME_LABEL}={name})")
+                    };
+                    Finding::new(format!(
+                        "Service {name}: {ready} ready endpoint(s), want at least {want}{why}"
+                    ))
                 })
                 .collect(),
         )
@@ -116,13 +140,20 @@ impl Service {
         let snapshot = cx.snapshot;
         let missing = match name {
             Some(n) => format!("Service {n}: not found"),
-            None => format!("no Service selects the pods ({})", labels_display(cx.pod_labels)),
+            None => format!(
+                "no Service selects the pods ({})",
+                labels_display(cx.pod_labels)
+            ),
         };
         if !snapshot.is_offline() {
             return Outcome::fail(missing);
         }
         let assumed: Vec<&str> = match name {
-            Some(n) => snapshot.is_assumed_present("Service", n).then_some(n).into_iter().collect(),
+            Some(n) => snapshot
+                .is_assumed_present("Service", n)
+                .then_some(n)
+                .into_iter()
+                .collect(),
             None => assumed_of_kind(snapshot, "Service"),
         };
         if assumed.is_empty() {
@@ -135,9 +166,14 @@ impl Service {
                 ),
             });
         }
-        let note = format!("Service {} assumed present (--assume-present), its selector and ports not verified", assumed.join(", "));
+        let note = format!(
+            "Service {} assumed present (--assume-present), its selector and ports not verified",
+            assumed.join(", ")
+        );
         if self.ready_endpoints > 0 {
-            Outcome::Skipped(format!("{note}; ready endpoints are not observable offline"))
+            Outcome::Skipped(format!(
+                "{note}; ready endpoints are not observable offline"
+            ))
         } else {
             Outcome::Pass(note)
         }
@@ -151,7 +187,9 @@ fn port_findings(svc: &K8sService, cx: &Context<'_>) -> Vec<Finding> {
     let name = svc.metadata.name.as_deref().unwrap_or_default();
     let mut findings = Vec::new();
     for port in svc.spec.iter().flat_map(|s| s.ports.iter().flatten()) {
-        let Some(IntOrString::String(target)) = &port.target_port else { continue };
+        let Some(IntOrString::String(target)) = &port.target_port else {
+            continue;
+        };
         let protocol = port.protocol.as_deref().unwrap_or("TCP");
         let declared: Vec<&str> = pod::containers(cx.pod)
             .filter(|(_, role)| role.long_running())
@@ -160,7 +198,9 @@ fn port_findings(svc: &K8sService, cx: &Context<'_>) -> Vec<Finding> {
             .map(|p| p.protocol.as_deref().unwrap_or("TCP"))
             .collect();
         if declared.is_empty() {
-            findings.push(Finding::new(format!("Service {name}: targetPort {target:?} names no port of the pod's containers")));
+            findings.push(Finding::new(format!(
+                "Service {name}: targetPort {target:?} names no port of the pod's containers"
+            )));
         } else if !declared.contains(&protocol) {
             findings.push(Finding::new(format!(
                 "Service {name}: targetPort {target:?} names a {} port of the pod's containers, but the Service port is {protocol}",
@@ -178,15 +218,30 @@ fn ready_endpoints(snapshot: &Snapshot, service: &str) -> (usize, bool) {
     let slices: Vec<_> = snapshot
         .endpoint_slices
         .iter()
-        .filter(|s| s.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)).is_some_and(|n| n == service))
+        .filter(|s| {
+            s.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(SERVICE_NAME_LABEL))
+                .is_some_and(|n| n == service)
+        })
         .collect();
     let mut ready = BTreeSet::new();
     for endpoint in slices.iter().flat_map(|s| s.endpoints.iter()) {
-        if !endpoint.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true) {
+        if !endpoint
+            .conditions
+            .as_ref()
+            .and_then(|c| c.ready)
+            .unwrap_or(true)
+        {
             continue;
         }
         let id = match &endpoint.target_ref {
-            Some(r) if r.name.is_some() => format!("{}/{}", r.kind.as_deref().unwrap_or_default(), r.name.as_deref().unwrap_or_default()),
+            Some(r) if r.name.is_some() => format!(
+                "{}/{}",
+                r.kind.as_deref().unwrap_or_default(),
+                r.name.as_deref().unwrap_or_default()
+            ),
             _ => endpoint.addresses.join(","),
         };
         ready.insert(id);
@@ -230,7 +285,10 @@ spec:
     }
 
     fn check(ready: i32) -> Service {
-        Service { name: None, ready_endpoints: ready }
+        Service {
+            name: None,
+            ready_endpoints: ready,
+        }
     }
 
     #[test]
@@ -256,10 +314,15 @@ spec:
     #[test]
     fn selectorless_service_selects_nothing() {
         let yaml = DEPLOYMENT.replace("  selector: {app: api}\n  ports", "  ports");
-        let named = Service { name: Some("api".into()), ready_endpoints: 0 };
+        let named = Service {
+            name: Some("api".into()),
+            ready_endpoints: 0,
+        };
         assert_eq!(
             fail_messages(&evaluate(&named, &snapshot(&yaml, Source::Cluster, &[]))),
-            ["Service api: has no selector, so it selects no pods (its endpoints are managed by hand)"]
+            [
+                "Service api: has no selector, so it selects no pods (its endpoints are managed by hand)"
+            ]
         );
         assert_eq!(
             fail_messages(&evaluate(&check(0), &snapshot(&yaml, Source::Cluster, &[]))),
@@ -269,8 +332,14 @@ spec:
 
     #[test]
     fn named_service_with_another_selector_fails() {
-        let yaml = DEPLOYMENT.replace("selector: {app: api}\n  ports", "selector: {app: web}\n  ports");
-        let named = Service { name: Some("api".into()), ready_endpoints: 0 };
+        let yaml = DEPLOYMENT.replace(
+            "selector: {app: api}\n  ports",
+            "selector: {app: web}\n  ports",
+        );
+        let named = Service {
+            name: Some("api".into()),
+            ready_endpoints: 0,
+        };
         assert_eq!(
             fail_messages(&evaluate(&named, &snapshot(&yaml, Source::Cluster, &[]))),
             ["Service api: selector app=web does not select the pods (labels app=api)"]
@@ -279,18 +348,34 @@ spec:
 
     #[test]
     fn ready_endpoints_count_nil_as_ready_and_dedupe_dual_stack() {
-        let pod = |n: &str, ready: &str| format!("{{addresses: [10.0.0.{n}], targetRef: {{kind: Pod, name: api-{n}}}{ready}}}");
+        let pod = |n: &str, ready: &str| {
+            format!("{{addresses: [10.0.0.{n}], targetRef: {{kind: Pod, name: api-{n}}}{ready}}}")
+        };
         let yaml = format!(
             "{DEPLOYMENT}{}{}{}",
-            slice("a", "api", &format!("[{}, {}, {}]", pod("1", ""), pod("2", ", conditions: {ready: true}"), pod("3", ", conditions: {ready: false}"))),
+            slice(
+                "a",
+                "api",
+                &format!(
+                    "[{}, {}, {}]",
+                    pod("1", ""),
+                    pod("2", ", conditions: {ready: true}"),
+                    pod("3", ", conditions: {ready: false}")
+                )
+            ),
             // The IPv6 slice of the same pods.
             slice("b", "api", &format!("[{}]", pod("1", ""))),
             slice("c", "other", &format!("[{}]", pod("9", ""))),
         );
         let s = snapshot(&yaml, Source::Cluster, &[]);
         assert_eq!(ready_endpoints(&s, "api"), (2, true));
-        assert!(matches!(evaluate(&check(2), &s), Outcome::Pass(m) if m.contains("2 ready endpoint(s)")));
-        assert_eq!(fail_messages(&evaluate(&check(3), &s)), ["Service api: 2 ready endpoint(s), want at least 3"]);
+        assert!(
+            matches!(evaluate(&check(2), &s), Outcome::Pass(m) if m.contains("2 ready endpoint(s)"))
+        );
+        assert_eq!(
+            fail_messages(&evaluate(&check(3), &s)),
+            ["Service api: 2 ready endpoint(s), want at least 3"]
+        );
     }
 
     #[test]
@@ -298,15 +383,22 @@ spec:
         let s = snapshot(DEPLOYMENT, Source::Cluster, &[]);
         assert_eq!(
             fail_messages(&evaluate(&check(1), &s)),
-            ["Service api: 0 ready endpoint(s), want at least 1 (no EndpointSlice labelled kubernetes.io/service-name=api)"]
+            [
+                "Service api: 0 ready endpoint(s), want at least 1 (no EndpointSlice labelled kubernetes.io/service-name=api)"
+            ]
         );
     }
 
     #[test]
     fn offline() {
         let s = snapshot(DEPLOYMENT, Source::Manifests, &[]);
-        assert!(matches!(evaluate(&check(1), &s), Outcome::Skipped(m) if m.contains("not observable offline")));
-        let named = Service { name: Some("web".into()), ready_endpoints: 0 };
+        assert!(
+            matches!(evaluate(&check(1), &s), Outcome::Skipped(m) if m.contains("not observable offline"))
+        );
+        let named = Service {
+            name: Some("web".into()),
+            ready_endpoints: 0,
+        };
         assert_eq!(
             evaluate(&named, &s),
             Outcome::Unknown(
@@ -314,7 +406,9 @@ spec:
             )
         );
         let s = snapshot(DEPLOYMENT, Source::Manifests, &[("Service", "web")]);
-        assert!(matches!(evaluate(&named, &s), Outcome::Pass(m) if m.contains("web assumed present")));
+        assert!(
+            matches!(evaluate(&named, &s), Outcome::Pass(m) if m.contains("web assumed present"))
+        );
         let lone = DEPLOYMENT.split("---").next().unwrap();
         assert_eq!(
             evaluate(&check(0), &snapshot(lone, Source::Manifests, &[])),

@@ -24,7 +24,10 @@ impl Check for ServiceAccount {
         // serviceAccountName wins; the deprecated serviceAccount is its fallback.
         let (account, field) = match (set(&pod.service_account_name), set(&pod.service_account)) {
             (Some(n), _) => (n, "spec.template.spec.serviceAccountName"),
-            (None, Some(n)) => (n, "spec.template.spec.serviceAccount (deprecated; use serviceAccountName)"),
+            (None, Some(n)) => (
+                n,
+                "spec.template.spec.serviceAccount (deprecated; use serviceAccountName)",
+            ),
             (None, None) => (String::new(), "spec.template.spec.serviceAccountName"),
         };
         let mut findings = Vec::new();
@@ -39,7 +42,11 @@ impl Check for ServiceAccount {
                 )));
             }
         }
-        let shown_account = if account.is_empty() { "default" } else { account.as_str() };
+        let shown_account = if account.is_empty() {
+            "default"
+        } else {
+            account.as_str()
+        };
         if self.disallow_token_automount {
             match pod.automount_service_account_token {
                 Some(false) => {}
@@ -72,39 +79,70 @@ mod tests {
         crate::checks::testing::judge_pod(check, pod_yaml, &[])
     }
 
-    const BOTH: ServiceAccount = ServiceAccount { disallow_default: true, disallow_token_automount: true };
+    const BOTH: ServiceAccount = ServiceAccount {
+        disallow_default: true,
+        disallow_token_automount: true,
+    };
 
     #[test]
     fn names_and_the_deprecated_field() {
-        let only_default = ServiceAccount { disallow_default: true, disallow_token_automount: false };
+        let only_default = ServiceAccount {
+            disallow_default: true,
+            disallow_token_automount: false,
+        };
         assert_eq!(
             judge(&only_default, "{containers: [], serviceAccountName: ''}"),
-            Outcome::fail("Deployment api: spec.template.spec.serviceAccountName is unset, so the pods run as the namespace's default ServiceAccount")
+            Outcome::fail(
+                "Deployment api: spec.template.spec.serviceAccountName is unset, so the pods run as the namespace's default ServiceAccount"
+            )
         );
         assert_eq!(
             judge(&only_default, "{containers: [], serviceAccount: default}"),
-            Outcome::fail("Deployment api: spec.template.spec.serviceAccount (deprecated; use serviceAccountName) is default (the namespace's default ServiceAccount)")
+            Outcome::fail(
+                "Deployment api: spec.template.spec.serviceAccount (deprecated; use serviceAccountName) is default (the namespace's default ServiceAccount)"
+            )
         );
         assert_eq!(
             judge(&only_default, "{containers: [], serviceAccount: api}"),
             Outcome::Pass("pods run as ServiceAccount api (set through the deprecated spec.template.spec.serviceAccount)".into())
         );
         // serviceAccountName wins over the deprecated field.
-        assert!(matches!(judge(&only_default, "{containers: [], serviceAccount: default, serviceAccountName: api}"), Outcome::Pass(_)));
+        assert!(matches!(
+            judge(
+                &only_default,
+                "{containers: [], serviceAccount: default, serviceAccountName: api}"
+            ),
+            Outcome::Pass(_)
+        ));
     }
 
     #[test]
     fn token_automount() {
-        let Outcome::Fail(findings) = judge(&BOTH, "{containers: [], serviceAccountName: api}") else { panic!() };
+        let Outcome::Fail(findings) = judge(&BOTH, "{containers: [], serviceAccountName: api}")
+        else {
+            panic!()
+        };
         assert_eq!(findings.len(), 1);
-        assert!(findings[0].message.contains("ServiceAccount api sets automountServiceAccountToken: false, which gonogo cannot see"));
+        assert!(findings[0].message.contains(
+            "ServiceAccount api sets automountServiceAccountToken: false, which gonogo cannot see"
+        ));
         assert_eq!(
-            judge(&BOTH, "{containers: [], serviceAccountName: api, automountServiceAccountToken: true}"),
-            Outcome::fail("Deployment api: spec.template.spec.automountServiceAccountToken is true")
+            judge(
+                &BOTH,
+                "{containers: [], serviceAccountName: api, automountServiceAccountToken: true}"
+            ),
+            Outcome::fail(
+                "Deployment api: spec.template.spec.automountServiceAccountToken is true"
+            )
         );
         assert_eq!(
-            judge(&BOTH, "{containers: [], serviceAccountName: api, automountServiceAccountToken: false}"),
-            Outcome::Pass("pods run as ServiceAccount api, automountServiceAccountToken: false".into())
+            judge(
+                &BOTH,
+                "{containers: [], serviceAccountName: api, automountServiceAccountToken: false}"
+            ),
+            Outcome::Pass(
+                "pods run as ServiceAccount api, automountServiceAccountToken: false".into()
+            )
         );
     }
 }

@@ -33,21 +33,44 @@ impl Check for Spread {
         // Near misses: rules that exist but do not spread these pods over the key, and why.
         let mut found = Vec::new();
 
-        let anti = cx.pod.affinity.as_ref().and_then(|a| a.pod_anti_affinity.as_ref());
-        let required = anti.and_then(|a| a.required_during_scheduling_ignored_during_execution.as_deref()).unwrap_or_default();
+        let anti = cx
+            .pod
+            .affinity
+            .as_ref()
+            .and_then(|a| a.pod_anti_affinity.as_ref());
+        let required = anti
+            .and_then(|a| {
+                a.required_during_scheduling_ignored_during_execution
+                    .as_deref()
+            })
+            .unwrap_or_default();
         for (i, term) in required.iter().enumerate() {
-            let field = format!("{ANTI_AFFINITY}.requiredDuringSchedulingIgnoredDuringExecution[{i}]");
+            let field =
+                format!("{ANTI_AFFINITY}.requiredDuringSchedulingIgnoredDuringExecution[{i}]");
             match self.term_problem(term, cx.pod_labels, namespace) {
-                None => return Outcome::Pass(format!("{field} keeps the pods apart on {}", self.topology_key)),
+                None => {
+                    return Outcome::Pass(format!(
+                        "{field} keeps the pods apart on {}",
+                        self.topology_key
+                    ));
+                }
                 Some(why) => found.push(format!("{field} {why}")),
             }
         }
-        let preferred = anti.and_then(|a| a.preferred_during_scheduling_ignored_during_execution.as_deref()).unwrap_or_default();
+        let preferred = anti
+            .and_then(|a| {
+                a.preferred_during_scheduling_ignored_during_execution
+                    .as_deref()
+            })
+            .unwrap_or_default();
         for (i, weighted) in preferred.iter().enumerate() {
-            let field = format!("{ANTI_AFFINITY}.preferredDuringSchedulingIgnoredDuringExecution[{i}]");
+            let field =
+                format!("{ANTI_AFFINITY}.preferredDuringSchedulingIgnoredDuringExecution[{i}]");
             match self.term_problem(&weighted.pod_affinity_term, cx.pod_labels, namespace) {
                 Some(why) => found.push(format!("{field} {why}")),
-                None if self.required => found.push(format!("{field} is only preferred (required: true needs requiredDuringScheduling)")),
+                None if self.required => found.push(format!(
+                    "{field} is only preferred (required: true needs requiredDuringScheduling)"
+                )),
                 None => {
                     return Outcome::Pass(format!(
                         "{field} prefers to keep the pods apart on {} (weight {})",
@@ -56,7 +79,13 @@ impl Check for Spread {
                 }
             }
         }
-        for (i, constraint) in cx.pod.topology_spread_constraints.iter().flatten().enumerate() {
+        for (i, constraint) in cx
+            .pod
+            .topology_spread_constraints
+            .iter()
+            .flatten()
+            .enumerate()
+        {
             let field = format!("topologySpreadConstraints[{i}]");
             match self.constraint_problem(constraint, cx.pod_labels) {
                 None => {
@@ -90,7 +119,12 @@ impl Check for Spread {
 
 impl Spread {
     /// Why an anti-affinity term does not keep these pods apart on the key, if it does not.
-    fn term_problem(&self, term: &PodAffinityTerm, labels: &BTreeMap<String, String>, namespace: &str) -> Option<String> {
+    fn term_problem(
+        &self,
+        term: &PodAffinityTerm,
+        labels: &BTreeMap<String, String>,
+        namespace: &str,
+    ) -> Option<String> {
         if term.topology_key != self.topology_key {
             return Some(format!("is on topology key {}", term.topology_key));
         }
@@ -98,8 +132,15 @@ impl Spread {
             return Some(why);
         }
         // mismatchLabelKeys adds `key notin (own value)`, which excludes the pods' own replicas.
-        if let Some(key) = term.mismatch_label_keys.iter().flatten().find(|k| labels.contains_key(*k)) {
-            return Some(format!("has mismatchLabelKeys {key}, which excludes the pods' own replicas"));
+        if let Some(key) = term
+            .mismatch_label_keys
+            .iter()
+            .flatten()
+            .find(|k| labels.contains_key(*k))
+        {
+            return Some(format!(
+                "has mismatchLabelKeys {key}, which excludes the pods' own replicas"
+            ));
         }
         if !covers_namespace(term, namespace) {
             return Some(format!("selects pods in other namespaces than {namespace}"));
@@ -109,7 +150,11 @@ impl Spread {
     }
 
     /// Why a topology spread constraint does not spread these pods over the key, if it does not.
-    fn constraint_problem(&self, constraint: &TopologySpreadConstraint, labels: &BTreeMap<String, String>) -> Option<String> {
+    fn constraint_problem(
+        &self,
+        constraint: &TopologySpreadConstraint,
+        labels: &BTreeMap<String, String>,
+    ) -> Option<String> {
         if constraint.topology_key != self.topology_key {
             return Some(format!("is on topology key {}", constraint.topology_key));
         }
@@ -128,10 +173,16 @@ impl Spread {
 
 /// Why a rule's labelSelector does not select the pods, if it does not. A missing selector
 /// selects no pods, for anti-affinity terms and spread constraints alike.
-fn selector_problem(selector: Option<&LabelSelector>, labels: &BTreeMap<String, String>) -> Option<String> {
+fn selector_problem(
+    selector: Option<&LabelSelector>,
+    labels: &BTreeMap<String, String>,
+) -> Option<String> {
     match selector {
         None => Some("has no labelSelector (selects no pods)".into()),
-        Some(s) if !pod::selector_matches(s, labels) => Some(format!("has a labelSelector ({}) that does not select the pods", show_selector(s))),
+        Some(s) if !pod::selector_matches(s, labels) => Some(format!(
+            "has a labelSelector ({}) that does not select the pods",
+            show_selector(s)
+        )),
         Some(_) => None,
     }
 }
@@ -148,7 +199,10 @@ fn covers_namespace(term: &PodAffinityTerm, namespace: &str) -> bool {
     match &term.namespace_selector {
         None => listed.is_empty(),
         Some(selector) => {
-            let labels = BTreeMap::from([("kubernetes.io/metadata.name".to_string(), namespace.to_string())]);
+            let labels = BTreeMap::from([(
+                "kubernetes.io/metadata.name".to_string(),
+                namespace.to_string(),
+            )]);
             pod::selector_matches(selector, &labels)
         }
     }
@@ -158,11 +212,20 @@ fn show_labels(labels: &BTreeMap<String, String>) -> String {
     if labels.is_empty() {
         return "no labels".into();
     }
-    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn show_selector(selector: &LabelSelector) -> String {
-    let mut parts: Vec<String> = selector.match_labels.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut parts: Vec<String> = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     for e in selector.match_expressions.iter().flatten() {
         let values = e.values.as_deref().unwrap_or_default().join(",");
         parts.push(match e.operator.as_str() {
@@ -171,7 +234,11 @@ fn show_selector(selector: &LabelSelector) -> String {
             op => format!("{} {} ({values})", e.key, op.to_lowercase()),
         });
     }
-    if parts.is_empty() { "everything".into() } else { parts.join(",") }
+    if parts.is_empty() {
+        "everything".into()
+    } else {
+        parts.join(",")
+    }
 }
 
 #[cfg(test)]
@@ -191,7 +258,11 @@ mod tests {
 
     fn message(outcome: Outcome) -> String {
         match outcome {
-            Outcome::Fail(f) => f.into_iter().map(|f| f.message).collect::<Vec<_>>().join("; "),
+            Outcome::Fail(f) => f
+                .into_iter()
+                .map(|f| f.message)
+                .collect::<Vec<_>>()
+                .join("; "),
             other => panic!("expected Fail, got {other:?}"),
         }
     }
@@ -253,7 +324,10 @@ affinity:
         namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: default}}
         matchLabelKeys: [tier]
 ";
-        assert!(matches!(judge(&hard(), own_ns_by_selector), Outcome::Pass(_)));
+        assert!(matches!(
+            judge(&hard(), own_ns_by_selector),
+            Outcome::Pass(_)
+        ));
     }
 
     #[test]
@@ -268,8 +342,14 @@ topologySpreadConstraints:
             Outcome::Pass("topologySpreadConstraints[0] spreads the pods over kubernetes.io/hostname (ScheduleAnyway, maxSkew 1)".into())
         );
         assert!(message(judge(&hard(), pod)).contains("topologySpreadConstraints[0] has whenUnsatisfiable ScheduleAnyway (required: true needs DoNotSchedule)"));
-        let zone: Spread = serde_yaml_ng::from_str("{topologyKey: topology.kubernetes.io/zone}").unwrap();
-        assert!(message(judge(&zone, pod)).contains("topologySpreadConstraints[0] is on topology key kubernetes.io/hostname"));
-        assert!(message(judge(&soft(), "containers: []")).ends_with("; the pod template has neither"));
+        let zone: Spread =
+            serde_yaml_ng::from_str("{topologyKey: topology.kubernetes.io/zone}").unwrap();
+        assert!(
+            message(judge(&zone, pod))
+                .contains("topologySpreadConstraints[0] is on topology key kubernetes.io/hostname")
+        );
+        assert!(
+            message(judge(&soft(), "containers: []")).ends_with("; the pod template has neither")
+        );
     }
 }

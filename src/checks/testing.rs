@@ -17,8 +17,16 @@ pub fn snapshot(yaml: &str, source: Source, assumed: &[(&str, &str)]) -> Snapsho
     }
     let ns = set.namespaces.get("default").unwrap();
     let deployment = ns.deployments.first().unwrap().0.clone();
-    let assumed: BTreeSet<(String, String)> = assumed.iter().map(|(k, n)| (k.to_string(), n.to_string())).collect();
-    let mut snapshot = set.snapshot_for("default", &deployment, "2026-06-01T00:00:00Z".parse().unwrap(), &assumed);
+    let assumed: BTreeSet<(String, String)> = assumed
+        .iter()
+        .map(|(k, n)| (k.to_string(), n.to_string()))
+        .collect();
+    let mut snapshot = set.snapshot_for(
+        "default",
+        &deployment,
+        "2026-06-01T00:00:00Z".parse().unwrap(),
+        &assumed,
+    );
     snapshot.source = source;
     snapshot
 }
@@ -54,9 +62,13 @@ pub fn fail_messages(outcome: &Outcome) -> Vec<String> {
 /// Evaluate a check against a pod spec alone (Deployment `api` with these template labels).
 pub fn judge_pod(check: &dyn Check, pod_yaml: &str, labels: &[(&str, &str)]) -> Outcome {
     let pod: PodSpec = serde_yaml_ng::from_str(pod_yaml).unwrap();
-    let deployment: k8s_openapi::api::apps::v1::Deployment = serde_yaml_ng::from_str("{metadata: {name: api}}").unwrap();
+    let deployment: k8s_openapi::api::apps::v1::Deployment =
+        serde_yaml_ng::from_str("{metadata: {name: api}}").unwrap();
     let snapshot = Snapshot::new("default", jiff::Timestamp::UNIX_EPOCH, Source::Cluster);
-    let labels: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let labels: BTreeMap<String, String> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     check.evaluate(&Context {
         snapshot: &snapshot,
         deployment: &deployment,

@@ -53,7 +53,11 @@ impl Check for TlsCertificate {
         let mut notes = Vec::new();
 
         if let Some(name) = &self.secret_name {
-            targets.entry(name.clone()).or_default().hosts.extend(self.hosts.iter().cloned());
+            targets
+                .entry(name.clone())
+                .or_default()
+                .hosts
+                .extend(self.hosts.iter().cloned());
         }
         let from_ingresses = self.from_ingresses.unwrap_or(self.secret_name.is_none());
         if from_ingresses {
@@ -61,14 +65,26 @@ impl Check for TlsCertificate {
                 .services
                 .iter()
                 .filter(|s| {
-                    s.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|sel| pod::map_selector_matches(sel, cx.pod_labels))
+                    s.spec
+                        .as_ref()
+                        .and_then(|s| s.selector.as_ref())
+                        .is_some_and(|sel| pod::map_selector_matches(sel, cx.pod_labels))
                 })
                 .filter_map(|s| s.metadata.name.as_deref())
                 .collect();
             let mut found = false;
-            for ingress in snapshot.ingresses.iter().filter(|i| routes_to(i, &services)) {
+            for ingress in snapshot
+                .ingresses
+                .iter()
+                .filter(|i| routes_to(i, &services))
+            {
                 let ingress_name = ingress.metadata.name.as_deref().unwrap_or_default();
-                for (i, tls) in ingress.spec.iter().flat_map(|s| s.tls.iter().flatten()).enumerate() {
+                for (i, tls) in ingress
+                    .spec
+                    .iter()
+                    .flat_map(|s| s.tls.iter().flatten())
+                    .enumerate()
+                {
                     found = true;
                     match &tls.secret_name {
                         Some(secret) => {
@@ -98,13 +114,23 @@ impl Check for TlsCertificate {
             let origin = if target.origins.is_empty() {
                 String::new()
             } else {
-                format!(" (TLS of {})", target.origins.iter().cloned().collect::<Vec<_>>().join(", "))
+                format!(
+                    " (TLS of {})",
+                    target
+                        .origins
+                        .iter()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             };
             let facts = snapshot.observations.certificates.get(secret);
             match snapshot.secret(secret) {
                 Some(s) => {
                     let has_cert = s.data.as_ref().is_some_and(|d| d.contains_key(CERT_KEY))
-                        || s.string_data.as_ref().is_some_and(|d| d.contains_key(CERT_KEY));
+                        || s.string_data
+                            .as_ref()
+                            .is_some_and(|d| d.contains_key(CERT_KEY));
                     if !has_cert {
                         findings.push(Finding::new(format!(
                             "Secret {secret}{origin}: no key {CERT_KEY} (type {})",
@@ -114,7 +140,10 @@ impl Check for TlsCertificate {
                     }
                 }
                 None if !snapshot.is_offline() => {
-                    findings.push(Finding::new(format!("Secret {secret}{origin}: not found in namespace {}", snapshot.namespace)));
+                    findings.push(Finding::new(format!(
+                        "Secret {secret}{origin}: not found in namespace {}",
+                        snapshot.namespace
+                    )));
                     continue;
                 }
                 None if facts.is_some() || snapshot.is_assumed_present("Secret", secret) => {}
@@ -134,44 +163,80 @@ impl Check for TlsCertificate {
                 continue;
             };
             if let Some(error) = &facts.error {
-                findings.push(Finding::new(format!("certificate in Secret {secret}{origin}: {CERT_KEY} does not parse: {error}")));
+                findings.push(Finding::new(format!(
+                    "certificate in Secret {secret}{origin}: {CERT_KEY} does not parse: {error}"
+                )));
                 continue;
             }
             let before = findings.len();
             if let Some(not_before) = facts.not_before.filter(|t| *t > now) {
-                findings.push(Finding::new(format!("certificate in Secret {secret}{origin} is not valid before {not_before}")));
+                findings.push(Finding::new(format!(
+                    "certificate in Secret {secret}{origin} is not valid before {not_before}"
+                )));
             }
-            let days_left = facts.not_after.duration_since(now).as_secs().div_euclid(86_400);
+            let days_left = facts
+                .not_after
+                .duration_since(now)
+                .as_secs()
+                .div_euclid(86_400);
             if facts.not_after <= now {
-                findings.push(Finding::new(format!("certificate in Secret {secret}{origin} expired {}", facts.not_after)));
+                findings.push(Finding::new(format!(
+                    "certificate in Secret {secret}{origin} expired {}",
+                    facts.not_after
+                )));
             } else if days_left < i64::from(self.min_days_valid) {
                 findings.push(Finding::new(format!(
                     "certificate in Secret {secret}{origin} expires {} ({days_left} days left, needs {})",
                     facts.not_after, self.min_days_valid
                 )));
             }
-            let uncovered: Vec<&String> = target.hosts.iter().filter(|h| !facts.dns_names.iter().any(|n| covers(n, h))).collect();
+            let uncovered: Vec<&String> = target
+                .hosts
+                .iter()
+                .filter(|h| !facts.dns_names.iter().any(|n| covers(n, h)))
+                .collect();
             if !uncovered.is_empty() {
-                let names = if facts.dns_names.is_empty() { "no DNS names".to_string() } else { facts.dns_names.join(", ") };
+                let names = if facts.dns_names.is_empty() {
+                    "no DNS names".to_string()
+                } else {
+                    facts.dns_names.join(", ")
+                };
                 findings.push(Finding::new(format!(
                     "certificate in Secret {secret}{origin} does not cover {} (it names {names})",
-                    uncovered.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", ")
+                    uncovered
+                        .iter()
+                        .map(|h| h.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
-            covered_by_any.extend(self.hosts.iter().filter(|h| facts.dns_names.iter().any(|n| covers(n, h))).cloned());
+            covered_by_any.extend(
+                self.hosts
+                    .iter()
+                    .filter(|h| facts.dns_names.iter().any(|n| covers(n, h)))
+                    .cloned(),
+            );
             if findings.len() == before {
                 let hosts = if target.hosts.is_empty() {
                     String::new()
                 } else {
-                    format!(", covers {}", target.hosts.iter().cloned().collect::<Vec<_>>().join(", "))
+                    format!(
+                        ", covers {}",
+                        target.hosts.iter().cloned().collect::<Vec<_>>().join(", ")
+                    )
                 };
-                judged.push(format!("Secret {secret} valid until {} ({days_left} days){hosts}", facts.not_after));
+                judged.push(format!(
+                    "Secret {secret} valid until {} ({days_left} days){hosts}",
+                    facts.not_after
+                ));
             }
         }
         // Without a secretName, `hosts` must be covered by some Ingress certificate.
         if self.secret_name.is_none() && unknown.is_empty() && !targets.is_empty() {
             for host in self.hosts.iter().filter(|h| !covered_by_any.contains(*h)) {
-                findings.push(Finding::new(format!("no Ingress TLS certificate covers {host}")));
+                findings.push(Finding::new(format!(
+                    "no Ingress TLS certificate covers {host}"
+                )));
             }
         }
         if judged.is_empty() && findings.is_empty() && unknown.is_empty() {
@@ -188,8 +253,14 @@ impl Check for TlsCertificate {
 
 /// Whether an Ingress sends traffic to one of these Services (default backend or any rule path).
 fn routes_to(ingress: &Ingress, services: &BTreeSet<&str>) -> bool {
-    let Some(spec) = ingress.spec.as_ref() else { return false };
-    let hits = |b: &IngressBackend| b.service.as_ref().is_some_and(|s| services.contains(s.name.as_str()));
+    let Some(spec) = ingress.spec.as_ref() else {
+        return false;
+    };
+    let hits = |b: &IngressBackend| {
+        b.service
+            .as_ref()
+            .is_some_and(|s| services.contains(s.name.as_str()))
+    };
     spec.default_backend.as_ref().is_some_and(hits)
         || spec
             .rules
@@ -212,8 +283,11 @@ pub fn covers(dns_name: &str, host: &str) -> bool {
     if name == host {
         return true;
     }
-    let Some(suffix) = name.strip_prefix("*.") else { return false };
-    if suffix.contains('*') || suffix.split('.').count() < 2 || suffix.split('.').any(str::is_empty) {
+    let Some(suffix) = name.strip_prefix("*.") else {
+        return false;
+    };
+    if suffix.contains('*') || suffix.split('.').count() < 2 || suffix.split('.').any(str::is_empty)
+    {
         return false;
     }
     match host.split_once('.') {
@@ -274,7 +348,15 @@ mod tests {
         }
         let pod = PodSpec::default();
         let labels = BTreeMap::new();
-        let cx = Context { snapshot: &s, deployment: &d, pod: &pod, pod_labels: &labels, readiness: "api", checklist: "inline", item: "tls" };
+        let cx = Context {
+            snapshot: &s,
+            deployment: &d,
+            pod: &pod,
+            pod_labels: &labels,
+            readiness: "api",
+            checklist: "inline",
+            item: "tls",
+        };
         check.evaluate(&cx)
     }
 
@@ -283,12 +365,29 @@ mod tests {
         let check = json!({"secretName": "api-tls", "minDaysValid": 30});
         // 29 days and 23 hours: not 30.
         assert_eq!(
-            judge(check.clone(), Some(facts("2026-06-30T23:00:00Z", &[])), Source::Cluster),
-            Outcome::fail("certificate in Secret api-tls expires 2026-06-30T23:00:00Z (29 days left, needs 30)")
+            judge(
+                check.clone(),
+                Some(facts("2026-06-30T23:00:00Z", &[])),
+                Source::Cluster
+            ),
+            Outcome::fail(
+                "certificate in Secret api-tls expires 2026-06-30T23:00:00Z (29 days left, needs 30)"
+            )
         );
-        assert!(matches!(judge(check.clone(), Some(facts("2026-07-01T00:00:00Z", &[])), Source::Cluster), Outcome::Pass(_)));
+        assert!(matches!(
+            judge(
+                check.clone(),
+                Some(facts("2026-07-01T00:00:00Z", &[])),
+                Source::Cluster
+            ),
+            Outcome::Pass(_)
+        ));
         assert_eq!(
-            judge(check, Some(facts("2026-06-01T00:00:00Z", &[])), Source::Cluster),
+            judge(
+                check,
+                Some(facts("2026-06-01T00:00:00Z", &[])),
+                Source::Cluster
+            ),
             Outcome::fail("certificate in Secret api-tls expired 2026-06-01T00:00:00Z")
         );
     }
@@ -298,7 +397,11 @@ mod tests {
         let mut f = facts("2027-01-01T00:00:00Z", &[]);
         f.not_before = Some("2026-06-02T00:00:00Z".parse().unwrap());
         assert_eq!(
-            judge(json!({"secretName": "api-tls"}), Some(f.clone()), Source::Cluster),
+            judge(
+                json!({"secretName": "api-tls"}),
+                Some(f.clone()),
+                Source::Cluster
+            ),
             Outcome::fail("certificate in Secret api-tls is not valid before 2026-06-02T00:00:00Z")
         );
         f.error = Some("no PEM block".into());
@@ -310,9 +413,16 @@ mod tests {
 
     #[test]
     fn offline_needs_observations() {
-        assert!(matches!(judge(json!({"secretName": "api-tls"}), None, Source::Manifests), Outcome::Unknown(_)));
         assert!(matches!(
-            judge(json!({"secretName": "api-tls"}), Some(facts("2027-01-01T00:00:00Z", &[])), Source::Manifests),
+            judge(json!({"secretName": "api-tls"}), None, Source::Manifests),
+            Outcome::Unknown(_)
+        ));
+        assert!(matches!(
+            judge(
+                json!({"secretName": "api-tls"}),
+                Some(facts("2027-01-01T00:00:00Z", &[])),
+                Source::Manifests
+            ),
             Outcome::Pass(_)
         ));
         assert_eq!(

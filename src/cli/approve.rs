@@ -15,8 +15,8 @@ use kube::api::{Api, PostParams};
 use kube::{Client, ResourceExt};
 
 use crate::api::{
-    ApprovedRevision, ChecklistKind, ClusterReadinessChecklist, DeploymentReadiness, Item, ReadinessApproval,
-    ReadinessApprovalSpec, ReadinessChecklist, ReadinessRef,
+    ApprovedRevision, ChecklistKind, ClusterReadinessChecklist, DeploymentReadiness, Item,
+    ReadinessApproval, ReadinessApprovalSpec, ReadinessChecklist, ReadinessRef,
 };
 use crate::checks::approval::{current_images, template_hash};
 use crate::engine::INLINE_CHECKLIST;
@@ -42,7 +42,10 @@ pub struct ApproveArgs {
 }
 
 pub fn run(args: ApproveArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -63,14 +66,27 @@ pub fn run(args: ApproveArgs) -> ExitCode {
 
 async fn approve(args: ApproveArgs) -> anyhow::Result<String> {
     let now = Timestamp::now();
-    let expires = args.expires.as_deref().map(|e| parse_expiry(e, now)).transpose().map_err(anyhow::Error::msg)?;
+    let expires = args
+        .expires
+        .as_deref()
+        .map(|e| parse_expiry(e, now))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let client = Client::try_default().await?;
-    let namespace = args.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string());
 
     let readiness = Api::<DeploymentReadiness>::namespaced(client.clone(), &namespace)
         .get_opt(&args.readiness)
         .await?
-        .ok_or_else(|| anyhow::anyhow!("DeploymentReadiness {} not found in namespace {namespace}", args.readiness))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "DeploymentReadiness {} not found in namespace {namespace}",
+                args.readiness
+            )
+        })?;
 
     // The item's checklists, to make sure it names an approval gate (best effort: a checklist
     // this user cannot read is skipped with a warning).
@@ -79,12 +95,17 @@ async fn approve(args: ApproveArgs) -> anyhow::Result<String> {
     let mut unreadable = Vec::new();
     for r in &readiness.spec.checklists {
         let found = match r.kind {
-            ChecklistKind::ReadinessChecklist => Api::<ReadinessChecklist>::namespaced(client.clone(), &namespace)
-                .get_opt(&r.name)
-                .await
-                .map(|c| c.map(|c| namespaced.push(c))),
+            ChecklistKind::ReadinessChecklist => {
+                Api::<ReadinessChecklist>::namespaced(client.clone(), &namespace)
+                    .get_opt(&r.name)
+                    .await
+                    .map(|c| c.map(|c| namespaced.push(c)))
+            }
             ChecklistKind::ClusterReadinessChecklist => {
-                Api::<ClusterReadinessChecklist>::all(client.clone()).get_opt(&r.name).await.map(|c| c.map(|c| cluster.push(c)))
+                Api::<ClusterReadinessChecklist>::all(client.clone())
+                    .get_opt(&r.name)
+                    .await
+                    .map(|c| c.map(|c| cluster.push(c)))
             }
         };
         if let Err(e) = found {
@@ -105,22 +126,49 @@ async fn approve(args: ApproveArgs) -> anyhow::Result<String> {
     let deployment = Api::<Deployment>::namespaced(client.clone(), &namespace)
         .get_opt(target)
         .await?
-        .ok_or_else(|| anyhow::anyhow!("Deployment {target} (the target of {}) not found in namespace {namespace}", args.readiness))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "Deployment {target} (the target of {}) not found in namespace {namespace}",
+                args.readiness
+            )
+        })?;
 
-    let review = Api::<SelfSubjectReview>::all(client.clone()).create(&PostParams::default(), &SelfSubjectReview::default()).await?;
+    let review = Api::<SelfSubjectReview>::all(client.clone())
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await?;
     let user = review
         .status
         .and_then(|s| s.user_info)
         .and_then(|u| u.username)
         .filter(|u| !u.is_empty())
-        .ok_or_else(|| anyhow::anyhow!("the API server did not say who you are (SelfSubjectReview without a username)"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the API server did not say who you are (SelfSubjectReview without a username)"
+            )
+        })?;
     if !approvers.is_empty() && !approvers.contains(&user) {
-        eprintln!("warning: the gate counts approvals by {} only; one by {user} will not count", approvers.join(", "));
+        eprintln!(
+            "warning: the gate counts approvals by {} only; one by {user} will not count",
+            approvers.join(", ")
+        );
     }
 
-    let approval = build_approval(&readiness, &deployment, &args.item, &user, expires, args.comment.clone()).map_err(anyhow::Error::msg)?;
-    let params = PostParams { dry_run: args.dry_run, ..Default::default() };
-    let created = Api::<ReadinessApproval>::namespaced(client, &namespace).create(&params, &approval).await?;
+    let approval = build_approval(
+        &readiness,
+        &deployment,
+        &args.item,
+        &user,
+        expires,
+        args.comment.clone(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let params = PostParams {
+        dry_run: args.dry_run,
+        ..Default::default()
+    };
+    let created = Api::<ReadinessApproval>::namespaced(client, &namespace)
+        .create(&params, &approval)
+        .await?;
     Ok(describe(&created, args.dry_run))
 }
 
@@ -138,12 +186,25 @@ fn describe(approval: &ReadinessApproval, dry_run: bool) -> String {
     } else {
         format!(" for images {}", spec.revision.images.join(", "))
     };
-    let template = spec.revision.template.as_deref().map(|t| format!(" (pod template {})", t.get(..19).unwrap_or(t))).unwrap_or_default();
-    let until = spec.expires.as_ref().map(|e| format!(", until {}", e.0)).unwrap_or_default();
+    let template = spec
+        .revision
+        .template
+        .as_deref()
+        .map(|t| format!(" (pod template {})", t.get(..19).unwrap_or(t)))
+        .unwrap_or_default();
+    let until = spec
+        .expires
+        .as_ref()
+        .map(|e| format!(", until {}", e.0))
+        .unwrap_or_default();
     format!(
         "readinessapproval.gonogo.dev/{} {}: {} approved {} of {}{what}{template}{until}",
         approval.name_any(),
-        if dry_run { "validated (dry run)" } else { "created" },
+        if dry_run {
+            "validated (dry run)"
+        } else {
+            "created"
+        },
         spec.approver,
         spec.item,
         spec.readiness_ref.name
@@ -161,12 +222,18 @@ fn item_sources<'a>(
     for r in &readiness.spec.checklists {
         match r.kind {
             ChecklistKind::ReadinessChecklist => {
-                if let Some(c) = namespaced.iter().find(|c| c.metadata.name.as_deref() == Some(r.name.as_str())) {
+                if let Some(c) = namespaced
+                    .iter()
+                    .find(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))
+                {
                     sources.push((r.name.clone(), &c.spec.items));
                 }
             }
             ChecklistKind::ClusterReadinessChecklist => {
-                if let Some(c) = cluster.iter().find(|c| c.metadata.name.as_deref() == Some(r.name.as_str())) {
+                if let Some(c) = cluster
+                    .iter()
+                    .find(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))
+                {
                     sources.push((format!("cluster/{}", r.name), &c.spec.checklist.items));
                 }
             }
@@ -184,29 +251,53 @@ fn find_approval_item(sources: &[(String, &[Item])], wanted: &str) -> Result<Vec
         .flat_map(|(label, items)| items.iter().map(move |i| (label.as_str(), i)))
         .filter(|(label, i)| i.name == wanted || format!("{label}/{}", i.name) == wanted)
         .collect();
-    let approvals: Vec<&Item> = matching.iter().filter(|(_, i)| i.approval.is_some()).map(|(_, i)| *i).collect();
+    let approvals: Vec<&Item> = matching
+        .iter()
+        .filter(|(_, i)| i.approval.is_some())
+        .map(|(_, i)| *i)
+        .collect();
     if !approvals.is_empty() {
-        let mut approvers: Vec<String> = approvals.iter().flat_map(|i| i.approval.iter().flat_map(|a| a.approvers.clone())).collect();
+        let mut approvers: Vec<String> = approvals
+            .iter()
+            .flat_map(|i| i.approval.iter().flat_map(|a| a.approvers.clone()))
+            .collect();
         approvers.sort();
         approvers.dedup();
         // Any gate without an approvers list counts anyone.
-        if approvals.iter().any(|i| i.approval.as_ref().is_some_and(|a| a.approvers.is_empty())) {
+        if approvals
+            .iter()
+            .any(|i| i.approval.as_ref().is_some_and(|a| a.approvers.is_empty()))
+        {
             approvers.clear();
         }
         return Ok(approvers);
     }
     if let Some((label, item)) = matching.first() {
         let kinds = item.kinds();
-        return Err(format!("item {label}/{} is not an approval gate (its check kind: {})", item.name, kinds.join(", ")));
+        return Err(format!(
+            "item {label}/{} is not an approval gate (its check kind: {})",
+            item.name,
+            kinds.join(", ")
+        ));
     }
     let known: Vec<String> = sources
         .iter()
-        .flat_map(|(label, items)| items.iter().filter(|i| i.approval.is_some()).map(move |i| format!("{label}/{}", i.name)))
+        .flat_map(|(label, items)| {
+            items
+                .iter()
+                .filter(|i| i.approval.is_some())
+                .map(move |i| format!("{label}/{}", i.name))
+        })
         .collect();
     if known.is_empty() {
-        Err(format!("no approval item named {wanted}: the DeploymentReadiness has no approval gates"))
+        Err(format!(
+            "no approval item named {wanted}: the DeploymentReadiness has no approval gates"
+        ))
     } else {
-        Err(format!("no approval item named {wanted} (approval items: {})", known.join(", ")))
+        Err(format!(
+            "no approval item named {wanted} (approval items: {})",
+            known.join(", ")
+        ))
     }
 }
 
@@ -221,7 +312,11 @@ pub fn build_approval(
     expires: Option<Timestamp>,
     comment: Option<String>,
 ) -> Result<ReadinessApproval, String> {
-    let readiness_name = readiness.metadata.name.clone().ok_or("the DeploymentReadiness has no name")?;
+    let readiness_name = readiness
+        .metadata
+        .name
+        .clone()
+        .ok_or("the DeploymentReadiness has no name")?;
     let target = &readiness.spec.target_ref.name;
     if deployment.metadata.name.as_deref() != Some(target.as_str()) {
         return Err(format!(
@@ -238,12 +333,19 @@ pub fn build_approval(
     let Some(spec) = deployment.spec.as_ref() else {
         return Err(format!("Deployment {target} has no spec to approve"));
     };
-    let images = spec.template.spec.as_ref().map(current_images).unwrap_or_default();
+    let images = spec
+        .template
+        .spec
+        .as_ref()
+        .map(current_images)
+        .unwrap_or_default();
     let template = Some(template_hash(&spec.template));
     let mut approval = ReadinessApproval::new(
         "",
         ReadinessApprovalSpec {
-            readiness_ref: ReadinessRef { name: readiness_name.clone() },
+            readiness_ref: ReadinessRef {
+                name: readiness_name.clone(),
+            },
             item: item.to_string(),
             approver: approver.to_string(),
             revision: ApprovedRevision { images, template },
@@ -256,7 +358,8 @@ pub fn build_approval(
     approval.metadata.namespace = readiness.metadata.namespace.clone();
     // Label values are at most 63 characters; a longer name is still in spec.readinessRef.
     if readiness_name.len() <= 63 {
-        approval.metadata.labels = Some([("gonogo.dev/readiness".to_string(), readiness_name)].into());
+        approval.metadata.labels =
+            Some([("gonogo.dev/readiness".to_string(), readiness_name)].into());
     }
     Ok(approval)
 }
@@ -266,14 +369,24 @@ fn name_prefix(readiness: &str, item: &str) -> String {
     let raw = format!("{readiness}-{item}");
     let mut prefix: String = raw
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .take(200)
         .collect();
     while prefix.ends_with(['-', '.']) {
         prefix.pop();
     }
     let prefix = prefix.trim_start_matches(['-', '.']);
-    if prefix.is_empty() { "approval-".to_string() } else { format!("{prefix}-") }
+    if prefix.is_empty() {
+        "approval-".to_string()
+    } else {
+        format!("{prefix}-")
+    }
 }
 
 /// `72h`, `90m`, `1h30m`, `7d` from now, or an RFC 3339 time; it must lie in the future.
@@ -286,8 +399,13 @@ pub fn parse_expiry(text: &str, now: Timestamp) -> Result<Timestamp, String> {
             Some(Ok(days)) => days.checked_mul(86_400).map(SignedDuration::from_secs),
             _ => text.parse::<SignedDuration>().ok(),
         }
-        .ok_or_else(|| format!("--expires {text:?}: not a duration such as 72h, 90m or 7d, nor an RFC 3339 time"))?;
-        now.checked_add(duration).map_err(|_| format!("--expires {text:?} is too far away"))?
+        .ok_or_else(|| {
+            format!(
+                "--expires {text:?}: not a duration such as 72h, 90m or 7d, nor an RFC 3339 time"
+            )
+        })?;
+        now.checked_add(duration)
+            .map_err(|_| format!("--expires {text:?} is too far away"))?
     };
     if at <= now {
         return Err(format!("--expires {text:?} is not in the future"));
@@ -355,9 +473,19 @@ spec:
     #[test]
     fn the_approval_binds_the_current_revision_and_the_user() {
         let expires = parse_expiry("72h", NOW.parse().unwrap()).unwrap();
-        let approval = build_approval(&readiness(), &deployment(), "signoff", "alice", Some(expires), Some("canary looked fine".into())).unwrap();
+        let approval = build_approval(
+            &readiness(),
+            &deployment(),
+            "signoff",
+            "alice",
+            Some(expires),
+            Some("canary looked fine".into()),
+        )
+        .unwrap();
         let hash = template_hash(&deployment().spec.unwrap().template);
-        let yaml = serde_yaml_ng::to_string(&approval).unwrap().replace(&hash, "HASH");
+        let yaml = serde_yaml_ng::to_string(&approval)
+            .unwrap()
+            .replace(&hash, "HASH");
         assert_eq!(
             yaml,
             r#"apiVersion: gonogo.dev/v1alpha1
@@ -387,16 +515,31 @@ spec:
     #[test]
     fn the_recorded_approval_passes_the_gate() {
         let d = deployment();
-        let mut approval = build_approval(&readiness(), &d, "sre/signoff", "alice", None, None).unwrap();
+        let mut approval =
+            build_approval(&readiness(), &d, "sre/signoff", "alice", None, None).unwrap();
         approval.metadata.name = Some("api-sre-signoff-x7k2p".into());
         let mut snapshot = Snapshot::new("shop", NOW.parse().unwrap(), Source::Cluster);
         snapshot.approvals = vec![Arc::new(approval)];
         let pod = d.spec.as_ref().unwrap().template.spec.clone().unwrap();
         let labels = BTreeMap::new();
         for bind_to in ["Images", "Template"] {
-            let check = Approval { approvers: vec!["alice".into()], bind_to: bind_to.into() };
-            let cx = Context { snapshot: &snapshot, deployment: &d, pod: &pod, pod_labels: &labels, readiness: "api", checklist: "sre", item: "signoff" };
-            assert!(matches!(check.evaluate(&cx), Outcome::Pass(ref m) if m.starts_with("approved by alice")), "{bind_to}");
+            let check = Approval {
+                approvers: vec!["alice".into()],
+                bind_to: bind_to.into(),
+            };
+            let cx = Context {
+                snapshot: &snapshot,
+                deployment: &d,
+                pod: &pod,
+                pod_labels: &labels,
+                readiness: "api",
+                checklist: "sre",
+                item: "signoff",
+            };
+            assert!(
+                matches!(check.evaluate(&cx), Outcome::Pass(ref m) if m.starts_with("approved by alice")),
+                "{bind_to}"
+            );
         }
     }
 
@@ -410,7 +553,10 @@ spec:
         );
         let mut empty = deployment();
         empty.spec = None;
-        assert_eq!(build_approval(&readiness(), &empty, "signoff", "alice", None, None).unwrap_err(), "Deployment api has no spec to approve");
+        assert_eq!(
+            build_approval(&readiness(), &empty, "signoff", "alice", None, None).unwrap_err(),
+            "Deployment api has no spec to approve"
+        );
         assert!(build_approval(&readiness(), &deployment(), "signoff", "", None, None).is_err());
     }
 
@@ -422,9 +568,15 @@ spec:
         // `signoff` names an inline gate and the sre one: the union of their approvers, and the
         // sre gate lets anyone approve.
         assert_eq!(find_approval_item(&sources, "signoff"), Ok(vec![]));
-        assert_eq!(find_approval_item(&sources, "inline/signoff"), Ok(vec!["alice".to_string(), "bob".to_string()]));
+        assert_eq!(
+            find_approval_item(&sources, "inline/signoff"),
+            Ok(vec!["alice".to_string(), "bob".to_string()])
+        );
         assert_eq!(find_approval_item(&sources, "sre/runbook"), Ok(vec![]));
-        assert_eq!(find_approval_item(&sources, "probes"), Err("item inline/probes is not an approval gate (its check kind: probes)".into()));
+        assert_eq!(
+            find_approval_item(&sources, "probes"),
+            Err("item inline/probes is not an approval gate (its check kind: probes)".into())
+        );
         assert_eq!(
             find_approval_item(&sources, "sign-off"),
             Err("no approval item named sign-off (approval items: sre/signoff, sre/runbook, inline/signoff)".into())
@@ -434,20 +586,47 @@ spec:
     #[test]
     fn expiry_durations_and_times() {
         let now: Timestamp = NOW.parse().unwrap();
-        assert_eq!(parse_expiry("72h", now).unwrap(), "2026-06-04T00:00:00Z".parse::<Timestamp>().unwrap());
-        assert_eq!(parse_expiry("7d", now).unwrap(), "2026-06-08T00:00:00Z".parse::<Timestamp>().unwrap());
-        assert_eq!(parse_expiry("1h30m", now).unwrap(), "2026-06-01T01:30:00Z".parse::<Timestamp>().unwrap());
-        assert_eq!(parse_expiry("2026-07-01T00:00:00Z", now).unwrap(), "2026-07-01T00:00:00Z".parse::<Timestamp>().unwrap());
-        assert!(parse_expiry("2026-05-01T00:00:00Z", now).unwrap_err().contains("not in the future"));
-        assert!(parse_expiry("-5h", now).unwrap_err().contains("not in the future"));
-        assert!(parse_expiry("soon", now).unwrap_err().contains("not a duration"));
+        assert_eq!(
+            parse_expiry("72h", now).unwrap(),
+            "2026-06-04T00:00:00Z".parse::<Timestamp>().unwrap()
+        );
+        assert_eq!(
+            parse_expiry("7d", now).unwrap(),
+            "2026-06-08T00:00:00Z".parse::<Timestamp>().unwrap()
+        );
+        assert_eq!(
+            parse_expiry("1h30m", now).unwrap(),
+            "2026-06-01T01:30:00Z".parse::<Timestamp>().unwrap()
+        );
+        assert_eq!(
+            parse_expiry("2026-07-01T00:00:00Z", now).unwrap(),
+            "2026-07-01T00:00:00Z".parse::<Timestamp>().unwrap()
+        );
+        assert!(
+            parse_expiry("2026-05-01T00:00:00Z", now)
+                .unwrap_err()
+                .contains("not in the future")
+        );
+        assert!(
+            parse_expiry("-5h", now)
+                .unwrap_err()
+                .contains("not in the future")
+        );
+        assert!(
+            parse_expiry("soon", now)
+                .unwrap_err()
+                .contains("not a duration")
+        );
         assert!(parse_expiry("99999999999d", now).is_err());
     }
 
     #[test]
     fn name_prefixes_are_dns_safe() {
         assert_eq!(name_prefix("api", "sre/signoff"), "api-sre-signoff-");
-        assert_eq!(name_prefix("api", "cluster/org/Sign_Off"), "api-cluster-org-sign-off-");
+        assert_eq!(
+            name_prefix("api", "cluster/org/Sign_Off"),
+            "api-cluster-org-sign-off-"
+        );
         assert_eq!(name_prefix("", "/"), "approval-");
         assert!(name_prefix(&"a".repeat(300), "x").len() <= 201);
     }

@@ -17,7 +17,9 @@ use super::verdicts::{self, AppliesTo, CheckReport, FailOn, Plan, Policy};
 use crate::manifests::ManifestSet;
 
 #[derive(clap::Args, Debug, Clone)]
-#[command(after_help = "Exit codes: 0 no failing gate; 1 a gate fails (see --fail-on); 2 usage or input error.")]
+#[command(
+    after_help = "Exit codes: 0 no failing gate; 1 a gate fails (see --fail-on); 2 usage or input error."
+)]
 pub struct CheckArgs {
     /// Manifest files or directories (recursive: *.yaml, *.yml, *.json), or `-` for standard
     /// input. Repeatable. Multi-document YAML, JSON, `kind: List` and `helm template` output.
@@ -90,11 +92,20 @@ pub enum ColorWhen {
 /// What a run produced, before printing.
 pub enum Outcome {
     /// The verdicts, and warnings for standard error.
-    Judged { report: CheckReport, warnings: Vec<String> },
+    Judged {
+        report: CheckReport,
+        warnings: Vec<String>,
+    },
     /// Nothing to judge, and that is allowed (`--allow-empty`).
-    Empty { message: String, warnings: Vec<String> },
+    Empty {
+        message: String,
+        warnings: Vec<String>,
+    },
     /// Usage or input errors (exit code 2).
-    Invalid { errors: Vec<String>, warnings: Vec<String> },
+    Invalid {
+        errors: Vec<String>,
+        warnings: Vec<String>,
+    },
 }
 
 pub fn run(args: CheckArgs) -> ExitCode {
@@ -121,12 +132,17 @@ pub fn run(args: CheckArgs) -> ExitCode {
         ColorWhen::Always => anstream::ColorChoice::Always,
         ColorWhen::Never => anstream::ColorChoice::Never,
     };
-    let options = OutputOptions { source_prefix: args.source_prefix.clone() };
+    let options = OutputOptions {
+        source_prefix: args.source_prefix.clone(),
+    };
     // Buffered: stdout alone flushes every line, and a report can be tens of MB. Only the
     // table has colour; the machine formats skip the escape-stripping pass.
     let stdout = std::io::stdout().lock();
     let mut stdout: Box<dyn Write> = match args.output {
-        Format::Table => Box::new(std::io::BufWriter::with_capacity(1 << 16, anstream::AutoStream::new(stdout, choice))),
+        Format::Table => Box::new(std::io::BufWriter::with_capacity(
+            1 << 16,
+            anstream::AutoStream::new(stdout, choice),
+        )),
         _ => Box::new(std::io::BufWriter::with_capacity(1 << 16, stdout)),
     };
 
@@ -141,7 +157,9 @@ pub fn run(args: CheckArgs) -> ExitCode {
             written = writer.deployment(&d);
         }
     });
-    let result = written.and_then(|()| writer.finish()).and_then(|totals| stdout.flush().map(|()| totals));
+    let result = written
+        .and_then(|()| writer.finish())
+        .and_then(|totals| stdout.flush().map(|()| totals));
     warnings.append(&mut checklist_warnings);
     print_warnings(stderr, &warnings);
     // The process ends here: freeing every object one by one would only cost time.
@@ -201,7 +219,10 @@ pub struct Loaded {
 
 /// Read the manifests and checklist files; `Err` when there is nothing to judge (an input
 /// error, or an empty input).
-pub fn load(args: &CheckArgs, stdin: &mut dyn FnMut() -> std::io::Result<String>) -> Result<(Loaded, Vec<String>), Outcome> {
+pub fn load(
+    args: &CheckArgs,
+    stdin: &mut dyn FnMut() -> std::io::Result<String>,
+) -> Result<(Loaded, Vec<String>), Outcome> {
     let mut errors = InputErrors::default();
     let mut warnings = Vec::new();
 
@@ -225,14 +246,27 @@ pub fn load(args: &CheckArgs, stdin: &mut dyn FnMut() -> std::io::Result<String>
     // so they are loaded under the empty namespace name, which no real object has.
     let mut flag_set = ManifestSet::default();
     if !args.checklists.is_empty() {
-        let mut no_stdin = || Err(std::io::Error::other("--checklist does not read standard input"));
-        input::load(&args.checklists, "", &mut flag_set, &mut no_stdin, &mut errors);
+        let mut no_stdin = || {
+            Err(std::io::Error::other(
+                "--checklist does not read standard input",
+            ))
+        };
+        input::load(
+            &args.checklists,
+            "",
+            &mut flag_set,
+            &mut no_stdin,
+            &mut errors,
+        );
     }
     let mut plan = Plan {
         applies_to: args.checklist_applies_to,
         baseline: !args.no_baseline,
         now: args.now.unwrap_or_else(Timestamp::now),
-        policy: Policy { fail_on: args.fail_on, fail_on_unknown: args.fail_on_unknown },
+        policy: Policy {
+            fail_on: args.fail_on,
+            fail_on_unknown: args.fail_on_unknown,
+        },
         assumed,
         ..Default::default()
     };
@@ -240,7 +274,11 @@ pub fn load(args: &CheckArgs, stdin: &mut dyn FnMut() -> std::io::Result<String>
     for (ns_name, ns) in &flag_set.namespaces {
         let namespace = (!ns_name.is_empty()).then(|| ns_name.clone());
         checklist_objects += ns.checklists.len();
-        plan.checklists.extend(ns.checklists.iter().map(|c| (namespace.clone(), Arc::clone(c))));
+        plan.checklists.extend(
+            ns.checklists
+                .iter()
+                .map(|c| (namespace.clone(), Arc::clone(c))),
+        );
     }
     plan.cluster_checklists = flag_set.cluster_checklists.clone();
     if flag_set.objects > checklist_objects {
@@ -250,7 +288,10 @@ pub fn load(args: &CheckArgs, stdin: &mut dyn FnMut() -> std::io::Result<String>
         ));
     }
     if !args.checklists.is_empty() && checklist_objects == 0 && errors.is_empty() {
-        errors.push(format!("--checklist {}: no ReadinessChecklist or ClusterReadinessChecklist found", args.checklists.join(", ")));
+        errors.push(format!(
+            "--checklist {}: no ReadinessChecklist or ClusterReadinessChecklist found",
+            args.checklists.join(", ")
+        ));
     }
     warnings.append(&mut set.warnings);
     warnings.append(&mut flag_set.warnings);
@@ -260,21 +301,53 @@ pub fn load(args: &CheckArgs, stdin: &mut dyn FnMut() -> std::io::Result<String>
         if errors.more > 0 {
             errors_out.push(format!("... and {} more errors", errors.more));
         }
-        return Err(Outcome::Invalid { errors: errors_out, warnings });
+        return Err(Outcome::Invalid {
+            errors: errors_out,
+            warnings,
+        });
     }
-    let deployments: usize = set.namespaces.values().map(|ns| ns.deployments.len() + ns.readiness.len()).sum();
+    let deployments: usize = set
+        .namespaces
+        .values()
+        .map(|ns| ns.deployments.len() + ns.readiness.len())
+        .sum();
     if set.objects == 0 {
-        let what = if streams == 1 { "the input".to_string() } else { format!("{streams} inputs") };
-        let message = format!("no Kubernetes objects in {what} ({}); is the pipeline feeding gonogo empty?", args.files.join(", "));
-        return Err(if args.allow_empty { Outcome::Empty { message, warnings } } else { Outcome::Invalid { errors: vec![message], warnings } });
+        let what = if streams == 1 {
+            "the input".to_string()
+        } else {
+            format!("{streams} inputs")
+        };
+        let message = format!(
+            "no Kubernetes objects in {what} ({}); is the pipeline feeding gonogo empty?",
+            args.files.join(", ")
+        );
+        return Err(if args.allow_empty {
+            Outcome::Empty { message, warnings }
+        } else {
+            Outcome::Invalid {
+                errors: vec![message],
+                warnings,
+            }
+        });
     }
     if deployments == 0 {
         let message = format!(
             "no Deployment or DeploymentReadiness among the {} object(s) read; nothing to check{}",
             set.objects,
-            if args.allow_empty { "" } else { " (pass --allow-empty if that is expected)" }
+            if args.allow_empty {
+                ""
+            } else {
+                " (pass --allow-empty if that is expected)"
+            }
         );
-        return Err(if args.allow_empty { Outcome::Empty { message, warnings } } else { Outcome::Invalid { errors: vec![message], warnings } });
+        return Err(if args.allow_empty {
+            Outcome::Empty { message, warnings }
+        } else {
+            Outcome::Invalid {
+                errors: vec![message],
+                warnings,
+            }
+        });
     }
     Ok((Loaded { set, plan }, warnings))
 }
@@ -304,7 +377,12 @@ pub fn fuzz_one(text: &str) -> bool {
     if let Outcome::Judged { report, .. } = check(&args, &mut stdin) {
         let _ = report.fails();
         for format in [Format::Table, Format::Json, Format::Junit, Format::Sarif] {
-            let _ = output::render(format, &report, &OutputOptions::default(), &mut std::io::sink());
+            let _ = output::render(
+                format,
+                &report,
+                &OutputOptions::default(),
+                &mut std::io::sink(),
+            );
         }
         return true;
     }

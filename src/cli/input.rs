@@ -64,7 +64,15 @@ pub fn load(
             match stdin() {
                 Ok(text) => {
                     streams += 1;
-                    add_stream(&Stream { name: STDIN.into(), text }, default_namespace, set, errors);
+                    add_stream(
+                        &Stream {
+                            name: STDIN.into(),
+                            text,
+                        },
+                        default_namespace,
+                        set,
+                        errors,
+                    );
                 }
                 Err(e) => errors.push(format!("{STDIN}: {e}")),
             }
@@ -95,18 +103,29 @@ pub fn load(
 ///
 /// Documents are split first (cheap), then parsed and typed on every core, a batch at a time
 /// (memory stays flat), and inserted in input order, so the result is the same as one by one.
-pub fn add_stream(stream: &Stream, default_namespace: &str, set: &mut ManifestSet, errors: &mut InputErrors) {
+pub fn add_stream(
+    stream: &Stream,
+    default_namespace: &str,
+    set: &mut ManifestSet,
+    errors: &mut InputErrors,
+) {
     /// Documents per thread and batch.
     const BATCH: usize = 256;
     /// Below this many documents a thread costs more than it saves.
     const PARALLEL_FROM: usize = 64;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
     let raw: Vec<RawDocument<'_>> = raw_documents(&stream.text).collect();
     let work = |docs: &[RawDocument<'_>]| -> Vec<Result<Classified, String>> {
         let mut out = Vec::with_capacity(docs.len());
         for doc in docs {
             match doc.parse(&stream.name) {
-                Ok(parsed) => out.extend(parsed.iter().map(|d| classify(d, default_namespace).map_err(|e| e.to_string()))),
+                Ok(parsed) => out.extend(
+                    parsed
+                        .iter()
+                        .map(|d| classify(d, default_namespace).map_err(|e| e.to_string())),
+                ),
                 Err(e) => out.push(Err(e.to_string())),
             }
         }
@@ -114,15 +133,25 @@ pub fn add_stream(stream: &Stream, default_namespace: &str, set: &mut ManifestSe
     };
     let work = &work;
     for batch in raw.chunks(BATCH * threads) {
-        let results: Vec<Vec<Result<Classified, String>>> = if threads == 1 || batch.len() < PARALLEL_FROM {
-            vec![work(batch)]
-        } else {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = batch.chunks(batch.len().div_ceil(threads)).map(|part| scope.spawn(move || work(part))).collect();
-                // A panic in a worker is a bug: let it surface as one, not as an input error.
-                handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-            })
-        };
+        let results: Vec<Vec<Result<Classified, String>>> =
+            if threads == 1 || batch.len() < PARALLEL_FROM {
+                vec![work(batch)]
+            } else {
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = batch
+                        .chunks(batch.len().div_ceil(threads))
+                        .map(|part| scope.spawn(move || work(part)))
+                        .collect();
+                    // A panic in a worker is a bug: let it surface as one, not as an input error.
+                    handles
+                        .into_iter()
+                        .map(|h| {
+                            h.join()
+                                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                        })
+                        .collect()
+                })
+            };
         for result in results.into_iter().flatten() {
             match result {
                 Ok(object) => set.insert(object),
@@ -145,7 +174,13 @@ fn read_text(path: &Path) -> std::io::Result<String> {
 }
 
 fn not_utf8(e: std::str::Utf8Error) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8 text (invalid byte at offset {})", e.valid_up_to()))
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.valid_up_to()
+        ),
+    )
 }
 
 /// The files a path stands for: itself, or the manifests under a directory (recursively,
@@ -159,7 +194,10 @@ fn expand(path: &Path) -> Result<Vec<PathBuf>, String> {
     let mut seen = BTreeSet::new();
     walk(path, &mut files, &mut seen)?;
     if files.is_empty() {
-        return Err(format!("{}: no *.yaml, *.yml or *.json files in this directory", display(path)));
+        return Err(format!(
+            "{}: no *.yaml, *.yml or *.json files in this directory",
+            display(path)
+        ));
     }
     Ok(files)
 }
@@ -181,7 +219,11 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, seen: &mut BTreeSet<PathBuf>) -> R
     for entry in entries {
         if entry.is_dir() {
             walk(&entry, files, seen)?;
-        } else if entry.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e)) {
+        } else if entry
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| EXTENSIONS.contains(&e))
+        {
             files.push(entry);
         }
     }
@@ -197,12 +239,16 @@ fn display(path: &Path) -> String {
 /// `--assume-present KIND/NAME`: the Kubernetes kind name for the accepted spellings.
 pub fn parse_assumption(value: &str) -> Result<(String, String), String> {
     let Some((kind, name)) = value.split_once('/') else {
-        return Err(format!("--assume-present {value:?}: expected KIND/NAME, e.g. secret/api-keys or configmap/*"));
+        return Err(format!(
+            "--assume-present {value:?}: expected KIND/NAME, e.g. secret/api-keys or configmap/*"
+        ));
     };
     let kind = match kind.to_ascii_lowercase().as_str() {
         "secret" | "secrets" => "Secret",
         "configmap" | "configmaps" | "cm" => "ConfigMap",
-        "pvc" | "pvcs" | "persistentvolumeclaim" | "persistentvolumeclaims" => "PersistentVolumeClaim",
+        "pvc" | "pvcs" | "persistentvolumeclaim" | "persistentvolumeclaims" => {
+            "PersistentVolumeClaim"
+        }
         "service" | "services" | "svc" => "Service",
         "hpa" | "horizontalpodautoscaler" | "horizontalpodautoscalers" => "HorizontalPodAutoscaler",
         "pdb" | "poddisruptionbudget" | "poddisruptionbudgets" => "PodDisruptionBudget",
@@ -219,7 +265,9 @@ pub fn parse_assumption(value: &str) -> Result<(String, String), String> {
         }
     };
     if name.is_empty() || name.contains('/') {
-        return Err(format!("--assume-present {value:?}: expected one name after the kind (or * for any)"));
+        return Err(format!(
+            "--assume-present {value:?}: expected one name after the kind (or * for any)"
+        ));
     }
     Ok((kind.to_string(), name.to_string()))
 }
@@ -230,11 +278,28 @@ mod tests {
 
     #[test]
     fn assumptions_use_the_kubernetes_kind_name() {
-        assert_eq!(parse_assumption("secret/api-keys").unwrap(), ("Secret".into(), "api-keys".into()));
-        assert_eq!(parse_assumption("PVC/data").unwrap(), ("PersistentVolumeClaim".into(), "data".into()));
-        assert_eq!(parse_assumption("ConfigMap/*").unwrap(), ("ConfigMap".into(), "*".into()));
-        assert!(parse_assumption("api-keys").unwrap_err().contains("expected KIND/NAME"));
-        assert!(parse_assumption("widget/x").unwrap_err().contains("unknown kind"));
+        assert_eq!(
+            parse_assumption("secret/api-keys").unwrap(),
+            ("Secret".into(), "api-keys".into())
+        );
+        assert_eq!(
+            parse_assumption("PVC/data").unwrap(),
+            ("PersistentVolumeClaim".into(), "data".into())
+        );
+        assert_eq!(
+            parse_assumption("ConfigMap/*").unwrap(),
+            ("ConfigMap".into(), "*".into())
+        );
+        assert!(
+            parse_assumption("api-keys")
+                .unwrap_err()
+                .contains("expected KIND/NAME")
+        );
+        assert!(
+            parse_assumption("widget/x")
+                .unwrap_err()
+                .contains("unknown kind")
+        );
         assert!(parse_assumption("secret/").is_err());
     }
 
@@ -247,7 +312,10 @@ mod tests {
         std::fs::write(dir.path().join("a.json"), "").unwrap();
         std::fs::write(dir.path().join("notes.txt"), "").unwrap();
         let files = expand(dir.path()).unwrap();
-        let names: Vec<String> = files.iter().map(|f| f.strip_prefix(dir.path()).unwrap().display().to_string()).collect();
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| f.strip_prefix(dir.path()).unwrap().display().to_string())
+            .collect();
         assert_eq!(names, ["a.json", "b/z.yml"]);
         std::fs::remove_file(dir.path().join("a.json")).unwrap();
         std::fs::remove_file(dir.path().join("b/z.yml")).unwrap();

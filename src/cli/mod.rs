@@ -4,15 +4,19 @@ pub mod approve;
 pub mod check;
 pub mod input;
 pub mod output;
-pub mod verdicts;
 pub mod run;
+pub mod verdicts;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "gonogo", version, about = "Production-readiness checklists as go/no-go gates for Kubernetes Deployments")]
+#[command(
+    name = "gonogo",
+    version,
+    about = "Production-readiness checklists as go/no-go gates for Kubernetes Deployments"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -15,8 +15,8 @@ use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 
 use crate::api::{
-    ChecklistKind, ChecklistRef, ClusterReadinessChecklist, DeploymentReadiness, DeploymentReadinessSpec, GateOutcome,
-    ReadinessChecklist, Severity, TargetRef,
+    ChecklistKind, ChecklistRef, ClusterReadinessChecklist, DeploymentReadiness,
+    DeploymentReadinessSpec, GateOutcome, ReadinessChecklist, Severity, TargetRef,
 };
 use crate::engine::{Checklists, GateResult, Problem, Report, evaluate};
 use crate::manifests::{ManifestSet, Mentions, Origin};
@@ -35,7 +35,11 @@ pub fn baseline() -> Option<&'static Arc<ReadinessChecklist>> {
             for doc in &docs {
                 set.add(doc, "").ok()?;
             }
-            set.namespaces.values().flat_map(|ns| ns.checklists.iter()).next().cloned()
+            set.namespaces
+                .values()
+                .flat_map(|ns| ns.checklists.iter())
+                .next()
+                .cloned()
         })
         .as_ref()
 }
@@ -79,7 +83,9 @@ impl Policy {
             FailOn::Required => gate.severity == Severity::Required,
             FailOn::Advisory => true,
         };
-        severity_counts && (gate.result == GateOutcome::Fail || (self.fail_on_unknown && gate.result == GateOutcome::Unknown))
+        severity_counts
+            && (gate.result == GateOutcome::Fail
+                || (self.fail_on_unknown && gate.result == GateOutcome::Unknown))
     }
 
     /// Whether a problem of the DeploymentReadiness fails the run. Problems that only mean
@@ -130,7 +136,9 @@ pub struct DeploymentVerdicts {
 impl DeploymentVerdicts {
     /// The position to report for this Deployment (its own, or its readiness object's).
     pub fn location(&self) -> Option<&Origin> {
-        self.origin.as_ref().or_else(|| self.evaluations.iter().find_map(|e| e.origin.as_ref()))
+        self.origin
+            .as_ref()
+            .or_else(|| self.evaluations.iter().find_map(|e| e.origin.as_ref()))
     }
 }
 
@@ -168,7 +176,12 @@ impl Totals {
         for e in &d.evaluations {
             self.evaluations += 1;
             self.problems += e.report.problems.len();
-            self.failing += e.report.problems.iter().filter(|p| policy.problem_fails(p)).count();
+            self.failing += e
+                .report
+                .problems
+                .iter()
+                .filter(|p| policy.problem_fails(p))
+                .count();
             for g in &e.report.gates {
                 self.gates += 1;
                 match g.result {
@@ -188,7 +201,9 @@ impl Totals {
 
 impl CheckReport {
     pub fn evaluations(&self) -> impl Iterator<Item = (&DeploymentVerdicts, &Evaluation)> {
-        self.deployments.iter().flat_map(|d| d.evaluations.iter().map(move |e| (d, e)))
+        self.deployments
+            .iter()
+            .flat_map(|d| d.evaluations.iter().map(move |e| (d, e)))
     }
 
     pub fn totals(&self) -> Totals {
@@ -234,12 +249,22 @@ impl Plan {
 pub fn judge(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>) -> CheckReport {
     let mut deployments = Vec::new();
     judge_each(set, plan, warnings, &mut |d| deployments.push(d));
-    CheckReport { now: plan.now, policy: plan.policy, deployments, objects: set.objects }
+    CheckReport {
+        now: plan.now,
+        policy: plan.policy,
+        deployments,
+        objects: set.objects,
+    }
 }
 
 /// As [`judge`], handing each Deployment's verdicts to `sink` as soon as they are known, so a
 /// large input never holds every report at once.
-pub fn judge_each(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>, sink: &mut dyn FnMut(DeploymentVerdicts)) {
+pub fn judge_each(
+    set: &ManifestSet,
+    plan: &Plan,
+    warnings: &mut Vec<String>,
+    sink: &mut dyn FnMut(DeploymentVerdicts),
+) {
     let flag_cluster: Vec<Arc<ClusterReadinessChecklist>> = plan.cluster_checklists.clone();
     let mut all_cluster: Vec<Arc<ClusterReadinessChecklist>> = set.cluster_checklists.clone();
     all_cluster.extend(flag_cluster.iter().cloned());
@@ -262,10 +287,19 @@ pub fn judge_each(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>, si
         // The input's checklists first: a DeploymentReadiness of the chart means the chart's checklist.
         let mut namespaced = ns.checklists.clone();
         namespaced.extend(flag_namespaced.iter().cloned());
-        let for_readiness = Checklists { namespaced: &namespaced, cluster: &all_cluster };
-        let for_flags = Checklists { namespaced: &flag_namespaced, cluster: &flag_cluster };
+        let for_readiness = Checklists {
+            namespaced: &namespaced,
+            cluster: &all_cluster,
+        };
+        let for_flags = Checklists {
+            namespaced: &flag_namespaced,
+            cluster: &flag_cluster,
+        };
         let baseline_list: Vec<Arc<ReadinessChecklist>> = baseline.cloned().into_iter().collect();
-        let for_baseline = Checklists { namespaced: &baseline_list, cluster: &[] };
+        let for_baseline = Checklists {
+            namespaced: &baseline_list,
+            cluster: &[],
+        };
 
         let mut last_of_name: HashMap<&str, usize> = HashMap::new();
         for (i, (d, origin)) in ns.deployments.iter().enumerate() {
@@ -280,21 +314,33 @@ pub fn judge_each(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>, si
         }
         let mut readiness_by_target: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, (r, _)) in ns.readiness.iter().enumerate() {
-            readiness_by_target.entry(r.spec.target_ref.name.as_str()).or_default().push(i);
+            readiness_by_target
+                .entry(r.spec.target_ref.name.as_str())
+                .or_default()
+                .push(i);
         }
 
         // The Deployments to judge, in input order (the last of each name).
         let todo: Vec<usize> = (0..ns.deployments.len())
             .filter(|&i| {
-                let name = ns.deployments[i].0.metadata.name.as_deref().unwrap_or_default();
+                let name = ns.deployments[i]
+                    .0
+                    .metadata
+                    .name
+                    .as_deref()
+                    .unwrap_or_default();
                 last_of_name.get(name) == Some(&i)
             })
             .collect();
         let judge_one = |i: usize| -> Result<DeploymentVerdicts, String> {
             let (deployment, origin) = &ns.deployments[i];
             let name = deployment.metadata.name.as_deref().unwrap_or_default();
-            let own = readiness_by_target.get(name).map(Vec::as_slice).unwrap_or_default();
-            let use_flags = has_flag_checklists && (own.is_empty() || plan.applies_to == AppliesTo::All);
+            let own = readiness_by_target
+                .get(name)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let use_flags =
+                has_flag_checklists && (own.is_empty() || plan.applies_to == AppliesTo::All);
             let use_baseline = own.is_empty() && !use_flags && baseline.is_some();
 
             let mut extra = Mentions::default();
@@ -323,13 +369,21 @@ pub fn judge_each(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>, si
                 let mut refs: Vec<ChecklistRef> = flag_namespaced
                     .iter()
                     .filter_map(|c| c.metadata.name.clone())
-                    .map(|n| ChecklistRef { name: n, kind: ChecklistKind::ReadinessChecklist, namespace: None })
+                    .map(|n| ChecklistRef {
+                        name: n,
+                        kind: ChecklistKind::ReadinessChecklist,
+                        namespace: None,
+                    })
                     .collect();
                 refs.extend(
                     flag_cluster
                         .iter()
                         .filter_map(|c| c.metadata.name.clone())
-                        .map(|n| ChecklistRef { name: n, kind: ChecklistKind::ClusterReadinessChecklist, namespace: None }),
+                        .map(|n| ChecklistRef {
+                            name: n,
+                            kind: ChecklistKind::ClusterReadinessChecklist,
+                            namespace: None,
+                        }),
                 );
                 let readiness = made_up(name, namespace, refs);
                 evaluations.push(Evaluation {
@@ -340,7 +394,11 @@ pub fn judge_each(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>, si
                 });
             }
             if use_baseline {
-                let refs = vec![ChecklistRef { name: "baseline".into(), kind: ChecklistKind::ReadinessChecklist, namespace: None }];
+                let refs = vec![ChecklistRef {
+                    name: "baseline".into(),
+                    kind: ChecklistKind::ReadinessChecklist,
+                    namespace: None,
+                }];
                 let readiness = made_up(name, namespace, refs);
                 evaluations.push(Evaluation {
                     readiness: name.to_string(),
@@ -355,7 +413,12 @@ pub fn judge_each(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>, si
                     origin.file, origin.line
                 ));
             }
-            Ok(DeploymentVerdicts { namespace: namespace.clone(), name: name.to_string(), origin: Some(origin.clone()), evaluations })
+            Ok(DeploymentVerdicts {
+                namespace: namespace.clone(),
+                name: name.to_string(),
+                origin: Some(origin.clone()),
+                evaluations,
+            })
         };
         // Judged on every core a batch at a time, handed on in input order.
         for_each_in_parallel(&todo, &judge_one, &mut |result| match result {
@@ -370,7 +433,13 @@ pub fn judge_each(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>, si
                 continue;
             }
             let empty = Arc::new(Deployment::default());
-            let snapshot = set.snapshot_with(namespace, &empty, plan.now, &plan.assumed, &Mentions::default());
+            let snapshot = set.snapshot_with(
+                namespace,
+                &empty,
+                plan.now,
+                &plan.assumed,
+                &Mentions::default(),
+            );
             let evaluations = indices
                 .iter()
                 .map(|&r| {
@@ -383,16 +452,27 @@ pub fn judge_each(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>, si
                     }
                 })
                 .collect();
-            sink(DeploymentVerdicts { namespace: namespace.clone(), name: target.to_string(), origin: None, evaluations });
+            sink(DeploymentVerdicts {
+                namespace: namespace.clone(),
+                name: target.to_string(),
+                origin: None,
+                evaluations,
+            });
         }
     }
 }
 
 /// `work` on every item, on all cores a batch at a time; `done` gets the results in order.
 /// Small inputs stay on the calling thread.
-fn for_each_in_parallel<T: Send>(items: &[usize], work: &(dyn Fn(usize) -> T + Sync), done: &mut dyn FnMut(T)) {
+fn for_each_in_parallel<T: Send>(
+    items: &[usize],
+    work: &(dyn Fn(usize) -> T + Sync),
+    done: &mut dyn FnMut(T),
+) {
     const BATCH: usize = 128;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
     for batch in items.chunks(BATCH * threads) {
         if threads == 1 || batch.len() < 32 {
             batch.iter().for_each(|&i| done(work(i)));
@@ -403,7 +483,13 @@ fn for_each_in_parallel<T: Send>(items: &[usize], work: &(dyn Fn(usize) -> T + S
                 .chunks(batch.len().div_ceil(threads))
                 .map(|part| scope.spawn(move || part.iter().map(|&i| work(i)).collect::<Vec<T>>()))
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
         });
         results.into_iter().flatten().for_each(&mut *done);
     }
@@ -412,23 +498,52 @@ fn for_each_in_parallel<T: Send>(items: &[usize], work: &(dyn Fn(usize) -> T + S
 /// The snapshot one Deployment is judged against, with `--assume-present` applied: `KIND/*`
 /// expands to every name a check could ask about: the words of the Deployment, its readiness
 /// and checklists (what the snapshot filter looks up by name) and of its related objects.
-fn snapshot(set: &ManifestSet, namespace: &str, deployment: &Arc<Deployment>, plan: &Plan, extra: &Mentions) -> crate::engine::Snapshot {
+fn snapshot(
+    set: &ManifestSet,
+    namespace: &str,
+    deployment: &Arc<Deployment>,
+    plan: &Plan,
+    extra: &Mentions,
+) -> crate::engine::Snapshot {
     let mut snapshot = set.snapshot_with(namespace, deployment, plan.now, &plan.assumed, extra);
-    let wildcard_kinds: Vec<&str> = plan.assumed.iter().filter(|(_, n)| n == "*").map(|(k, _)| k.as_str()).collect();
+    let wildcard_kinds: Vec<&str> = plan
+        .assumed
+        .iter()
+        .filter(|(_, n)| n == "*")
+        .map(|(k, _)| k.as_str())
+        .collect();
     if !wildcard_kinds.is_empty() {
         let mut names = mentioned_names(set, namespace, deployment, extra);
         // Names other objects hold: an Ingress's TLS Secret, a PVC's StorageClass, ...
         let related = [
-            snapshot.ingresses.iter().map(|o| Mentions::of(o.as_ref())).collect::<Vec<_>>(),
-            snapshot.pvcs.iter().map(|o| Mentions::of(o.as_ref())).collect(),
-            snapshot.services.iter().map(|o| Mentions::of(o.as_ref())).collect(),
-            snapshot.hpas.iter().map(|o| Mentions::of(o.as_ref())).collect(),
+            snapshot
+                .ingresses
+                .iter()
+                .map(|o| Mentions::of(o.as_ref()))
+                .collect::<Vec<_>>(),
+            snapshot
+                .pvcs
+                .iter()
+                .map(|o| Mentions::of(o.as_ref()))
+                .collect(),
+            snapshot
+                .services
+                .iter()
+                .map(|o| Mentions::of(o.as_ref()))
+                .collect(),
+            snapshot
+                .hpas
+                .iter()
+                .map(|o| Mentions::of(o.as_ref()))
+                .collect(),
         ];
         for mentions in related.iter().flatten() {
             names.extend(mentions.names.iter().cloned());
         }
         for kind in wildcard_kinds {
-            snapshot.assumed_present.extend(names.iter().map(|n| (kind.to_string(), n.clone())));
+            snapshot
+                .assumed_present
+                .extend(names.iter().map(|n| (kind.to_string(), n.clone())));
         }
     }
     snapshot
@@ -436,22 +551,39 @@ fn snapshot(set: &ManifestSet, namespace: &str, deployment: &Arc<Deployment>, pl
 
 /// The names a wildcard assumption expands to for one Deployment: whatever its snapshot's
 /// filter would look up by name.
-fn mentioned_names(set: &ManifestSet, namespace: &str, deployment: &Arc<Deployment>, extra: &Mentions) -> BTreeSet<String> {
+fn mentioned_names(
+    set: &ManifestSet,
+    namespace: &str,
+    deployment: &Arc<Deployment>,
+    extra: &Mentions,
+) -> BTreeSet<String> {
     let mut names = extra.names.clone();
     names.extend(Mentions::of(deployment.as_ref()).names);
     if let Some(ns) = set.namespaces.get(namespace) {
         let target = deployment.metadata.name.as_deref().unwrap_or_default();
-        for (r, _) in ns.readiness.iter().filter(|(r, _)| r.spec.target_ref.name == target) {
+        for (r, _) in ns
+            .readiness
+            .iter()
+            .filter(|(r, _)| r.spec.target_ref.name == target)
+        {
             names.extend(Mentions::of(&r.spec).names);
             for reference in &r.spec.checklists {
                 match reference.kind {
                     ChecklistKind::ReadinessChecklist => {
-                        for c in ns.checklists.iter().filter(|c| c.metadata.name.as_deref() == Some(reference.name.as_str())) {
+                        for c in ns
+                            .checklists
+                            .iter()
+                            .filter(|c| c.metadata.name.as_deref() == Some(reference.name.as_str()))
+                        {
                             names.extend(Mentions::of(&c.spec).names);
                         }
                     }
                     ChecklistKind::ClusterReadinessChecklist => {
-                        for c in set.cluster_checklists.iter().filter(|c| c.metadata.name.as_deref() == Some(reference.name.as_str())) {
+                        for c in set
+                            .cluster_checklists
+                            .iter()
+                            .filter(|c| c.metadata.name.as_deref() == Some(reference.name.as_str()))
+                        {
                             names.extend(Mentions::of(&c.spec).names);
                         }
                     }
@@ -467,7 +599,11 @@ fn made_up(name: &str, namespace: &str, checklists: Vec<ChecklistRef>) -> Deploy
     let mut readiness = DeploymentReadiness::new(
         name,
         DeploymentReadinessSpec {
-            target_ref: TargetRef { name: name.to_string(), kind: None, namespace: None },
+            target_ref: TargetRef {
+                name: name.to_string(),
+                kind: None,
+                namespace: None,
+            },
             checklists,
             items: Vec::new(),
             enforcement: Default::default(),
@@ -492,18 +628,29 @@ mod tests {
         }
         let d = set.namespaces["default"].deployments[0].0.clone();
         let plan = Plan {
-            assumed: [("Secret".to_string(), "*".to_string()), ("ConfigMap".to_string(), "settings".to_string())].into(),
+            assumed: [
+                ("Secret".to_string(), "*".to_string()),
+                ("ConfigMap".to_string(), "settings".to_string()),
+            ]
+            .into(),
             ..Default::default()
         };
         let s = snapshot(&set, "default", &d, &plan, &Mentions::default());
-        assert!(s.is_assumed_present("Secret", "api-env"), "the wildcard covers the referenced Secret");
+        assert!(
+            s.is_assumed_present("Secret", "api-env"),
+            "the wildcard covers the referenced Secret"
+        );
         assert!(s.is_assumed_present("ConfigMap", "settings"));
-        assert!(!s.is_assumed_present("ConfigMap", "api-env"), "only the kinds asked for");
+        assert!(
+            !s.is_assumed_present("ConfigMap", "api-env"),
+            "only the kinds asked for"
+        );
     }
 
     #[test]
     fn the_baseline_checklist_compiles_in_and_parses() {
-        let baseline = baseline().expect("examples/checklists/baseline.yaml is a valid ReadinessChecklist");
+        let baseline =
+            baseline().expect("examples/checklists/baseline.yaml is a valid ReadinessChecklist");
         assert_eq!(baseline.metadata.name.as_deref(), Some("baseline"));
         assert!(baseline.spec.items.iter().any(|i| i.probes.is_some()));
     }

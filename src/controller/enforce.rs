@@ -51,7 +51,8 @@ impl DeploymentVerdict {
         let summary = report.summary();
         self.passing += summary.passed + summary.waived;
         self.total += summary.total;
-        self.failing.extend(report.failing().map(|g| format!("{name}/{}", g.name)));
+        self.failing
+            .extend(report.failing().map(|g| format!("{name}/{}", g.name)));
         if readiness.spec.enforcement == Enforcement::Block && report.holds_rollout() {
             self.blocked_by.push(name.clone());
         }
@@ -74,11 +75,18 @@ pub struct Desired {
 
 /// Decide the applied configuration from the verdict and the Deployment as it is now.
 pub fn desired(deployment: &Deployment, verdict: Option<&DeploymentVerdict>) -> Option<Desired> {
-    let paused_now = deployment.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
+    let paused_now = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.paused)
+        .unwrap_or(false);
     let we_paused = annotation(deployment, ANNOTATION_PAUSED_BY_GONOGO) == Some("true");
     let Some(verdict) = verdict else {
         // No readiness object left: release our own hold, then own nothing.
-        return we_paused.then(|| Desired { annotations: BTreeMap::new(), pause: Some(false) });
+        return we_paused.then(|| Desired {
+            annotations: BTreeMap::new(),
+            pause: Some(false),
+        });
     };
     // Hold only what is not paused, or what we paused ourselves; a person's pause is theirs.
     let pause = match (verdict.holds(), we_paused, paused_now) {
@@ -87,14 +95,23 @@ pub fn desired(deployment: &Deployment, verdict: Option<&DeploymentVerdict>) -> 
         _ => None,
     };
     let mut annotations = BTreeMap::new();
-    annotations.insert(ANNOTATION_GATES.to_string(), format!("{}/{}", verdict.passing, verdict.total));
+    annotations.insert(
+        ANNOTATION_GATES.to_string(),
+        format!("{}/{}", verdict.passing, verdict.total),
+    );
     annotations.insert(ANNOTATION_BLOCKED.to_string(), verdict.holds().to_string());
-    annotations.insert(ANNOTATION_READINESS.to_string(), verdict.readiness.join(","));
+    annotations.insert(
+        ANNOTATION_READINESS.to_string(),
+        verdict.readiness.join(","),
+    );
     if !verdict.failing.is_empty() {
         annotations.insert(ANNOTATION_FAILING.to_string(), verdict.failing.join(","));
     }
     if verdict.holds() {
-        annotations.insert(ANNOTATION_BLOCKED_BY.to_string(), verdict.blocked_by.join(","));
+        annotations.insert(
+            ANNOTATION_BLOCKED_BY.to_string(),
+            verdict.blocked_by.join(","),
+        );
     }
     if pause == Some(true) {
         annotations.insert(ANNOTATION_PAUSED_BY_GONOGO.to_string(), "true".to_string());
@@ -108,7 +125,11 @@ pub fn in_sync(deployment: &Deployment, desired: Option<&Desired>) -> bool {
         .iter()
         .filter_map(|k| annotation(deployment, k).map(|v| (k.to_string(), v.to_string())))
         .collect();
-    let paused_now = deployment.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
+    let paused_now = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.paused)
+        .unwrap_or(false);
     match desired {
         None => current.is_empty(),
         Some(d) => current == d.annotations && d.pause.is_none_or(|p| p == paused_now),
@@ -116,7 +137,11 @@ pub fn in_sync(deployment: &Deployment, desired: Option<&Desired>) -> bool {
 }
 
 /// Apply `desired` (or release everything gonogo owns when `None`).
-pub async fn apply(api: &Api<Deployment>, name: &str, desired: Option<&Desired>) -> Result<Deployment, kube::Error> {
+pub async fn apply(
+    api: &Api<Deployment>,
+    name: &str,
+    desired: Option<&Desired>,
+) -> Result<Deployment, kube::Error> {
     let mut patch = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -128,11 +153,21 @@ pub async fn apply(api: &Api<Deployment>, name: &str, desired: Option<&Desired>)
             patch["spec"] = json!({ "paused": paused });
         }
     }
-    api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(patch)).await
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(patch),
+    )
+    .await
 }
 
 fn annotation<'a>(deployment: &'a Deployment, key: &str) -> Option<&'a str> {
-    deployment.metadata.annotations.as_ref()?.get(key).map(String::as_str)
+    deployment
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
 }
 
 #[cfg(test)]
@@ -142,9 +177,13 @@ mod tests {
     fn deployment(paused: bool, ours: bool) -> Deployment {
         let mut d = Deployment::default();
         d.metadata.name = Some("api".into());
-        d.spec = Some(k8s_openapi::api::apps::v1::DeploymentSpec { paused: Some(paused), ..Default::default() });
+        d.spec = Some(k8s_openapi::api::apps::v1::DeploymentSpec {
+            paused: Some(paused),
+            ..Default::default()
+        });
         if ours {
-            d.metadata.annotations = Some([(ANNOTATION_PAUSED_BY_GONOGO.to_string(), "true".to_string())].into());
+            d.metadata.annotations =
+                Some([(ANNOTATION_PAUSED_BY_GONOGO.to_string(), "true".to_string())].into());
         }
         d
     }
@@ -171,7 +210,10 @@ mod tests {
     fn never_takes_over_a_person_s_pause() {
         let person_paused = deployment(true, false);
         let d = desired(&person_paused, Some(&verdict(true))).unwrap();
-        assert_eq!(d.pause, None, "a Deployment paused by a person stays theirs");
+        assert_eq!(
+            d.pause, None,
+            "a Deployment paused by a person stays theirs"
+        );
         let d = desired(&person_paused, Some(&verdict(false))).unwrap();
         assert_eq!(d.pause, None);
         assert!(in_sync(&person_paused, None));
@@ -186,7 +228,10 @@ mod tests {
         assert!(!in_sync(&ours, Some(&d)));
         // Once released (running, no mark), gonogo has no opinion on spec.paused any more.
         let released = deployment(false, false);
-        assert_eq!(desired(&released, Some(&verdict(false))).unwrap().pause, None);
+        assert_eq!(
+            desired(&released, Some(&verdict(false))).unwrap().pause,
+            None
+        );
     }
 
     #[test]
@@ -205,6 +250,10 @@ mod tests {
         let d = desired(&ours, None).unwrap();
         assert_eq!(d.pause, Some(false));
         assert!(d.annotations.is_empty());
-        assert_eq!(desired(&deployment(true, false), None), None, "a person's pause is left alone");
+        assert_eq!(
+            desired(&deployment(true, false), None),
+            None,
+            "a person's pause is left alone"
+        );
     }
 }

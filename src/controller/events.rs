@@ -42,19 +42,31 @@ impl Transitions {
 }
 
 /// The events a status change deserves. Pure, so it is tested without a cluster.
-pub fn transitions(old: Option<&DeploymentReadinessStatus>, new: &DeploymentReadinessStatus, report: &Report, readiness: &str) -> Transitions {
+pub fn transitions(
+    old: Option<&DeploymentReadinessStatus>,
+    new: &DeploymentReadinessStatus,
+    report: &Report,
+    readiness: &str,
+) -> Transitions {
     let mut events = Vec::new();
     let old_gates = old.map(|s| s.gates.as_slice()).unwrap_or_default();
     for gate in &new.gates {
-        let before = old_gates.iter().find(|g| g.name == gate.name && g.checklist == gate.checklist);
+        let before = old_gates
+            .iter()
+            .find(|g| g.name == gate.name && g.checklist == gate.checklist);
         let before_result = before.map(|g| g.result);
         if before_result == Some(gate.result) {
             continue;
         }
-        let note = format!("{readiness}: gate {} ({}, {}): {}", gate.name, gate.checklist, gate.severity, gate.message);
+        let note = format!(
+            "{readiness}: gate {} ({}, {}): {}",
+            gate.name, gate.checklist, gate.severity, gate.message
+        );
         match gate.result {
             GateOutcome::Fail => events.push(event(EventType::Warning, "GateFailed", note)),
-            GateOutcome::Pass if before_result.is_some() => events.push(event(EventType::Normal, "GatePassed", note)),
+            GateOutcome::Pass if before_result.is_some() => {
+                events.push(event(EventType::Normal, "GatePassed", note))
+            }
             _ => {}
         }
     }
@@ -67,20 +79,38 @@ pub fn transitions(old: Option<&DeploymentReadinessStatus>, new: &DeploymentRead
             events.push(event(
                 EventType::Warning,
                 "WaiverExpired",
-                format!("{readiness}: waiver for {} by {} expired {}; the gate counts again", expired.item, expired.owner, expired.expired),
+                format!(
+                    "{readiness}: waiver for {} by {} expired {}; the gate counts again",
+                    expired.item, expired.owner, expired.expired
+                ),
             ));
         }
     }
     let mut deployment = Vec::new();
     let was_blocking = old.is_some_and(|s| s.blocking);
     if new.blocking && !was_blocking {
-        let failing: Vec<String> = report.gates.iter().filter(|g| g.holds_rollout()).map(|g| format!("{}: {}", g.name, g.message)).collect();
-        let note = format!("{readiness}: rollout paused by gonogo; failing PreRollout gates: {}", failing.join("; "));
+        let failing: Vec<String> = report
+            .gates
+            .iter()
+            .filter(|g| g.holds_rollout())
+            .map(|g| format!("{}: {}", g.name, g.message))
+            .collect();
+        let note = format!(
+            "{readiness}: rollout paused by gonogo; failing PreRollout gates: {}",
+            failing.join("; ")
+        );
         deployment.push(event(EventType::Warning, "RolloutBlocked", note));
     } else if was_blocking && !new.blocking {
-        deployment.push(event(EventType::Normal, "RolloutUnblocked", format!("{readiness}: every required PreRollout gate passes")));
+        deployment.push(event(
+            EventType::Normal,
+            "RolloutUnblocked",
+            format!("{readiness}: every required PreRollout gate passes"),
+        ));
     }
-    Transitions { readiness: events, deployment }
+    Transitions {
+        readiness: events,
+        deployment,
+    }
 }
 
 fn event(type_: EventType, reason: &str, mut note: String) -> Event {
@@ -92,7 +122,13 @@ fn event(type_: EventType, reason: &str, mut note: String) -> Event {
         note.truncate(cut);
         note.push_str("...");
     }
-    Event { type_, reason: reason.to_string(), note: Some(note), action: "Evaluate".to_string(), secondary: None }
+    Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note),
+        action: "Evaluate".to_string(),
+        secondary: None,
+    }
 }
 
 /// The events of one evaluation and the objects they go on (the Deployment's are dropped
@@ -135,8 +171,14 @@ impl EventQueue {
             return;
         }
         let mut hasher = DefaultHasher::new();
-        (&publication.readiness.namespace, &publication.readiness.name).hash(&mut hasher);
-        let Some(lane) = self.lanes.get(hasher.finish() as usize % self.lanes.len()) else { return };
+        (
+            &publication.readiness.namespace,
+            &publication.readiness.name,
+        )
+            .hash(&mut hasher);
+        let Some(lane) = self.lanes.get(hasher.finish() as usize % self.lanes.len()) else {
+            return;
+        };
         self.metrics.events_pending.inc();
         if lane.send(publication).await.is_err() {
             // Only when the runtime shuts down: events are best effort.
@@ -149,12 +191,19 @@ impl EventQueue {
 /// never fatal.
 async fn publish(recorder: &Recorder, p: &Publication) {
     let on_readiness = p.transitions.readiness.iter().map(|e| (e, &p.readiness));
-    let on_deployment = p.deployment.iter().flat_map(|d| p.transitions.deployment.iter().map(move |e| (e, d)));
-    join_all(on_readiness.chain(on_deployment).map(|(event, reference)| async move {
-        if let Err(e) = recorder.publish(event, reference).await {
-            tracing::warn!(reason = %event.reason, error = %e, "could not publish event");
-        }
-    }))
+    let on_deployment = p
+        .deployment
+        .iter()
+        .flat_map(|d| p.transitions.deployment.iter().map(move |e| (e, d)));
+    join_all(
+        on_readiness
+            .chain(on_deployment)
+            .map(|(event, reference)| async move {
+                if let Err(e) = recorder.publish(event, reference).await {
+                    tracing::warn!(reason = %event.reason, error = %e, "could not publish event");
+                }
+            }),
+    )
     .await;
 }
 
@@ -179,7 +228,12 @@ mod tests {
     }
 
     fn report(result: GateOutcome) -> Report {
-        Report { gates: vec![gate(result)], problems: Vec::new(), expired_waivers: Vec::new(), target_found: true }
+        Report {
+            gates: vec![gate(result)],
+            problems: Vec::new(),
+            expired_waivers: Vec::new(),
+            target_found: true,
+        }
     }
 
     fn status(result: GateOutcome, blocking: bool) -> DeploymentReadinessStatus {
@@ -210,7 +264,10 @@ mod tests {
         assert_eq!(reasons(&t.readiness), ["GateFailed"]);
         assert_eq!(reasons(&t.deployment), ["RolloutBlocked"]);
         let note = t.deployment[0].note.as_deref().unwrap_or_default();
-        assert!(note.contains("secrets: Secret api-keys: not found"), "{note}");
+        assert!(
+            note.contains("secrets: Secret api-keys: not found"),
+            "{note}"
+        );
 
         let released = status(GateOutcome::Pass, false);
         let t = transitions(Some(&blocked), &released, &report(GateOutcome::Pass), "api");
@@ -221,13 +278,19 @@ mod tests {
     #[test]
     fn no_change_no_event() {
         let blocked = status(GateOutcome::Fail, true);
-        assert!(transitions(Some(&blocked), &blocked, &report(GateOutcome::Fail), "api").is_empty());
+        assert!(
+            transitions(Some(&blocked), &blocked, &report(GateOutcome::Fail), "api").is_empty()
+        );
     }
 
     #[test]
     fn long_notes_are_cut_on_a_character_boundary() {
         let e = event(EventType::Warning, "GateFailed", "é".repeat(800));
         let note = e.note.unwrap_or_default();
-        assert!(note.len() <= 1000 && note.ends_with("..."), "{}", note.len());
+        assert!(
+            note.len() <= 1000 && note.ends_with("..."),
+            "{}",
+            note.len()
+        );
     }
 }

@@ -90,12 +90,20 @@ struct Targets {
 impl Targets {
     fn insert(&mut self, namespace: String, name: String, target: String) {
         self.remove(&namespace, &name);
-        self.by_target.entry((namespace.clone(), target.clone())).or_default().insert(name.clone());
+        self.by_target
+            .entry((namespace.clone(), target.clone()))
+            .or_default()
+            .insert(name.clone());
         self.target_of.insert((namespace, name), target);
     }
 
     fn remove(&mut self, namespace: &str, name: &str) {
-        let Some(target) = self.target_of.remove(&(namespace.to_string(), name.to_string())) else { return };
+        let Some(target) = self
+            .target_of
+            .remove(&(namespace.to_string(), name.to_string()))
+        else {
+            return;
+        };
         let key = (namespace.to_string(), target);
         if let Some(names) = self.by_target.get_mut(&key) {
             names.remove(name);
@@ -107,13 +115,19 @@ impl Targets {
 }
 
 fn entry(readiness: &DeploymentReadiness) -> Option<(String, String, String)> {
-    Some((readiness.metadata.namespace.clone()?, readiness.metadata.name.clone()?, readiness.spec.target_ref.name.clone()))
+    Some((
+        readiness.metadata.namespace.clone()?,
+        readiness.metadata.name.clone()?,
+        readiness.spec.target_ref.name.clone(),
+    ))
 }
 
 impl TargetIndex {
     /// Follow the DeploymentReadiness watch (as the reflector store does).
     pub fn observe(&self, event: &watcher::Event<DeploymentReadiness>) {
-        let Ok(mut t) = self.inner.write() else { return };
+        let Ok(mut t) = self.inner.write() else {
+            return;
+        };
         match event {
             watcher::Event::Apply(r) => {
                 if let Some((namespace, name, target)) = entry(r) {
@@ -143,33 +157,54 @@ impl TargetIndex {
 
     /// Names of the readiness objects targeting this Deployment, sorted.
     pub fn targeting(&self, namespace: &str, deployment: &str) -> Vec<String> {
-        let Ok(t) = self.inner.read() else { return Vec::new() };
-        t.by_target.get(&(namespace.to_string(), deployment.to_string())).map(|names| names.iter().cloned().collect()).unwrap_or_default()
+        let Ok(t) = self.inner.read() else {
+            return Vec::new();
+        };
+        t.by_target
+            .get(&(namespace.to_string(), deployment.to_string()))
+            .map(|names| names.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
 /// The objects an evaluation of `readiness` (with these checklist items) against `snapshot`
 /// could read.
-pub fn relations(readiness: &DeploymentReadiness, items: &[&Item], snapshot: &Snapshot) -> Relations {
-    let mut rel = Relations { target: readiness.spec.target_ref.name.clone(), ..Default::default() };
+pub fn relations(
+    readiness: &DeploymentReadiness,
+    items: &[&Item],
+    snapshot: &Snapshot,
+) -> Relations {
+    let mut rel = Relations {
+        target: readiness.spec.target_ref.name.clone(),
+        ..Default::default()
+    };
     rel.objects.insert(("Deployment", rel.target.clone()));
     let Some(deployment) = snapshot.deployment.as_deref() else {
         return rel;
     };
     let template = deployment.spec.as_ref().map(|s| &s.template);
-    rel.pod_labels = template.and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone()).unwrap_or_default();
+    rel.pod_labels = template
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
     if let Some(pod_spec) = template.and_then(|t| t.spec.as_ref()) {
         template_references(pod_spec, &mut rel.objects);
     }
     for item in items {
         if let Some(s) = &item.secrets {
-            rel.objects.extend(s.required.iter().map(|n| ("Secret", n.name.clone())));
+            rel.objects
+                .extend(s.required.iter().map(|n| ("Secret", n.name.clone())));
         }
         if let Some(c) = &item.config_maps {
-            rel.objects.extend(c.required.iter().map(|n| ("ConfigMap", n.name.clone())));
+            rel.objects
+                .extend(c.required.iter().map(|n| ("ConfigMap", n.name.clone())));
         }
         if let Some(p) = &item.pvcs_bound {
-            rel.objects.extend(p.claims.iter().map(|c| ("PersistentVolumeClaim", c.clone())));
+            rel.objects.extend(
+                p.claims
+                    .iter()
+                    .map(|c| ("PersistentVolumeClaim", c.clone())),
+            );
         }
         if let Some(t) = &item.tls_certificate
             && let Some(secret) = &t.secret_name
@@ -186,7 +221,11 @@ pub fn relations(readiness: &DeploymentReadiness, items: &[&Item], snapshot: &Sn
         }
     }
     for svc in &snapshot.services {
-        let selects = svc.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|sel| pod::map_selector_matches(sel, &rel.pod_labels));
+        let selects = svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .is_some_and(|sel| pod::map_selector_matches(sel, &rel.pod_labels));
         if selects && let Some(name) = &svc.metadata.name {
             rel.objects.insert(("Service", name.clone()));
         }
@@ -199,8 +238,14 @@ pub fn relations(readiness: &DeploymentReadiness, items: &[&Item], snapshot: &Sn
             .flat_map(|s| s.rules.iter().flatten())
             .flat_map(|r| r.http.iter().flat_map(|h| h.paths.iter()))
             .filter_map(|p| p.backend.service.as_ref().map(|s| s.name.clone()))
-            .chain(spec.and_then(|s| s.default_backend.as_ref()).and_then(|b| b.service.as_ref()).map(|s| s.name.clone()));
-        let routes_here = backends.into_iter().any(|svc| rel.objects.contains(&("Service", svc)));
+            .chain(
+                spec.and_then(|s| s.default_backend.as_ref())
+                    .and_then(|b| b.service.as_ref())
+                    .map(|s| s.name.clone()),
+            );
+        let routes_here = backends
+            .into_iter()
+            .any(|svc| rel.objects.contains(&("Service", svc)));
         if routes_here {
             if let Some(name) = &ingress.metadata.name {
                 rel.objects.insert(("Ingress", name.clone()));
@@ -213,13 +258,21 @@ pub fn relations(readiness: &DeploymentReadiness, items: &[&Item], snapshot: &Sn
         }
     }
     for pdb in &snapshot.pdbs {
-        let selects = pdb.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|sel| pod::selector_matches(sel, &rel.pod_labels));
+        let selects = pdb
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .is_some_and(|sel| pod::selector_matches(sel, &rel.pod_labels));
         if selects && let Some(name) = &pdb.metadata.name {
             rel.objects.insert(("PodDisruptionBudget", name.clone()));
         }
     }
     for np in &snapshot.network_policies {
-        let selects = np.spec.as_ref().is_some_and(|s| s.pod_selector.as_ref().is_none_or(|sel| pod::selector_matches(sel, &rel.pod_labels)));
+        let selects = np.spec.as_ref().is_some_and(|s| {
+            s.pod_selector
+                .as_ref()
+                .is_none_or(|sel| pod::selector_matches(sel, &rel.pod_labels))
+        });
         if selects && let Some(name) = &np.metadata.name {
             rel.objects.insert(("NetworkPolicy", name.clone()));
         }
@@ -227,7 +280,8 @@ pub fn relations(readiness: &DeploymentReadiness, items: &[&Item], snapshot: &Sn
     if let Some(hpa) = pod::hpa_for(snapshot, &rel.target)
         && let Some(name) = &hpa.metadata.name
     {
-        rel.objects.insert(("HorizontalPodAutoscaler", name.clone()));
+        rel.objects
+            .insert(("HorizontalPodAutoscaler", name.clone()));
     }
     rel
 }
@@ -264,7 +318,11 @@ fn template_references(pod_spec: &PodSpec, out: &mut BTreeSet<(&'static str, Str
         if let Some(p) = &volume.persistent_volume_claim {
             out.insert(("PersistentVolumeClaim", p.claim_name.clone()));
         }
-        for source in volume.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+        for source in volume
+            .projected
+            .iter()
+            .flat_map(|p| p.sources.iter().flatten())
+        {
             if let Some(s) = &source.secret {
                 out.insert(("Secret", s.name.clone()));
             }
@@ -305,7 +363,11 @@ mod tests {
         // A relist replaces everything once done.
         index.observe(&watcher::Event::Init);
         index.observe(&watcher::Event::InitApply(dr("d", "api")));
-        assert_eq!(index.targeting("ns", "web"), ["b", "c"], "unchanged until the relist is done");
+        assert_eq!(
+            index.targeting("ns", "web"),
+            ["b", "c"],
+            "unchanged until the relist is done"
+        );
         index.observe(&watcher::Event::InitDone);
         assert_eq!(index.targeting("ns", "api"), ["d"]);
         assert!(index.targeting("ns", "web").is_empty());

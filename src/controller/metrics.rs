@@ -58,26 +58,71 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("gonogo");
         let gate_passing = Family::<GateLabels, Gauge>::default();
-        registry.register("gate_passing", "Whether a gate passes (1) or fails/is unknown (0)", gate_passing.clone());
+        registry.register(
+            "gate_passing",
+            "Whether a gate passes (1) or fails/is unknown (0)",
+            gate_passing.clone(),
+        );
         let blocking = Family::<ReadinessLabels, Gauge>::default();
-        registry.register("readiness_blocking", "Whether a DeploymentReadiness blocks its rollout", blocking.clone());
+        registry.register(
+            "readiness_blocking",
+            "Whether a DeploymentReadiness blocks its rollout",
+            blocking.clone(),
+        );
         let blocked_deployments = Gauge::default();
-        registry.register("blocked_deployments", "Deployments paused by gonogo", blocked_deployments.clone());
-        let reconcile_duration = Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]);
-        registry.register("reconcile_duration_seconds", "Time to reconcile one DeploymentReadiness", reconcile_duration.clone());
+        registry.register(
+            "blocked_deployments",
+            "Deployments paused by gonogo",
+            blocked_deployments.clone(),
+        );
+        let reconcile_duration =
+            Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]);
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time to reconcile one DeploymentReadiness",
+            reconcile_duration.clone(),
+        );
         let reconcile_errors = Family::<ReasonLabel, Counter>::default();
-        registry.register("reconcile_errors", "Reconcile failures by reason", reconcile_errors.clone());
+        registry.register(
+            "reconcile_errors",
+            "Reconcile failures by reason",
+            reconcile_errors.clone(),
+        );
         let watch_restarts = Family::<KindLabel, Counter>::default();
-        registry.register("watch_restarts", "Watch failures (retried with backoff) by kind", watch_restarts.clone());
+        registry.register(
+            "watch_restarts",
+            "Watch failures (retried with backoff) by kind",
+            watch_restarts.clone(),
+        );
         let status_writes = Counter::default();
-        registry.register("status_writes", "Status patches sent", status_writes.clone());
+        registry.register(
+            "status_writes",
+            "Status patches sent",
+            status_writes.clone(),
+        );
         let deployment_writes = Counter::default();
-        registry.register("deployment_writes", "Deployment applies sent (pause, unpause, annotations)", deployment_writes.clone());
+        registry.register(
+            "deployment_writes",
+            "Deployment applies sent (pause, unpause, annotations)",
+            deployment_writes.clone(),
+        );
         let probes = ProbeMetrics::default();
-        registry.register("probes", "http and prometheus probes run, by kind and result", probes.probes.clone());
-        registry.register("probe_duration_seconds", "Time one http or prometheus probe took", probes.duration.clone());
+        registry.register(
+            "probes",
+            "http and prometheus probes run, by kind and result",
+            probes.probes.clone(),
+        );
+        registry.register(
+            "probe_duration_seconds",
+            "Time one http or prometheus probe took",
+            probes.duration.clone(),
+        );
         let events_pending = Gauge::default();
-        registry.register("events_pending", "Evaluations whose events are queued and not yet sent", events_pending.clone());
+        registry.register(
+            "events_pending",
+            "Evaluations whose events are queued and not yet sent",
+            events_pending.clone(),
+        );
         Metrics {
             gate_passing,
             blocking,
@@ -104,7 +149,10 @@ impl Metrics {
 
     /// A timer that records the reconcile duration when dropped.
     pub fn reconcile_timer(&self) -> ReconcileTimer<'_> {
-        ReconcileTimer { start: Instant::now(), histogram: &self.reconcile_duration }
+        ReconcileTimer {
+            start: Instant::now(),
+            histogram: &self.reconcile_duration,
+        }
     }
 }
 

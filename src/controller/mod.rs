@@ -33,11 +33,13 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{PredicateConfig, Predicate, WatchStreamExt, predicates, reflector, watcher};
+use kube::runtime::{Predicate, PredicateConfig, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{error, info};
 
-use crate::api::{ClusterReadinessChecklist, DeploymentReadiness, ReadinessApproval, ReadinessChecklist};
+use crate::api::{
+    ClusterReadinessChecklist, DeploymentReadiness, ReadinessApproval, ReadinessChecklist,
+};
 use crate::engine::pod;
 use crate::probe::certificate::CertificateCache;
 use crate::probe::{ProbeConfig, Prober, ssrf};
@@ -72,7 +74,10 @@ where
     }
 }
 
-fn readiness_in(store: &Store<DeploymentReadiness>, namespace: &str) -> Vec<ObjectRef<DeploymentReadiness>> {
+fn readiness_in(
+    store: &Store<DeploymentReadiness>,
+    namespace: &str,
+) -> Vec<ObjectRef<DeploymentReadiness>> {
     store
         .state_filter(|r| r.metadata.namespace.as_deref() == Some(namespace))
         .iter()
@@ -91,17 +96,24 @@ where
     K: Send + Sync + 'static,
 {
     move |object: K| {
-        let (Some(namespace), Some(name)) = (object.meta().namespace.clone(), object.meta().name.clone()) else {
+        let (Some(namespace), Some(name)) =
+            (object.meta().namespace.clone(), object.meta().name.clone())
+        else {
             return Vec::new();
         };
-        index.affected(readiness_in(&readiness, &namespace), kind, &name, |rel| relates_now(&object, rel))
+        index.affected(readiness_in(&readiness, &namespace), kind, &name, |rel| {
+            relates_now(&object, rel)
+        })
     }
 }
 
 pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let mut kube_config = kube::Config::infer().await?;
     // kube-rs sends no User-Agent: name ourselves in the API server's audit log, as client-go does.
-    kube_config.headers.push(("user-agent".parse()?, concat!("gonogo/", env!("CARGO_PKG_VERSION")).parse()?));
+    kube_config.headers.push((
+        "user-agent".parse()?,
+        concat!("gonogo/", env!("CARGO_PKG_VERSION")).parse()?,
+    ));
     let client = Client::try_from(kube_config.clone())?;
     let ns = config.namespace.as_deref();
     let metrics = Arc::new(Metrics::default());
@@ -114,37 +126,85 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let readiness_triggers = {
         let writes = readiness_writes.clone();
         let targets = targets.clone();
-        watcher(scoped::<DeploymentReadiness>(&client, ns), watcher::Config::default().any_semantic())
-            .default_backoff()
-            .inspect_ok(move |event| targets.observe(event))
-            .modify(trim)
-            .reflect(readiness_writer)
-            .applied_objects()
-            // Our own writes coming back need no evaluation; of the rest, only what changes the
-            // verdict (spec, deletion: the generation) or the finalizer does.
-            .try_filter(move |r| std::future::ready(!writes.is_echo(r)))
-            .predicate_filter(predicates::generation.combine(predicates::finalizers), PredicateConfig::default())
+        watcher(
+            scoped::<DeploymentReadiness>(&client, ns),
+            watcher::Config::default().any_semantic(),
+        )
+        .default_backoff()
+        .inspect_ok(move |event| targets.observe(event))
+        .modify(trim)
+        .reflect(readiness_writer)
+        .applied_objects()
+        // Our own writes coming back need no evaluation; of the rest, only what changes the
+        // verdict (spec, deletion: the generation) or the finalizer does.
+        .try_filter(move |r| std::future::ready(!writes.is_echo(r)))
+        .predicate_filter(
+            predicates::generation.combine(predicates::finalizers),
+            PredicateConfig::default(),
+        )
     };
     let controller = Controller::for_stream(readiness_triggers, readiness.clone());
 
-    let (deployments, deployment_events) = stores::watch(scoped::<Deployment>(&client, ns), trim, metrics.clone());
-    let (checklists, checklist_events) = stores::watch(scoped::<ReadinessChecklist>(&client, ns), trim, metrics.clone());
-    let (cluster_checklists, cluster_checklist_events) = stores::watch(Api::<ClusterReadinessChecklist>::all(client.clone()), trim, metrics.clone());
-    let (approvals, approval_events) = stores::watch(scoped::<ReadinessApproval>(&client, ns), trim, metrics.clone());
-    let (hpas, hpa_events) = stores::watch(scoped::<HorizontalPodAutoscaler>(&client, ns), trim, metrics.clone());
-    let (pdbs, pdb_events) = stores::watch(scoped::<PodDisruptionBudget>(&client, ns), trim, metrics.clone());
-    let (services, service_events) = stores::watch(scoped::<Service>(&client, ns), trim, metrics.clone());
-    let (endpoint_slices, slice_events) = stores::watch(scoped::<EndpointSlice>(&client, ns), trim, metrics.clone());
-    let (network_policies, netpol_events) = stores::watch(scoped::<NetworkPolicy>(&client, ns), trim, metrics.clone());
-    let (ingresses, ingress_events) = stores::watch(scoped::<Ingress>(&client, ns), trim, metrics.clone());
-    let (pvcs, pvc_events) = stores::watch(scoped::<PersistentVolumeClaim>(&client, ns), trim, metrics.clone());
-    let (storage_classes, storage_class_events) = stores::watch(Api::<StorageClass>::all(client.clone()), trim, metrics.clone());
+    let (deployments, deployment_events) =
+        stores::watch(scoped::<Deployment>(&client, ns), trim, metrics.clone());
+    let (checklists, checklist_events) = stores::watch(
+        scoped::<ReadinessChecklist>(&client, ns),
+        trim,
+        metrics.clone(),
+    );
+    let (cluster_checklists, cluster_checklist_events) = stores::watch(
+        Api::<ClusterReadinessChecklist>::all(client.clone()),
+        trim,
+        metrics.clone(),
+    );
+    let (approvals, approval_events) = stores::watch(
+        scoped::<ReadinessApproval>(&client, ns),
+        trim,
+        metrics.clone(),
+    );
+    let (hpas, hpa_events) = stores::watch(
+        scoped::<HorizontalPodAutoscaler>(&client, ns),
+        trim,
+        metrics.clone(),
+    );
+    let (pdbs, pdb_events) = stores::watch(
+        scoped::<PodDisruptionBudget>(&client, ns),
+        trim,
+        metrics.clone(),
+    );
+    let (services, service_events) =
+        stores::watch(scoped::<Service>(&client, ns), trim, metrics.clone());
+    let (endpoint_slices, slice_events) =
+        stores::watch(scoped::<EndpointSlice>(&client, ns), trim, metrics.clone());
+    let (network_policies, netpol_events) =
+        stores::watch(scoped::<NetworkPolicy>(&client, ns), trim, metrics.clone());
+    let (ingresses, ingress_events) =
+        stores::watch(scoped::<Ingress>(&client, ns), trim, metrics.clone());
+    let (pvcs, pvc_events) = stores::watch(
+        scoped::<PersistentVolumeClaim>(&client, ns),
+        trim,
+        metrics.clone(),
+    );
+    let (storage_classes, storage_class_events) = stores::watch(
+        Api::<StorageClass>::all(client.clone()),
+        trim,
+        metrics.clone(),
+    );
     let certificates = CertificateCache::default();
     let (secrets, secret_events) = {
         let certificates = certificates.clone();
-        stores::watch_observed(scoped::<Secret>(&client, ns), stores::trim_secret, metrics.clone(), move |event| certificates.observe(event))
+        stores::watch_observed(
+            scoped::<Secret>(&client, ns),
+            stores::trim_secret,
+            metrics.clone(),
+            move |event| certificates.observe(event),
+        )
     };
-    let (config_maps, config_map_events) = stores::watch(scoped::<ConfigMap>(&client, ns), stores::trim_config_map, metrics.clone());
+    let (config_maps, config_map_events) = stores::watch(
+        scoped::<ConfigMap>(&client, ns),
+        stores::trim_config_map,
+        metrics.clone(),
+    );
 
     let stores = Stores {
         readiness: readiness.clone(),
@@ -174,11 +234,21 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         let deployments = stores.deployments.clone();
         let metrics = metrics.clone();
         move || {
-            let blocked = deployments.state_filter(|d| d.annotations().get(ANNOTATION_PAUSED_BY_GONOGO).is_some_and(|v| v == "true"));
+            let blocked = deployments.state_filter(|d| {
+                d.annotations()
+                    .get(ANNOTATION_PAUSED_BY_GONOGO)
+                    .is_some_and(|v| v == "true")
+            });
             metrics.blocked_deployments.set(blocked.len() as i64);
         }
     };
-    tokio::spawn(server::serve(config.metrics_address, metrics.clone(), count_blocked, synced.clone(), standby.clone()));
+    tokio::spawn(server::serve(
+        config.metrics_address,
+        metrics.clone(),
+        count_blocked,
+        synced.clone(),
+        standby.clone(),
+    ));
 
     let lease = if config.leader_election {
         Some(leader::acquire(&client, &config).await?)
@@ -205,16 +275,28 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     // Probes may not reach the API server; its addresses are read once, at start.
     let api_server = ssrf::api_server_addresses(&client, &kube_config).await;
     let guard = ssrf::Guard::new(config.probe.allow_cidrs.clone(), api_server);
-    let (probe_results, probe_triggers) = tokio::sync::mpsc::channel::<ObjectRef<DeploymentReadiness>>(1024);
-    let probe_config = ProbeConfig { metrics: metrics.probes.clone(), ..config.probe.clone() };
+    let (probe_results, probe_triggers) =
+        tokio::sync::mpsc::channel::<ObjectRef<DeploymentReadiness>>(1024);
+    let probe_config = ProbeConfig {
+        metrics: metrics.probes.clone(),
+        ..config.probe.clone()
+    };
     let prober = Prober::new(probe_config, guard, Arc::new(stores.clone()), probe_results)?;
-    let probe_triggers = futures::stream::unfold(probe_triggers, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
+    let probe_triggers = futures::stream::unfold(probe_triggers, |mut rx| async move {
+        rx.recv().await.map(|r| (r, rx))
+    });
 
-    let reporter = Reporter { controller: "gonogo".into(), instance: Some(config.identity.clone()) };
+    let reporter = Reporter {
+        controller: "gonogo".into(),
+        instance: Some(config.identity.clone()),
+    };
     let ctx = Arc::new(Context {
         client: client.clone(),
         stores: stores.clone(),
-        events: events::EventQueue::start(recorder::Recorder::new(client.clone(), reporter), metrics.clone()),
+        events: events::EventQueue::start(
+            recorder::Recorder::new(client.clone(), reporter),
+            metrics.clone(),
+        ),
         metrics: metrics.clone(),
         index: index.clone(),
         failures: Default::default(),
@@ -228,19 +310,33 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let by_target = {
         let writes = deployment_writes.clone();
         move |d: Deployment| {
-            let (Some(ns), Some(name)) = (d.metadata.namespace.as_deref(), d.metadata.name.as_deref()) else { return Vec::new() };
+            let (Some(ns), Some(name)) =
+                (d.metadata.namespace.as_deref(), d.metadata.name.as_deref())
+            else {
+                return Vec::new();
+            };
             if writes.is_echo(&d) {
                 return Vec::new();
             }
-            targets.targeting(ns, name).iter().map(|r| ObjectRef::new(r).within(ns)).collect::<Vec<_>>()
+            targets
+                .targeting(ns, name)
+                .iter()
+                .map(|r| ObjectRef::new(r).within(ns))
+                .collect::<Vec<_>>()
         }
     };
     let checklist_users = {
         let readiness = readiness.clone();
         move |c: ReadinessChecklist| {
-            let (Some(ns), Some(name)) = (c.metadata.namespace.clone(), c.metadata.name.clone()) else { return Vec::new() };
+            let (Some(ns), Some(name)) = (c.metadata.namespace.clone(), c.metadata.name.clone())
+            else {
+                return Vec::new();
+            };
             readiness
-                .state_filter(|r| r.metadata.namespace.as_deref() == Some(ns.as_str()) && r.spec.checklists.iter().any(|c| c.name == name))
+                .state_filter(|r| {
+                    r.metadata.namespace.as_deref() == Some(ns.as_str())
+                        && r.spec.checklists.iter().any(|c| c.name == name)
+                })
                 .iter()
                 .map(|r| ObjectRef::from_obj(r.as_ref()))
                 .collect::<Vec<_>>()
@@ -258,19 +354,30 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         }
     };
     let approved = |a: ReadinessApproval| {
-        a.metadata.namespace.clone().map(|ns| ObjectRef::new(&a.spec.readiness_ref.name).within(&ns))
+        a.metadata
+            .namespace
+            .clone()
+            .map(|ns| ObjectRef::new(&a.spec.readiness_ref.name).within(&ns))
     };
     // StorageClasses change rarely and decide how Pending claims are judged: re-evaluate all.
     let everyone = {
         let readiness = readiness.clone();
-        move |_: StorageClass| readiness.state().iter().map(|r| ObjectRef::from_obj(r.as_ref())).collect::<Vec<_>>()
+        move |_: StorageClass| {
+            readiness
+                .state()
+                .iter()
+                .map(|r| ObjectRef::from_obj(r.as_ref()))
+                .collect::<Vec<_>>()
+        }
     };
 
     let shutdown = shutdown_signal();
     let lost_lease = lease.as_ref().map(|l| l.lost());
     let stop = async move {
         match lost_lease {
-            Some(lost) => tokio::select! { _ = shutdown => {}, _ = lost => error!("lost the leader lease; stopping") },
+            Some(lost) => {
+                tokio::select! { _ = shutdown => {}, _ = lost => error!("lost the leader lease; stopping") }
+            }
             None => shutdown.await,
         }
     };
@@ -283,44 +390,89 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         .watches_stream(cluster_checklist_events, cluster_checklist_users)
         .watches_stream(approval_events, approved)
         .watches_stream(storage_class_events, everyone)
-        .watches_stream(secret_events, mapper::<Secret>(readiness.clone(), index.clone(), "Secret", |_, _| false))
-        .watches_stream(config_map_events, mapper::<ConfigMap>(readiness.clone(), index.clone(), "ConfigMap", |_, _| false))
-        .watches_stream(pvc_events, mapper::<PersistentVolumeClaim>(readiness.clone(), index.clone(), "PersistentVolumeClaim", |_, _| false))
+        .watches_stream(
+            secret_events,
+            mapper::<Secret>(readiness.clone(), index.clone(), "Secret", |_, _| false),
+        )
+        .watches_stream(
+            config_map_events,
+            mapper::<ConfigMap>(readiness.clone(), index.clone(), "ConfigMap", |_, _| false),
+        )
+        .watches_stream(
+            pvc_events,
+            mapper::<PersistentVolumeClaim>(
+                readiness.clone(),
+                index.clone(),
+                "PersistentVolumeClaim",
+                |_, _| false,
+            ),
+        )
         .watches_stream(
             service_events,
             mapper::<Service>(readiness.clone(), index.clone(), "Service", |svc, rel| {
-                svc.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|sel| pod::map_selector_matches(sel, &rel.pod_labels))
+                svc.spec
+                    .as_ref()
+                    .and_then(|s| s.selector.as_ref())
+                    .is_some_and(|sel| pod::map_selector_matches(sel, &rel.pod_labels))
             }),
         )
         .watches_stream(
             slice_events,
-            mapper::<EndpointSlice>(readiness.clone(), index.clone(), "EndpointSlice", |slice, rel| {
-                slice
-                    .labels()
-                    .get("kubernetes.io/service-name")
-                    .is_some_and(|svc| rel.objects.contains(&("Service", svc.clone())))
-            }),
+            mapper::<EndpointSlice>(
+                readiness.clone(),
+                index.clone(),
+                "EndpointSlice",
+                |slice, rel| {
+                    slice
+                        .labels()
+                        .get("kubernetes.io/service-name")
+                        .is_some_and(|svc| rel.objects.contains(&("Service", svc.clone())))
+                },
+            ),
         )
         .watches_stream(
             pdb_events,
-            mapper::<PodDisruptionBudget>(readiness.clone(), index.clone(), "PodDisruptionBudget", |pdb, rel| {
-                pdb.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|sel| pod::selector_matches(sel, &rel.pod_labels))
-            }),
+            mapper::<PodDisruptionBudget>(
+                readiness.clone(),
+                index.clone(),
+                "PodDisruptionBudget",
+                |pdb, rel| {
+                    pdb.spec
+                        .as_ref()
+                        .and_then(|s| s.selector.as_ref())
+                        .is_some_and(|sel| pod::selector_matches(sel, &rel.pod_labels))
+                },
+            ),
         )
         .watches_stream(
             netpol_events,
-            mapper::<NetworkPolicy>(readiness.clone(), index.clone(), "NetworkPolicy", |np, rel| {
-                np.spec.as_ref().is_some_and(|s| s.pod_selector.as_ref().is_none_or(|sel| pod::selector_matches(sel, &rel.pod_labels)))
-            }),
+            mapper::<NetworkPolicy>(
+                readiness.clone(),
+                index.clone(),
+                "NetworkPolicy",
+                |np, rel| {
+                    np.spec.as_ref().is_some_and(|s| {
+                        s.pod_selector
+                            .as_ref()
+                            .is_none_or(|sel| pod::selector_matches(sel, &rel.pod_labels))
+                    })
+                },
+            ),
         )
         .watches_stream(
             hpa_events,
-            mapper::<HorizontalPodAutoscaler>(readiness.clone(), index.clone(), "HorizontalPodAutoscaler", |hpa, rel| {
-                pod::hpa_targets(hpa, &rel.target)
-            }),
+            mapper::<HorizontalPodAutoscaler>(
+                readiness.clone(),
+                index.clone(),
+                "HorizontalPodAutoscaler",
+                |hpa, rel| pod::hpa_targets(hpa, &rel.target),
+            ),
         )
         // Any Ingress may start routing to the pods' Services; they are few and change rarely.
-        .watches_stream(ingress_events, mapper::<Ingress>(readiness.clone(), index.clone(), "Ingress", |_, _| true))
+        .watches_stream(
+            ingress_events,
+            mapper::<Ingress>(readiness.clone(), index.clone(), "Ingress", |_, _| true),
+        )
         // A probe result that changes a gate's verdict.
         .reconcile_on(probe_triggers)
         .graceful_shutdown_on(stop)
@@ -342,14 +494,15 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(e) => {
-                error!(error = %e, "cannot listen for SIGTERM");
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(e) => {
+                    error!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]

@@ -52,11 +52,21 @@ pub struct Context {
 
 #[instrument(skip_all, fields(readiness = %readiness.name_any(), namespace = readiness.namespace().unwrap_or_default()))]
 pub async fn reconcile(readiness: Arc<DeploymentReadiness>, ctx: Arc<Context>) -> Result<Action> {
-    if ctx.caches_synced.clone().wait_for(|synced| *synced).await.is_err() {
-        return Err(Error::Invalid("the watches stopped before the caches synced".into()));
+    if ctx
+        .caches_synced
+        .clone()
+        .wait_for(|synced| *synced)
+        .await
+        .is_err()
+    {
+        return Err(Error::Invalid(
+            "the watches stopped before the caches synced".into(),
+        ));
     }
     let _timer = ctx.metrics.reconcile_timer();
-    let namespace = readiness.namespace().ok_or_else(|| Error::Invalid("DeploymentReadiness without namespace".into()))?;
+    let namespace = readiness
+        .namespace()
+        .ok_or_else(|| Error::Invalid("DeploymentReadiness without namespace".into()))?;
     let api: Api<DeploymentReadiness> = Api::namespaced(ctx.client.clone(), &namespace);
     let object_ref = ObjectRef::from_obj(readiness.as_ref());
     // What we wrote ourselves may not be back through the watch yet.
@@ -86,13 +96,24 @@ pub async fn reconcile(readiness: Arc<DeploymentReadiness>, ctx: Arc<Context>) -
 }
 
 /// Exponential backoff per object: 1s, 2s, 4s … capped at 5 minutes.
-pub fn error_policy(readiness: Arc<DeploymentReadiness>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.reconcile_errors.get_or_create(&ReasonLabel { reason: error.metric_label() }).inc();
+pub fn error_policy(
+    readiness: Arc<DeploymentReadiness>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    ctx.metrics
+        .reconcile_errors
+        .get_or_create(&ReasonLabel {
+            reason: error.metric_label(),
+        })
+        .inc();
     let attempts = ctx
         .failures
         .lock()
         .map(|mut f| {
-            let n = f.entry(ObjectRef::from_obj(readiness.as_ref())).or_insert(0);
+            let n = f
+                .entry(ObjectRef::from_obj(readiness.as_ref()))
+                .or_insert(0);
             *n = n.saturating_add(1);
             *n
         })
@@ -103,7 +124,12 @@ pub fn error_policy(readiness: Arc<DeploymentReadiness>, error: &Error, ctx: Arc
 }
 
 /// Evaluate one readiness object against the stores.
-fn judge(ctx: &Context, readiness: &DeploymentReadiness, deployment: Option<Arc<Deployment>>, now: Timestamp) -> (Report, index::Relations) {
+fn judge(
+    ctx: &Context,
+    readiness: &DeploymentReadiness,
+    deployment: Option<Arc<Deployment>>,
+    now: Timestamp,
+) -> (Report, index::Relations) {
     let namespace = readiness.namespace().unwrap_or_default();
     let mut snapshot = ctx.stores.snapshot(&namespace, deployment, now);
     // Live observations gathered outside the engine: probe results and certificate facts.
@@ -111,12 +137,29 @@ fn judge(ctx: &Context, readiness: &DeploymentReadiness, deployment: Option<Arc<
     snapshot.observations.certificates = ctx.certificates.in_namespace(&namespace);
     let namespaced = ctx.stores.checklists_in(&namespace);
     let cluster = ctx.stores.cluster_checklists.state();
-    let report = evaluate(readiness, Checklists { namespaced: &namespaced, cluster: &cluster }, &snapshot);
+    let report = evaluate(
+        readiness,
+        Checklists {
+            namespaced: &namespaced,
+            cluster: &cluster,
+        },
+        &snapshot,
+    );
     // Items of every referenced checklist, for the reference index.
     let mut items: Vec<&Item> = readiness.spec.items.iter().collect();
     for r in &readiness.spec.checklists {
-        items.extend(namespaced.iter().filter(|c| c.metadata.name.as_deref() == Some(r.name.as_str())).flat_map(|c| c.spec.items.iter()));
-        items.extend(cluster.iter().filter(|c| c.metadata.name.as_deref() == Some(r.name.as_str())).flat_map(|c| c.spec.checklist.items.iter()));
+        items.extend(
+            namespaced
+                .iter()
+                .filter(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))
+                .flat_map(|c| c.spec.items.iter()),
+        );
+        items.extend(
+            cluster
+                .iter()
+                .filter(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))
+                .flat_map(|c| c.spec.checklist.items.iter()),
+        );
     }
     let relations = index::relations(readiness, &items, &snapshot);
     (report, relations)
@@ -124,13 +167,24 @@ fn judge(ctx: &Context, readiness: &DeploymentReadiness, deployment: Option<Arc<
 
 /// The combined verdict of the live readiness objects targeting `target`, with `current`
 /// (already judged) standing in for its own possibly stale store copy, and `excluded` left out.
-fn combined_verdict(ctx: &Context, namespace: &str, target: &str, deployment: &Arc<Deployment>, current: Option<(&DeploymentReadiness, &Report)>, excluded: Option<&str>, now: Timestamp) -> Option<DeploymentVerdict> {
+fn combined_verdict(
+    ctx: &Context,
+    namespace: &str,
+    target: &str,
+    deployment: &Arc<Deployment>,
+    current: Option<(&DeploymentReadiness, &Report)>,
+    excluded: Option<&str>,
+    now: Timestamp,
+) -> Option<DeploymentVerdict> {
     let mut verdict = DeploymentVerdict::default();
     let mut any = false;
     let current_name = current.map(|(r, _)| r.name_any());
     for sibling in ctx.stores.readiness_for(namespace, target) {
         let name = sibling.name_any();
-        if Some(name.as_str()) == excluded || Some(&name) == current_name.as_ref() || sibling.metadata.deletion_timestamp.is_some() {
+        if Some(name.as_str()) == excluded
+            || Some(&name) == current_name.as_ref()
+            || sibling.metadata.deletion_timestamp.is_some()
+        {
             continue;
         }
         let (report, _) = judge(ctx, &sibling, Some(deployment.clone()), now);
@@ -144,7 +198,12 @@ fn combined_verdict(ctx: &Context, namespace: &str, target: &str, deployment: &A
     any.then_some(verdict)
 }
 
-async fn sync_deployment(ctx: &Context, namespace: &str, deployment: &Arc<Deployment>, verdict: Option<&DeploymentVerdict>) -> Result<()> {
+async fn sync_deployment(
+    ctx: &Context,
+    namespace: &str,
+    deployment: &Arc<Deployment>,
+    verdict: Option<&DeploymentVerdict>,
+) -> Result<()> {
     let desired = enforce::desired(deployment, verdict);
     if enforce::in_sync(deployment, desired.as_ref()) {
         return Ok(());
@@ -161,24 +220,41 @@ async fn sync_deployment(ctx: &Context, namespace: &str, deployment: &Arc<Deploy
 
 /// The target Deployment, as fresh as we know it.
 fn fresh_target(ctx: &Context, namespace: &str, name: &str) -> Option<Arc<Deployment>> {
-    ctx.stores.deployments.get(&ObjectRef::new(name).within(namespace)).map(|d| ctx.deployment_writes.fresh(d))
+    ctx.stores
+        .deployments
+        .get(&ObjectRef::new(name).within(namespace))
+        .map(|d| ctx.deployment_writes.fresh(d))
 }
 
 /// Server-side apply of the finalizer alone: a set item, so adding it twice (from a stale copy)
 /// is harmless and never conflicts with other finalizers.
-async fn add_finalizer(ctx: &Context, api: &Api<DeploymentReadiness>, readiness: &DeploymentReadiness) -> Result<Arc<DeploymentReadiness>> {
+async fn add_finalizer(
+    ctx: &Context,
+    api: &Api<DeploymentReadiness>,
+    readiness: &DeploymentReadiness,
+) -> Result<Arc<DeploymentReadiness>> {
     let patch = json!({
         "apiVersion": "gonogo.dev/v1alpha1",
         "kind": "DeploymentReadiness",
         "metadata": { "name": readiness.name_any(), "finalizers": [FINALIZER] },
     });
-    let mut added = api.patch(&readiness.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(patch)).await?;
+    let mut added = api
+        .patch(
+            &readiness.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(patch),
+        )
+        .await?;
     trim(&mut added);
     ctx.readiness_writes.record(readiness, added.clone());
     Ok(Arc::new(added))
 }
 
-async fn apply(readiness: Arc<DeploymentReadiness>, ctx: &Context, api: &Api<DeploymentReadiness>) -> Result<Action> {
+async fn apply(
+    readiness: Arc<DeploymentReadiness>,
+    ctx: &Context,
+    api: &Api<DeploymentReadiness>,
+) -> Result<Action> {
     let now = Timestamp::now();
     let namespace = readiness.namespace().unwrap_or_default();
     let target_name = readiness.spec.target_ref.name.clone();
@@ -189,7 +265,17 @@ async fn apply(readiness: Arc<DeploymentReadiness>, ctx: &Context, api: &Api<Dep
     // Probe exactly the http/prometheus gates this evaluation judged.
     let namespaced = ctx.stores.checklists_in(&namespace);
     let cluster = ctx.stores.cluster_checklists.state();
-    ctx.prober.register(&object_ref, probe_specs(&readiness, Checklists { namespaced: &namespaced, cluster: &cluster }, &report));
+    ctx.prober.register(
+        &object_ref,
+        probe_specs(
+            &readiness,
+            Checklists {
+                namespaced: &namespaced,
+                cluster: &cluster,
+            },
+            &report,
+        ),
+    );
 
     let mut readiness = readiness;
     if let Some(deployment) = &deployment {
@@ -198,7 +284,15 @@ async fn apply(readiness: Arc<DeploymentReadiness>, ctx: &Context, api: &Api<Dep
         if !readiness.finalizers().iter().any(|f| f == FINALIZER) {
             readiness = add_finalizer(ctx, api, &readiness).await?;
         }
-        let verdict = combined_verdict(ctx, &namespace, &target_name, deployment, Some((&readiness, &report)), None, now);
+        let verdict = combined_verdict(
+            ctx,
+            &namespace,
+            &target_name,
+            deployment,
+            Some((&readiness, &report)),
+            None,
+            now,
+        );
         sync_deployment(ctx, &namespace, deployment, verdict.as_ref()).await?;
     }
 
@@ -217,7 +311,13 @@ async fn apply(readiness: Arc<DeploymentReadiness>, ctx: &Context, api: &Api<Dep
             "kind": "DeploymentReadiness",
             "status": status,
         });
-        let mut written = api.patch_status(&readiness.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(patch)).await?;
+        let mut written = api
+            .patch_status(
+                &readiness.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(patch),
+            )
+            .await?;
         ctx.metrics.status_writes.inc();
         trim(&mut written);
         ctx.readiness_writes.record(&readiness, written);
@@ -226,7 +326,12 @@ async fn apply(readiness: Arc<DeploymentReadiness>, ctx: &Context, api: &Api<Dep
 
     ctx.events
         .send(Publication {
-            transitions: events::transitions(readiness.status.as_ref(), &status, &report, &readiness.name_any()),
+            transitions: events::transitions(
+                readiness.status.as_ref(),
+                &status,
+                &report,
+                &readiness.name_any(),
+            ),
             readiness: readiness.object_ref(&()),
             deployment: deployment.as_ref().map(|d| d.object_ref(&())),
         })
@@ -239,10 +344,18 @@ async fn apply(readiness: Arc<DeploymentReadiness>, ctx: &Context, api: &Api<Dep
         .approvals
         .state()
         .iter()
-        .filter(|a| a.metadata.namespace.as_deref() == Some(namespace.as_str()) && a.spec.readiness_ref.name == name)
+        .filter(|a| {
+            a.metadata.namespace.as_deref() == Some(namespace.as_str())
+                && a.spec.readiness_ref.name == name
+        })
         .filter_map(|a| a.spec.expires.as_ref().map(|e| e.0))
         .collect();
-    Ok(Action::requeue(next_wakeup(&readiness, &status, &approvals_expire, now)))
+    Ok(Action::requeue(next_wakeup(
+        &readiness,
+        &status,
+        &approvals_expire,
+        now,
+    )))
 }
 
 async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Context) -> Result<Action> {
@@ -250,15 +363,28 @@ async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Context) -> Result<A
     let target = &readiness.spec.target_ref.name;
     let name = readiness.name_any();
     if let Some(deployment) = fresh_target(ctx, &namespace, target) {
-        let verdict = combined_verdict(ctx, &namespace, target, &deployment, None, Some(&name), Timestamp::now());
+        let verdict = combined_verdict(
+            ctx,
+            &namespace,
+            target,
+            &deployment,
+            None,
+            Some(&name),
+            Timestamp::now(),
+        );
         sync_deployment(ctx, &namespace, &deployment, verdict.as_ref()).await?;
     }
     ctx.index.forget(&ObjectRef::from_obj(readiness.as_ref()));
     ctx.prober.forget(&ObjectRef::from_obj(readiness.as_ref()));
-    let labels = ReadinessLabels { namespace: namespace.clone(), readiness: name.clone() };
+    let labels = ReadinessLabels {
+        namespace: namespace.clone(),
+        readiness: name.clone(),
+    };
     ctx.metrics.blocking.remove(&labels);
     for gate in readiness.status.iter().flat_map(|s| s.gates.iter()) {
-        ctx.metrics.gate_passing.remove(&gate_labels(&namespace, &name, gate));
+        ctx.metrics
+            .gate_passing
+            .remove(&gate_labels(&namespace, &name, gate));
     }
     info!(readiness = %name, "released rollout gate on deletion");
     Ok(Action::await_change())
@@ -274,19 +400,40 @@ fn gate_labels(namespace: &str, readiness: &str, gate: &crate::api::GateStatus) 
     }
 }
 
-fn record_metrics(ctx: &Context, readiness: &DeploymentReadiness, status: &DeploymentReadinessStatus) {
+fn record_metrics(
+    ctx: &Context,
+    readiness: &DeploymentReadiness,
+    status: &DeploymentReadinessStatus,
+) {
     let namespace = readiness.namespace().unwrap_or_default();
     let name = readiness.name_any();
     for gate in &status.gates {
-        let passing = matches!(gate.result, GateOutcome::Pass | GateOutcome::Waived | GateOutcome::Skipped);
-        ctx.metrics.gate_passing.get_or_create(&gate_labels(&namespace, &name, gate)).set(passing as i64);
+        let passing = matches!(
+            gate.result,
+            GateOutcome::Pass | GateOutcome::Waived | GateOutcome::Skipped
+        );
+        ctx.metrics
+            .gate_passing
+            .get_or_create(&gate_labels(&namespace, &name, gate))
+            .set(passing as i64);
     }
-    ctx.metrics.blocking.get_or_create(&ReadinessLabels { namespace, readiness: name }).set(status.blocking as i64);
+    ctx.metrics
+        .blocking
+        .get_or_create(&ReadinessLabels {
+            namespace,
+            readiness: name,
+        })
+        .set(status.blocking as i64);
 }
 
 /// When time alone changes the verdict: a waiver or approval expiring, the progress deadline
 /// passing.
-fn next_wakeup(readiness: &DeploymentReadiness, status: &DeploymentReadinessStatus, approvals_expire: &[Timestamp], now: Timestamp) -> Duration {
+fn next_wakeup(
+    readiness: &DeploymentReadiness,
+    status: &DeploymentReadinessStatus,
+    approvals_expire: &[Timestamp],
+    now: Timestamp,
+) -> Duration {
     let mut next = RESYNC;
     let mut consider = |at: Timestamp| {
         if let Ok(d) = Duration::try_from(at.duration_since(now))
@@ -295,12 +442,21 @@ fn next_wakeup(readiness: &DeploymentReadiness, status: &DeploymentReadinessStat
             next = d.max(Duration::from_secs(1));
         }
     };
-    for expires in readiness.spec.waivers.iter().map(|w| w.expires.0).chain(approvals_expire.iter().copied()) {
+    for expires in readiness
+        .spec
+        .waivers
+        .iter()
+        .map(|w| w.expires.0)
+        .chain(approvals_expire.iter().copied())
+    {
         if expires > now {
             consider(expires);
         }
     }
-    if let (Some(since), Some(deadline)) = (&status.waiting_since, readiness.spec.progress_deadline_seconds) {
+    if let (Some(since), Some(deadline)) = (
+        &status.waiting_since,
+        readiness.spec.progress_deadline_seconds,
+    ) {
         consider(since.0 + SignedDuration::from_secs(deadline));
     }
     next
@@ -321,13 +477,24 @@ mod tests {
         let status = DeploymentReadinessStatus::default();
         let at = |t: &str| t.parse::<Timestamp>().unwrap();
         assert_eq!(next_wakeup(&readiness, &status, &[], now), RESYNC);
-        assert_eq!(next_wakeup(&readiness, &status, &[at("2026-06-01T00:00:30Z")], now), Duration::from_secs(30));
+        assert_eq!(
+            next_wakeup(&readiness, &status, &[at("2026-06-01T00:00:30Z")], now),
+            Duration::from_secs(30)
+        );
         // Past expiries are already judged; the waiver's is beyond the resync.
-        assert_eq!(next_wakeup(&readiness, &status, &[at("2026-05-31T00:00:00Z")], now), RESYNC);
+        assert_eq!(
+            next_wakeup(&readiness, &status, &[at("2026-05-31T00:00:00Z")], now),
+            RESYNC
+        );
         let soon: DeploymentReadiness = serde_yaml_ng::from_str(
-            &serde_yaml_ng::to_string(&readiness).unwrap().replace("2026-06-01T01:00:00Z", "2026-06-01T00:02:00Z"),
+            &serde_yaml_ng::to_string(&readiness)
+                .unwrap()
+                .replace("2026-06-01T01:00:00Z", "2026-06-01T00:02:00Z"),
         )
         .unwrap();
-        assert_eq!(next_wakeup(&soon, &status, &[at("2026-06-01T00:05:00Z")], now), Duration::from_secs(120));
+        assert_eq!(
+            next_wakeup(&soon, &status, &[at("2026-06-01T00:05:00Z")], now),
+            Duration::from_secs(120)
+        );
     }
 }

@@ -26,7 +26,13 @@ pub async fn serve(
                 let metrics = metrics.clone();
                 refresh();
                 async move {
-                    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], metrics.encode())
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        metrics.encode(),
+                    )
                 }
             }),
         )
@@ -36,7 +42,11 @@ pub async fn serve(
             get(move || {
                 let ready = synced.load(Ordering::SeqCst) || standby.load(Ordering::SeqCst);
                 async move {
-                    if ready { (StatusCode::OK, "ok").into_response() } else { (StatusCode::SERVICE_UNAVAILABLE, "caches not synced").into_response() }
+                    if ready {
+                        (StatusCode::OK, "ok").into_response()
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced").into_response()
+                    }
                 }
             }),
         );

@@ -20,7 +20,9 @@ use serde::de::DeserializeOwned;
 
 use super::index::TargetIndex;
 use super::metrics::Metrics;
-use crate::api::{ClusterReadinessChecklist, DeploymentReadiness, ReadinessApproval, ReadinessChecklist};
+use crate::api::{
+    ClusterReadinessChecklist, DeploymentReadiness, ReadinessApproval, ReadinessChecklist,
+};
 use crate::engine::{Snapshot, Source};
 use crate::probe::ClusterView;
 
@@ -56,14 +58,32 @@ impl Stores {
             )+};
         }
         wait!(
-            readiness, deployments, checklists, cluster_checklists, approvals, hpas, pdbs, services, endpoint_slices,
-            network_policies, ingresses, pvcs, storage_classes, secrets, config_maps
+            readiness,
+            deployments,
+            checklists,
+            cluster_checklists,
+            approvals,
+            hpas,
+            pdbs,
+            services,
+            endpoint_slices,
+            network_policies,
+            ingresses,
+            pvcs,
+            storage_classes,
+            secrets,
+            config_maps
         );
         Ok(())
     }
 
     /// The snapshot for one Deployment, from the stores: pointer copies, no API calls.
-    pub fn snapshot(&self, namespace: &str, deployment: Option<Arc<Deployment>>, now: jiff::Timestamp) -> Snapshot {
+    pub fn snapshot(
+        &self,
+        namespace: &str,
+        deployment: Option<Arc<Deployment>>,
+        now: jiff::Timestamp,
+    ) -> Snapshot {
         let mut s = Snapshot::new(namespace, now, Source::Cluster);
         s.deployment = deployment;
         s.hpas = in_namespace(&self.hpas, namespace);
@@ -85,7 +105,11 @@ impl Stores {
     }
 
     /// DeploymentReadiness objects in a namespace that target this Deployment.
-    pub fn readiness_for(&self, namespace: &str, deployment: &str) -> Vec<Arc<DeploymentReadiness>> {
+    pub fn readiness_for(
+        &self,
+        namespace: &str,
+        deployment: &str,
+    ) -> Vec<Arc<DeploymentReadiness>> {
         self.targets
             .targeting(namespace, deployment)
             .iter()
@@ -96,12 +120,19 @@ impl Stores {
 
 /// `Store::wait_until_ready` wakes only one of several concurrent waiters (it polls a oneshot
 /// receiver), and the controller itself waits on the readiness store; poll it with a timeout.
-async fn wait_ready<K: Resource + Clone + 'static>(store: &Store<K>) -> Result<(), reflector::store::WriterDropped>
+async fn wait_ready<K: Resource + Clone + 'static>(
+    store: &Store<K>,
+) -> Result<(), reflector::store::WriterDropped>
 where
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
     loop {
-        if let Ok(result) = tokio::time::timeout(std::time::Duration::from_millis(200), store.wait_until_ready()).await {
+        if let Ok(result) = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            store.wait_until_ready(),
+        )
+        .await
+        {
             return result;
         }
     }
@@ -116,7 +147,12 @@ impl ClusterView for Stores {
     fn endpoint_slices(&self, namespace: &str, service: &str) -> Vec<Arc<EndpointSlice>> {
         self.endpoint_slices.state_filter(|s| {
             s.metadata.namespace.as_deref() == Some(namespace)
-                && s.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")).map(String::as_str) == Some(service)
+                && s.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("kubernetes.io/service-name"))
+                    .map(String::as_str)
+                    == Some(service)
         })
     }
 
@@ -125,7 +161,10 @@ impl ClusterView for Stores {
     }
 }
 
-fn in_namespace<K: Resource<DynamicType = ()> + Clone + 'static>(store: &Store<K>, namespace: &str) -> Vec<Arc<K>> {
+fn in_namespace<K: Resource<DynamicType = ()> + Clone + 'static>(
+    store: &Store<K>,
+    namespace: &str,
+) -> Vec<Arc<K>> {
     let mut objects = store.state_filter(|o| o.meta().namespace.as_deref() == Some(namespace));
     // Deterministic order: same inputs, same verdict messages.
     objects.sort_by(|a, b| a.meta().name.cmp(&b.meta().name));
@@ -173,9 +212,18 @@ pub fn watch<K>(
     api: Api<K>,
     trim_fn: fn(&mut K),
     metrics: Arc<Metrics>,
-) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + 'static)
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
 {
     watch_observed(api, trim_fn, metrics, |_| {})
 }
@@ -187,9 +235,18 @@ pub fn watch_observed<K>(
     trim_fn: fn(&mut K),
     metrics: Arc<Metrics>,
     observe: impl FnMut(&watcher::Event<K>) + Send + 'static,
-) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + 'static)
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
 {
     let (reader, writer) = reflector::store();
     let kind = K::kind(&()).to_string();
@@ -200,7 +257,10 @@ where
         .reflect(writer)
         .inspect_err(move |e| {
             tracing::warn!(kind = %kind, error = %e, "watch failed; retrying");
-            metrics.watch_restarts.get_or_create(&super::metrics::KindLabel { kind: kind.clone() }).inc();
+            metrics
+                .watch_restarts
+                .get_or_create(&super::metrics::KindLabel { kind: kind.clone() })
+                .inc();
         })
         .touched_objects()
         .boxed();

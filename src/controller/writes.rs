@@ -32,7 +32,9 @@ pub struct RecentWrites<K: Resource<DynamicType = ()>> {
 
 impl<K: Resource<DynamicType = ()>> Default for RecentWrites<K> {
     fn default() -> Self {
-        RecentWrites { inner: Mutex::default() }
+        RecentWrites {
+            inner: Mutex::default(),
+        }
     }
 }
 
@@ -44,10 +46,16 @@ impl<K: Resource<DynamicType = ()>> RecentWrites<K> {
     /// The freshest known copy of `stored`: the answer to our last write while the store still
     /// shows a version that write replaced.
     pub fn fresh(&self, stored: Arc<K>) -> Arc<K> {
-        let Ok(mut map) = self.inner.lock() else { return stored };
+        let Ok(mut map) = self.inner.lock() else {
+            return stored;
+        };
         let key = ObjectRef::from_obj(stored.as_ref());
         match map.get(&key) {
-            Some(w) if version(stored.as_ref()).is_some_and(|v| w.replaced.iter().any(|r| r == v)) => w.object.clone(),
+            Some(w)
+                if version(stored.as_ref()).is_some_and(|v| w.replaced.iter().any(|r| r == v)) =>
+            {
+                w.object.clone()
+            }
             Some(_) => {
                 // The store has our write, or something newer.
                 map.remove(&key);
@@ -59,7 +67,9 @@ impl<K: Resource<DynamicType = ()>> RecentWrites<K> {
 
     /// Remember a write: `before` is the copy it was decided on, `after` the server's answer.
     pub fn record(&self, before: &K, after: K) {
-        let Ok(mut map) = self.inner.lock() else { return };
+        let Ok(mut map) = self.inner.lock() else {
+            return;
+        };
         let key = ObjectRef::from_obj(&after);
         let mut replaced = match map.remove(&key) {
             // A second write in a row (finalizer, then status): both earlier versions are stale.
@@ -74,7 +84,14 @@ impl<K: Resource<DynamicType = ()>> RecentWrites<K> {
             return;
         }
         let now = Instant::now();
-        map.insert(key, Written { replaced, object: Arc::new(after), at: now });
+        map.insert(
+            key,
+            Written {
+                replaced,
+                object: Arc::new(after),
+                at: now,
+            },
+        );
         if map.len() % 256 == 0 {
             map.retain(|_, w| now.duration_since(w.at) < FORGET_AFTER);
         }
@@ -83,10 +100,14 @@ impl<K: Resource<DynamicType = ()>> RecentWrites<K> {
     /// Whether a watched object is a version we already know: the echo of our last write
     /// (forgotten from then on: the store now has it) or of one it replaced.
     pub fn is_echo(&self, object: &K) -> bool {
-        let Ok(mut map) = self.inner.lock() else { return false };
+        let Ok(mut map) = self.inner.lock() else {
+            return false;
+        };
         let key = ObjectRef::from_obj(object);
         let Some(w) = map.get(&key) else { return false };
-        let Some(v) = version(object) else { return false };
+        let Some(v) = version(object) else {
+            return false;
+        };
         if version(w.object.as_ref()) == Some(v) {
             map.remove(&key);
             return true;
@@ -125,10 +146,25 @@ mod tests {
         let writes = RecentWrites::default();
         let v1 = cm("1", "old");
         writes.record(&v1, cm("2", "new"));
-        assert_eq!(writes.fresh(Arc::new(v1.clone())).metadata.resource_version.as_deref(), Some("2"));
+        assert_eq!(
+            writes
+                .fresh(Arc::new(v1.clone()))
+                .metadata
+                .resource_version
+                .as_deref(),
+            Some("2")
+        );
         assert!(writes.is_echo(&cm("2", "new")));
         assert_eq!(writes.len(), 0);
-        assert_eq!(writes.fresh(Arc::new(v1)).metadata.resource_version.as_deref(), Some("1"), "forgotten after the echo");
+        assert_eq!(
+            writes
+                .fresh(Arc::new(v1))
+                .metadata
+                .resource_version
+                .as_deref(),
+            Some("1"),
+            "forgotten after the echo"
+        );
     }
 
     #[test]
@@ -139,9 +175,19 @@ mod tests {
         writes.record(&v1, v2.clone());
         writes.record(&v2, cm("3", "c"));
         for stale in [v1, v2] {
-            assert_eq!(writes.fresh(Arc::new(stale)).metadata.resource_version.as_deref(), Some("3"));
+            assert_eq!(
+                writes
+                    .fresh(Arc::new(stale))
+                    .metadata
+                    .resource_version
+                    .as_deref(),
+                Some("3")
+            );
         }
-        assert!(writes.is_echo(&cm("2", "b")), "an intermediate version of ours is known");
+        assert!(
+            writes.is_echo(&cm("2", "b")),
+            "an intermediate version of ours is known"
+        );
         assert_eq!(writes.len(), 1, "kept until the last write comes back");
         assert!(writes.is_echo(&cm("3", "c")));
         assert_eq!(writes.len(), 0);
@@ -152,7 +198,14 @@ mod tests {
     fn a_newer_version_from_someone_else_wins() {
         let writes = RecentWrites::default();
         writes.record(&cm("1", "a"), cm("2", "b"));
-        assert_eq!(writes.fresh(Arc::new(cm("5", "theirs"))).metadata.resource_version.as_deref(), Some("5"));
+        assert_eq!(
+            writes
+                .fresh(Arc::new(cm("5", "theirs")))
+                .metadata
+                .resource_version
+                .as_deref(),
+            Some("5")
+        );
         assert_eq!(writes.len(), 0);
     }
 

@@ -45,7 +45,11 @@ pub enum Outcome {
 impl Outcome {
     /// Fail when there are findings, otherwise Unknown when something could not be judged,
     /// otherwise Pass with `pass`.
-    pub fn from_findings(findings: Vec<Finding>, unknown: Vec<String>, pass: impl Into<String>) -> Self {
+    pub fn from_findings(
+        findings: Vec<Finding>,
+        unknown: Vec<String>,
+        pass: impl Into<String>,
+    ) -> Self {
         if !findings.is_empty() {
             Outcome::Fail(findings)
         } else if !unknown.is_empty() {
@@ -70,11 +74,17 @@ pub struct Finding {
 
 impl Finding {
     pub fn new(message: impl Into<String>) -> Self {
-        Finding { container: None, message: message.into() }
+        Finding {
+            container: None,
+            message: message.into(),
+        }
     }
     /// A finding about one container; the message is prefixed `container NAME: `.
     pub fn in_container(container: &str, message: impl std::fmt::Display) -> Self {
-        Finding { container: Some(container.to_string()), message: format!("container {container}: {message}") }
+        Finding {
+            container: Some(container.to_string()),
+            message: format!("container {container}: {message}"),
+        }
     }
 }
 
@@ -100,7 +110,8 @@ pub struct GateResult {
 impl GateResult {
     /// Whether this gate keeps the target from being Ready.
     pub fn holds_ready(&self) -> bool {
-        self.severity == Severity::Required && matches!(self.result, GateOutcome::Fail | GateOutcome::Unknown)
+        self.severity == Severity::Required
+            && matches!(self.result, GateOutcome::Fail | GateOutcome::Unknown)
     }
     /// Whether this gate holds the rollout (a required PreRollout gate that is not known to pass).
     pub fn holds_rollout(&self) -> bool {
@@ -147,11 +158,16 @@ impl Report {
     /// Whether the rollout should be held (before enforcement mode is considered). Without a
     /// target there is nothing to hold.
     pub fn holds_rollout(&self) -> bool {
-        self.target_found && (self.problems.iter().any(|p| p.blocks) || self.gates.iter().any(GateResult::holds_rollout))
+        self.target_found
+            && (self.problems.iter().any(|p| p.blocks)
+                || self.gates.iter().any(GateResult::holds_rollout))
     }
 
     pub fn summary(&self) -> Summary {
-        let mut s = Summary { total: self.gates.len() as u32, ..Default::default() };
+        let mut s = Summary {
+            total: self.gates.len() as u32,
+            ..Default::default()
+        };
         for gate in &self.gates {
             match gate.result {
                 GateOutcome::Pass => s.passed += 1,
@@ -179,13 +195,26 @@ pub struct Checklists<'a> {
 }
 
 /// Judge every gate of `readiness` against `snapshot`.
-pub fn evaluate(readiness: &DeploymentReadiness, checklists: Checklists<'_>, snapshot: &Snapshot) -> Report {
+pub fn evaluate(
+    readiness: &DeploymentReadiness,
+    checklists: Checklists<'_>,
+    snapshot: &Snapshot,
+) -> Report {
     let mut report = Report::default();
     let spec = &readiness.spec;
-    let own_namespace = readiness.metadata.namespace.as_deref().unwrap_or(&snapshot.namespace);
+    let own_namespace = readiness
+        .metadata
+        .namespace
+        .as_deref()
+        .unwrap_or(&snapshot.namespace);
     let readiness_name = readiness.metadata.name.as_deref().unwrap_or_default();
 
-    if let Some(ns) = spec.target_ref.namespace.as_deref().filter(|ns| *ns != own_namespace) {
+    if let Some(ns) = spec
+        .target_ref
+        .namespace
+        .as_deref()
+        .filter(|ns| *ns != own_namespace)
+    {
         report.problems.push(Problem {
             reason: "CrossNamespaceReference",
             message: format!(
@@ -221,11 +250,20 @@ pub fn evaluate(readiness: &DeploymentReadiness, checklists: Checklists<'_>, sna
                 }
             }
             ChecklistKind::ClusterReadinessChecklist => {
-                match checklists.cluster.iter().find(|c| c.metadata.name.as_deref() == Some(r.name.as_str())) {
-                    Some(c) => sources.push((format!("cluster/{}", r.name), &c.spec.checklist.items)),
+                match checklists
+                    .cluster
+                    .iter()
+                    .find(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))
+                {
+                    Some(c) => {
+                        sources.push((format!("cluster/{}", r.name), &c.spec.checklist.items))
+                    }
                     None => report.problems.push(Problem {
                         reason: "ChecklistNotFound",
-                        message: format!("spec.checklists[{i}]: ClusterReadinessChecklist {} not found", r.name),
+                        message: format!(
+                            "spec.checklists[{i}]: ClusterReadinessChecklist {} not found",
+                            r.name
+                        ),
                         blocks: true,
                     }),
                 }
@@ -252,7 +290,9 @@ pub fn evaluate(readiness: &DeploymentReadiness, checklists: Checklists<'_>, sna
 
     let empty_pod = PodSpec::default();
     let empty_labels = Default::default();
-    let template = deployment.and_then(|d| d.spec.as_ref()).map(|s| &s.template);
+    let template = deployment
+        .and_then(|d| d.spec.as_ref())
+        .map(|s| &s.template);
     let pod = template.and_then(|t| t.spec.as_ref()).unwrap_or(&empty_pod);
     let pod_labels = template
         .and_then(|t| t.metadata.as_ref())
@@ -265,24 +305,36 @@ pub fn evaluate(readiness: &DeploymentReadiness, checklists: Checklists<'_>, sna
             if !seen.insert((checklist.as_str(), item.name.as_str())) {
                 report.problems.push(Problem {
                     reason: "DuplicateItem",
-                    message: format!("checklist {checklist}: item {} appears twice; the second is ignored", item.name),
+                    message: format!(
+                        "checklist {checklist}: item {} appears twice; the second is ignored",
+                        item.name
+                    ),
                     blocks: false,
                 });
                 continue;
             }
             let check = item.check();
-            let phase = item.phase.unwrap_or_else(|| check.map_or(Phase::PreRollout, |(_, c)| c.default_phase()));
+            let phase = item
+                .phase
+                .unwrap_or_else(|| check.map_or(Phase::PreRollout, |(_, c)| c.default_phase()));
             let (kind, outcome) = match (check, deployment) {
                 (None, _) => {
                     let kinds = item.kinds();
                     let message = if kinds.is_empty() {
                         "the item has no check kind; it needs exactly one".to_string()
                     } else {
-                        format!("the item has {} check kinds ({}); it needs exactly one", kinds.len(), kinds.join(", "))
+                        format!(
+                            "the item has {} check kinds ({}); it needs exactly one",
+                            kinds.len(),
+                            kinds.join(", ")
+                        )
                     };
                     ("", Outcome::Unknown(message))
                 }
-                (Some((kind, _)), None) => (kind, Outcome::Unknown(format!("Deployment {target} not found"))),
+                (Some((kind, _)), None) => (
+                    kind,
+                    Outcome::Unknown(format!("Deployment {target} not found")),
+                ),
                 (Some((kind, check)), Some(deployment)) => {
                     let cx = Context {
                         snapshot,
@@ -296,8 +348,14 @@ pub fn evaluate(readiness: &DeploymentReadiness, checklists: Checklists<'_>, sna
                     (kind, check.evaluate(&cx))
                 }
             };
-            let (result, message, findings) =
-                waivers::apply(&spec.waivers, checklist, item, outcome, snapshot.now, &mut report.expired_waivers);
+            let (result, message, findings) = waivers::apply(
+                &spec.waivers,
+                checklist,
+                item,
+                outcome,
+                snapshot.now,
+                &mut report.expired_waivers,
+            );
             report.gates.push(GateResult {
                 checklist: checklist.clone(),
                 name: item.name.clone(),
@@ -328,7 +386,11 @@ mod tests {
             "metadata: {name: api, namespace: shop}\nspec:\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec:\n      containers: [{name: api, image: 'ghcr.io/acme/api:1.0'}]\n",
         )
         .unwrap();
-        let mut s = Snapshot::new("shop", "2026-06-01T00:00:00Z".parse().unwrap(), Source::Cluster);
+        let mut s = Snapshot::new(
+            "shop",
+            "2026-06-01T00:00:00Z".parse().unwrap(),
+            Source::Cluster,
+        );
         s.deployment = Some(Arc::new(deployment));
         s
     }
@@ -342,7 +404,13 @@ mod tests {
         ));
         let report = evaluate(&dr, Checklists::default(), &snapshot());
         assert_eq!(report.gates[0].result, GateOutcome::Fail);
-        assert!(report.gates[0].message.contains("waiver by alice expired 2026-05-01T00:00:00Z"), "{}", report.gates[0].message);
+        assert!(
+            report.gates[0]
+                .message
+                .contains("waiver by alice expired 2026-05-01T00:00:00Z"),
+            "{}",
+            report.gates[0].message
+        );
         assert_eq!(report.expired_waivers.len(), 1);
         assert!(report.holds_rollout());
     }
@@ -365,8 +433,20 @@ mod tests {
         ));
         let report = evaluate(&dr, Checklists::default(), &snapshot());
         let reasons: Vec<&str> = report.problems.iter().map(|p| p.reason).collect();
-        assert_eq!(reasons, ["CrossNamespaceReference", "ChecklistNotFound", "CrossNamespaceReference", "ChecklistNotFound"]);
-        assert!(report.problems[2].message.contains("use a ClusterReadinessChecklist"));
+        assert_eq!(
+            reasons,
+            [
+                "CrossNamespaceReference",
+                "ChecklistNotFound",
+                "CrossNamespaceReference",
+                "ChecklistNotFound"
+            ]
+        );
+        assert!(
+            report.problems[2]
+                .message
+                .contains("use a ClusterReadinessChecklist")
+        );
         assert!(!report.ready());
         assert!(report.holds_rollout(), "a missing checklist fails closed");
     }
@@ -379,12 +459,20 @@ mod tests {
         let report = evaluate(&dr, Checklists::default(), &snapshot());
         assert_eq!(report.gates[0].result, GateOutcome::Unknown);
         assert!(report.gates[0].message.contains("no check kind"));
-        assert!(report.gates[1].message.contains("2 check kinds (probes, image)"), "{}", report.gates[1].message);
+        assert!(
+            report.gates[1]
+                .message
+                .contains("2 check kinds (probes, image)"),
+            "{}",
+            report.gates[1].message
+        );
     }
 
     #[test]
     fn missing_target_makes_every_gate_unknown() {
-        let dr = readiness(&format!("{HEAD}spec:\n  targetRef: {{name: web}}\n  items: [{{name: probes, probes: {{}}}}]\n"));
+        let dr = readiness(&format!(
+            "{HEAD}spec:\n  targetRef: {{name: web}}\n  items: [{{name: probes, probes: {{}}}}]\n"
+        ));
         let report = evaluate(&dr, Checklists::default(), &snapshot());
         assert_eq!(report.problems[0].reason, "TargetNotFound");
         assert_eq!(report.gates[0].result, GateOutcome::Unknown);

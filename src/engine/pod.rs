@@ -39,7 +39,11 @@ impl ContainerRole {
 pub fn containers(pod: &PodSpec) -> impl Iterator<Item = (&Container, ContainerRole)> {
     let app = pod.containers.iter().map(|c| (c, ContainerRole::App));
     let init = pod.init_containers.iter().flatten().map(|c| {
-        let role = if c.restart_policy.as_deref() == Some("Always") { ContainerRole::Sidecar } else { ContainerRole::Init };
+        let role = if c.restart_policy.as_deref() == Some("Always") {
+            ContainerRole::Sidecar
+        } else {
+            ContainerRole::Init
+        };
         (c, role)
     });
     app.chain(init)
@@ -68,7 +72,10 @@ pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, Stri
 
 /// Whether a Service-style map selector selects these labels. An empty map selects nothing
 /// (a selector-less Service has manually managed endpoints).
-pub fn map_selector_matches(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+pub fn map_selector_matches(
+    selector: &BTreeMap<String, String>,
+    labels: &BTreeMap<String, String>,
+) -> bool {
     !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
@@ -77,25 +84,44 @@ pub fn map_selector_matches(selector: &BTreeMap<String, String>, labels: &BTreeM
 pub fn hpa_targets(hpa: &HorizontalPodAutoscaler, deployment: &str) -> bool {
     hpa.spec.as_ref().is_some_and(|s| {
         let r = &s.scale_target_ref;
-        r.kind == "Deployment" && r.name == deployment && r.api_version.as_deref().is_none_or(|v| v == "apps/v1")
+        r.kind == "Deployment"
+            && r.name == deployment
+            && r.api_version.as_deref().is_none_or(|v| v == "apps/v1")
     })
 }
 
 /// The HorizontalPodAutoscaler whose scaleTargetRef is this Deployment, if any.
-pub fn hpa_for<'a>(snapshot: &'a Snapshot, deployment: &str) -> Option<&'a HorizontalPodAutoscaler> {
-    snapshot.hpas.iter().map(|h| h.as_ref()).find(|h| hpa_targets(h, deployment))
+pub fn hpa_for<'a>(
+    snapshot: &'a Snapshot,
+    deployment: &str,
+) -> Option<&'a HorizontalPodAutoscaler> {
+    snapshot
+        .hpas
+        .iter()
+        .map(|h| h.as_ref())
+        .find(|h| hpa_targets(h, deployment))
 }
 
 /// The replica count the Deployment runs at its low point: the HPA's minReplicas when an HPA
 /// scales it (default 1), otherwise spec.replicas (default 1). Returns the source too.
-pub fn baseline_replicas(snapshot: &Snapshot, deployment: &k8s_openapi::api::apps::v1::Deployment) -> (i32, String) {
+pub fn baseline_replicas(
+    snapshot: &Snapshot,
+    deployment: &k8s_openapi::api::apps::v1::Deployment,
+) -> (i32, String) {
     let name = deployment.metadata.name.as_deref().unwrap_or_default();
     if let Some(hpa) = hpa_for(snapshot, name) {
         let min = hpa.spec.as_ref().and_then(|s| s.min_replicas).unwrap_or(1);
         let hpa_name = hpa.metadata.name.as_deref().unwrap_or_default();
-        return (min, format!("HorizontalPodAutoscaler {hpa_name} spec.minReplicas"));
+        return (
+            min,
+            format!("HorizontalPodAutoscaler {hpa_name} spec.minReplicas"),
+        );
     }
-    let replicas = deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let replicas = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
     (replicas, format!("Deployment {name} spec.replicas"))
 }
 

@@ -82,7 +82,10 @@ pub struct ProbeObservation {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ProbeOutcome {
     /// An HTTP answer: status code, and whether the expected body substring was found.
-    Http { status: u16, body_matched: Option<bool> },
+    Http {
+        status: u16,
+        body_matched: Option<bool>,
+    },
     /// A Prometheus instant query's scalar value (`None`: the query returned no data).
     Value(Option<f64>),
     /// The probe could not run or did not answer; a short reason, never a response body.
@@ -104,7 +107,12 @@ pub struct CertificateFacts {
 
 impl Snapshot {
     pub fn new(namespace: impl Into<String>, now: Timestamp, source: Source) -> Self {
-        Snapshot { namespace: namespace.into(), now, source, ..Default::default() }
+        Snapshot {
+            namespace: namespace.into(),
+            now,
+            source,
+            ..Default::default()
+        }
     }
 
     pub fn is_offline(&self) -> bool {
@@ -112,7 +120,8 @@ impl Snapshot {
     }
 
     pub fn is_assumed_present(&self, kind: &str, name: &str) -> bool {
-        self.assumed_present.contains(&(kind.to_string(), name.to_string()))
+        self.assumed_present
+            .contains(&(kind.to_string(), name.to_string()))
     }
 
     pub fn secret(&self, name: &str) -> Option<&Secret> {
@@ -132,16 +141,22 @@ impl Snapshot {
     }
     /// The cluster's default StorageClass (annotation `storageclass.kubernetes.io/is-default-class`).
     pub fn default_storage_class(&self) -> Option<&StorageClass> {
-        self.storage_classes.iter().map(|sc| sc.as_ref()).find(|sc| {
-            sc.metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get("storageclass.kubernetes.io/is-default-class"))
-                .is_some_and(|v| v == "true")
-        })
+        self.storage_classes
+            .iter()
+            .map(|sc| sc.as_ref())
+            .find(|sc| {
+                sc.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("storageclass.kubernetes.io/is-default-class"))
+                    .is_some_and(|v| v == "true")
+            })
     }
 }
 
 fn by_name<'a, K: kube::Resource>(objects: &'a [Arc<K>], name: &str) -> Option<&'a K> {
-    objects.iter().map(|o| o.as_ref()).find(|o| o.meta().name.as_deref() == Some(name))
+    objects
+        .iter()
+        .map(|o| o.as_ref())
+        .find(|o| o.meta().name.as_deref() == Some(name))
 }

@@ -27,7 +27,14 @@ pub struct StatusInput<'a> {
 }
 
 pub fn status_from_report(input: StatusInput<'_>) -> DeploymentReadinessStatus {
-    let StatusInput { report, previous, generation, now, progress_deadline_seconds, blocking } = input;
+    let StatusInput {
+        report,
+        previous,
+        generation,
+        now,
+        progress_deadline_seconds,
+        blocking,
+    } = input;
     let ready = report.ready();
     let same_generation = previous.is_some_and(|p| p.observed_generation == generation);
 
@@ -40,31 +47,66 @@ pub fn status_from_report(input: StatusInput<'_>) -> DeploymentReadinessStatus {
             .or_else(|| Some(Time(now)))
     };
     let stalled = match (&waiting_since, progress_deadline_seconds) {
-        (Some(since), Some(deadline)) => now.duration_since(since.0) >= SignedDuration::from_secs(deadline),
+        (Some(since), Some(deadline)) => {
+            now.duration_since(since.0) >= SignedDuration::from_secs(deadline)
+        }
         _ => false,
     };
 
     let summary = report.summary();
     let (ready_reason, ready_message) = if ready {
-        ("AllGatesPassed", format!("{} gates pass or are waived", summary.passing))
+        (
+            "AllGatesPassed",
+            format!("{} gates pass or are waived", summary.passing),
+        )
     } else {
         not_ready(report)
     };
 
-    let previous_conditions = previous.map(|p| p.conditions.as_slice()).unwrap_or_default();
-    let mut conditions = vec![condition(previous_conditions, READY, ready, ready_reason, &ready_message, generation, now)];
+    let previous_conditions = previous
+        .map(|p| p.conditions.as_slice())
+        .unwrap_or_default();
+    let mut conditions = vec![condition(
+        previous_conditions,
+        READY,
+        ready,
+        ready_reason,
+        &ready_message,
+        generation,
+        now,
+    )];
     if stalled {
         let message = format!(
             "required gates still failing {}s after this generation was first evaluated: {ready_message}",
             progress_deadline_seconds.unwrap_or_default()
         );
-        conditions.push(condition(previous_conditions, STALLED, true, "ProgressDeadlineExceeded", &message, generation, now));
+        conditions.push(condition(
+            previous_conditions,
+            STALLED,
+            true,
+            "ProgressDeadlineExceeded",
+            &message,
+            generation,
+            now,
+        ));
     } else if !ready {
-        conditions.push(condition(previous_conditions, RECONCILING, true, ready_reason, &ready_message, generation, now));
+        conditions.push(condition(
+            previous_conditions,
+            RECONCILING,
+            true,
+            ready_reason,
+            &ready_message,
+            generation,
+            now,
+        ));
     }
 
     let previous_gates = previous.map(|p| p.gates.as_slice()).unwrap_or_default();
-    let gates = report.gates.iter().map(|g| gate_status(g, previous_gates, now)).collect();
+    let gates = report
+        .gates
+        .iter()
+        .map(|g| gate_status(g, previous_gates, now))
+        .collect();
 
     DeploymentReadinessStatus {
         observed_generation: generation,
@@ -83,9 +125,26 @@ fn not_ready(report: &Report) -> (&'static str, String) {
         return (problem.reason, truncate(all.join("; ")));
     }
     let failing: Vec<&GateResult> = report.failing().collect();
-    let reason = if failing.iter().any(|g| g.result == crate::api::GateOutcome::Fail) { "GatesFailing" } else { "GatesUnknown" };
-    let parts: Vec<String> = failing.iter().map(|g| format!("{}: {}", g.name, g.message)).collect();
-    (reason, truncate(format!("{} required gate(s) not passing: {}", failing.len(), parts.join("; "))))
+    let reason = if failing
+        .iter()
+        .any(|g| g.result == crate::api::GateOutcome::Fail)
+    {
+        "GatesFailing"
+    } else {
+        "GatesUnknown"
+    };
+    let parts: Vec<String> = failing
+        .iter()
+        .map(|g| format!("{}: {}", g.name, g.message))
+        .collect();
+    (
+        reason,
+        truncate(format!(
+            "{} required gate(s) not passing: {}",
+            failing.len(),
+            parts.join("; ")
+        )),
+    )
 }
 
 fn truncate(mut message: String) -> String {
@@ -166,8 +225,19 @@ mod tests {
         Timestamp::from_second(1_780_000_000 + secs).unwrap()
     }
 
-    fn input<'a>(report: &'a Report, previous: Option<&'a DeploymentReadinessStatus>, now: Timestamp) -> StatusInput<'a> {
-        StatusInput { report, previous, generation: Some(3), now, progress_deadline_seconds: Some(600), blocking: false }
+    fn input<'a>(
+        report: &'a Report,
+        previous: Option<&'a DeploymentReadinessStatus>,
+        now: Timestamp,
+    ) -> StatusInput<'a> {
+        StatusInput {
+            report,
+            previous,
+            generation: Some(3),
+            now,
+            progress_deadline_seconds: Some(600),
+            blocking: false,
+        }
     }
 
     fn cond<'a>(s: &'a DeploymentReadinessStatus, t: &str) -> Option<&'a Condition> {
@@ -176,7 +246,10 @@ mod tests {
 
     #[test]
     fn failing_required_gate_is_not_ready_and_reconciling() {
-        let report = Report { gates: vec![gate("a", GateOutcome::Pass), gate("b", GateOutcome::Fail)], ..Default::default() };
+        let report = Report {
+            gates: vec![gate("a", GateOutcome::Pass), gate("b", GateOutcome::Fail)],
+            ..Default::default()
+        };
         let s = status_from_report(input(&report, None, at(0)));
         assert_eq!(cond(&s, READY).unwrap().status, "False");
         assert_eq!(cond(&s, READY).unwrap().reason, "GatesFailing");
@@ -189,7 +262,10 @@ mod tests {
 
     #[test]
     fn unchanged_report_gives_identical_status() {
-        let report = Report { gates: vec![gate("a", GateOutcome::Fail)], ..Default::default() };
+        let report = Report {
+            gates: vec![gate("a", GateOutcome::Fail)],
+            ..Default::default()
+        };
         let first = status_from_report(input(&report, None, at(0)));
         let second = status_from_report(input(&report, Some(&first), at(30)));
         assert_eq!(first, second, "no timestamp may move without a transition");
@@ -197,30 +273,54 @@ mod tests {
 
     #[test]
     fn transitions_move_only_the_changed_timestamps() {
-        let failing = Report { gates: vec![gate("a", GateOutcome::Pass), gate("b", GateOutcome::Fail)], ..Default::default() };
+        let failing = Report {
+            gates: vec![gate("a", GateOutcome::Pass), gate("b", GateOutcome::Fail)],
+            ..Default::default()
+        };
         let first = status_from_report(input(&failing, None, at(0)));
-        let passing = Report { gates: vec![gate("a", GateOutcome::Pass), gate("b", GateOutcome::Pass)], ..Default::default() };
+        let passing = Report {
+            gates: vec![gate("a", GateOutcome::Pass), gate("b", GateOutcome::Pass)],
+            ..Default::default()
+        };
         let second = status_from_report(input(&passing, Some(&first), at(30)));
         assert_eq!(cond(&second, READY).unwrap().status, "True");
         assert_eq!(cond(&second, READY).unwrap().last_transition_time.0, at(30));
         assert!(cond(&second, RECONCILING).is_none());
-        assert_eq!(second.gates[0].last_transition_time, first.gates[0].last_transition_time);
-        assert_eq!(second.gates[1].last_transition_time.as_ref().unwrap().0, at(30));
+        assert_eq!(
+            second.gates[0].last_transition_time,
+            first.gates[0].last_transition_time
+        );
+        assert_eq!(
+            second.gates[1].last_transition_time.as_ref().unwrap().0,
+            at(30)
+        );
         assert!(second.waiting_since.is_none());
     }
 
     #[test]
     fn stalled_after_the_progress_deadline() {
-        let report = Report { gates: vec![gate("b", GateOutcome::Fail)], ..Default::default() };
+        let report = Report {
+            gates: vec![gate("b", GateOutcome::Fail)],
+            ..Default::default()
+        };
         let first = status_from_report(input(&report, None, at(0)));
         let before = status_from_report(input(&report, Some(&first), at(599)));
         assert!(cond(&before, STALLED).is_none());
         let after = status_from_report(input(&report, Some(&before), at(600)));
         assert_eq!(cond(&after, STALLED).unwrap().status, "True");
-        assert_eq!(cond(&after, STALLED).unwrap().reason, "ProgressDeadlineExceeded");
-        assert!(cond(&after, RECONCILING).is_none(), "kstatus: Stalled and Reconciling are exclusive");
+        assert_eq!(
+            cond(&after, STALLED).unwrap().reason,
+            "ProgressDeadlineExceeded"
+        );
+        assert!(
+            cond(&after, RECONCILING).is_none(),
+            "kstatus: Stalled and Reconciling are exclusive"
+        );
         // A new generation restarts the clock.
-        let newer = status_from_report(StatusInput { generation: Some(4), ..input(&report, Some(&after), at(700)) });
+        let newer = status_from_report(StatusInput {
+            generation: Some(4),
+            ..input(&report, Some(&after), at(700))
+        });
         assert!(cond(&newer, STALLED).is_none());
         assert_eq!(newer.waiting_since.unwrap().0, at(700));
     }
@@ -229,13 +329,31 @@ mod tests {
     fn unknown_and_problems_keep_ready_false_advisory_does_not() {
         let mut advisory = gate("adv", GateOutcome::Fail);
         advisory.severity = Severity::Advisory;
-        let report = Report { gates: vec![advisory.clone(), gate("u", GateOutcome::Unknown)], ..Default::default() };
+        let report = Report {
+            gates: vec![advisory.clone(), gate("u", GateOutcome::Unknown)],
+            ..Default::default()
+        };
         let s = status_from_report(input(&report, None, at(0)));
         assert_eq!(cond(&s, READY).unwrap().reason, "GatesUnknown");
-        let only_advisory = Report { gates: vec![advisory], ..Default::default() };
-        assert_eq!(cond(&status_from_report(input(&only_advisory, None, at(0))), READY).unwrap().status, "True");
+        let only_advisory = Report {
+            gates: vec![advisory],
+            ..Default::default()
+        };
+        assert_eq!(
+            cond(
+                &status_from_report(input(&only_advisory, None, at(0))),
+                READY
+            )
+            .unwrap()
+            .status,
+            "True"
+        );
         let problem = Report {
-            problems: vec![Problem { reason: "ChecklistNotFound", message: "ReadinessChecklist x not found".into(), blocks: true }],
+            problems: vec![Problem {
+                reason: "ChecklistNotFound",
+                message: "ReadinessChecklist x not found".into(),
+                blocks: true,
+            }],
             ..Default::default()
         };
         let s = status_from_report(input(&problem, None, at(0)));

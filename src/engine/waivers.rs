@@ -17,16 +17,27 @@ pub(super) fn apply(
     let qualified = format!("{checklist}/{}", item.name);
     let mut active = Vec::new();
     let mut expired_notes = Vec::new();
-    for w in waivers.iter().filter(|w| w.item == item.name || w.item == qualified) {
+    for w in waivers
+        .iter()
+        .filter(|w| w.item == item.name || w.item == qualified)
+    {
         if w.expires.0 > now {
             active.push(w);
         } else {
             expired_notes.push(format!("waiver by {} expired {}", w.owner, w.expires.0));
-            expired_out.push(ExpiredWaiver { item: qualified.clone(), owner: w.owner.clone(), expired: w.expires.0.to_string() });
+            expired_out.push(ExpiredWaiver {
+                item: qualified.clone(),
+                owner: w.owner.clone(),
+                expired: w.expires.0.to_string(),
+            });
         }
     }
     let suffix = |message: String| {
-        if expired_notes.is_empty() { message } else { format!("{message} ({})", expired_notes.join("; ")) }
+        if expired_notes.is_empty() {
+            message
+        } else {
+            format!("{message} ({})", expired_notes.join("; "))
+        }
     };
 
     match outcome {
@@ -41,18 +52,25 @@ pub(super) fn apply(
             if let Some(w) = active.iter().find(|w| w.containers.is_empty()) {
                 return (GateOutcome::Waived, waived_message(w, &original), findings);
             }
-            let scoped: Vec<&&Waiver> = active.iter().filter(|w| !w.containers.is_empty()).collect();
+            let scoped: Vec<&&Waiver> =
+                active.iter().filter(|w| !w.containers.is_empty()).collect();
             let remaining: Vec<Finding> = findings
                 .into_iter()
                 .filter(|f| {
-                    !f.container
-                        .as_ref()
-                        .is_some_and(|c| scoped.iter().any(|w| w.containers.iter().any(|wc| wc == c)))
+                    !f.container.as_ref().is_some_and(|c| {
+                        scoped.iter().any(|w| w.containers.iter().any(|wc| wc == c))
+                    })
                 })
                 .collect();
             if remaining.is_empty() {
-                let w = scoped.first().expect("findings were removed, so a scoped waiver exists");
-                (GateOutcome::Waived, waived_message(w, &original), Vec::new())
+                let w = scoped
+                    .first()
+                    .expect("findings were removed, so a scoped waiver exists");
+                (
+                    GateOutcome::Waived,
+                    waived_message(w, &original),
+                    Vec::new(),
+                )
             } else {
                 (GateOutcome::Fail, suffix(join(&remaining)), remaining)
             }
@@ -61,10 +79,21 @@ pub(super) fn apply(
 }
 
 fn join(findings: &[Finding]) -> String {
-    findings.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ")
+    findings
+        .iter()
+        .map(|f| f.message.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn waived_message(w: &Waiver, underlying: &str) -> String {
-    let scope = if w.containers.is_empty() { String::new() } else { format!(" for containers {}", w.containers.join(", ")) };
-    format!("waived{scope} by {} until {}: {} [{}]", w.owner, w.expires.0, w.reason, underlying)
+    let scope = if w.containers.is_empty() {
+        String::new()
+    } else {
+        format!(" for containers {}", w.containers.join(", "))
+    };
+    format!(
+        "waived{scope} by {} until {}: {} [{}]",
+        w.owner, w.expires.0, w.reason, underlying
+    )
 }

@@ -4,5 +4,7 @@
 mod parse;
 mod set;
 
-pub use parse::{Document, Documents, LoadError, RawDocument, documents, parse_stream, raw_documents};
+pub use parse::{
+    Document, Documents, LoadError, RawDocument, documents, parse_stream, raw_documents,
+};
 pub use set::{Classified, ManifestSet, Mentions, Namespace, Origin, SetError, classify};

@@ -19,7 +19,12 @@ pub struct Document {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum LoadError {
     #[error("{file}:{line}:{column}: {message}")]
-    Syntax { file: String, line: usize, column: usize, message: String },
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("{file}: {message}")]
     Io { file: String, message: String },
 }
@@ -35,7 +40,17 @@ pub fn parse_stream(file: &str, text: &str) -> Result<Vec<Document>, LoadError> 
 /// the next one, so every error of a stream can be reported.
 pub fn documents<'a>(file: &'a str, text: &'a str) -> Documents<'a> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    Documents { file, chunks: Chunks { text, offset: 0, line: 1, shift: 0, done: false }, pending: VecDeque::new() }
+    Documents {
+        file,
+        chunks: Chunks {
+            text,
+            offset: 0,
+            line: 1,
+            shift: 0,
+            done: false,
+        },
+        pending: VecDeque::new(),
+    }
 }
 
 pub struct Documents<'a> {
@@ -71,23 +86,49 @@ pub struct RawDocument<'a> {
 /// The documents of a stream, unparsed, in order.
 pub fn raw_documents(text: &str) -> impl Iterator<Item = RawDocument<'_>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    Chunks { text, offset: 0, line: 1, shift: 0, done: false }.map(|chunk| RawDocument { chunk })
+    Chunks {
+        text,
+        offset: 0,
+        line: 1,
+        shift: 0,
+        done: false,
+    }
+    .map(|chunk| RawDocument { chunk })
 }
 
 impl RawDocument<'_> {
     /// Parse: no document (blank, comments, `null`), one, or the items of a `kind: List`.
     pub fn parse(&self, file: &str) -> Result<Vec<Document>, LoadError> {
-        let Some((line, helm_source, value)) = parse_chunk(file, &self.chunk)? else { return Ok(Vec::new()) };
-        let is_list = value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
+        let Some((line, helm_source, value)) = parse_chunk(file, &self.chunk)? else {
+            return Ok(Vec::new());
+        };
+        let is_list = value
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.ends_with("List"))
             && value.get("items").is_some_and(Value::is_array);
         if !is_list {
-            return Ok(vec![Document { file: file.to_string(), line, helm_source, value }]);
+            return Ok(vec![Document {
+                file: file.to_string(),
+                line,
+                helm_source,
+                value,
+            }]);
         }
-        let Value::Object(mut map) = value else { return Ok(Vec::new()) };
-        let Some(Value::Array(items)) = map.remove("items") else { return Ok(Vec::new()) };
+        let Value::Object(mut map) = value else {
+            return Ok(Vec::new());
+        };
+        let Some(Value::Array(items)) = map.remove("items") else {
+            return Ok(Vec::new());
+        };
         Ok(items
             .into_iter()
-            .map(|value| Document { file: file.to_string(), line, helm_source: helm_source.clone(), value })
+            .map(|value| Document {
+                file: file.to_string(),
+                line,
+                helm_source: helm_source.clone(),
+                value,
+            })
             .collect())
     }
 }
@@ -112,7 +153,10 @@ struct Chunks<'a> {
 }
 
 fn is_marker(line: &str) -> bool {
-    ["---", "..."].iter().any(|m| line.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t'])))
+    ["---", "..."].iter().any(|m| {
+        line.strip_prefix(m)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+    })
 }
 
 impl<'a> Iterator for Chunks<'a> {
@@ -142,17 +186,28 @@ impl<'a> Iterator for Chunks<'a> {
                         self.shift = 4;
                     }
                 }
-                return Some(Chunk { body: &self.text[start..pos], line: start_line, first_line_shift: shift });
+                return Some(Chunk {
+                    body: &self.text[start..pos],
+                    line: start_line,
+                    first_line_shift: shift,
+                });
             }
             pos += raw.len();
         }
         self.done = true;
-        Some(Chunk { body: &self.text[start..], line: start_line, first_line_shift: shift })
+        Some(Chunk {
+            body: &self.text[start..],
+            line: start_line,
+            first_line_shift: shift,
+        })
     }
 }
 
 /// Parse one document: `None` when it holds nothing (blank, comments, directives, `null`).
-fn parse_chunk(file: &str, chunk: &Chunk<'_>) -> Result<Option<(usize, Option<String>, Value)>, LoadError> {
+fn parse_chunk(
+    file: &str,
+    chunk: &Chunk<'_>,
+) -> Result<Option<(usize, Option<String>, Value)>, LoadError> {
     let mut helm_source = None;
     let mut first_content = None;
     for (i, l) in chunk.body.lines().enumerate() {
@@ -171,13 +226,27 @@ fn parse_chunk(file: &str, chunk: &Chunk<'_>) -> Result<Option<(usize, Option<St
         first_content = Some(chunk.line + i);
         break;
     }
-    let Some(line) = first_content else { return Ok(None) };
+    let Some(line) = first_content else {
+        return Ok(None);
+    };
     let syntax = |e: serde_yaml_ng::Error| {
         let (line, column) = e.location().map_or((line, 1), |loc| {
-            let shift = if loc.line() == 1 { chunk.first_line_shift } else { 0 };
-            (chunk.line + loc.line().saturating_sub(1), loc.column() + shift)
+            let shift = if loc.line() == 1 {
+                chunk.first_line_shift
+            } else {
+                0
+            };
+            (
+                chunk.line + loc.line().saturating_sub(1),
+                loc.column() + shift,
+            )
         });
-        LoadError::Syntax { file: file.to_string(), line, column, message: strip_location(&e.to_string()) }
+        LoadError::Syntax {
+            file: file.to_string(),
+            line,
+            column,
+            message: strip_location(&e.to_string()),
+        }
     };
     let value: Value = if chunk.body.contains("<<") {
         // Merge keys (`<<: *defaults`) need the YAML value model to be resolved.
@@ -212,7 +281,10 @@ mod tests {
         let text = "# Source: app/templates/a.yaml\napiVersion: v1\nkind: A\n---\napiVersion: v1\nkind: B\n";
         let docs = parse_stream("x.yaml", text).unwrap();
         assert_eq!(docs.len(), 2);
-        assert_eq!(docs[0].line, 2, "the first content line, after the Source comment");
+        assert_eq!(
+            docs[0].line, 2,
+            "the first content line, after the Source comment"
+        );
         assert_eq!(docs[0].helm_source.as_deref(), Some("app/templates/a.yaml"));
         assert_eq!(docs[1].line, 5);
         assert_eq!(docs[1].helm_source, None);
@@ -223,7 +295,9 @@ mod tests {
         let text = "kind: A\n---\nkind: B\nmetadata:\n  name: [unclosed\n";
         let err = parse_stream("bad.yaml", text).unwrap_err();
         match err {
-            LoadError::Syntax { file, line, column, .. } => {
+            LoadError::Syntax {
+                file, line, column, ..
+            } => {
                 assert_eq!(file, "bad.yaml");
                 assert!(line >= 5, "line {line}");
                 assert!(column >= 1);
@@ -237,16 +311,27 @@ mod tests {
         // Line 4 is indented under a scalar: "mapping values are not allowed in this context".
         let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n    bad: 1\n";
         let err = parse_stream("c.yaml", text).unwrap_err();
-        let LoadError::Syntax { line, column, message, .. } = err else { panic!() };
+        let LoadError::Syntax {
+            line,
+            column,
+            message,
+            ..
+        } = err
+        else {
+            panic!()
+        };
         assert_eq!((line, column), (5, 8), "{message}");
     }
 
     #[test]
     fn errors_in_later_documents_keep_absolute_lines_and_the_stream_goes_on() {
-        let text = "kind: A\n---\n# Source: c/t.yaml\nkind: B\nmetadata: {name: [x}\n---\nkind: C\n";
+        let text =
+            "kind: A\n---\n# Source: c/t.yaml\nkind: B\nmetadata: {name: [x}\n---\nkind: C\n";
         let results: Vec<_> = documents("s.yaml", text).collect();
         assert_eq!(results.len(), 3);
-        let Err(LoadError::Syntax { line, .. }) = &results[1] else { panic!("{results:?}") };
+        let Err(LoadError::Syntax { line, .. }) = &results[1] else {
+            panic!("{results:?}")
+        };
         assert_eq!(*line, 5);
         assert_eq!(results[2].as_ref().unwrap().value["kind"], "C");
     }
@@ -260,7 +345,9 @@ mod tests {
         assert_eq!(docs[0].line, 1);
         assert_eq!(docs[1].line, 3);
         let err = parse_stream("m.yaml", "--- {kind: [}\n").unwrap_err();
-        let LoadError::Syntax { line, column, .. } = err else { panic!() };
+        let LoadError::Syntax { line, column, .. } = err else {
+            panic!()
+        };
         assert_eq!(line, 1);
         assert!(column > 4, "column {column} counts the marker");
     }
@@ -285,7 +372,11 @@ mod tests {
 
     #[test]
     fn json_is_accepted() {
-        let docs = parse_stream("x.json", r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"}}"#).unwrap();
+        let docs = parse_stream(
+            "x.json",
+            r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"}}"#,
+        )
+        .unwrap();
         assert_eq!(docs[0].value["kind"], "Secret");
     }
 }

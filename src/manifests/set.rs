@@ -31,7 +31,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::Document;
-use crate::api::{ChecklistKind, ClusterReadinessChecklist, DeploymentReadiness, ReadinessChecklist};
+use crate::api::{
+    ChecklistKind, ClusterReadinessChecklist, DeploymentReadiness, ReadinessChecklist,
+};
 use crate::engine::{Snapshot, Source};
 
 /// Where an object was read from.
@@ -94,7 +96,10 @@ impl Mentions {
     pub fn of_value(value: &Value) -> Self {
         let mut names = Vec::new();
         collect_names(value, &mut names);
-        Mentions { names: names.into_iter().map(String::from).collect(), readiness: BTreeSet::new() }
+        Mentions {
+            names: names.into_iter().map(String::from).collect(),
+            readiness: BTreeSet::new(),
+        }
     }
 
     pub fn of<T: serde::Serialize>(object: &T) -> Self {
@@ -118,12 +123,18 @@ impl ManifestSet {
 
     /// Add an object typed by [`classify`] (which may run on another thread).
     pub fn insert(&mut self, object: Classified) {
-        let Classified { namespace, origin, object } = object;
+        let Classified {
+            namespace,
+            origin,
+            object,
+        } = object;
         if !matches!(object, Object::NotKubernetes(_)) {
             self.objects += 1;
         }
         match object {
-            Object::NotKubernetes(warning) | Object::Skipped(warning) => self.warnings.push(warning),
+            Object::NotKubernetes(warning) | Object::Skipped(warning) => {
+                self.warnings.push(warning)
+            }
             Object::Ignored => {}
             Object::Deployment(d, mentions) => {
                 let ns = self.ns(&namespace);
@@ -151,10 +162,13 @@ impl ManifestSet {
     }
 
     fn ns(&mut self, namespace: &str) -> &mut Namespace {
-        let ns = self.namespaces.entry(namespace.to_string()).or_insert_with(|| Namespace {
-            related: Snapshot::new(namespace, Timestamp::UNIX_EPOCH, Source::Manifests),
-            ..Default::default()
-        });
+        let ns = self
+            .namespaces
+            .entry(namespace.to_string())
+            .or_insert_with(|| Namespace {
+                related: Snapshot::new(namespace, Timestamp::UNIX_EPOCH, Source::Manifests),
+                ..Default::default()
+            });
         // Anything added invalidates the namespace's index.
         ns.index = OnceLock::new();
         ns
@@ -163,7 +177,13 @@ impl ManifestSet {
     /// The snapshot a Deployment of this set is judged against: its related objects (see the
     /// module documentation), with the names mentioned by the DeploymentReadiness objects of
     /// the set that target it and by the checklists they reference.
-    pub fn snapshot_for(&self, namespace: &str, deployment: &Arc<Deployment>, now: Timestamp, assumed: &BTreeSet<(String, String)>) -> Snapshot {
+    pub fn snapshot_for(
+        &self,
+        namespace: &str,
+        deployment: &Arc<Deployment>,
+        now: Timestamp,
+        assumed: &BTreeSet<(String, String)>,
+    ) -> Snapshot {
         self.snapshot_with(namespace, deployment, now, assumed, &Mentions::default())
     }
 
@@ -181,7 +201,9 @@ impl ManifestSet {
         snapshot.deployment = Some(deployment.clone());
         snapshot.assumed_present = assumed.clone();
         snapshot.storage_classes = self.storage_classes.clone();
-        let Some(ns) = self.namespaces.get(namespace) else { return snapshot };
+        let Some(ns) = self.namespaces.get(namespace) else {
+            return snapshot;
+        };
         let index = ns.index.get_or_init(|| Index::build(ns));
         let name = deployment.metadata.name.as_deref().unwrap_or_default();
 
@@ -209,17 +231,30 @@ impl ManifestSet {
         let cluster_mentions = self.cluster_checklist_mentions.get_or_init(|| {
             self.cluster_checklists
                 .iter()
-                .filter_map(|c| Some((c.metadata.name.clone()?, Mentions::of(&c.spec).names.into_iter().collect())))
+                .filter_map(|c| {
+                    Some((
+                        c.metadata.name.clone()?,
+                        Mentions::of(&c.spec).names.into_iter().collect(),
+                    ))
+                })
                 .collect()
         });
         for &r in index.readiness_by_target.get(name).into_iter().flatten() {
             let (dr, _) = &ns.readiness[r as usize];
             readiness.extend(dr.metadata.name.as_deref());
-            names.extend(index.readiness_mentions[r as usize].iter().map(String::as_str));
+            names.extend(
+                index.readiness_mentions[r as usize]
+                    .iter()
+                    .map(String::as_str),
+            );
             for reference in &dr.spec.checklists {
                 let mentioned = match reference.kind {
-                    ChecklistKind::ReadinessChecklist => index.checklist_mentions.get(&reference.name),
-                    ChecklistKind::ClusterReadinessChecklist => cluster_mentions.get(&reference.name),
+                    ChecklistKind::ReadinessChecklist => {
+                        index.checklist_mentions.get(&reference.name)
+                    }
+                    ChecklistKind::ClusterReadinessChecklist => {
+                        cluster_mentions.get(&reference.name)
+                    }
                 };
                 names.extend(mentioned.into_iter().flatten().map(String::as_str));
             }
@@ -239,23 +274,41 @@ impl ManifestSet {
             .and_then(|m| m.labels.as_ref());
         index.services.candidates(labels, &mut pick.services);
         index.pdbs.candidates(labels, &mut pick.pdbs);
-        index.network_policies.candidates(labels, &mut pick.network_policies);
-        pick.hpas.extend(index.hpas_by_target.get(name).into_iter().flatten());
+        index
+            .network_policies
+            .candidates(labels, &mut pick.network_policies);
+        pick.hpas
+            .extend(index.hpas_by_target.get(name).into_iter().flatten());
         for r in &readiness {
-            pick.approvals.extend(index.approvals_by_readiness.get(*r).into_iter().flatten());
+            pick.approvals
+                .extend(index.approvals_by_readiness.get(*r).into_iter().flatten());
         }
         sort_dedup(&mut pick.services);
         pick.endpoint_slices.extend(&index.unlabelled_slices);
         for &s in &pick.services {
             if let Some(service) = objects.services[s as usize].metadata.name.as_deref() {
-                pick.endpoint_slices.extend(index.slices_by_service.get(service).into_iter().flatten());
-                pick.ingresses.extend(index.ingresses_by_service.get(service).into_iter().flatten());
+                pick.endpoint_slices
+                    .extend(index.slices_by_service.get(service).into_iter().flatten());
+                pick.ingresses.extend(
+                    index
+                        .ingresses_by_service
+                        .get(service)
+                        .into_iter()
+                        .flatten(),
+                );
             }
         }
         sort_dedup(&mut pick.ingresses);
         for &i in &pick.ingresses {
-            let tls = objects.ingresses[i as usize].spec.as_ref().and_then(|s| s.tls.as_ref());
-            for secret in tls.into_iter().flatten().filter_map(|t| t.secret_name.as_deref()) {
+            let tls = objects.ingresses[i as usize]
+                .spec
+                .as_ref()
+                .and_then(|s| s.tls.as_ref());
+            for secret in tls
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.secret_name.as_deref())
+            {
                 for &(kind, j) in index.by_name.get(secret).into_iter().flatten() {
                     if kind == Kind::Secret {
                         pick.secrets.push(j);
@@ -279,7 +332,13 @@ impl ManifestSet {
 
     /// Every object of the namespace, unfiltered (O(namespace) per call): the reference the
     /// filtered [`snapshot_for`](Self::snapshot_for) is tested against.
-    pub fn full_snapshot_for(&self, namespace: &str, deployment: &Arc<Deployment>, now: Timestamp, assumed: &BTreeSet<(String, String)>) -> Snapshot {
+    pub fn full_snapshot_for(
+        &self,
+        namespace: &str,
+        deployment: &Arc<Deployment>,
+        now: Timestamp,
+        assumed: &BTreeSet<(String, String)>,
+    ) -> Snapshot {
         let mut snapshot = self
             .namespaces
             .get(namespace)
@@ -351,7 +410,10 @@ fn sort_dedup(v: &mut Vec<u32>) {
 /// The picked objects in input order, as in a full snapshot.
 fn take<K>(objects: &[Arc<K>], picked: &mut Vec<u32>) -> Vec<Arc<K>> {
     sort_dedup(picked);
-    picked.iter().filter_map(|&i| objects.get(i as usize).cloned()).collect()
+    picked
+        .iter()
+        .filter_map(|&i| objects.get(i as usize).cloned())
+        .collect()
 }
 
 /// Lookup tables over one namespace, built on first use after the last `add`.
@@ -379,11 +441,14 @@ impl Index {
     fn build(ns: &Namespace) -> Index {
         let o = &ns.related;
         let mut index = Index::default();
-        let mut name = |kind: Kind, i: usize, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-            if let Some(n) = &meta.name {
-                index_by_name_push(&mut index.by_name, n, kind, i);
-            }
-        };
+        let mut name =
+            |kind: Kind,
+             i: usize,
+             meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+                if let Some(n) = &meta.name {
+                    index_by_name_push(&mut index.by_name, n, kind, i);
+                }
+            };
         for (i, x) in o.hpas.iter().enumerate() {
             name(Kind::Hpa, i, &x.metadata);
         }
@@ -416,14 +481,26 @@ impl Index {
         }
 
         index.services = SelectorIndex::build(o.services.iter().map(|s| {
-            match s.spec.as_ref().and_then(|s| s.selector.as_ref()).filter(|m| !m.is_empty()) {
+            match s
+                .spec
+                .as_ref()
+                .and_then(|s| s.selector.as_ref())
+                .filter(|m| !m.is_empty())
+            {
                 Some(map) => Selects::Pairs(map.iter().map(|(k, v)| pair(k, v)).collect()),
                 None => Selects::Nothing, // manually managed endpoints: found by name only
             }
         }));
-        index.pdbs = SelectorIndex::build(o.pdbs.iter().map(|p| label_selector(p.spec.as_ref().and_then(|s| s.selector.as_ref()))));
-        index.network_policies =
-            SelectorIndex::build(o.network_policies.iter().map(|p| label_selector(p.spec.as_ref().and_then(|s| s.pod_selector.as_ref()))));
+        index.pdbs = SelectorIndex::build(
+            o.pdbs
+                .iter()
+                .map(|p| label_selector(p.spec.as_ref().and_then(|s| s.selector.as_ref()))),
+        );
+        index.network_policies = SelectorIndex::build(
+            o.network_policies
+                .iter()
+                .map(|p| label_selector(p.spec.as_ref().and_then(|s| s.pod_selector.as_ref()))),
+        );
 
         for (i, h) in o.hpas.iter().enumerate() {
             if let Some(spec) = &h.spec {
@@ -431,7 +508,12 @@ impl Index {
             }
         }
         for (i, s) in o.endpoint_slices.iter().enumerate() {
-            match s.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")) {
+            match s
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("kubernetes.io/service-name"))
+            {
                 Some(service) => push(&mut index.slices_by_service, service, i),
                 None => index.unlabelled_slices.push(i as u32),
             }
@@ -439,7 +521,12 @@ impl Index {
         for (i, ing) in o.ingresses.iter().enumerate() {
             let Some(spec) = &ing.spec else { continue };
             let default = spec.default_backend.iter();
-            let paths = spec.rules.iter().flatten().filter_map(|r| r.http.as_ref()).flat_map(|h| h.paths.iter().map(|p| &p.backend));
+            let paths = spec
+                .rules
+                .iter()
+                .flatten()
+                .filter_map(|r| r.http.as_ref())
+                .flat_map(|h| h.paths.iter().map(|p| &p.backend));
             for backend in default.chain(paths) {
                 if let Some(service) = &backend.service {
                     push(&mut index.ingresses_by_service, &service.name, i);
@@ -447,7 +534,11 @@ impl Index {
             }
         }
         for (i, a) in o.approvals.iter().enumerate() {
-            push(&mut index.approvals_by_readiness, &a.spec.readiness_ref.name, i);
+            push(
+                &mut index.approvals_by_readiness,
+                &a.spec.readiness_ref.name,
+                i,
+            );
         }
         for (i, (d, _)) in ns.deployments.iter().enumerate() {
             if let Some(n) = &d.metadata.name {
@@ -456,7 +547,9 @@ impl Index {
         }
         for (i, (r, _)) in ns.readiness.iter().enumerate() {
             push(&mut index.readiness_by_target, &r.spec.target_ref.name, i);
-            index.readiness_mentions.push(Mentions::of(&r.spec.items).names.into_iter().collect());
+            index
+                .readiness_mentions
+                .push(Mentions::of(&r.spec.items).names.into_iter().collect());
         }
         for c in &ns.checklists {
             if let Some(n) = &c.metadata.name {
@@ -468,7 +561,12 @@ impl Index {
     }
 }
 
-fn index_by_name_push(map: &mut HashMap<String, Vec<(Kind, u32)>>, name: &str, kind: Kind, i: usize) {
+fn index_by_name_push(
+    map: &mut HashMap<String, Vec<(Kind, u32)>>,
+    name: &str,
+    kind: Kind,
+    i: usize,
+) {
     match map.get_mut(name) {
         Some(v) => v.push((kind, i as u32)),
         None => {
@@ -502,7 +600,10 @@ enum Selects {
 }
 
 fn label_selector(selector: Option<&LabelSelector>) -> Selects {
-    match selector.and_then(|s| s.match_labels.as_ref()).filter(|m| !m.is_empty()) {
+    match selector
+        .and_then(|s| s.match_labels.as_ref())
+        .filter(|m| !m.is_empty())
+    {
         Some(map) => Selects::Pairs(map.iter().map(|(k, v)| pair(k, v)).collect()),
         // No selector, only matchExpressions, or `{}` (every pod): always a candidate.
         None => Selects::Anything,
@@ -537,7 +638,9 @@ impl SelectorIndex {
                 Selects::Pairs(pairs) => {
                     // A selector matches only pods carrying every pair, so any one pair is
                     // a sound key; the rarest keeps the buckets small.
-                    if let Some(rarest) = pairs.iter().min_by_key(|p| (frequency.get(p.as_str()).copied().unwrap_or(0), p.as_str())) {
+                    if let Some(rarest) = pairs.iter().min_by_key(|p| {
+                        (frequency.get(p.as_str()).copied().unwrap_or(0), p.as_str())
+                    }) {
                         push(&mut index.by_pair, rarest, i);
                     }
                 }
@@ -612,13 +715,24 @@ enum Object {
 /// Type one document (pure, so documents can be typed in parallel). Objects without a
 /// namespace land in `default_namespace`.
 pub fn classify(doc: &Document, default_namespace: &str) -> Result<Classified, SetError> {
-    let origin = Origin { file: doc.file.clone(), line: doc.line, helm_source: doc.helm_source.clone() };
+    let origin = Origin {
+        file: doc.file.clone(),
+        line: doc.line,
+        helm_source: doc.helm_source.clone(),
+    };
     let (Some(api_version), Some(kind)) = (
         doc.value.get("apiVersion").and_then(Value::as_str),
         doc.value.get("kind").and_then(Value::as_str),
     ) else {
-        let warning = format!("{}:{}: not a Kubernetes object (no apiVersion and kind); skipped", doc.file, doc.line);
-        return Ok(Classified { namespace: String::new(), origin, object: Object::NotKubernetes(warning) });
+        let warning = format!(
+            "{}:{}: not a Kubernetes object (no apiVersion and kind); skipped",
+            doc.file, doc.line
+        );
+        return Ok(Classified {
+            namespace: String::new(),
+            origin,
+            object: Object::NotKubernetes(warning),
+        });
     };
     let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
     let namespace = doc
@@ -628,11 +742,20 @@ pub fn classify(doc: &Document, default_namespace: &str) -> Result<Classified, S
         .filter(|ns| !ns.is_empty())
         .unwrap_or(default_namespace)
         .to_string();
-    let named = doc.value.pointer("/metadata/name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    let named = doc
+        .value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
     let object = match (group, kind) {
-        ("apps", "Deployment") | ("gonogo.dev", "DeploymentReadiness" | "ReadinessChecklist" | "ClusterReadinessChecklist") if !named => {
-            Object::Skipped(format!("{}:{}: {kind} without metadata.name; skipped", doc.file, doc.line))
-        }
+        ("apps", "Deployment")
+        | (
+            "gonogo.dev",
+            "DeploymentReadiness" | "ReadinessChecklist" | "ClusterReadinessChecklist",
+        ) if !named => Object::Skipped(format!(
+            "{}:{}: {kind} without metadata.name; skipped",
+            doc.file, doc.line
+        )),
         ("apps", "Deployment") => {
             let object: Deployment = typed(doc, kind)?;
             let mut names = Vec::new();
@@ -656,11 +779,17 @@ pub fn classify(doc: &Document, default_namespace: &str) -> Result<Classified, S
             Object::ClusterChecklist(Arc::new(typed(doc, kind)?))
         }
         ("gonogo.dev", "ReadinessApproval") => Object::Approval(Arc::new(typed(doc, kind)?)),
-        ("autoscaling", "HorizontalPodAutoscaler") if api_version == "autoscaling/v2" => Object::Hpa(Arc::new(typed(doc, kind)?)),
-        ("policy", "PodDisruptionBudget") if api_version == "policy/v1" => Object::Pdb(Arc::new(typed(doc, kind)?)),
+        ("autoscaling", "HorizontalPodAutoscaler") if api_version == "autoscaling/v2" => {
+            Object::Hpa(Arc::new(typed(doc, kind)?))
+        }
+        ("policy", "PodDisruptionBudget") if api_version == "policy/v1" => {
+            Object::Pdb(Arc::new(typed(doc, kind)?))
+        }
         ("", "Service") => Object::Service(Arc::new(typed(doc, kind)?)),
         ("discovery.k8s.io", "EndpointSlice") => Object::EndpointSlice(Arc::new(typed(doc, kind)?)),
-        ("networking.k8s.io", "NetworkPolicy") => Object::NetworkPolicy(Arc::new(typed(doc, kind)?)),
+        ("networking.k8s.io", "NetworkPolicy") => {
+            Object::NetworkPolicy(Arc::new(typed(doc, kind)?))
+        }
         ("networking.k8s.io", "Ingress") => Object::Ingress(Arc::new(typed(doc, kind)?)),
         ("", "PersistentVolumeClaim") => Object::Pvc(Arc::new(typed(doc, kind)?)),
         ("", "Secret") => {
@@ -678,11 +807,18 @@ pub fn classify(doc: &Document, default_namespace: &str) -> Result<Classified, S
         ("storage.k8s.io", "StorageClass") => Object::StorageClass(Arc::new(typed(doc, kind)?)),
         ("autoscaling", "HorizontalPodAutoscaler") | ("policy", "PodDisruptionBudget") => {
             // Older API versions are gone from the supported clusters (1.33+).
-            Object::Skipped(format!("{}:{}: {kind} {api_version} is not served by Kubernetes 1.33+; skipped", doc.file, doc.line))
+            Object::Skipped(format!(
+                "{}:{}: {kind} {api_version} is not served by Kubernetes 1.33+; skipped",
+                doc.file, doc.line
+            ))
         }
         _ => Object::Ignored, // unknown kinds are not ours to judge
     };
-    Ok(Classified { namespace, origin, object })
+    Ok(Classified {
+        namespace,
+        origin,
+        object,
+    })
 }
 
 fn typed<K: DeserializeOwned + Resource>(doc: &Document, kind: &str) -> Result<K, SetError> {
@@ -694,13 +830,21 @@ fn typed<K: DeserializeOwned + Resource>(doc: &Document, kind: &str) -> Result<K
             line: doc.line,
             kind: kind.to_string(),
             name: object_name(&doc.value),
-            message: if path == "." { inner.to_string() } else { format!("{path}: {inner}") },
+            message: if path == "." {
+                inner.to_string()
+            } else {
+                format!("{path}: {inner}")
+            },
         }
     })
 }
 
 fn object_name(value: &Value) -> String {
-    value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("(unnamed)").to_string()
+    value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("(unnamed)")
+        .to_string()
 }
 
 /// Item keys beside the check kinds.
@@ -710,11 +854,22 @@ const ITEM_FIELDS: &[&str] = &["name", "description", "severity", "phase"];
 /// refuse such an object (structural schema, CEL rule); offline it is an input error, not a
 /// gate that is quietly Unknown. A typo such as `probs:` is named.
 fn validate_items(doc: &Document, kind: &str, items: Option<&Value>) -> Result<(), SetError> {
-    let error = |message: String| SetError { file: doc.file.clone(), line: doc.line, kind: kind.to_string(), name: object_name(&doc.value), message };
-    let Some(Value::Array(items)) = items else { return Ok(()) };
+    let error = |message: String| SetError {
+        file: doc.file.clone(),
+        line: doc.line,
+        kind: kind.to_string(),
+        name: object_name(&doc.value),
+        message,
+    };
+    let Some(Value::Array(items)) = items else {
+        return Ok(());
+    };
     for (i, item) in items.iter().enumerate() {
         let Value::Object(map) = item else { continue }; // the typed parse reports it
-        let item_name = map.get("name").and_then(Value::as_str).unwrap_or("(unnamed)");
+        let item_name = map
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("(unnamed)");
         let unknown: Vec<&str> = map
             .keys()
             .map(String::as_str)
@@ -728,11 +883,19 @@ fn validate_items(doc: &Document, kind: &str, items: Option<&Value>) -> Result<(
                 crate::checks::KINDS.join(", ")
             )));
         }
-        let kinds: Vec<&str> = map.keys().map(String::as_str).filter(|k| crate::checks::KINDS.contains(k)).collect();
+        let kinds: Vec<&str> = map
+            .keys()
+            .map(String::as_str)
+            .filter(|k| crate::checks::KINDS.contains(k))
+            .collect();
         if kinds.len() != 1 {
             return Err(error(format!(
                 "spec.items[{i}] ({item_name}): an item needs exactly one check kind, found {}",
-                if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
+                if kinds.is_empty() {
+                    "none".to_string()
+                } else {
+                    kinds.join(", ")
+                }
             )));
         }
     }
@@ -753,7 +916,10 @@ mod tests {
     }
 
     fn names<K: Resource>(objects: &[Arc<K>]) -> Vec<&str> {
-        objects.iter().filter_map(|o| o.meta().name.as_deref()).collect()
+        objects
+            .iter()
+            .filter_map(|o| o.meta().name.as_deref())
+            .collect()
     }
 
     const APP: &str = r#"
@@ -848,15 +1014,27 @@ spec:
         let ns = &set.namespaces["default"];
         let api = &ns.deployments[0].0;
         let s = set.snapshot_for("default", api, Timestamp::UNIX_EPOCH, &BTreeSet::new());
-        assert_eq!(names(&s.services), ["api", "external"], "selecting Service, and the one an item names");
+        assert_eq!(
+            names(&s.services),
+            ["api", "external"],
+            "selecting Service, and the one an item names"
+        );
         assert_eq!(names(&s.pdbs), ["shop"]);
         assert_eq!(names(&s.network_policies), ["deny-all"]);
         assert_eq!(names(&s.hpas), ["api"]);
-        assert_eq!(names(&s.secrets), ["api-env", "api-tls"], "envFrom, and the Ingress TLS Secret");
+        assert_eq!(
+            names(&s.secrets),
+            ["api-env", "api-tls"],
+            "envFrom, and the Ingress TLS Secret"
+        );
         assert_eq!(names(&s.pvcs), ["api-data"]);
         assert_eq!(names(&s.endpoint_slices), ["api-x1"]);
         assert_eq!(names(&s.ingresses), ["api"]);
-        assert_eq!(names(&s.config_maps), ["feature-flags"], "named by a referenced checklist");
+        assert_eq!(
+            names(&s.config_maps),
+            ["feature-flags"],
+            "named by a referenced checklist"
+        );
         assert_eq!(names(&s.approvals), ["a1"]);
         assert_eq!(names(&s.storage_classes), ["standard"]);
 
@@ -866,8 +1044,17 @@ spec:
         assert_eq!(names(&s.pdbs), ["shop", "web"]);
         assert_eq!(names(&s.hpas), ["web"]);
         assert!(s.secrets.is_empty() && s.config_maps.is_empty() && s.approvals.is_empty());
-        let extra = Mentions { names: ["unrelated".into()].into(), readiness: ["web".into()].into() };
-        let s = set.snapshot_with("default", web, Timestamp::UNIX_EPOCH, &BTreeSet::new(), &extra);
+        let extra = Mentions {
+            names: ["unrelated".into()].into(),
+            readiness: ["web".into()].into(),
+        };
+        let s = set.snapshot_with(
+            "default",
+            web,
+            Timestamp::UNIX_EPOCH,
+            &BTreeSet::new(),
+            &extra,
+        );
         assert_eq!(names(&s.config_maps), ["unrelated"]);
         assert_eq!(names(&s.approvals), ["a2"]);
     }
@@ -892,7 +1079,11 @@ spec:
         let mut set = set(APP);
         let api = set.namespaces["default"].deployments[0].0.clone();
         let before = set.snapshot_for("default", &api, Timestamp::UNIX_EPOCH, &BTreeSet::new());
-        let doc = &parse_stream("u.yaml", "{apiVersion: v1, kind: Service, metadata: {name: api2}, spec: {selector: {app: api}}}").unwrap()[0];
+        let doc = &parse_stream(
+            "u.yaml",
+            "{apiVersion: v1, kind: Service, metadata: {name: api2}, spec: {selector: {app: api}}}",
+        )
+        .unwrap()[0];
         set.add(doc, "default").unwrap();
         let after = set.snapshot_for("default", &api, Timestamp::UNIX_EPOCH, &BTreeSet::new());
         assert_eq!(before.services.len() + 1, after.services.len());
@@ -902,16 +1093,25 @@ spec:
     fn items_with_unknown_keys_or_no_kind_are_input_errors() {
         let mut set = ManifestSet::default();
         let bad = "apiVersion: gonogo.dev/v1alpha1\nkind: ReadinessChecklist\nmetadata: {name: c}\nspec:\n  items: [{name: p, probs: {}}]\n";
-        let err = set.add(&parse_stream("c.yaml", bad).unwrap()[0], "default").unwrap_err();
+        let err = set
+            .add(&parse_stream("c.yaml", bad).unwrap()[0], "default")
+            .unwrap_err();
         assert!(err.message.contains("unknown field probs"), "{err}");
         let none = bad.replace("probs: {}", "severity: Advisory");
-        let err = set.add(&parse_stream("c.yaml", &none).unwrap()[0], "default").unwrap_err();
-        assert!(err.message.contains("exactly one check kind, found none"), "{err}");
+        let err = set
+            .add(&parse_stream("c.yaml", &none).unwrap()[0], "default")
+            .unwrap_err();
+        assert!(
+            err.message.contains("exactly one check kind, found none"),
+            "{err}"
+        );
     }
 
     #[test]
     fn secret_values_are_not_kept() {
-        let set = set("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {A: c2VjcmV0}\nstringData: {B: secret}\n");
+        let set = set(
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {A: c2VjcmV0}\nstringData: {B: secret}\n",
+        );
         let secret = &set.namespaces["default"].related.secrets[0];
         assert_eq!(secret.data.as_ref().unwrap()["A"].0, Vec::<u8>::new());
         assert_eq!(secret.string_data.as_ref().unwrap()["B"], "");
@@ -921,8 +1121,13 @@ spec:
     fn type_errors_name_the_field_path() {
         let mut set = ManifestSet::default();
         let bad = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: three\n";
-        let err = set.add(&parse_stream("d.yaml", bad).unwrap()[0], "default").unwrap_err();
+        let err = set
+            .add(&parse_stream("d.yaml", bad).unwrap()[0], "default")
+            .unwrap_err();
         assert_eq!((err.line, err.name.as_str()), (1, "d"));
-        assert!(err.message.starts_with("spec.replicas: invalid type"), "{err}");
+        assert!(
+            err.message.starts_with("spec.replicas: invalid type"),
+            "{err}"
+        );
     }
 }

@@ -44,9 +44,13 @@ fn parse_leaf(pem: &[u8]) -> Result<CertificateFacts, String> {
             Some(Ok(_)) => continue,
         }
     };
-    let certificate = block.parse_x509().map_err(|e| format!("not an X.509 certificate: {e}"))?;
+    let certificate = block
+        .parse_x509()
+        .map_err(|e| format!("not an X.509 certificate: {e}"))?;
     let validity = certificate.validity();
-    let time = |seconds: i64| Timestamp::from_second(seconds).map_err(|e| format!("date out of range: {e}"));
+    let time = |seconds: i64| {
+        Timestamp::from_second(seconds).map_err(|e| format!("date out of range: {e}"))
+    };
     let mut dns_names: Vec<String> = match certificate.subject_alternative_name() {
         Ok(Some(san)) => san
             .value
@@ -88,7 +92,10 @@ pub struct CertificateCache {
 }
 
 fn key(secret: &Secret) -> Option<Key> {
-    Some((secret.metadata.namespace.clone()?, secret.metadata.name.clone()?))
+    Some((
+        secret.metadata.namespace.clone()?,
+        secret.metadata.name.clone()?,
+    ))
 }
 
 impl CertificateCache {
@@ -132,8 +139,14 @@ impl CertificateCache {
 
     /// The facts of one namespace's Secrets, by Secret name (what `Observations` holds).
     pub fn in_namespace(&self, namespace: &str) -> BTreeMap<String, CertificateFacts> {
-        let Ok(facts) = self.facts.read() else { return BTreeMap::new() };
-        facts.iter().filter(|((ns, _), _)| ns == namespace).map(|((_, name), f)| (name.clone(), f.clone())).collect()
+        let Ok(facts) = self.facts.read() else {
+            return BTreeMap::new();
+        };
+        facts
+            .iter()
+            .filter(|((ns, _), _)| ns == namespace)
+            .map(|((_, name), f)| (name.clone(), f.clone()))
+            .collect()
     }
 }
 
@@ -144,10 +157,14 @@ mod tests {
     use rcgen::{CertificateParams, DnType, KeyPair, date_time_ymd};
 
     fn generated(names: &[&str]) -> (String, String) {
-        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
         params.not_before = date_time_ymd(2026, 1, 1);
         params.not_after = date_time_ymd(2026, 7, 1);
-        params.distinguished_name.push(DnType::CommonName, "api.example.com");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "api.example.com");
         let key = KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
         (cert.pem(), key.serialize_pem())
@@ -159,7 +176,11 @@ mod tests {
         s.metadata.name = Some(name.into());
         s.type_ = Some("kubernetes.io/tls".into());
         s.data = Some(
-            [("tls.crt".to_string(), ByteString(cert.to_vec())), ("tls.key".to_string(), ByteString(key.to_vec()))].into(),
+            [
+                ("tls.crt".to_string(), ByteString(cert.to_vec())),
+                ("tls.key".to_string(), ByteString(key.to_vec())),
+            ]
+            .into(),
         );
         s
     }
@@ -169,8 +190,14 @@ mod tests {
         let (cert, _) = generated(&["api.example.com", "*.api.example.com"]);
         let facts = certificate_facts(cert.as_bytes());
         assert_eq!(facts.error, None);
-        assert_eq!(facts.not_before, Some("2026-01-01T00:00:00Z".parse().unwrap()));
-        assert_eq!(facts.not_after, "2026-07-01T00:00:00Z".parse::<Timestamp>().unwrap());
+        assert_eq!(
+            facts.not_before,
+            Some("2026-01-01T00:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            facts.not_after,
+            "2026-07-01T00:00:00Z".parse::<Timestamp>().unwrap()
+        );
         assert_eq!(facts.dns_names, ["api.example.com", "*.api.example.com"]);
         assert_eq!(facts.subject, "CN=api.example.com");
     }
@@ -188,12 +215,22 @@ mod tests {
         for (input, expected) in [
             (&b"not a certificate"[..], "no PEM CERTIFICATE block"),
             (b"", "no PEM CERTIFICATE block"),
-            (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "not an X.509 certificate"),
-            (b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n", "not PEM"),
+            (
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                "not an X.509 certificate",
+            ),
+            (
+                b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+                "not PEM",
+            ),
         ] {
             let facts = certificate_facts(input);
             let error = facts.error.unwrap_or_default();
-            assert!(error.starts_with(expected), "{:?}: {error}", String::from_utf8_lossy(input));
+            assert!(
+                error.starts_with(expected),
+                "{:?}: {error}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -207,7 +244,10 @@ mod tests {
         assert_eq!(facts["api-tls"].dns_names, ["api.example.com"]);
         assert!(cache.in_namespace("other").is_empty());
         let kept = format!("{:?}", cache.facts.read().unwrap());
-        assert!(!kept.contains("PRIVATE KEY") && !kept.contains("BEGIN"), "{kept}");
+        assert!(
+            !kept.contains("PRIVATE KEY") && !kept.contains("BEGIN"),
+            "{kept}"
+        );
 
         // An update replaces the facts; a Secret that loses tls.crt drops out.
         let broken = secret("shop", "api-tls", b"garbage", b"");
@@ -223,11 +263,22 @@ mod tests {
         assert!(cache.in_namespace("shop").is_empty());
 
         // A relist replaces everything: Secrets deleted while the watch was down are forgotten.
-        cache.observe(&watcher::Event::Apply(secret("shop", "gone", cert.as_bytes(), b"")));
+        cache.observe(&watcher::Event::Apply(secret(
+            "shop",
+            "gone",
+            cert.as_bytes(),
+            b"",
+        )));
         cache.observe(&watcher::Event::Init);
         cache.observe(&watcher::Event::InitApply(tls));
-        assert!(cache.in_namespace("shop").contains_key("gone"), "the old view stands until the relist is done");
+        assert!(
+            cache.in_namespace("shop").contains_key("gone"),
+            "the old view stands until the relist is done"
+        );
         cache.observe(&watcher::Event::InitDone);
-        assert_eq!(cache.in_namespace("shop").keys().collect::<Vec<_>>(), ["api-tls"]);
+        assert_eq!(
+            cache.in_namespace("shop").keys().collect::<Vec<_>>(),
+            ["api-tls"]
+        );
     }
 }

@@ -28,7 +28,11 @@ pub fn client() -> reqwest::Result<Client> {
         .no_proxy()
         .danger_accept_invalid_certs(true)
         .pool_max_idle_per_host(0)
-        .user_agent(concat!("gonogo/", env!("CARGO_PKG_VERSION"), " (readiness probe)"))
+        .user_agent(concat!(
+            "gonogo/",
+            env!("CARGO_PKG_VERSION"),
+            " (readiness probe)"
+        ))
         .build()
 }
 
@@ -61,19 +65,29 @@ async fn exchange(client: &Client, request: &Request<'_>) -> ProbeOutcome {
         other => return ProbeOutcome::Error(format!("method {other:?} is not GET or HEAD")),
     };
     if method == Method::HEAD && request.body_contains.is_some() {
-        return ProbeOutcome::Error("bodyContains needs method GET (a HEAD answer has no body)".into());
+        return ProbeOutcome::Error(
+            "bodyContains needs method GET (a HEAD answer has no body)".into(),
+        );
     }
     let url = match url(request) {
         Ok(url) => url,
         Err(reason) => return ProbeOutcome::Error(reason),
     };
-    let mut response = match client.request(method, url).timeout(request.timeout).send().await {
+    let mut response = match client
+        .request(method, url)
+        .timeout(request.timeout)
+        .send()
+        .await
+    {
         Ok(response) => response,
         Err(e) => return ProbeOutcome::Error(describe(&e, request)),
     };
     let status = response.status().as_u16();
     let Some(needle) = request.body_contains else {
-        return ProbeOutcome::Http { status, body_matched: None };
+        return ProbeOutcome::Http {
+            status,
+            body_matched: None,
+        };
     };
     let needle = needle.as_bytes();
     let mut body: Vec<u8> = Vec::new();
@@ -95,7 +109,10 @@ async fn exchange(client: &Client, request: &Request<'_>) -> ProbeOutcome {
         }
     }
     body.fill(0);
-    ProbeOutcome::Http { status, body_matched: Some(found) }
+    ProbeOutcome::Http {
+        status,
+        body_matched: Some(found),
+    }
 }
 
 /// `scheme://address/path`, refusing anything that would not go to exactly that address.
@@ -104,13 +121,27 @@ fn url(request: &Request<'_>) -> Result<Url, String> {
         "http" | "https" => request.scheme,
         other => return Err(format!("scheme {other:?} is not http or https")),
     };
-    let path = if request.path.starts_with('/') { request.path.to_string() } else { format!("/{}", request.path) };
+    let path = if request.path.starts_with('/') {
+        request.path.to_string()
+    } else {
+        format!("/{}", request.path)
+    };
     let text = format!("{scheme}://{}{path}", request.address);
-    let url = Url::parse(&text).map_err(|e| format!("path {:?} does not make a URL: {e}", request.path))?;
-    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
-    let host_ok = host.parse::<IpAddr>().is_ok_and(|ip| ip == request.address.ip());
+    let url = Url::parse(&text)
+        .map_err(|e| format!("path {:?} does not make a URL: {e}", request.path))?;
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let host_ok = host
+        .parse::<IpAddr>()
+        .is_ok_and(|ip| ip == request.address.ip());
     if !host_ok || url.port_or_known_default() != Some(request.address.port()) {
-        return Err(format!("path {:?} changes the address of the request", request.path));
+        return Err(format!(
+            "path {:?} changes the address of the request",
+            request.path
+        ));
     }
     Ok(url)
 }
@@ -127,14 +158,21 @@ fn describe(error: &reqwest::Error, request: &Request<'_>) -> String {
     } else if error.is_connect() {
         format!("cannot connect to {}: {cause}", request.address)
     } else if error.is_body() || error.is_decode() {
-        format!("reading the answer from {} failed: {cause}", request.address)
+        format!(
+            "reading the answer from {} failed: {cause}",
+            request.address
+        )
     } else {
         format!("request to {} failed: {cause}", request.address)
     }
 }
 
 fn seconds(d: Duration) -> String {
-    if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }
 
 pub(crate) fn shorten(text: &str, max: usize) -> String {
@@ -160,7 +198,9 @@ pub fn resolve(
         IntOrString::String(s) => s.clone(),
     };
     let Some(service) = service else {
-        return Err(ProbeOutcome::Error(format!("Service {name} not found in namespace {namespace}")));
+        return Err(ProbeOutcome::Error(format!(
+            "Service {name} not found in namespace {namespace}"
+        )));
     };
     let spec = service.spec.clone().unwrap_or_default();
     if spec.type_.as_deref() == Some("ExternalName") {
@@ -173,10 +213,14 @@ pub fn resolve(
         IntOrString::Int(n) => p.port == *n,
         IntOrString::String(s) => p.name.as_deref() == Some(s.as_str()),
     }) else {
-        return Err(ProbeOutcome::Error(format!("Service {name} has no port {shown}")));
+        return Err(ProbeOutcome::Error(format!(
+            "Service {name} has no port {shown}"
+        )));
     };
     if let Some(protocol) = service_port.protocol.as_deref().filter(|p| *p != "TCP") {
-        return Err(ProbeOutcome::Error(format!("Service {name} port {shown} is {protocol}; http needs TCP")));
+        return Err(ProbeOutcome::Error(format!(
+            "Service {name} port {shown} is {protocol}; http needs TCP"
+        )));
     }
 
     let mut allowed = Vec::new();
@@ -184,27 +228,40 @@ pub fn resolve(
     let mut ready = 0;
     let own = slices.iter().filter(|s| {
         s.metadata.namespace.as_deref() == Some(namespace)
-            && s.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")).map(String::as_str) == Some(name)
+            && s.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("kubernetes.io/service-name"))
+                .map(String::as_str)
+                == Some(name)
     });
     for slice in own {
         // FQDN endpoints would need a DNS lookup the guard cannot vet.
         if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
             continue;
         }
-        let Some(number) = slice_port(service_port, slice.ports.as_deref().unwrap_or_default()) else { continue };
-        let Ok(number) = u16::try_from(number) else { continue };
+        let Some(number) = slice_port(service_port, slice.ports.as_deref().unwrap_or_default())
+        else {
+            continue;
+        };
+        let Ok(number) = u16::try_from(number) else {
+            continue;
+        };
         for endpoint in &slice.endpoints {
             // A nil `ready` means ready (EndpointConditions).
             if endpoint.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
                 continue;
             }
             for address in &endpoint.addresses {
-                let Ok(ip) = address.parse::<IpAddr>() else { continue };
+                let Ok(ip) = address.parse::<IpAddr>() else {
+                    continue;
+                };
                 ready += 1;
                 let verdict = if guard.allowed_by_flag(ip) {
                     Ok(())
                 } else {
-                    pod_of_namespace(endpoint.target_ref.as_ref(), namespace, ip, name).and_then(|()| guard.check(ip))
+                    pod_of_namespace(endpoint.target_ref.as_ref(), namespace, ip, name)
+                        .and_then(|()| guard.check(ip))
                 };
                 match verdict {
                     Ok(()) => allowed.push(SocketAddr::new(ip, number)),
@@ -222,8 +279,12 @@ pub fn resolve(
     }
     match refusal {
         Some(reason) => Err(ProbeOutcome::Refused(reason)),
-        None if ready == 0 => Err(ProbeOutcome::Error(format!("Service {name} has no ready endpoints for port {shown}"))),
-        None => Err(ProbeOutcome::Error(format!("Service {name}: no usable endpoint address for port {shown}"))),
+        None if ready == 0 => Err(ProbeOutcome::Error(format!(
+            "Service {name} has no ready endpoints for port {shown}"
+        ))),
+        None => Err(ProbeOutcome::Error(format!(
+            "Service {name}: no usable endpoint address for port {shown}"
+        ))),
     }
 }
 
@@ -231,7 +292,10 @@ pub fn resolve(
 /// a hand-written slice may instead carry the numeric targetPort.
 fn slice_port(service_port: &ServicePort, ports: &[EndpointPort]) -> Option<i32> {
     let wanted = service_port.name.as_deref().unwrap_or_default();
-    if let Some(p) = ports.iter().find(|p| p.name.as_deref().unwrap_or_default() == wanted) {
+    if let Some(p) = ports
+        .iter()
+        .find(|p| p.name.as_deref().unwrap_or_default() == wanted)
+    {
         return p.port;
     }
     let target = match &service_port.target_port {
@@ -239,7 +303,10 @@ fn slice_port(service_port: &ServicePort, ports: &[EndpointPort]) -> Option<i32>
         None => service_port.port,
         Some(IntOrString::String(_)) => return None,
     };
-    ports.iter().find(|p| p.port == Some(target)).and_then(|p| p.port)
+    ports
+        .iter()
+        .find(|p| p.port == Some(target))
+        .and_then(|p| p.port)
 }
 
 /// An endpoint counts as the namespace's own only when it is one of its Pods: a hand-written
@@ -251,7 +318,11 @@ fn pod_of_namespace(
     service: &str,
 ) -> Result<(), String> {
     match target {
-        Some(t) if t.kind.as_deref() == Some("Pod") && t.namespace.as_deref() == Some(namespace) => Ok(()),
+        Some(t)
+            if t.kind.as_deref() == Some("Pod") && t.namespace.as_deref() == Some(namespace) =>
+        {
+            Ok(())
+        }
         Some(t) => Err(format!(
             "endpoint {ip} of Service {service} is {} {}/{}, not a Pod of namespace {namespace} (allow its address with --http-allow-cidr)",
             t.kind.as_deref().unwrap_or("an object"),
@@ -282,7 +353,9 @@ mod tests {
         let counter = hits.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
                 counter.fetch_add(1, Ordering::SeqCst);
                 let response = response.clone();
                 tokio::spawn(async move {
@@ -298,7 +371,10 @@ mod tests {
     }
 
     fn answer(status: &str, headers: &str, body: &str) -> String {
-        format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n{headers}\r\n{body}", body.len())
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n{headers}\r\n{body}",
+            body.len()
+        )
     }
 
     fn allow_loopback() -> Guard {
@@ -306,7 +382,14 @@ mod tests {
     }
 
     fn request(address: SocketAddr) -> Request<'static> {
-        Request { scheme: "http", address, method: "GET", path: "/health", body_contains: None, timeout: Duration::from_secs(2) }
+        Request {
+            scheme: "http",
+            address,
+            method: "GET",
+            path: "/health",
+            body_contains: None,
+            timeout: Duration::from_secs(2),
+        }
     }
 
     #[tokio::test]
@@ -315,22 +398,49 @@ mod tests {
         let (ok, _) = server(answer("200 OK", "", "fine"), Duration::ZERO).await;
         assert_eq!(
             probe_once(&client, &allow_loopback(), &request(ok)).await,
-            ProbeOutcome::Http { status: 200, body_matched: None }
+            ProbeOutcome::Http {
+                status: 200,
+                body_matched: None
+            }
         );
-        let (broken, _) = server(answer("500 Internal Server Error", "", "boom"), Duration::ZERO).await;
+        let (broken, _) = server(
+            answer("500 Internal Server Error", "", "boom"),
+            Duration::ZERO,
+        )
+        .await;
         assert_eq!(
             probe_once(&client, &allow_loopback(), &request(broken)).await,
-            ProbeOutcome::Http { status: 500, body_matched: None }
+            ProbeOutcome::Http {
+                status: 500,
+                body_matched: None
+            }
         );
-        let head = Request { method: "HEAD", ..request(ok) };
-        assert_eq!(probe_once(&client, &allow_loopback(), &head).await, ProbeOutcome::Http { status: 200, body_matched: None });
+        let head = Request {
+            method: "HEAD",
+            ..request(ok)
+        };
+        assert_eq!(
+            probe_once(&client, &allow_loopback(), &head).await,
+            ProbeOutcome::Http {
+                status: 200,
+                body_matched: None
+            }
+        );
     }
 
     #[tokio::test]
     async fn a_slow_answer_times_out() {
         let (slow, _) = server(answer("200 OK", "", "late"), Duration::from_secs(5)).await;
         let started = std::time::Instant::now();
-        let outcome = probe_once(&client().unwrap(), &allow_loopback(), &Request { timeout: Duration::from_secs(1), ..request(slow) }).await;
+        let outcome = probe_once(
+            &client().unwrap(),
+            &allow_loopback(),
+            &Request {
+                timeout: Duration::from_secs(1),
+                ..request(slow)
+            },
+        )
+        .await;
         assert_eq!(outcome, ProbeOutcome::Error("timed out after 1s".into()));
         assert!(started.elapsed() < Duration::from_secs(3));
     }
@@ -341,7 +451,10 @@ mod tests {
         let address = listener.local_addr().unwrap();
         drop(listener);
         match probe_once(&client().unwrap(), &allow_loopback(), &request(address)).await {
-            ProbeOutcome::Error(reason) => assert!(reason.starts_with(&format!("cannot connect to {address}")), "{reason}"),
+            ProbeOutcome::Error(reason) => assert!(
+                reason.starts_with(&format!("cannot connect to {address}")),
+                "{reason}"
+            ),
             other => panic!("{other:?}"),
         }
     }
@@ -350,15 +463,50 @@ mod tests {
     async fn the_body_is_searched_but_never_kept() {
         let secret = "sk-live-4f9a8b7c6d5e4f3a2b1c";
         let body = format!("{{\"status\":\"ok\",\"apiKey\":\"{secret}\"}}");
-        let (address, _) = server(answer("200 OK", "content-type: application/json\r\n", &body), Duration::ZERO).await;
+        let (address, _) = server(
+            answer("200 OK", "content-type: application/json\r\n", &body),
+            Duration::ZERO,
+        )
+        .await;
         let client = client().unwrap();
-        let found = probe_once(&client, &allow_loopback(), &Request { body_contains: Some("\"ok\""), ..request(address) }).await;
-        assert_eq!(found, ProbeOutcome::Http { status: 200, body_matched: Some(true) });
-        let missing = probe_once(&client, &allow_loopback(), &Request { body_contains: Some("healthy"), ..request(address) }).await;
-        assert_eq!(missing, ProbeOutcome::Http { status: 200, body_matched: Some(false) });
+        let found = probe_once(
+            &client,
+            &allow_loopback(),
+            &Request {
+                body_contains: Some("\"ok\""),
+                ..request(address)
+            },
+        )
+        .await;
+        assert_eq!(
+            found,
+            ProbeOutcome::Http {
+                status: 200,
+                body_matched: Some(true)
+            }
+        );
+        let missing = probe_once(
+            &client,
+            &allow_loopback(),
+            &Request {
+                body_contains: Some("healthy"),
+                ..request(address)
+            },
+        )
+        .await;
+        assert_eq!(
+            missing,
+            ProbeOutcome::Http {
+                status: 200,
+                body_matched: Some(false)
+            }
+        );
         for outcome in [found, missing] {
             let shown = format!("{outcome:?}");
-            assert!(!shown.contains(secret) && !shown.contains("apiKey"), "{shown}");
+            assert!(
+                !shown.contains(secret) && !shown.contains("apiKey"),
+                "{shown}"
+            );
         }
     }
 
@@ -369,10 +517,38 @@ mod tests {
         body.push_str("MARK");
         let (address, _) = server(answer("200 OK", "", &body), Duration::ZERO).await;
         let client = client().unwrap();
-        let past = probe_once(&client, &allow_loopback(), &Request { body_contains: Some("MARK"), ..request(address) }).await;
-        assert_eq!(past, ProbeOutcome::Http { status: 200, body_matched: Some(false) });
-        let within = probe_once(&client, &allow_loopback(), &Request { body_contains: Some("xxM"), ..request(address) }).await;
-        assert_eq!(within, ProbeOutcome::Http { status: 200, body_matched: Some(true) });
+        let past = probe_once(
+            &client,
+            &allow_loopback(),
+            &Request {
+                body_contains: Some("MARK"),
+                ..request(address)
+            },
+        )
+        .await;
+        assert_eq!(
+            past,
+            ProbeOutcome::Http {
+                status: 200,
+                body_matched: Some(false)
+            }
+        );
+        let within = probe_once(
+            &client,
+            &allow_loopback(),
+            &Request {
+                body_contains: Some("xxM"),
+                ..request(address)
+            },
+        )
+        .await;
+        assert_eq!(
+            within,
+            ProbeOutcome::Http {
+                status: 200,
+                body_matched: Some(true)
+            }
+        );
     }
 
     #[tokio::test]
@@ -382,8 +558,18 @@ mod tests {
         let (redirecting, _) = server(answer("302 Found", &location, ""), Duration::ZERO).await;
         let guard = Guard::new(vec![parse_cidr("127.0.0.0/8").unwrap()], []);
         let outcome = probe_once(&client().unwrap(), &guard, &request(redirecting)).await;
-        assert_eq!(outcome, ProbeOutcome::Http { status: 302, body_matched: None });
-        assert_eq!(hits.load(Ordering::SeqCst), 0, "the redirect target was contacted");
+        assert_eq!(
+            outcome,
+            ProbeOutcome::Http {
+                status: 302,
+                body_matched: None
+            }
+        );
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            0,
+            "the redirect target was contacted"
+        );
     }
 
     #[tokio::test]
@@ -392,7 +578,10 @@ mod tests {
         let client = client().unwrap();
         match probe_once(&client, &Guard::default(), &request(address)).await {
             ProbeOutcome::Refused(reason) => {
-                assert_eq!(reason, "127.0.0.1 is a loopback address (allow it with --http-allow-cidr)")
+                assert_eq!(
+                    reason,
+                    "127.0.0.1 is a loopback address (allow it with --http-allow-cidr)"
+                )
             }
             other => panic!("{other:?}"),
         }
@@ -403,27 +592,64 @@ mod tests {
             ProbeOutcome::Refused("169.254.169.254 is the cloud metadata address (only --http-allow-cidr 169.254.169.254/32 opens it)".into())
         );
         // Only through the flag.
-        assert!(matches!(probe_once(&client, &allow_loopback(), &request(address)).await, ProbeOutcome::Http { status: 200, .. }));
+        assert!(matches!(
+            probe_once(&client, &allow_loopback(), &request(address)).await,
+            ProbeOutcome::Http { status: 200, .. }
+        ));
     }
 
     #[test]
     fn paths_cannot_change_the_address() {
         let address = SocketAddr::from(([10, 1, 2, 3], 8080));
-        let with = |path| url(&Request { path, ..request(address) });
-        assert_eq!(with("/health?full=1").unwrap().as_str(), "http://10.1.2.3:8080/health?full=1");
-        assert_eq!(with("health").unwrap().as_str(), "http://10.1.2.3:8080/health");
-        assert_eq!(with("//evil.example.com/x").unwrap().host_str(), Some("10.1.2.3"));
-        assert_eq!(with("/@evil.example.com").unwrap().host_str(), Some("10.1.2.3"));
-        let v6 = url(&Request { address: "[fd00::5]:80".parse().unwrap(), ..request(address) }).unwrap();
+        let with = |path| {
+            url(&Request {
+                path,
+                ..request(address)
+            })
+        };
+        assert_eq!(
+            with("/health?full=1").unwrap().as_str(),
+            "http://10.1.2.3:8080/health?full=1"
+        );
+        assert_eq!(
+            with("health").unwrap().as_str(),
+            "http://10.1.2.3:8080/health"
+        );
+        assert_eq!(
+            with("//evil.example.com/x").unwrap().host_str(),
+            Some("10.1.2.3")
+        );
+        assert_eq!(
+            with("/@evil.example.com").unwrap().host_str(),
+            Some("10.1.2.3")
+        );
+        let v6 = url(&Request {
+            address: "[fd00::5]:80".parse().unwrap(),
+            ..request(address)
+        })
+        .unwrap();
         assert_eq!(v6.as_str(), "http://[fd00::5]/health");
-        assert!(url(&Request { scheme: "file", ..request(address) }).is_err());
+        assert!(
+            url(&Request {
+                scheme: "file",
+                ..request(address)
+            })
+            .is_err()
+        );
     }
 
     fn service(spec: serde_json::Value) -> Service {
-        serde_json::from_value(json!({"metadata": {"name": "api", "namespace": "shop"}, "spec": spec})).unwrap()
+        serde_json::from_value(
+            json!({"metadata": {"name": "api", "namespace": "shop"}, "spec": spec}),
+        )
+        .unwrap()
     }
 
-    fn slice(name: &str, ports: serde_json::Value, endpoints: serde_json::Value) -> Arc<EndpointSlice> {
+    fn slice(
+        name: &str,
+        ports: serde_json::Value,
+        endpoints: serde_json::Value,
+    ) -> Arc<EndpointSlice> {
         Arc::new(
             serde_json::from_value(json!({
                 "metadata": {"name": name, "namespace": "shop", "labels": {"kubernetes.io/service-name": "api"}},
@@ -443,32 +669,89 @@ mod tests {
 
     #[test]
     fn service_port_to_target_port_to_ready_endpoints() {
-        let svc = service(json!({"ports": [{"name": "http", "port": 80, "targetPort": "web"}, {"name": "metrics", "port": 9090}]}));
+        let svc = service(
+            json!({"ports": [{"name": "http", "port": 80, "targetPort": "web"}, {"name": "metrics", "port": 9090}]}),
+        );
         let slices = [
-            slice("api-1", json!([{"name": "http", "port": 8080}, {"name": "metrics", "port": 9090}]), json!([pod("10.0.0.2", "shop", Some(true)), pod("10.0.0.1", "shop", None)])),
-            slice("api-2", json!([{"name": "http", "port": 8080}]), json!([pod("10.0.0.3", "shop", Some(false))])),
+            slice(
+                "api-1",
+                json!([{"name": "http", "port": 8080}, {"name": "metrics", "port": 9090}]),
+                json!([
+                    pod("10.0.0.2", "shop", Some(true)),
+                    pod("10.0.0.1", "shop", None)
+                ]),
+            ),
+            slice(
+                "api-2",
+                json!([{"name": "http", "port": 8080}]),
+                json!([pod("10.0.0.3", "shop", Some(false))]),
+            ),
         ];
         let guard = Guard::default();
         assert_eq!(
             resolve("shop", "api", Some(&svc), &slices, &named_port(), &guard).unwrap(),
-            ["10.0.0.1:8080".parse().unwrap(), "10.0.0.2:8080".parse::<SocketAddr>().unwrap()]
-        );
-        assert_eq!(resolve("shop", "api", Some(&svc), &slices, &IntOrString::Int(80), &guard).unwrap().len(), 2);
-        assert_eq!(
-            resolve("shop", "api", Some(&svc), &slices, &IntOrString::Int(9090), &guard).unwrap(),
-            ["10.0.0.1:9090".parse().unwrap(), "10.0.0.2:9090".parse::<SocketAddr>().unwrap()]
+            [
+                "10.0.0.1:8080".parse().unwrap(),
+                "10.0.0.2:8080".parse::<SocketAddr>().unwrap()
+            ]
         );
         assert_eq!(
-            resolve("shop", "api", Some(&svc), &slices, &IntOrString::Int(81), &guard),
+            resolve(
+                "shop",
+                "api",
+                Some(&svc),
+                &slices,
+                &IntOrString::Int(80),
+                &guard
+            )
+            .unwrap()
+            .len(),
+            2
+        );
+        assert_eq!(
+            resolve(
+                "shop",
+                "api",
+                Some(&svc),
+                &slices,
+                &IntOrString::Int(9090),
+                &guard
+            )
+            .unwrap(),
+            [
+                "10.0.0.1:9090".parse().unwrap(),
+                "10.0.0.2:9090".parse::<SocketAddr>().unwrap()
+            ]
+        );
+        assert_eq!(
+            resolve(
+                "shop",
+                "api",
+                Some(&svc),
+                &slices,
+                &IntOrString::Int(81),
+                &guard
+            ),
             Err(ProbeOutcome::Error("Service api has no port 81".into()))
         );
         assert_eq!(
-            resolve("shop", "api", Some(&svc), &slices[1..], &named_port(), &guard),
-            Err(ProbeOutcome::Error("Service api has no ready endpoints for port http".into()))
+            resolve(
+                "shop",
+                "api",
+                Some(&svc),
+                &slices[1..],
+                &named_port(),
+                &guard
+            ),
+            Err(ProbeOutcome::Error(
+                "Service api has no ready endpoints for port http".into()
+            ))
         );
         assert_eq!(
             resolve("shop", "api", None, &slices, &named_port(), &guard),
-            Err(ProbeOutcome::Error("Service api not found in namespace shop".into()))
+            Err(ProbeOutcome::Error(
+                "Service api not found in namespace shop".into()
+            ))
         );
     }
 
@@ -477,7 +760,14 @@ mod tests {
         let svc = service(json!({"ports": [{"name": "http", "port": 80}]}));
         let ports = json!([{"name": "http", "port": 80}]);
         let guard = Guard::new(vec![], ["10.96.0.1".parse().unwrap()]);
-        let refused = |endpoints| match resolve("shop", "api", Some(&svc), &[slice("s", ports.clone(), endpoints)], &named_port(), &guard) {
+        let refused = |endpoints| match resolve(
+            "shop",
+            "api",
+            Some(&svc),
+            &[slice("s", ports.clone(), endpoints)],
+            &named_port(),
+            &guard,
+        ) {
             Err(ProbeOutcome::Refused(reason)) => reason,
             other => panic!("{other:?}"),
         };
@@ -485,7 +775,9 @@ mod tests {
             refused(json!([pod("10.0.0.9", "payments", None)])),
             "endpoint 10.0.0.9 of Service api is Pod payments/api-10.0.0.9, not a Pod of namespace shop (allow its address with --http-allow-cidr)"
         );
-        assert!(refused(json!([{"addresses": ["10.0.0.9"]}])).contains("a hand-written EndpointSlice"));
+        assert!(
+            refused(json!([{"addresses": ["10.0.0.9"]}])).contains("a hand-written EndpointSlice")
+        );
         assert_eq!(
             refused(json!([pod("169.254.169.254", "shop", None)])),
             "169.254.169.254 is the cloud metadata address (only --http-allow-cidr 169.254.169.254/32 opens it)"
@@ -496,33 +788,72 @@ mod tests {
             "shop",
             "api",
             Some(&svc),
-            &[slice("s", ports.clone(), json!([pod("169.254.169.254", "shop", None), pod("10.0.0.4", "shop", None)]))],
+            &[slice(
+                "s",
+                ports.clone(),
+                json!([
+                    pod("169.254.169.254", "shop", None),
+                    pod("10.0.0.4", "shop", None)
+                ]),
+            )],
             &named_port(),
             &guard,
         );
-        assert_eq!(mixed.unwrap(), ["10.0.0.4:80".parse::<SocketAddr>().unwrap()]);
-        // The flag admits a hand-written slice pointing at a test server.
-        let loopback = slice("s", json!([{"name": "http", "port": 18080}]), json!([{"addresses": ["127.0.0.1"]}]));
         assert_eq!(
-            resolve("shop", "api", Some(&svc), std::slice::from_ref(&loopback), &named_port(), &allow_loopback()).unwrap(),
+            mixed.unwrap(),
+            ["10.0.0.4:80".parse::<SocketAddr>().unwrap()]
+        );
+        // The flag admits a hand-written slice pointing at a test server.
+        let loopback = slice(
+            "s",
+            json!([{"name": "http", "port": 18080}]),
+            json!([{"addresses": ["127.0.0.1"]}]),
+        );
+        assert_eq!(
+            resolve(
+                "shop",
+                "api",
+                Some(&svc),
+                std::slice::from_ref(&loopback),
+                &named_port(),
+                &allow_loopback()
+            )
+            .unwrap(),
             ["127.0.0.1:18080".parse::<SocketAddr>().unwrap()]
         );
-        assert!(matches!(resolve("shop", "api", Some(&svc), &[loopback], &named_port(), &guard), Err(ProbeOutcome::Refused(_))));
+        assert!(matches!(
+            resolve(
+                "shop",
+                "api",
+                Some(&svc),
+                &[loopback],
+                &named_port(),
+                &guard
+            ),
+            Err(ProbeOutcome::Refused(_))
+        ));
     }
 
     #[test]
     fn slices_of_other_services_or_namespaces_and_external_names_are_ignored() {
         let svc = service(json!({"ports": [{"name": "http", "port": 80}]}));
-        let mut other_ns = (*slice("s", json!([{"name": "http", "port": 80}]), json!([pod("10.0.0.1", "shop", None)]))).clone();
+        let mut other_ns = (*slice(
+            "s",
+            json!([{"name": "http", "port": 80}]),
+            json!([pod("10.0.0.1", "shop", None)]),
+        ))
+        .clone();
         other_ns.metadata.namespace = Some("payments".into());
         let mut other_svc = other_ns.clone();
         other_svc.metadata.namespace = Some("shop".into());
-        other_svc.metadata.labels = Some([("kubernetes.io/service-name".to_string(), "web".to_string())].into());
+        other_svc.metadata.labels =
+            Some([("kubernetes.io/service-name".to_string(), "web".to_string())].into());
         assert!(matches!(
             resolve("shop", "api", Some(&svc), &[Arc::new(other_ns), Arc::new(other_svc)], &named_port(), &Guard::default()),
             Err(ProbeOutcome::Error(reason)) if reason.contains("no ready endpoints")
         ));
-        let external = service(json!({"type": "ExternalName", "externalName": "metadata.google.internal"}));
+        let external =
+            service(json!({"type": "ExternalName", "externalName": "metadata.google.internal"}));
         assert_eq!(
             resolve("shop", "api", Some(&external), &[], &named_port(), &Guard::default()),
             Err(ProbeOutcome::Refused(
@@ -534,9 +865,21 @@ mod tests {
     #[test]
     fn hand_written_slices_may_carry_the_numeric_target_port() {
         let svc = service(json!({"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}));
-        let slices = [slice("s", json!([{"port": 8080}]), json!([pod("10.0.0.1", "shop", None)]))];
+        let slices = [slice(
+            "s",
+            json!([{"port": 8080}]),
+            json!([pod("10.0.0.1", "shop", None)]),
+        )];
         assert_eq!(
-            resolve("shop", "api", Some(&svc), &slices, &named_port(), &Guard::default()).unwrap(),
+            resolve(
+                "shop",
+                "api",
+                Some(&svc),
+                &slices,
+                &named_port(),
+                &Guard::default()
+            )
+            .unwrap(),
             ["10.0.0.1:8080".parse::<SocketAddr>().unwrap()]
         );
     }

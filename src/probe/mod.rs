@@ -17,13 +17,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::reflector::ObjectRef;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::reflector::ObjectRef;
 use reqwest::Url;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::AbortHandle;
@@ -31,7 +31,9 @@ use tracing::{debug, warn};
 
 use crate::api::{DeploymentReadiness, Item};
 use crate::checks::{http::Http, prometheus::Prometheus};
-use crate::engine::{Checklists, GateKey, INLINE_CHECKLIST, ProbeObservation, ProbeOutcome, Report};
+use crate::engine::{
+    Checklists, GateKey, INLINE_CHECKLIST, ProbeObservation, ProbeOutcome, Report,
+};
 use ssrf::Guard;
 
 /// How long an instant query may take (the `prometheus` check allows for the same).
@@ -52,7 +54,12 @@ pub struct ProbeConfig {
 
 impl Default for ProbeConfig {
     fn default() -> Self {
-        ProbeConfig { concurrency: 16, allow_cidrs: Vec::new(), prometheus_url: None, metrics: ProbeMetrics::default() }
+        ProbeConfig {
+            concurrency: 16,
+            allow_cidrs: Vec::new(),
+            prometheus_url: None,
+            metrics: ProbeMetrics::default(),
+        }
     }
 }
 
@@ -81,9 +88,16 @@ pub struct ProbeMetrics {
 impl Default for ProbeMetrics {
     fn default() -> Self {
         let duration = Family::<ProbeKindLabel, Histogram>::new_with_constructor(
-            (|| Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])) as fn() -> Histogram,
+            (|| {
+                Histogram::new([
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
+            }) as fn() -> Histogram,
         );
-        ProbeMetrics { probes: Family::default(), duration }
+        ProbeMetrics {
+            probes: Family::default(),
+            duration,
+        }
     }
 }
 
@@ -130,18 +144,30 @@ impl ProbeKind {
 
 /// The `http` and `prometheus` gates of a readiness object that its report judged, with the
 /// checklist names the engine uses (so the keys match what the checks look up).
-pub fn probe_specs(readiness: &DeploymentReadiness, checklists: Checklists<'_>, report: &Report) -> Vec<ProbeSpec> {
+pub fn probe_specs(
+    readiness: &DeploymentReadiness,
+    checklists: Checklists<'_>,
+    report: &Report,
+) -> Vec<ProbeSpec> {
     let name = readiness.metadata.name.clone().unwrap_or_default();
     let mut sources: Vec<(String, &[Item])> = Vec::new();
     for r in &readiness.spec.checklists {
         match r.kind {
             crate::api::ChecklistKind::ReadinessChecklist => {
-                if let Some(c) = checklists.namespaced.iter().find(|c| c.metadata.name.as_deref() == Some(r.name.as_str())) {
+                if let Some(c) = checklists
+                    .namespaced
+                    .iter()
+                    .find(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))
+                {
                     sources.push((r.name.clone(), &c.spec.items));
                 }
             }
             crate::api::ChecklistKind::ClusterReadinessChecklist => {
-                if let Some(c) = checklists.cluster.iter().find(|c| c.metadata.name.as_deref() == Some(r.name.as_str())) {
+                if let Some(c) = checklists
+                    .cluster
+                    .iter()
+                    .find(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))
+                {
                     sources.push((format!("cluster/{}", r.name), &c.spec.checklist.items));
                 }
             }
@@ -152,8 +178,16 @@ pub fn probe_specs(readiness: &DeploymentReadiness, checklists: Checklists<'_>, 
     for (checklist, items) in sources {
         for item in items {
             // Only gates the engine judged (skips duplicates and refused cross-namespace lists).
-            let judged = report.gates.iter().any(|g| g.checklist == checklist && g.name == item.name && matches!(g.kind, "http" | "prometheus"));
-            let key = GateKey { readiness: name.clone(), checklist: checklist.clone(), item: item.name.clone() };
+            let judged = report.gates.iter().any(|g| {
+                g.checklist == checklist
+                    && g.name == item.name
+                    && matches!(g.kind, "http" | "prometheus")
+            });
+            let key = GateKey {
+                readiness: name.clone(),
+                checklist: checklist.clone(),
+                item: item.name.clone(),
+            };
             if !judged || specs.iter().any(|s| s.key == key) {
                 continue;
             }
@@ -197,7 +231,10 @@ struct Running {
 impl Drop for Inner {
     fn drop(&mut self) {
         if let Ok(running) = self.running.get_mut() {
-            running.values().flat_map(|gates| gates.values()).for_each(|r| r.task.abort());
+            running
+                .values()
+                .flat_map(|gates| gates.values())
+                .for_each(|r| r.task.abort());
         }
     }
 }
@@ -230,7 +267,9 @@ impl Prober {
     /// changed ones restart (their old results dropped), gates no longer listed stop.
     pub fn register(&self, readiness: &ObjectRef<DeploymentReadiness>, specs: Vec<ProbeSpec>) {
         let namespace = readiness.namespace.clone().unwrap_or_default();
-        let Ok(mut running) = self.inner.running.lock() else { return };
+        let Ok(mut running) = self.inner.running.lock() else {
+            return;
+        };
         let gates = running.entry(readiness.clone()).or_default();
         let mut stale: Vec<GateKey> = Vec::new();
         gates.retain(|key, r| {
@@ -245,7 +284,12 @@ impl Prober {
             if gates.contains_key(&spec.key) {
                 continue;
             }
-            let task = tokio::spawn(probe_loop(Arc::downgrade(&self.inner), readiness.clone(), spec.clone())).abort_handle();
+            let task = tokio::spawn(probe_loop(
+                Arc::downgrade(&self.inner),
+                readiness.clone(),
+                spec.clone(),
+            ))
+            .abort_handle();
             gates.insert(spec.key.clone(), Running { spec, task });
         }
         if gates.is_empty() {
@@ -267,8 +311,14 @@ impl Prober {
     }
 
     /// The observations of one readiness object's gates, for its snapshot.
-    pub fn observations(&self, namespace: &str, readiness: &str) -> BTreeMap<GateKey, ProbeObservation> {
-        let Ok(results) = self.inner.results.read() else { return BTreeMap::new() };
+    pub fn observations(
+        &self,
+        namespace: &str,
+        readiness: &str,
+    ) -> BTreeMap<GateKey, ProbeObservation> {
+        let Ok(results) = self.inner.results.read() else {
+            return BTreeMap::new();
+        };
         results
             .iter()
             .filter(|((ns, key), _)| ns == namespace && key.readiness == readiness)
@@ -278,23 +328,35 @@ impl Prober {
 
     /// How many gates are being probed (for tests and metrics).
     pub fn probing(&self) -> usize {
-        self.inner.running.lock().map(|r| r.values().map(HashMap::len).sum()).unwrap_or(0)
+        self.inner
+            .running
+            .lock()
+            .map(|r| r.values().map(HashMap::len).sum())
+            .unwrap_or(0)
     }
 }
 
 /// Probe one gate every interval until aborted (or the prober is gone).
-async fn probe_loop(inner: std::sync::Weak<Inner>, readiness: ObjectRef<DeploymentReadiness>, spec: ProbeSpec) {
+async fn probe_loop(
+    inner: std::sync::Weak<Inner>,
+    readiness: ObjectRef<DeploymentReadiness>,
+    spec: ProbeSpec,
+) {
     let namespace = readiness.namespace.clone().unwrap_or_default();
     let interval = spec.kind.interval();
     let mut attempt: usize = 0;
     loop {
-        let Some(prober) = inner.upgrade() else { return };
+        let Some(prober) = inner.upgrade() else {
+            return;
+        };
         if !prober.cluster.readiness_exists(&readiness) {
             prober.stop(&readiness, &spec.key);
             return;
         }
         let outcome = {
-            let Ok(_permit) = prober.permits.acquire().await else { return };
+            let Ok(_permit) = prober.permits.acquire().await else {
+                return;
+            };
             let started = std::time::Instant::now();
             let outcome = run_probe(&prober, &namespace, &spec.kind, attempt).await;
             prober.record(&spec.kind, &outcome, started.elapsed());
@@ -333,8 +395,17 @@ impl Inner {
             _ if succeeded(outcome, kind) => "success",
             _ => "failure",
         };
-        self.metrics.probes.get_or_create(&ProbeLabels { kind: kind.name(), result }).inc();
-        self.metrics.duration.get_or_create(&ProbeKindLabel { kind: kind.name() }).observe(took.as_secs_f64());
+        self.metrics
+            .probes
+            .get_or_create(&ProbeLabels {
+                kind: kind.name(),
+                result,
+            })
+            .inc();
+        self.metrics
+            .duration
+            .get_or_create(&ProbeKindLabel { kind: kind.name() })
+            .observe(took.as_secs_f64());
     }
 
     /// Forget one gate from inside its own task (which then ends).
@@ -353,20 +424,36 @@ impl Inner {
     }
 }
 
-async fn run_probe(prober: &Inner, namespace: &str, kind: &ProbeKind, attempt: usize) -> ProbeOutcome {
+async fn run_probe(
+    prober: &Inner,
+    namespace: &str,
+    kind: &ProbeKind,
+    attempt: usize,
+) -> ProbeOutcome {
     match kind {
         ProbeKind::Http(h) => {
             let service = prober.cluster.service(namespace, &h.service);
             let slices = prober.cluster.endpoint_slices(namespace, &h.service);
-            let addresses: Vec<SocketAddr> = match http::resolve(namespace, &h.service, service.as_deref(), &slices, &h.port, &prober.guard) {
+            let addresses: Vec<SocketAddr> = match http::resolve(
+                namespace,
+                &h.service,
+                service.as_deref(),
+                &slices,
+                &h.port,
+                &prober.guard,
+            ) {
                 Ok(addresses) => addresses,
                 Err(outcome) => return outcome,
             };
             // Take turns among ready endpoints: over time every pod answers.
             let Some(address) = addresses.get(attempt % addresses.len().max(1)).copied() else {
-                return ProbeOutcome::Error(format!("Service {} has no ready endpoints", h.service));
+                return ProbeOutcome::Error(format!(
+                    "Service {} has no ready endpoints",
+                    h.service
+                ));
             };
-            let timeout = Duration::from_secs(u64::try_from(h.timeout_seconds).unwrap_or(5).clamp(1, 60));
+            let timeout =
+                Duration::from_secs(u64::try_from(h.timeout_seconds).unwrap_or(5).clamp(1, 60));
             let request = http::Request {
                 scheme: &h.scheme,
                 address,
@@ -378,8 +465,12 @@ async fn run_probe(prober: &Inner, namespace: &str, kind: &ProbeKind, attempt: u
             http::probe_once(&prober.http, &prober.guard, &request).await
         }
         ProbeKind::Prometheus(p) => match &prober.prometheus_url {
-            Some(url) => prometheus::query_once(&prober.prometheus, url, &p.query, QUERY_TIMEOUT).await,
-            None => ProbeOutcome::Refused("no Prometheus address is configured (gonogo run --prometheus-url)".into()),
+            Some(url) => {
+                prometheus::query_once(&prober.prometheus, url, &p.query, QUERY_TIMEOUT).await
+            }
+            None => ProbeOutcome::Refused(
+                "no Prometheus address is configured (gonogo run --prometheus-url)".into(),
+            ),
         },
     }
 }
@@ -387,32 +478,57 @@ async fn run_probe(prober: &Inner, namespace: &str, kind: &ProbeKind, attempt: u
 /// Whether an outcome counts as a success for the gate's own condition.
 fn succeeded(outcome: &ProbeOutcome, kind: &ProbeKind) -> bool {
     match (outcome, kind) {
-        (ProbeOutcome::Http { status, body_matched }, ProbeKind::Http(h)) => {
-            h.expected_status.contains(&i32::from(*status)) && (h.body_contains.is_none() || *body_matched == Some(true))
+        (
+            ProbeOutcome::Http {
+                status,
+                body_matched,
+            },
+            ProbeKind::Http(h),
+        ) => {
+            h.expected_status.contains(&i32::from(*status))
+                && (h.body_contains.is_none() || *body_matched == Some(true))
         }
-        (ProbeOutcome::Value(Some(v)), ProbeKind::Prometheus(p)) => !v.is_nan() && prometheus::holds(&p.operator, *v, p.threshold),
+        (ProbeOutcome::Value(Some(v)), ProbeKind::Prometheus(p)) => {
+            !v.is_nan() && prometheus::holds(&p.operator, *v, p.threshold)
+        }
         _ => false,
     }
 }
 
 /// The next observation after `previous`: successes count up and `holding_since` stays while
 /// the condition holds; any other result resets both.
-pub fn observe(previous: Option<&ProbeObservation>, outcome: ProbeOutcome, kind: &ProbeKind, now: Timestamp) -> ProbeObservation {
+pub fn observe(
+    previous: Option<&ProbeObservation>,
+    outcome: ProbeOutcome,
+    kind: &ProbeKind,
+    now: Timestamp,
+) -> ProbeObservation {
     if succeeded(&outcome, kind) {
         ProbeObservation {
             at: now,
             outcome,
-            consecutive_successes: previous.map_or(0, |p| p.consecutive_successes).saturating_add(1),
+            consecutive_successes: previous
+                .map_or(0, |p| p.consecutive_successes)
+                .saturating_add(1),
             holding_since: Some(previous.and_then(|p| p.holding_since).unwrap_or(now)),
         }
     } else {
-        ProbeObservation { at: now, outcome, consecutive_successes: 0, holding_since: None }
+        ProbeObservation {
+            at: now,
+            outcome,
+            consecutive_successes: 0,
+            holding_since: None,
+        }
     }
 }
 
 /// Whether `next` may change what the gate says compared with `previous` (each judged at the
 /// time it was made, so a `for` that has been held since shows up as a change).
-fn changes_verdict(previous: Option<&ProbeObservation>, next: &ProbeObservation, kind: &ProbeKind) -> bool {
+fn changes_verdict(
+    previous: Option<&ProbeObservation>,
+    next: &ProbeObservation,
+    kind: &ProbeKind,
+) -> bool {
     previous.map(|p| signature(p, kind, p.at)) != Some(signature(next, kind, next.at))
 }
 
@@ -430,7 +546,10 @@ struct Signature {
 fn signature(observation: &ProbeObservation, kind: &ProbeKind, now: Timestamp) -> Signature {
     let success = succeeded(&observation.outcome, kind);
     let answer = match &observation.outcome {
-        ProbeOutcome::Http { status, body_matched } => format!("http {status} {body_matched:?}"),
+        ProbeOutcome::Http {
+            status,
+            body_matched,
+        } => format!("http {status} {body_matched:?}"),
         ProbeOutcome::Value(None) => "no data".into(),
         ProbeOutcome::Value(Some(v)) if v.is_nan() => "NaN".into(),
         ProbeOutcome::Value(Some(_)) => format!("value success={success}"),
@@ -443,7 +562,10 @@ fn signature(observation: &ProbeObservation, kind: &ProbeKind, now: Timestamp) -
             (observation.consecutive_successes.min(needed), false)
         }
         ProbeKind::Prometheus(p) => {
-            let hold = p.hold_for.as_deref().and_then(|d| d.parse::<SignedDuration>().ok());
+            let hold = p
+                .hold_for
+                .as_deref()
+                .and_then(|d| d.parse::<SignedDuration>().ok());
             let held = match (hold, observation.holding_since) {
                 (Some(hold), Some(since)) => now.duration_since(since) >= hold,
                 _ => false,
@@ -451,7 +573,11 @@ fn signature(observation: &ProbeObservation, kind: &ProbeKind, now: Timestamp) -
             (0, held)
         }
     };
-    Signature { answer, counting, held }
+    Signature {
+        answer,
+        counting,
+        held,
+    }
 }
 
 #[cfg(test)]

@@ -27,10 +27,14 @@ pub fn client() -> reqwest::Result<Client> {
 pub fn parse_url(text: &str) -> Result<Url, String> {
     let mut url = Url::parse(text.trim()).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(format!("{text:?}: the Prometheus address must be an http or https URL"));
+        return Err(format!(
+            "{text:?}: the Prometheus address must be an http or https URL"
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{text:?}: the Prometheus address takes no query or fragment"));
+        return Err(format!(
+            "{text:?}: the Prometheus address takes no query or fragment"
+        ));
     }
     // A base without a trailing slash would lose its last path segment in `join`.
     if !url.path().ends_with('/') {
@@ -60,37 +64,64 @@ struct Data {
 }
 
 /// Run one instant query; the answer is reduced to one value (or why there is none).
-pub async fn query_once(client: &Client, base: &Url, query: &str, timeout: Duration) -> ProbeOutcome {
+pub async fn query_once(
+    client: &Client,
+    base: &Url,
+    query: &str,
+    timeout: Duration,
+) -> ProbeOutcome {
     let url = match base.join("api/v1/query") {
         Ok(url) => url,
         Err(e) => return ProbeOutcome::Error(format!("bad Prometheus address: {e}")),
     };
     let exchange = async {
-        let form = [("query", query.to_string()), ("timeout", format!("{}s", timeout.as_secs().max(1)))];
-        let mut response = client.post(url).form(&form).send().await.map_err(|e| failure(&e))?;
+        let form = [
+            ("query", query.to_string()),
+            ("timeout", format!("{}s", timeout.as_secs().max(1))),
+        ];
+        let mut response = client
+            .post(url)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| failure(&e))?;
         let status = response.status();
         let mut answer = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| failure(&e))? {
             if answer.len() + chunk.len() > MAX_ANSWER {
-                return Err(format!("answer larger than {} KiB; the query must return one sample", MAX_ANSWER / 1024));
+                return Err(format!(
+                    "answer larger than {} KiB; the query must return one sample",
+                    MAX_ANSWER / 1024
+                ));
             }
             answer.extend_from_slice(&chunk);
         }
         Ok((status, answer))
     };
     let (status, answer) = match tokio::time::timeout(timeout, exchange).await {
-        Err(_) => return ProbeOutcome::Error(format!("Prometheus did not answer within {}s", timeout.as_secs())),
+        Err(_) => {
+            return ProbeOutcome::Error(format!(
+                "Prometheus did not answer within {}s",
+                timeout.as_secs()
+            ));
+        }
         Ok(Err(reason)) => return ProbeOutcome::Error(reason),
         Ok(Ok(answer)) => answer,
     };
     let Ok(answer) = serde_json::from_slice::<Answer>(&answer) else {
         // A proxy's HTML error page, say: its text is not worth repeating.
-        return ProbeOutcome::Error(format!("Prometheus answered HTTP {} without a query result", status.as_u16()));
+        return ProbeOutcome::Error(format!(
+            "Prometheus answered HTTP {} without a query result",
+            status.as_u16()
+        ));
     };
     if answer.status != "success" {
         let kind = answer.error_type.unwrap_or_else(|| "error".into());
         let error = shorten(answer.error.as_deref().unwrap_or("no reason given"), 200);
-        return ProbeOutcome::Error(format!("Prometheus answered {}: {kind}: {error}", status.as_u16()));
+        return ProbeOutcome::Error(format!(
+            "Prometheus answered {}: {kind}: {error}",
+            status.as_u16()
+        ));
     }
     match answer.data {
         Some(data) => value_of(&data.result_type, &data.result),
@@ -122,10 +153,15 @@ fn value_of(result_type: &str, result: &Json) -> ProbeOutcome {
 
 /// `[timestamp, "value"]`, where the value may be `NaN`, `+Inf` or `-Inf`.
 fn sample(pair: &Json) -> ProbeOutcome {
-    let text = pair.as_array().and_then(|p| p.get(1)).and_then(Json::as_str);
+    let text = pair
+        .as_array()
+        .and_then(|p| p.get(1))
+        .and_then(Json::as_str);
     match text.map(|t| (t, t.parse::<f64>())) {
         Some((_, Ok(v))) => ProbeOutcome::Value(Some(v)),
-        Some((t, Err(_))) => ProbeOutcome::Error(format!("sample value {:?} is not a number", shorten(t, 40))),
+        Some((t, Err(_))) => {
+            ProbeOutcome::Error(format!("sample value {:?} is not a number", shorten(t, 40)))
+        }
         None => ProbeOutcome::Error("malformed sample".into()),
     }
 }
@@ -136,7 +172,11 @@ fn failure(error: &reqwest::Error) -> String {
         root = source;
     }
     let cause = shorten(&root.to_string(), 160);
-    if error.is_connect() { format!("cannot connect to Prometheus: {cause}") } else { format!("Prometheus request failed: {cause}") }
+    if error.is_connect() {
+        format!("cannot connect to Prometheus: {cause}")
+    } else {
+        format!("Prometheus request failed: {cause}")
+    }
 }
 
 /// Whether `value OP threshold` holds (the `prometheus` check's operators).
@@ -154,7 +194,10 @@ mod tests {
 
     /// A fake Prometheus on 127.0.0.1 answering every request with `status` and `body`, and
     /// keeping the requests it got.
-    async fn prometheus(status: &'static str, body: &'static str) -> (Url, Arc<Mutex<Vec<String>>>) {
+    async fn prometheus(
+        status: &'static str,
+        body: &'static str,
+    ) -> (Url, Arc<Mutex<Vec<String>>>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address: SocketAddr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -167,7 +210,9 @@ mod tests {
                     let mut buf = [0u8; 4096];
                     // Read the head and the form body (content-length).
                     loop {
-                        let Ok(n) = socket.read(&mut buf).await else { return };
+                        let Ok(n) = socket.read(&mut buf).await else {
+                            return;
+                        };
                         if n == 0 {
                             break;
                         }
@@ -176,14 +221,20 @@ mod tests {
                         if let Some(head_end) = text.find("\r\n\r\n") {
                             let length = text[..head_end]
                                 .lines()
-                                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse::<usize>().unwrap()))
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length: ")
+                                        .map(|v| v.trim().parse::<usize>().unwrap())
+                                })
                                 .unwrap_or(0);
                             if request.len() >= head_end + 4 + length {
                                 break;
                             }
                         }
                     }
-                    log.lock().unwrap().push(String::from_utf8_lossy(&request).to_string());
+                    log.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&request).to_string());
                     let response = format!(
                         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                         body.len()
@@ -207,25 +258,56 @@ mod tests {
             r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"api"},"value":[1780000000.5,"0.0004"]}]}}"#,
         )
         .await;
-        let outcome = query_once(&client().unwrap(), &url, "sum(rate(errors[5m])) / sum(rate(requests[5m]))", Duration::from_secs(2)).await;
+        let outcome = query_once(
+            &client().unwrap(),
+            &url,
+            "sum(rate(errors[5m])) / sum(rate(requests[5m]))",
+            Duration::from_secs(2),
+        )
+        .await;
         assert_eq!(outcome, ProbeOutcome::Value(Some(0.0004)));
         // Below a threshold of 0.001, above one of 0.0001.
         assert!(holds("<", 0.0004, 0.001));
         assert!(!holds("<", 0.0004, 0.0001));
         let request = seen.lock().unwrap().join("");
-        assert!(request.starts_with("POST /prom/api/v1/query HTTP/1.1"), "{request}");
-        assert!(request.contains("query=sum%28rate%28errors%5B5m%5D%29%29+%2F+sum"), "{request}");
+        assert!(
+            request.starts_with("POST /prom/api/v1/query HTTP/1.1"),
+            "{request}"
+        );
+        assert!(
+            request.contains("query=sum%28rate%28errors%5B5m%5D%29%29+%2F+sum"),
+            "{request}"
+        );
     }
 
     #[tokio::test]
     async fn scalars_no_data_and_special_values() {
-        assert_eq!(ask("200 OK", r#"{"status":"success","data":{"resultType":"scalar","result":[1780000000,"42"]}}"#).await, ProbeOutcome::Value(Some(42.0)));
-        assert_eq!(ask("200 OK", r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#).await, ProbeOutcome::Value(None));
+        assert_eq!(
+            ask(
+                "200 OK",
+                r#"{"status":"success","data":{"resultType":"scalar","result":[1780000000,"42"]}}"#
+            )
+            .await,
+            ProbeOutcome::Value(Some(42.0))
+        );
+        assert_eq!(
+            ask(
+                "200 OK",
+                r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#
+            )
+            .await,
+            ProbeOutcome::Value(None)
+        );
         assert_eq!(
             ask("200 OK", r#"{"status":"success","data":{"resultType":"scalar","result":[1780000000,"+Inf"]}}"#).await,
             ProbeOutcome::Value(Some(f64::INFINITY))
         );
-        match ask("200 OK", r#"{"status":"success","data":{"resultType":"scalar","result":[1780000000,"NaN"]}}"#).await {
+        match ask(
+            "200 OK",
+            r#"{"status":"success","data":{"resultType":"scalar","result":[1780000000,"NaN"]}}"#,
+        )
+        .await
+        {
             ProbeOutcome::Value(Some(v)) => assert!(v.is_nan()),
             other => panic!("{other:?}"),
         }
@@ -242,8 +324,14 @@ mod tests {
             ProbeOutcome::Error("query returned 3 series; expected 1".into())
         );
         assert_eq!(
-            ask("200 OK", r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#).await,
-            ProbeOutcome::Error("query returned a range vector; use an instant vector or a scalar".into())
+            ask(
+                "200 OK",
+                r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#
+            )
+            .await,
+            ProbeOutcome::Error(
+                "query returned a range vector; use an instant vector or a scalar".into()
+            )
         );
     }
 
@@ -266,7 +354,11 @@ mod tests {
             ProbeOutcome::Error("Prometheus answered 400: bad_data: invalid parameter \"query\": 1:5: parse error".into())
         );
         assert_eq!(
-            ask("502 Bad Gateway", "<html><body>upstream token=abc123 failed</body></html>").await,
+            ask(
+                "502 Bad Gateway",
+                "<html><body>upstream token=abc123 failed</body></html>"
+            )
+            .await,
             ProbeOutcome::Error("Prometheus answered HTTP 502 without a query result".into())
         );
     }
@@ -277,16 +369,28 @@ mod tests {
         let url = parse_url(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
         drop(listener);
         match query_once(&client().unwrap(), &url, "up", Duration::from_secs(2)).await {
-            ProbeOutcome::Error(reason) => assert!(reason.starts_with("cannot connect to Prometheus"), "{reason}"),
+            ProbeOutcome::Error(reason) => assert!(
+                reason.starts_with("cannot connect to Prometheus"),
+                "{reason}"
+            ),
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn addresses() {
-        assert_eq!(parse_url("http://prometheus.monitoring:9090").unwrap().as_str(), "http://prometheus.monitoring:9090/");
         assert_eq!(
-            parse_url("https://thanos.example/prometheus").unwrap().join("api/v1/query").unwrap().as_str(),
+            parse_url("http://prometheus.monitoring:9090")
+                .unwrap()
+                .as_str(),
+            "http://prometheus.monitoring:9090/"
+        );
+        assert_eq!(
+            parse_url("https://thanos.example/prometheus")
+                .unwrap()
+                .join("api/v1/query")
+                .unwrap()
+                .as_str(),
             "https://thanos.example/prometheus/api/v1/query"
         );
         assert!(parse_url("file:///etc/passwd").is_err());

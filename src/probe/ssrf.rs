@@ -34,7 +34,10 @@ pub struct Guard {
 
 impl Guard {
     pub fn new(allow: Vec<IpNet>, api_server: impl IntoIterator<Item = IpAddr>) -> Self {
-        Guard { allow, api_server: api_server.into_iter().map(|ip| ip.to_canonical()).collect() }
+        Guard {
+            allow,
+            api_server: api_server.into_iter().map(|ip| ip.to_canonical()).collect(),
+        }
     }
 
     /// Whether the admin allowed this address explicitly.
@@ -45,7 +48,9 @@ impl Guard {
 
     /// Whether the admin allowed exactly this one address.
     fn allowed_exactly(&self, ip: IpAddr) -> bool {
-        self.allow.iter().any(|net| net.prefix_len() == net.max_prefix_len() && net.addr().to_canonical() == ip)
+        self.allow
+            .iter()
+            .any(|net| net.prefix_len() == net.max_prefix_len() && net.addr().to_canonical() == ip)
     }
 
     /// `Err(reason)` when the address may not be probed.
@@ -58,15 +63,29 @@ impl Guard {
             && !self.allowed_exactly(ip)
         {
             let embedded = Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
-            return self.check(IpAddr::V4(embedded)).map_err(|reason| format!("{ip} (NAT64 of {reason})"));
+            return self
+                .check(IpAddr::V4(embedded))
+                .map_err(|reason| format!("{ip} (NAT64 of {reason})"));
         }
-        let single = |ip: IpAddr| if ip.is_ipv4() { format!("{ip}/32") } else { format!("{ip}/128") };
+        let single = |ip: IpAddr| {
+            if ip.is_ipv4() {
+                format!("{ip}/32")
+            } else {
+                format!("{ip}/128")
+            }
+        };
         if !self.allowed_exactly(ip) {
             if ip == IpAddr::V4(METADATA_V4) || ip == IpAddr::V6(METADATA_V6) {
-                return Err(format!("{ip} is the cloud metadata address (only --http-allow-cidr {} opens it)", single(ip)));
+                return Err(format!(
+                    "{ip} is the cloud metadata address (only --http-allow-cidr {} opens it)",
+                    single(ip)
+                ));
             }
             if self.api_server.contains(&ip) {
-                return Err(format!("{ip} is an address of the Kubernetes API server (only --http-allow-cidr {} opens it)", single(ip)));
+                return Err(format!(
+                    "{ip} is an address of the Kubernetes API server (only --http-allow-cidr {} opens it)",
+                    single(ip)
+                ));
             }
         }
         if self.allowed_by_flag(ip) {
@@ -130,9 +149,16 @@ pub async fn api_server_addresses(client: &Client, config: &kube::Config) -> BTr
             }
             Err(_) => {
                 let port = cluster_url.port_u16().unwrap_or(443);
-                match tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host((host, port))).await {
+                match tokio::time::timeout(
+                    Duration::from_secs(5),
+                    tokio::net::lookup_host((host, port)),
+                )
+                .await
+                {
                     Ok(Ok(addresses)) => found.extend(addresses.map(|a| a.ip())),
-                    Ok(Err(e)) => warn!(host, error = %e, "cannot resolve the API server's host for the http probe guard"),
+                    Ok(Err(e)) => {
+                        warn!(host, error = %e, "cannot resolve the API server's host for the http probe guard")
+                    }
                     Err(_) => warn!(host, "resolving the API server's host timed out"),
                 }
             }
@@ -143,10 +169,18 @@ pub async fn api_server_addresses(client: &Client, config: &kube::Config) -> BTr
         match services.get_opt("kubernetes").await {
             Ok(Some(service)) => {
                 let spec = service.spec.unwrap_or_default();
-                found.extend(spec.cluster_ips.into_iter().flatten().chain(spec.cluster_ip).filter_map(|ip| ip.parse::<IpAddr>().ok()));
+                found.extend(
+                    spec.cluster_ips
+                        .into_iter()
+                        .flatten()
+                        .chain(spec.cluster_ip)
+                        .filter_map(|ip| ip.parse::<IpAddr>().ok()),
+                );
             }
             Ok(None) => {}
-            Err(e) => warn!(error = %e, "cannot read Service default/kubernetes for the http probe guard"),
+            Err(e) => {
+                warn!(error = %e, "cannot read Service default/kubernetes for the http probe guard")
+            }
         }
         let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
         // The API server maintains one EndpointSlice named `kubernetes`; RBAC grants exactly it.
@@ -158,10 +192,15 @@ pub async fn api_server_addresses(client: &Client, config: &kube::Config) -> BTr
                     .flat_map(|e| e.addresses.iter())
                     .filter_map(|a| a.parse::<IpAddr>().ok()),
             ),
-            Err(e) => warn!(error = %e, "cannot read EndpointSlice default/kubernetes for the http probe guard"),
+            Err(e) => {
+                warn!(error = %e, "cannot read EndpointSlice default/kubernetes for the http probe guard")
+            }
         }
     };
-    if tokio::time::timeout(Duration::from_secs(10), lookup).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(10), lookup)
+        .await
+        .is_err()
+    {
         warn!("reading the API server's addresses timed out");
     }
     info!(addresses = ?found, "http probes refuse the API server's addresses");
@@ -191,13 +230,19 @@ mod tests {
             ("0.0.0.0", "the unspecified address"),
             ("::", "the unspecified address"),
             ("0.1.2.3", "the unspecified address"),
-            ("64:ff9b::a9fe:a9fe", "NAT64 of 169.254.169.254 is the cloud metadata address"),
+            (
+                "64:ff9b::a9fe:a9fe",
+                "NAT64 of 169.254.169.254 is the cloud metadata address",
+            ),
             ("224.0.0.1", "a broadcast or multicast address"),
             ("10.96.0.1", "an address of the Kubernetes API server"),
             ("172.18.0.2", "an address of the Kubernetes API server"),
         ] {
             let err = guard.check(ip(address)).unwrap_err();
-            assert!(err.contains(reason) && err.contains("--http-allow-cidr"), "{address}: {err}");
+            assert!(
+                err.contains(reason) && err.contains("--http-allow-cidr"),
+                "{address}: {err}"
+            );
         }
         for address in ["10.244.1.7", "192.168.3.4", "fd12::7", "8.8.8.8"] {
             assert_eq!(guard.check(ip(address)), Ok(()), "{address}");
@@ -206,7 +251,13 @@ mod tests {
 
     #[test]
     fn the_flag_widens_exactly_its_ranges() {
-        let guard = Guard::new(vec![parse_cidr("127.0.0.1/32").unwrap(), parse_cidr("fe80::/10").unwrap()], []);
+        let guard = Guard::new(
+            vec![
+                parse_cidr("127.0.0.1/32").unwrap(),
+                parse_cidr("fe80::/10").unwrap(),
+            ],
+            [],
+        );
         assert_eq!(guard.check(ip("127.0.0.1")), Ok(()));
         assert_eq!(guard.check(ip("::ffff:127.0.0.1")), Ok(()));
         assert!(guard.check(ip("127.0.0.2")).is_err());
@@ -216,12 +267,29 @@ mod tests {
 
     #[test]
     fn a_wide_range_does_not_open_the_metadata_service_or_the_api_server() {
-        let wide = Guard::new(["0.0.0.0/0", "::/0"].map(|c| parse_cidr(c).unwrap()).to_vec(), [ip("10.96.0.1")]);
+        let wide = Guard::new(
+            ["0.0.0.0/0", "::/0"]
+                .map(|c| parse_cidr(c).unwrap())
+                .to_vec(),
+            [ip("10.96.0.1")],
+        );
         for (address, reason) in [
-            ("169.254.169.254", "only --http-allow-cidr 169.254.169.254/32 opens it"),
-            ("fd00:ec2::254", "only --http-allow-cidr fd00:ec2::254/128 opens it"),
-            ("64:ff9b::a9fe:a9fe", "NAT64 of 169.254.169.254 is the cloud metadata address"),
-            ("10.96.0.1", "an address of the Kubernetes API server (only --http-allow-cidr 10.96.0.1/32 opens it)"),
+            (
+                "169.254.169.254",
+                "only --http-allow-cidr 169.254.169.254/32 opens it",
+            ),
+            (
+                "fd00:ec2::254",
+                "only --http-allow-cidr fd00:ec2::254/128 opens it",
+            ),
+            (
+                "64:ff9b::a9fe:a9fe",
+                "NAT64 of 169.254.169.254 is the cloud metadata address",
+            ),
+            (
+                "10.96.0.1",
+                "an address of the Kubernetes API server (only --http-allow-cidr 10.96.0.1/32 opens it)",
+            ),
         ] {
             let err = wide.check(ip(address)).unwrap_err();
             assert!(err.contains(reason), "{address}: {err}");
@@ -230,7 +298,13 @@ mod tests {
         assert_eq!(wide.check(ip("10.96.0.2")), Ok(()));
         assert_eq!(wide.check(ip("127.0.0.1")), Ok(()));
         // Naming the exact address is a deliberate choice and is honoured.
-        let exact = Guard::new(vec![parse_cidr("10.96.0.1").unwrap(), parse_cidr("169.254.169.254").unwrap()], [ip("10.96.0.1")]);
+        let exact = Guard::new(
+            vec![
+                parse_cidr("10.96.0.1").unwrap(),
+                parse_cidr("169.254.169.254").unwrap(),
+            ],
+            [ip("10.96.0.1")],
+        );
         assert_eq!(exact.check(ip("10.96.0.1")), Ok(()));
         assert_eq!(exact.check(ip("169.254.169.254")), Ok(()));
     }

@@ -7,12 +7,18 @@ use tokio::net::TcpListener;
 
 fn http_gate(extra: serde_json::Value) -> Http {
     let mut params = json!({"service": "api", "port": "http", "path": "/health"});
-    params.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    params
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
     serde_json::from_value(params).unwrap()
 }
 
 fn prometheus_gate(hold_for: Option<&str>) -> Prometheus {
-    serde_json::from_value(json!({"query": "errors", "operator": "<", "threshold": 0.001, "for": hold_for})).unwrap()
+    serde_json::from_value(
+        json!({"query": "errors", "operator": "<", "threshold": 0.001, "for": hold_for}),
+    )
+    .unwrap()
 }
 
 fn at(text: &str) -> Timestamp {
@@ -21,59 +27,178 @@ fn at(text: &str) -> Timestamp {
 
 #[test]
 fn successes_count_up_and_reset() {
-    let kind = ProbeKind::Http(http_gate(json!({"successThreshold": 3, "expectedStatus": [200, 204]})));
-    let ok = || ProbeOutcome::Http { status: 204, body_matched: None };
+    let kind = ProbeKind::Http(http_gate(
+        json!({"successThreshold": 3, "expectedStatus": [200, 204]}),
+    ));
+    let ok = || ProbeOutcome::Http {
+        status: 204,
+        body_matched: None,
+    };
     let first = observe(None, ok(), &kind, at("2026-06-01T00:00:00Z"));
-    assert_eq!((first.consecutive_successes, first.holding_since), (1, Some(at("2026-06-01T00:00:00Z"))));
+    assert_eq!(
+        (first.consecutive_successes, first.holding_since),
+        (1, Some(at("2026-06-01T00:00:00Z")))
+    );
     let second = observe(Some(&first), ok(), &kind, at("2026-06-01T00:00:30Z"));
-    assert_eq!((second.consecutive_successes, second.holding_since), (2, Some(at("2026-06-01T00:00:00Z"))));
-    let failed = observe(Some(&second), ProbeOutcome::Http { status: 503, body_matched: None }, &kind, at("2026-06-01T00:01:00Z"));
-    assert_eq!((failed.consecutive_successes, failed.holding_since), (0, None));
-    let error = observe(Some(&second), ProbeOutcome::Error("timed out after 5s".into()), &kind, at("2026-06-01T00:01:00Z"));
+    assert_eq!(
+        (second.consecutive_successes, second.holding_since),
+        (2, Some(at("2026-06-01T00:00:00Z")))
+    );
+    let failed = observe(
+        Some(&second),
+        ProbeOutcome::Http {
+            status: 503,
+            body_matched: None,
+        },
+        &kind,
+        at("2026-06-01T00:01:00Z"),
+    );
+    assert_eq!(
+        (failed.consecutive_successes, failed.holding_since),
+        (0, None)
+    );
+    let error = observe(
+        Some(&second),
+        ProbeOutcome::Error("timed out after 5s".into()),
+        &kind,
+        at("2026-06-01T00:01:00Z"),
+    );
     assert_eq!(error.consecutive_successes, 0);
 
     // With bodyContains, a status alone is not a success.
     let body = ProbeKind::Http(http_gate(json!({"bodyContains": "ok"})));
-    let unmatched = observe(None, ProbeOutcome::Http { status: 200, body_matched: Some(false) }, &body, at("2026-06-01T00:00:00Z"));
+    let unmatched = observe(
+        None,
+        ProbeOutcome::Http {
+            status: 200,
+            body_matched: Some(false),
+        },
+        &body,
+        at("2026-06-01T00:00:00Z"),
+    );
     assert_eq!(unmatched.consecutive_successes, 0);
-    let matched = observe(None, ProbeOutcome::Http { status: 200, body_matched: Some(true) }, &body, at("2026-06-01T00:00:00Z"));
+    let matched = observe(
+        None,
+        ProbeOutcome::Http {
+            status: 200,
+            body_matched: Some(true),
+        },
+        &body,
+        at("2026-06-01T00:00:00Z"),
+    );
     assert_eq!(matched.consecutive_successes, 1);
 }
 
 #[test]
 fn prometheus_holding_since_follows_the_threshold() {
     let kind = ProbeKind::Prometheus(prometheus_gate(Some("5m")));
-    let below = observe(None, ProbeOutcome::Value(Some(0.0004)), &kind, at("2026-06-01T00:00:00Z"));
+    let below = observe(
+        None,
+        ProbeOutcome::Value(Some(0.0004)),
+        &kind,
+        at("2026-06-01T00:00:00Z"),
+    );
     assert_eq!(below.holding_since, Some(at("2026-06-01T00:00:00Z")));
-    let still = observe(Some(&below), ProbeOutcome::Value(Some(0.0009)), &kind, at("2026-06-01T00:01:00Z"));
+    let still = observe(
+        Some(&below),
+        ProbeOutcome::Value(Some(0.0009)),
+        &kind,
+        at("2026-06-01T00:01:00Z"),
+    );
     assert_eq!(still.holding_since, Some(at("2026-06-01T00:00:00Z")));
-    for broken in [ProbeOutcome::Value(Some(0.02)), ProbeOutcome::Value(None), ProbeOutcome::Value(Some(f64::NAN)), ProbeOutcome::Error("x".into())] {
-        assert_eq!(observe(Some(&still), broken.clone(), &kind, at("2026-06-01T00:02:00Z")).holding_since, None, "{broken:?}");
+    for broken in [
+        ProbeOutcome::Value(Some(0.02)),
+        ProbeOutcome::Value(None),
+        ProbeOutcome::Value(Some(f64::NAN)),
+        ProbeOutcome::Error("x".into()),
+    ] {
+        assert_eq!(
+            observe(
+                Some(&still),
+                broken.clone(),
+                &kind,
+                at("2026-06-01T00:02:00Z")
+            )
+            .holding_since,
+            None,
+            "{broken:?}"
+        );
     }
 }
 
 #[test]
 fn only_verdict_changes_trigger_a_reconcile() {
     let prom = ProbeKind::Prometheus(prometheus_gate(Some("5m")));
-    let first = observe(None, ProbeOutcome::Value(Some(0.0004)), &prom, at("2026-06-01T00:00:00Z"));
-    assert!(changes_verdict(None, &first, &prom), "a first result always counts");
-    let same_side = observe(Some(&first), ProbeOutcome::Value(Some(0.0005)), &prom, at("2026-06-01T00:01:00Z"));
-    assert!(!changes_verdict(Some(&first), &same_side, &prom), "a new value on the same side of the threshold");
-    let held = observe(Some(&same_side), ProbeOutcome::Value(Some(0.0005)), &prom, at("2026-06-01T00:05:00Z"));
-    assert!(changes_verdict(Some(&same_side), &held, &prom), "`for` reached");
-    let later = observe(Some(&held), ProbeOutcome::Value(Some(0.0005)), &prom, at("2026-06-01T00:06:00Z"));
+    let first = observe(
+        None,
+        ProbeOutcome::Value(Some(0.0004)),
+        &prom,
+        at("2026-06-01T00:00:00Z"),
+    );
+    assert!(
+        changes_verdict(None, &first, &prom),
+        "a first result always counts"
+    );
+    let same_side = observe(
+        Some(&first),
+        ProbeOutcome::Value(Some(0.0005)),
+        &prom,
+        at("2026-06-01T00:01:00Z"),
+    );
+    assert!(
+        !changes_verdict(Some(&first), &same_side, &prom),
+        "a new value on the same side of the threshold"
+    );
+    let held = observe(
+        Some(&same_side),
+        ProbeOutcome::Value(Some(0.0005)),
+        &prom,
+        at("2026-06-01T00:05:00Z"),
+    );
+    assert!(
+        changes_verdict(Some(&same_side), &held, &prom),
+        "`for` reached"
+    );
+    let later = observe(
+        Some(&held),
+        ProbeOutcome::Value(Some(0.0005)),
+        &prom,
+        at("2026-06-01T00:06:00Z"),
+    );
     assert!(!changes_verdict(Some(&held), &later, &prom));
-    let crossed = observe(Some(&later), ProbeOutcome::Value(Some(0.5)), &prom, at("2026-06-01T00:07:00Z"));
+    let crossed = observe(
+        Some(&later),
+        ProbeOutcome::Value(Some(0.5)),
+        &prom,
+        at("2026-06-01T00:07:00Z"),
+    );
     assert!(changes_verdict(Some(&later), &crossed, &prom));
 
     let http = ProbeKind::Http(http_gate(json!({"successThreshold": 2})));
-    let ok = || ProbeOutcome::Http { status: 200, body_matched: None };
+    let ok = || ProbeOutcome::Http {
+        status: 200,
+        body_matched: None,
+    };
     let one = observe(None, ok(), &http, at("2026-06-01T00:00:00Z"));
     let two = observe(Some(&one), ok(), &http, at("2026-06-01T00:00:30Z"));
     let three = observe(Some(&two), ok(), &http, at("2026-06-01T00:01:00Z"));
-    assert!(changes_verdict(Some(&one), &two, &http), "the threshold was reached");
-    assert!(!changes_verdict(Some(&two), &three, &http), "past the threshold nothing changes");
-    let down = observe(Some(&three), ProbeOutcome::Http { status: 500, body_matched: None }, &http, at("2026-06-01T00:01:30Z"));
+    assert!(
+        changes_verdict(Some(&one), &two, &http),
+        "the threshold was reached"
+    );
+    assert!(
+        !changes_verdict(Some(&two), &three, &http),
+        "past the threshold nothing changes"
+    );
+    let down = observe(
+        Some(&three),
+        ProbeOutcome::Http {
+            status: 500,
+            body_matched: None,
+        },
+        &http,
+        at("2026-06-01T00:01:30Z"),
+    );
     assert!(changes_verdict(Some(&three), &down, &http));
 }
 
@@ -113,17 +238,37 @@ spec:
     let mut snapshot = Snapshot::new("shop", at("2026-06-01T00:00:00Z"), Source::Cluster);
     snapshot.deployment = Some(Arc::new(deployment));
     let namespaced = [Arc::new(sre)];
-    let checklists = Checklists { namespaced: &namespaced, cluster: &[] };
+    let checklists = Checklists {
+        namespaced: &namespaced,
+        cluster: &[],
+    };
     let report = evaluate(&readiness, checklists, &snapshot);
     let specs = probe_specs(&readiness, checklists, &report);
-    let keys: Vec<(&str, &str)> = specs.iter().map(|s| (s.key.checklist.as_str(), s.key.item.as_str())).collect();
-    assert_eq!(keys, [("sre", "health"), ("inline", "health"), ("inline", "errors")]);
+    let keys: Vec<(&str, &str)> = specs
+        .iter()
+        .map(|s| (s.key.checklist.as_str(), s.key.item.as_str()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("sre", "health"),
+            ("inline", "health"),
+            ("inline", "errors")
+        ]
+    );
     assert!(specs.iter().all(|s| s.key.readiness == "api"));
     // The duplicate inline `health` is ignored by the engine, so its first definition is probed.
-    assert!(matches!(&specs[1].kind, ProbeKind::Http(h) if h.port == k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("http".into())));
+    assert!(
+        matches!(&specs[1].kind, ProbeKind::Http(h) if h.port == k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("http".into()))
+    );
     // Every key is one the report judged.
     for spec in &specs {
-        assert!(report.gates.iter().any(|g| g.checklist == spec.key.checklist && g.name == spec.key.item));
+        assert!(
+            report
+                .gates
+                .iter()
+                .any(|g| g.checklist == spec.key.checklist && g.name == spec.key.item)
+        );
     }
 }
 
@@ -134,7 +279,10 @@ struct FakeCluster {
 }
 
 fn fake(address: SocketAddr) -> Arc<FakeCluster> {
-    Arc::new(FakeCluster { address, readiness_exists: true.into() })
+    Arc::new(FakeCluster {
+        address,
+        readiness_exists: true.into(),
+    })
 }
 
 impl ClusterView for FakeCluster {
@@ -158,7 +306,10 @@ impl ClusterView for FakeCluster {
         )]
     }
     fn readiness_exists(&self, readiness: &ObjectRef<DeploymentReadiness>) -> bool {
-        *readiness == readiness_ref() && self.readiness_exists.load(std::sync::atomic::Ordering::SeqCst)
+        *readiness == readiness_ref()
+            && self
+                .readiness_exists
+                .load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -170,7 +321,11 @@ async fn health_server() -> SocketAddr {
             tokio::spawn(async move {
                 let mut buf = [0u8; 2048];
                 let _ = socket.read(&mut buf).await;
-                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").await;
+                let _ = socket
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
             });
         }
     });
@@ -182,7 +337,11 @@ fn readiness_ref() -> ObjectRef<DeploymentReadiness> {
 }
 
 fn key(item: &str) -> GateKey {
-    GateKey { readiness: "api".into(), checklist: "inline".into(), item: item.into() }
+    GateKey {
+        readiness: "api".into(),
+        checklist: "inline".into(),
+        item: item.into(),
+    }
 }
 
 #[tokio::test]
@@ -196,31 +355,72 @@ async fn the_prober_probes_registered_gates_and_asks_for_a_reconcile() {
     prober.register(
         &readiness_ref(),
         vec![
-            ProbeSpec { key: key("health"), kind: ProbeKind::Http(http_gate(json!({}))) },
-            ProbeSpec { key: key("errors"), kind: ProbeKind::Prometheus(prometheus_gate(None)) },
+            ProbeSpec {
+                key: key("health"),
+                kind: ProbeKind::Http(http_gate(json!({}))),
+            },
+            ProbeSpec {
+                key: key("errors"),
+                kind: ProbeKind::Prometheus(prometheus_gate(None)),
+            },
         ],
     );
     assert_eq!(prober.probing(), 2);
     for _ in 0..2 {
-        let asked = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+        let asked = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(asked, readiness_ref());
     }
     let seen = prober.observations("shop", "api");
-    assert_eq!(seen[&key("health")].outcome, ProbeOutcome::Http { status: 200, body_matched: None });
+    assert_eq!(
+        seen[&key("health")].outcome,
+        ProbeOutcome::Http {
+            status: 200,
+            body_matched: None
+        }
+    );
     assert_eq!(seen[&key("health")].consecutive_successes, 1);
     assert_eq!(
         seen[&key("errors")].outcome,
-        ProbeOutcome::Refused("no Prometheus address is configured (gonogo run --prometheus-url)".into())
+        ProbeOutcome::Refused(
+            "no Prometheus address is configured (gonogo run --prometheus-url)".into()
+        )
     );
     assert!(prober.observations("other", "api").is_empty());
     assert!(prober.observations("shop", "web").is_empty());
-    let count = |kind, result| metrics.probes.get_or_create(&ProbeLabels { kind, result }).get();
-    assert_eq!((count("http", "success"), count("prometheus", "refused"), count("http", "error")), (1, 1, 0));
+    let count = |kind, result| {
+        metrics
+            .probes
+            .get_or_create(&ProbeLabels { kind, result })
+            .get()
+    };
+    assert_eq!(
+        (
+            count("http", "success"),
+            count("prometheus", "refused"),
+            count("http", "error")
+        ),
+        (1, 1, 0)
+    );
 
     // Re-registering the same gates keeps them; dropping one stops it and forgets its result.
-    prober.register(&readiness_ref(), vec![ProbeSpec { key: key("health"), kind: ProbeKind::Http(http_gate(json!({}))) }]);
+    prober.register(
+        &readiness_ref(),
+        vec![ProbeSpec {
+            key: key("health"),
+            kind: ProbeKind::Http(http_gate(json!({}))),
+        }],
+    );
     assert_eq!(prober.probing(), 1);
-    assert_eq!(prober.observations("shop", "api").keys().collect::<Vec<_>>(), [&key("health")]);
+    assert_eq!(
+        prober
+            .observations("shop", "api")
+            .keys()
+            .collect::<Vec<_>>(),
+        [&key("health")]
+    );
     prober.forget(&readiness_ref());
     assert_eq!(prober.probing(), 0);
     assert!(prober.observations("shop", "api").is_empty());
@@ -231,10 +431,22 @@ async fn without_the_flag_a_hand_written_loopback_endpoint_is_refused() {
     let address = health_server().await;
     let (tx, mut rx) = mpsc::channel(16);
     let prober = Prober::new(ProbeConfig::default(), Guard::default(), fake(address), tx).unwrap();
-    prober.register(&readiness_ref(), vec![ProbeSpec { key: key("health"), kind: ProbeKind::Http(http_gate(json!({}))) }]);
-    tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+    prober.register(
+        &readiness_ref(),
+        vec![ProbeSpec {
+            key: key("health"),
+            kind: ProbeKind::Http(http_gate(json!({}))),
+        }],
+    );
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
     match &prober.observations("shop", "api")[&key("health")].outcome {
-        ProbeOutcome::Refused(reason) => assert!(reason.contains("127.0.0.1") && reason.contains("--http-allow-cidr"), "{reason}"),
+        ProbeOutcome::Refused(reason) => assert!(
+            reason.contains("127.0.0.1") && reason.contains("--http-allow-cidr"),
+            "{reason}"
+        ),
         other => panic!("{other:?}"),
     }
 }
@@ -247,9 +459,20 @@ async fn probes_of_a_vanished_readiness_stop_by_themselves() {
     let guard = Guard::new(vec![ssrf::parse_cidr("127.0.0.1/32").unwrap()], []);
     let prober = Prober::new(ProbeConfig::default(), guard, cluster.clone(), tx).unwrap();
     let fast = ProbeKind::Http(http_gate(json!({"intervalSeconds": 5})));
-    prober.register(&readiness_ref(), vec![ProbeSpec { key: key("health"), kind: fast }]);
-    tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
-    cluster.readiness_exists.store(false, std::sync::atomic::Ordering::SeqCst);
+    prober.register(
+        &readiness_ref(),
+        vec![ProbeSpec {
+            key: key("health"),
+            kind: fast,
+        }],
+    );
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    cluster
+        .readiness_exists
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     tokio::time::timeout(Duration::from_secs(10), async {
         while prober.probing() > 0 {
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -19,12 +19,19 @@ pub async fn install(cluster: &Cluster) {
     DONE.get_or_init(|| async {
         cluster.apply_crds().await;
         cluster
-            .kubectl_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Namespace\nmetadata: {name: gonogo-system}\n")
+            .kubectl_stdin(
+                &["apply", "-f", "-"],
+                "apiVersion: v1\nkind: Namespace\nmetadata: {name: gonogo-system}\n",
+            )
             .await;
         let rbac = repo_root().join("deploy/rbac.yaml");
-        cluster.kubectl(&["apply", "--server-side", "-f", &rbac.to_string_lossy()]).await;
+        cluster
+            .kubectl(&["apply", "--server-side", "-f", &rbac.to_string_lossy()])
+            .await;
         let admission = repo_root().join("deploy/admission/hold-new-deployments.yaml");
-        cluster.kubectl(&["apply", "--server-side", "-f", &admission.to_string_lossy()]).await;
+        cluster
+            .kubectl(&["apply", "--server-side", "-f", &admission.to_string_lossy()])
+            .await;
     })
     .await;
 }
@@ -32,13 +39,21 @@ pub async fn install(cluster: &Cluster) {
 /// A kubeconfig that impersonates the chart's ServiceAccount.
 fn impersonating_kubeconfig(cluster: &Cluster, name: &str) -> PathBuf {
     let admin = std::fs::read_to_string(cluster.kubeconfig()).expect("admin kubeconfig");
-    let mut config: serde_yaml_ng::Value = serde_yaml_ng::from_str(&admin).expect("kubeconfig yaml");
+    let mut config: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&admin).expect("kubeconfig yaml");
     for user in config["users"].as_sequence_mut().expect("users") {
         user["user"]["as"] = SERVICE_ACCOUNT.into();
-        user["user"]["as-groups"] =
-            serde_yaml_ng::to_value(["system:serviceaccounts", "system:serviceaccounts:gonogo-system", "system:authenticated"]).unwrap();
+        user["user"]["as-groups"] = serde_yaml_ng::to_value([
+            "system:serviceaccounts",
+            "system:serviceaccounts:gonogo-system",
+            "system:authenticated",
+        ])
+        .unwrap();
     }
-    let path = std::env::temp_dir().join(format!("gonogo-operator-{name}-{}.kubeconfig", std::process::id()));
+    let path = std::env::temp_dir().join(format!(
+        "gonogo-operator-{name}-{}.kubeconfig",
+        std::process::id()
+    ));
     std::fs::write(&path, serde_yaml_ng::to_string(&config).unwrap()).expect("write kubeconfig");
     path
 }
@@ -52,14 +67,18 @@ pub struct Operator {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 impl Operator {
     /// Starts `gonogo run` with `args` and waits until /readyz answers 200.
     pub async fn start(cluster: &Cluster, name: &str, args: &[&str]) -> Operator {
         let kubeconfig = impersonating_kubeconfig(cluster, name);
-        let log = std::env::temp_dir().join(format!("gonogo-operator-{name}-{}.log", std::process::id()));
+        let log =
+            std::env::temp_dir().join(format!("gonogo-operator-{name}-{}.log", std::process::id()));
         let mut operator = Operator {
             child: None,
             port: 0,
@@ -73,7 +92,11 @@ impl Operator {
 
     async fn spawn(&mut self) {
         self.port = free_port();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("operator log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("operator log");
         let mut command = Command::new(env!("CARGO_BIN_EXE_gonogo"));
         command
             .arg("run")
@@ -107,7 +130,11 @@ impl Operator {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!("gonogo run exited with {status}; log:\n{}", self.log_text());
             }
-            assert!(Instant::now() < deadline, "gonogo run not ready after 60s; log:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "gonogo run not ready after 60s; log:\n{}",
+                self.log_text()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -116,7 +143,9 @@ impl Operator {
     pub fn stop(&mut self, kill: bool) {
         if let Some(mut child) = self.child.take() {
             let signal = if kill { "-KILL" } else { "-TERM" };
-            let _ = Command::new("kill").args([signal, &child.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
             let _ = child.wait();
         }
     }
@@ -147,8 +176,15 @@ impl Operator {
     /// The operator must never have been refused by RBAC.
     pub fn assert_no_forbidden(&self) {
         let log = self.log_text();
-        let forbidden: Vec<&str> = log.lines().filter(|l| l.contains("forbidden") || l.contains("Forbidden")).collect();
-        assert!(forbidden.is_empty(), "the operator hit RBAC errors:\n{}", forbidden.join("\n"));
+        let forbidden: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("forbidden") || l.contains("Forbidden"))
+            .collect();
+        assert!(
+            forbidden.is_empty(),
+            "the operator hit RBAC errors:\n{}",
+            forbidden.join("\n")
+        );
     }
 }
 
@@ -169,7 +205,10 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Some((status, body))
 }
 

@@ -84,13 +84,21 @@ pub fn cluster() -> &'static Cluster {
 fn start_cluster() -> Result<Cluster, String> {
     remove_stale_scratch_dirs();
     let scratch = std::env::temp_dir().join(format!("gonogo-test-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).map_err(|e| format!("creating {}: {e}", scratch.display()))?;
+    std::fs::create_dir_all(&scratch)
+        .map_err(|e| format!("creating {}: {e}", scratch.display()))?;
     if let Some(path) = std::env::var_os("GONOGO_TEST_KUBECONFIG").filter(|p| !p.is_empty()) {
         let kubeconfig = PathBuf::from(path);
         if !kubeconfig.is_file() {
-            return Err(format!("GONOGO_TEST_KUBECONFIG={} is not a file", kubeconfig.display()));
+            return Err(format!(
+                "GONOGO_TEST_KUBECONFIG={} is not a file",
+                kubeconfig.display()
+            ));
         }
-        return Ok(Cluster { kubeconfig, launched: false, scratch });
+        return Ok(Cluster {
+            kubeconfig,
+            launched: false,
+            scratch,
+        });
     }
 
     let launcher = bin_dir()?.join("launcher");
@@ -146,19 +154,35 @@ fn start_cluster() -> Result<Cluster, String> {
 
     let kubeconfig = match rx.recv_timeout(START_TIMEOUT) {
         Ok(r) => r?,
-        Err(_) => return Err(format!("the control plane was not ready within {START_TIMEOUT:?}")),
+        Err(_) => {
+            return Err(format!(
+                "the control plane was not ready within {START_TIMEOUT:?}"
+            ));
+        }
     };
-    eprintln!("support: control plane ready in {:.1}s ({})", started.elapsed().as_secs_f64(), kubeconfig.display());
-    Ok(Cluster { kubeconfig, launched: true, scratch })
+    eprintln!(
+        "support: control plane ready in {:.1}s ({})",
+        started.elapsed().as_secs_f64(),
+        kubeconfig.display()
+    );
+    Ok(Cluster {
+        kubeconfig,
+        launched: true,
+        scratch,
+    })
 }
 
 /// Removes `gonogo-test-<pid>` scratch directories of test processes that
 /// are gone (nothing runs at process exit to remove them).
 fn remove_stale_scratch_dirs() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("gonogo-test-")) else { continue };
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("gonogo-test-")) else {
+            continue;
+        };
         if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
             let _ = std::fs::remove_dir_all(entry.path());
         }
@@ -181,16 +205,28 @@ pub fn bin_dir() -> Result<PathBuf, String> {
             return Ok(dir);
         }
         let script = repo_root().join("tests/cluster/build.sh");
-        eprintln!("support: GONOGO_CLUSTER_BIN is not set; running {} (a cold build takes a while)", script.display());
+        eprintln!(
+            "support: GONOGO_CLUSTER_BIN is not set; running {} (a cold build takes a while)",
+            script.display()
+        );
         let out = Command::new("bash")
             .arg(&script)
             .stderr(Stdio::inherit())
             .output()
             .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
         if !out.status.success() {
-            return Err(format!("{} failed ({}); {INSTALL_GO}", script.display(), out.status));
+            return Err(format!(
+                "{} failed ({}); {INSTALL_GO}",
+                script.display(),
+                out.status
+            ));
         }
-        let dir = String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or("").to_string();
+        let dir = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("")
+            .to_string();
         if dir.is_empty() {
             return Err(format!("{} printed no bin directory", script.display()));
         }
@@ -240,9 +276,10 @@ impl Cluster {
     pub async fn client(&self) -> Client {
         let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)
             .unwrap_or_else(|e| panic!("reading {}: {e}", self.kubeconfig.display()));
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("loading {}: {e}", self.kubeconfig.display()));
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .unwrap_or_else(|e| panic!("loading {}: {e}", self.kubeconfig.display()));
         Client::try_from(config).unwrap_or_else(|e| panic!("building a client: {e}"))
     }
 
@@ -251,7 +288,11 @@ impl Cluster {
     pub fn tool(&self, name: &str) -> PathBuf {
         let dir = bin_dir().unwrap_or_else(|e| panic!("{name} unavailable: {e}"));
         let path = dir.join(name);
-        assert!(path.is_file(), "{} is missing; rerun tests/cluster/build.sh ({INSTALL_GO})", path.display());
+        assert!(
+            path.is_file(),
+            "{} is missing; rerun tests/cluster/build.sh ({INSTALL_GO})",
+            path.display()
+        );
         path
     }
 
@@ -311,31 +352,57 @@ impl Cluster {
 
     /// kstatus verdict of a live object, e.g. `kstatus(ns, "deployment", "web")`.
     pub async fn kstatus(&self, namespace: &str, resource: &str, name: &str) -> Kstatus {
-        let out = self.run("kstatus", &["-o", "json", "-n", namespace, resource, name], None).await;
+        let out = self
+            .run(
+                "kstatus",
+                &["-o", "json", "-n", namespace, resource, name],
+                None,
+            )
+            .await;
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("parsing kstatus output {out:?}: {e}"))
     }
 
     /// kstatus verdict of one object given as YAML (offline, no cluster).
     pub async fn kstatus_yaml(&self, yaml: &str) -> Kstatus {
-        let out = self.run("kstatus", &["-o", "json", "-f", "-"], Some(yaml)).await;
+        let out = self
+            .run("kstatus", &["-o", "json", "-f", "-"], Some(yaml))
+            .await;
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("parsing kstatus output {out:?}: {e}"))
     }
 
     /// Applies `crds/*.yaml` (server-side) and waits until they are Established.
     pub async fn apply_crds(&self) {
         let dir = repo_root().join("crds");
-        assert!(dir.is_dir(), "{} does not exist: generate the CRDs first", dir.display());
+        assert!(
+            dir.is_dir(),
+            "{} does not exist: generate the CRDs first",
+            dir.display()
+        );
         let dir = dir.to_string_lossy().into_owned();
-        self.kubectl(&["apply", "--server-side", "--force-conflicts", "-f", &dir]).await;
-        self.kubectl(&["wait", "--for=condition=Established", "--timeout=60s", "-f", &dir]).await;
+        self.kubectl(&["apply", "--server-side", "--force-conflicts", "-f", &dir])
+            .await;
+        self.kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "-f",
+            &dir,
+        ])
+        .await;
     }
 }
 
 fn run_command(mut cmd: Command, stdin: Option<&str>, what: &str) -> CmdOutput {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run `{what}`: {e}"));
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `{what}`: {e}"));
     let writer = stdin.map(|input| {
         let mut pipe = child.stdin.take().expect("piped stdin");
         let input = input.to_owned();
@@ -350,13 +417,23 @@ fn run_command(mut cmd: Command, stdin: Option<&str>, what: &str) -> CmdOutput {
         stderr
     });
     let mut stdout = String::new();
-    let _ = child.stdout.take().expect("piped stdout").read_to_string(&mut stdout);
-    let status = child.wait().unwrap_or_else(|e| panic!("waiting for `{what}`: {e}"));
+    let _ = child
+        .stdout
+        .take()
+        .expect("piped stdout")
+        .read_to_string(&mut stdout);
+    let status = child
+        .wait()
+        .unwrap_or_else(|e| panic!("waiting for `{what}`: {e}"));
     if let Some(w) = writer {
         let _ = w.join();
     }
     let stderr = err_reader.join().unwrap_or_default();
-    CmdOutput { status, stdout, stderr }
+    CmdOutput {
+        status,
+        stdout,
+        stderr,
+    }
 }
 
 // ---------------------------------------------------------------- namespace
@@ -367,7 +444,12 @@ pub fn random_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = std::hash::RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
     h.write_u32(std::process::id());
     let mut n = h.finish();
     let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
@@ -403,8 +485,18 @@ impl TestNamespace {
             .await
             .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
         let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
-        wait_until(&sa, "default", "to be created by the controller manager", TIMEOUT, |_| true).await;
-        TestNamespace { name, kubeconfig: cluster().kubeconfig.clone() }
+        wait_until(
+            &sa,
+            "default",
+            "to be created by the controller manager",
+            TIMEOUT,
+            |_| true,
+        )
+        .await;
+        TestNamespace {
+            name,
+            kubeconfig: cluster().kubeconfig.clone(),
+        }
     }
 
     pub fn api<K>(&self, client: &Client) -> Api<K>
@@ -418,13 +510,22 @@ impl TestNamespace {
 impl Drop for TestNamespace {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("support: keeping namespace {} of the failed test", self.name);
+            eprintln!(
+                "support: keeping namespace {} of the failed test",
+                self.name
+            );
             return;
         }
         if let Ok(kubectl) = bin_dir().map(|d| d.join("kubectl")) {
             let _ = Command::new(kubectl)
                 .env("KUBECONFIG", &self.kubeconfig)
-                .args(["delete", "namespace", &self.name, "--wait=false", "--ignore-not-found"])
+                .args([
+                    "delete",
+                    "namespace",
+                    &self.name,
+                    "--wait=false",
+                    "--ignore-not-found",
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
@@ -437,7 +538,13 @@ impl Drop for TestNamespace {
 /// Polls `name` through `api` until `cond` holds, and returns the object.
 /// Panics after `timeout` naming the object, what was awaited and the last
 /// state seen (or the last error).
-pub async fn wait_until<K>(api: &Api<K>, name: &str, what: &str, timeout: Duration, cond: impl Fn(&K) -> bool) -> K
+pub async fn wait_until<K>(
+    api: &Api<K>,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    cond: impl Fn(&K) -> bool,
+) -> K
 where
     K: Resource + Clone + DeserializeOwned + Debug + serde::Serialize,
     K::DynamicType: Default,
@@ -449,12 +556,16 @@ where
     loop {
         match api.get_opt(name).await {
             Ok(Some(obj)) if cond(&obj) => return obj,
-            Ok(Some(obj)) => last = serde_yaml_ng::to_string(&obj).unwrap_or_else(|_| format!("{obj:?}")),
+            Ok(Some(obj)) => {
+                last = serde_yaml_ng::to_string(&obj).unwrap_or_else(|_| format!("{obj:?}"))
+            }
             Ok(None) => last = "not found".into(),
             Err(e) => last = format!("error: {e}"),
         }
         if Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for {kind} {ns}{name} {what}; last seen:\n{last}");
+            panic!(
+                "timed out after {timeout:?} waiting for {kind} {ns}{name} {what}; last seen:\n{last}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -472,7 +583,9 @@ where
     loop {
         match f().await {
             Ok(v) => return v,
-            Err(e) if Instant::now() >= deadline => panic!("timed out after {timeout:?} waiting for {what}; last: {e}"),
+            Err(e) if Instant::now() >= deadline => {
+                panic!("timed out after {timeout:?} waiting for {what}; last: {e}")
+            }
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
@@ -482,7 +595,9 @@ where
 
 /// Deployment Available=True for its current generation, all replicas ready.
 pub fn deployment_available(d: &Deployment) -> bool {
-    let (Some(spec), Some(status)) = (&d.spec, &d.status) else { return false };
+    let (Some(spec), Some(status)) = (&d.spec, &d.status) else {
+        return false;
+    };
     let want = spec.replicas.unwrap_or(1);
     status.observed_generation == d.metadata.generation
         && status.ready_replicas.unwrap_or(0) == want
@@ -497,7 +612,10 @@ pub fn deployment_available(d: &Deployment) -> bool {
 pub fn pod_ready(p: &Pod) -> bool {
     p.status.as_ref().is_some_and(|s| {
         s.phase.as_deref() == Some("Running")
-            && s.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True")
+            && s.conditions
+                .iter()
+                .flatten()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
     })
 }
 

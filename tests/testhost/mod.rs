@@ -66,11 +66,20 @@ fn ip_tool() -> PathBuf {
 
 /// Runs `ip args`; `Err(stderr)` when it fails.
 fn ip(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(ip_tool()).args(args).stdin(Stdio::null()).output().map_err(|e| format!("cannot run ip: {e}"))?;
+    let out = Command::new(ip_tool())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(format!("`ip {}` failed ({}): {}", args.join(" "), out.status, String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "`ip {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
@@ -85,9 +94,16 @@ fn need_root(error: String) -> ! {
 
 /// Removes the namespaces of test processes that are gone (a crashed or killed run).
 fn remove_leftovers() {
-    let Ok(list) = ip(&["netns", "list"]) else { return };
+    let Ok(list) = ip(&["netns", "list"]) else {
+        return;
+    };
     for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
-        let Some(pid) = name.strip_prefix(NETNS_PREFIX).and_then(|rest| rest.split('-').next()) else { continue };
+        let Some(pid) = name
+            .strip_prefix(NETNS_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
         if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
             let _ = ip(&["netns", "delete", name]);
         }
@@ -100,20 +116,46 @@ fn overlaps_net(prefix: &str) -> bool {
         Some((a, len)) => (a, len.parse::<u32>().unwrap_or(32)),
         None => (prefix, 32),
     };
-    let Ok(address) = address.parse::<Ipv4Addr>() else { return false };
+    let Ok(address) = address.parse::<Ipv4Addr>() else {
+        return false;
+    };
     let bits = len.min(24);
-    bits > 0 && (u32::from(address) ^ u32::from(Ipv4Addr::new(NET[0], NET[1], NET[2], 0))) >> (32 - bits) == 0
+    bits > 0
+        && (u32::from(address) ^ u32::from(Ipv4Addr::new(NET[0], NET[1], NET[2], 0))) >> (32 - bits)
+            == 0
 }
 
 /// The addresses of [`NET`] in use on this machine by our test hosts (interfaces `gn…`);
 /// panics when anything else routes the range, rather than shadow it.
 fn used_addresses() -> BTreeSet<Ipv4Addr> {
-    const ROUTE_TYPES: [&str; 10] = ["unicast", "local", "broadcast", "multicast", "anycast", "unreachable", "blackhole", "prohibit", "throw", "nat"];
-    for route in ip(&["-o", "-4", "route", "show", "table", "all"]).unwrap_or_default().lines() {
+    const ROUTE_TYPES: [&str; 10] = [
+        "unicast",
+        "local",
+        "broadcast",
+        "multicast",
+        "anycast",
+        "unreachable",
+        "blackhole",
+        "prohibit",
+        "throw",
+        "nat",
+    ];
+    for route in ip(&["-o", "-4", "route", "show", "table", "all"])
+        .unwrap_or_default()
+        .lines()
+    {
         let words: Vec<&str> = route.split_whitespace().collect();
-        let ours = words.windows(2).any(|w| w[0] == "dev" && w[1].starts_with("gn"));
-        let destination = words.iter().find(|w| !ROUTE_TYPES.contains(w)).copied().unwrap_or_default();
-        let via_or_src = words.windows(2).any(|w| matches!(w[0], "via" | "src") && overlaps_net(w[1]));
+        let ours = words
+            .windows(2)
+            .any(|w| w[0] == "dev" && w[1].starts_with("gn"));
+        let destination = words
+            .iter()
+            .find(|w| !ROUTE_TYPES.contains(w))
+            .copied()
+            .unwrap_or_default();
+        let via_or_src = words
+            .windows(2)
+            .any(|w| matches!(w[0], "via" | "src") && overlaps_net(w[1]));
         if !ours && (overlaps_net(destination) || via_or_src) {
             panic!(
                 "{}.0/24 is in use on this machine ({route}); the live gates test hosts need that range unrouted",
@@ -149,14 +191,26 @@ impl TestHost {
         if let Err(e) = ip(&["netns", "add", &netns]) {
             need_root(e);
         }
-        let mut host = TestHost { netns: netns.clone(), gateway: Ipv4Addr::UNSPECIFIED, address: Ipv4Addr::UNSPECIFIED, server: None };
-        if let Err(e) = ip(&["link", "add", &veth, "type", "veth", "peer", "name", &peer, "netns", &netns]) {
+        let mut host = TestHost {
+            netns: netns.clone(),
+            gateway: Ipv4Addr::UNSPECIFIED,
+            address: Ipv4Addr::UNSPECIFIED,
+            server: None,
+        };
+        if let Err(e) = ip(&[
+            "link", "add", &veth, "type", "veth", "peer", "name", &peer, "netns", &netns,
+        ]) {
             need_root(e);
         }
 
         // One /30 per host: choose a free one under a lock shared by every test process.
         let lock_path = std::env::temp_dir().join("gonogo-testhost.lock");
-        let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).expect("testhost lock file");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .expect("testhost lock file");
         lock.lock().expect("locking the testhost lock file");
         let used = used_addresses();
         let at = |k: u8, n: u8| Ipv4Addr::new(NET[0], NET[1], NET[2], 4 * k + n);
@@ -166,11 +220,39 @@ impl TestHost {
         host.gateway = at(slot, 1);
         host.address = at(slot, 2);
         let setup = [
-            vec!["addr".to_string(), "add".into(), format!("{}/30", host.gateway), "dev".into(), veth.clone()],
+            vec![
+                "addr".to_string(),
+                "add".into(),
+                format!("{}/30", host.gateway),
+                "dev".into(),
+                veth.clone(),
+            ],
             vec!["link".into(), "set".into(), veth.clone(), "up".into()],
-            vec!["-n".into(), netns.clone(), "addr".into(), "add".into(), format!("{}/30", host.address), "dev".into(), peer.clone()],
-            vec!["-n".into(), netns.clone(), "link".into(), "set".into(), peer.clone(), "up".into()],
-            vec!["-n".into(), netns.clone(), "link".into(), "set".into(), "lo".into(), "up".into()],
+            vec![
+                "-n".into(),
+                netns.clone(),
+                "addr".into(),
+                "add".into(),
+                format!("{}/30", host.address),
+                "dev".into(),
+                peer.clone(),
+            ],
+            vec![
+                "-n".into(),
+                netns.clone(),
+                "link".into(),
+                "set".into(),
+                peer.clone(),
+                "up".into(),
+            ],
+            vec![
+                "-n".into(),
+                netns.clone(),
+                "link".into(),
+                "set".into(),
+                "lo".into(),
+                "up".into(),
+            ],
         ];
         for args in setup {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -184,7 +266,13 @@ impl TestHost {
         let server = Command::new(ip_tool())
             .args(["netns", "exec", &netns])
             .arg(exe)
-            .args(["testhost::server_entry", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "testhost::server_entry",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(SERVE_ENV, format!("{}:{PORT}", host.address))
             // The server exits when this pipe closes, i.e. when this process is gone.
             .stdin(Stdio::piped())
@@ -195,7 +283,11 @@ impl TestHost {
         host.server = Some(server);
         let deadline = Instant::now() + Duration::from_secs(30);
         while host.hits().is_none() {
-            assert!(Instant::now() < deadline, "the test host's server on {}:{PORT} did not answer within 30s", host.address);
+            assert!(
+                Instant::now() < deadline,
+                "the test host's server on {}:{PORT} did not answer within 30s",
+                host.address
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         host
@@ -219,7 +311,11 @@ impl TestHost {
     }
 
     pub fn hits_of(&self, path: &str) -> u64 {
-        self.hits().unwrap_or_default().get(path).copied().unwrap_or(0)
+        self.hits()
+            .unwrap_or_default()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -241,13 +337,16 @@ impl Drop for TestHost {
 #[test]
 #[ignore = "the test host's HTTP server, started by TestHost inside its network namespace"]
 fn server_entry() {
-    let Some(address) = std::env::var_os(SERVE_ENV) else { return };
+    let Some(address) = std::env::var_os(SERVE_ENV) else {
+        return;
+    };
     let address = address.to_string_lossy().into_owned();
     serve(&address);
 }
 
 fn serve(address: &str) {
-    let listener = TcpListener::bind(address).unwrap_or_else(|e| panic!("test host server: cannot listen on {address}: {e}"));
+    let listener = TcpListener::bind(address)
+        .unwrap_or_else(|e| panic!("test host server: cannot listen on {address}: {e}"));
     // Exit when the test process is gone (its end of the stdin pipe closes).
     std::thread::spawn(|| {
         let mut sink = Vec::new();
@@ -276,12 +375,19 @@ fn answer(mut stream: TcpStream, hits: &Mutex<BTreeMap<String, u64>>) {
     while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
         line.clear();
     }
-    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_string();
     if path != "/_hits" {
         *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
     }
     let response = |status: &str, headers: &str, body: &str| {
-        format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n{headers}\r\n{body}", body.len())
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n{headers}\r\n{body}",
+            body.len()
+        )
     };
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let text = match segments.as_slice() {
@@ -299,7 +405,12 @@ fn answer(mut stream: TcpStream, hits: &Mutex<BTreeMap<String, u64>>) {
         ["garbage"] => format!("{SECRET}\r\n\r\n{SECRET}"),
         ["redirect"] => response("302 Found", "location: /landed\r\n", ""),
         ["_hits"] => {
-            let body: String = hits.lock().unwrap().iter().map(|(p, n)| format!("{p} {n}\n")).collect();
+            let body: String = hits
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(p, n)| format!("{p} {n}\n"))
+                .collect();
             response("200 OK", "", &body)
         }
         _ => response("404 Not Found", "", "not found\n"),

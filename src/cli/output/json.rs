@@ -18,17 +18,33 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Everything before the Deployments.
 pub fn begin(now: jiff::Timestamp, policy: Policy, out: &mut dyn Write) -> std::io::Result<()> {
-    write!(out, "{{\n  \"schemaVersion\": {SCHEMA_VERSION},\n  \"tool\": ")?;
-    super::write_pretty(out, &json!({"name": "gonogo", "version": env!("CARGO_PKG_VERSION")}), "  ")?;
+    write!(
+        out,
+        "{{\n  \"schemaVersion\": {SCHEMA_VERSION},\n  \"tool\": "
+    )?;
+    super::write_pretty(
+        out,
+        &json!({"name": "gonogo", "version": env!("CARGO_PKG_VERSION")}),
+        "  ",
+    )?;
     write!(out, ",\n  \"now\": ")?;
     super::write_pretty(out, &now.to_string(), "  ")?;
     write!(out, ",\n  \"policy\": ")?;
-    super::write_pretty(out, &json!({"failOn": policy.fail_on, "failOnUnknown": policy.fail_on_unknown}), "  ")?;
+    super::write_pretty(
+        out,
+        &json!({"failOn": policy.fail_on, "failOnUnknown": policy.fail_on_unknown}),
+        "  ",
+    )?;
     write!(out, ",\n  \"deployments\": [")
 }
 
 /// One element of `deployments`.
-pub fn deployment(d: &DeploymentVerdicts, policy: Policy, first: bool, out: &mut dyn Write) -> std::io::Result<()> {
+pub fn deployment(
+    d: &DeploymentVerdicts,
+    policy: Policy,
+    first: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     out.write_all(if first { b"\n    " } else { b",\n    " })?;
     super::write_pretty(out, &deployment_out(d, policy), "    ")
 }
@@ -126,7 +142,11 @@ struct FindingOut<'a> {
 }
 
 fn location(origin: Option<&Origin>) -> Option<LocationOut<'_>> {
-    origin.map(|o| LocationOut { file: &o.file, line: o.line, helm_source: o.helm_source.as_deref() })
+    origin.map(|o| LocationOut {
+        file: &o.file,
+        line: o.line,
+        helm_source: o.helm_source.as_deref(),
+    })
 }
 
 fn deployment_out(d: &DeploymentVerdicts, policy: Policy) -> DeploymentOut<'_> {
@@ -142,8 +162,18 @@ fn deployment_out(d: &DeploymentVerdicts, policy: Policy) -> DeploymentOut<'_> {
                 location: location(e.origin.as_ref()),
                 ready: r.ready(),
                 failing: r.gates.iter().filter(|g| policy.gate_fails(g)).count()
-                    + r.problems.iter().filter(|p| policy.problem_fails(p)).count(),
-                summary: SummaryOut { total: s.total, passed: s.passed, failed: s.failed, unknown: s.unknown, waived: s.waived, skipped: s.skipped },
+                    + r.problems
+                        .iter()
+                        .filter(|p| policy.problem_fails(p))
+                        .count(),
+                summary: SummaryOut {
+                    total: s.total,
+                    passed: s.passed,
+                    failed: s.failed,
+                    unknown: s.unknown,
+                    waived: s.waived,
+                    skipped: s.skipped,
+                },
                 problems: r
                     .problems
                     .iter()
@@ -155,7 +185,15 @@ fn deployment_out(d: &DeploymentVerdicts, policy: Policy) -> DeploymentOut<'_> {
                         fails_check: policy.problem_fails(p),
                     })
                     .collect(),
-                expired_waivers: r.expired_waivers.iter().map(|w| WaiverOut { item: &w.item, owner: &w.owner, expired: &w.expired }).collect(),
+                expired_waivers: r
+                    .expired_waivers
+                    .iter()
+                    .map(|w| WaiverOut {
+                        item: &w.item,
+                        owner: &w.owner,
+                        expired: &w.expired,
+                    })
+                    .collect(),
                 gates: r
                     .gates
                     .iter()
@@ -168,12 +206,24 @@ fn deployment_out(d: &DeploymentVerdicts, policy: Policy) -> DeploymentOut<'_> {
                         phase: g.phase,
                         result: g.result,
                         message: &g.message,
-                        findings: g.findings.iter().map(|f| FindingOut { container: f.container.as_deref(), message: &f.message }).collect(),
+                        findings: g
+                            .findings
+                            .iter()
+                            .map(|f| FindingOut {
+                                container: f.container.as_deref(),
+                                message: &f.message,
+                            })
+                            .collect(),
                         fails_check: policy.gate_fails(g),
                     })
                     .collect(),
             }
         })
         .collect();
-    DeploymentOut { namespace: &d.namespace, name: &d.name, location: location(d.origin.as_ref()), evaluations }
+    DeploymentOut {
+        namespace: &d.namespace,
+        name: &d.name,
+        location: location(d.origin.as_ref()),
+        evaluations,
+    }
 }

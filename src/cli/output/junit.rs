@@ -23,7 +23,11 @@ fn cases(d: &DeploymentVerdicts, policy: Policy) -> Vec<(String, Case)> {
     let mut cases = Vec::new();
     let several = d.evaluations.len() > 1;
     for e in &d.evaluations {
-        let prefix = if several { format!("{}: ", e.readiness) } else { String::new() };
+        let prefix = if several {
+            format!("{}: ", e.readiness)
+        } else {
+            String::new()
+        };
         for g in &e.report.gates {
             let fails = policy.gate_fails(g);
             let message = full_message(g);
@@ -31,10 +35,17 @@ fn cases(d: &DeploymentVerdicts, policy: Policy) -> Vec<(String, Case)> {
                 GateOutcome::Pass => Case::Pass(message),
                 GateOutcome::Waived => Case::Pass(format!("Waived: {message}")),
                 GateOutcome::Fail | GateOutcome::Unknown if fails => {
-                    let kind = if g.result == GateOutcome::Unknown { "Unknown".to_string() } else { g.severity.to_string() };
+                    let kind = if g.result == GateOutcome::Unknown {
+                        "Unknown".to_string()
+                    } else {
+                        g.severity.to_string()
+                    };
                     Case::Failure { kind, message }
                 }
-                GateOutcome::Fail => Case::Skipped(format!("{} gate fails (does not fail the run under --fail-on): {message}", g.severity)),
+                GateOutcome::Fail => Case::Skipped(format!(
+                    "{} gate fails (does not fail the run under --fail-on): {message}",
+                    g.severity
+                )),
                 GateOutcome::Unknown => Case::Skipped(format!("Unknown: {message}")),
                 GateOutcome::Skipped => Case::Skipped(format!("Skipped: {message}")),
             };
@@ -43,7 +54,10 @@ fn cases(d: &DeploymentVerdicts, policy: Policy) -> Vec<(String, Case)> {
         for p in &e.report.problems {
             let message = format!("{}: {}", p.reason, p.message);
             let case = if policy.problem_fails(p) {
-                Case::Failure { kind: "Problem".into(), message }
+                Case::Failure {
+                    kind: "Problem".into(),
+                    message,
+                }
             } else {
                 Case::Skipped(format!("Unknown: {message}"))
             };
@@ -55,8 +69,14 @@ fn cases(d: &DeploymentVerdicts, policy: Policy) -> Vec<(String, Case)> {
 
 /// (tests, failures, skipped) of a set of cases.
 fn count(cases: &[(String, Case)]) -> (usize, usize, usize) {
-    let failures = cases.iter().filter(|(_, c)| matches!(c, Case::Failure { .. })).count();
-    let skipped = cases.iter().filter(|(_, c)| matches!(c, Case::Skipped(_))).count();
+    let failures = cases
+        .iter()
+        .filter(|(_, c)| matches!(c, Case::Failure { .. }))
+        .count();
+    let skipped = cases
+        .iter()
+        .filter(|(_, c)| matches!(c, Case::Skipped(_)))
+        .count();
     (cases.len(), failures, skipped)
 }
 
@@ -109,15 +129,32 @@ fn suite(d: &DeploymentVerdicts, cases: Vec<(String, Case)>, options: &OutputOpt
     suites.push_str(">\n");
     if let Some(o) = d.location() {
         suites.push_str("    <properties>\n");
-        let _ = writeln!(suites, "      <property name=\"file\" value=\"{}\"/>", esc(&o.file));
-        let _ = writeln!(suites, "      <property name=\"line\" value=\"{}\"/>", o.line);
+        let _ = writeln!(
+            suites,
+            "      <property name=\"file\" value=\"{}\"/>",
+            esc(&o.file)
+        );
+        let _ = writeln!(
+            suites,
+            "      <property name=\"line\" value=\"{}\"/>",
+            o.line
+        );
         if let Some(source) = &o.helm_source {
-            let _ = writeln!(suites, "      <property name=\"helmSource\" value=\"{}\"/>", esc(source));
+            let _ = writeln!(
+                suites,
+                "      <property name=\"helmSource\" value=\"{}\"/>",
+                esc(source)
+            );
         }
         suites.push_str("    </properties>\n");
     }
     for (name, case) in cases {
-        let _ = write!(suites, "    <testcase name=\"{}\" classname=\"{}\" time=\"0\"", esc(&name), esc(&suite_name));
+        let _ = write!(
+            suites,
+            "    <testcase name=\"{}\" classname=\"{}\" time=\"0\"",
+            esc(&name),
+            esc(&suite_name)
+        );
         if let Some((file, line)) = &location {
             let _ = write!(suites, " file=\"{}\" line=\"{line}\"", esc(file));
         }
@@ -128,7 +165,13 @@ fn suite(d: &DeploymentVerdicts, cases: Vec<(String, Case)>, options: &OutputOpt
             }
             Case::Failure { kind, message } => {
                 let first = message.lines().next().unwrap_or_default();
-                let _ = write!(suites, "<failure type=\"{}\" message=\"{}\">{}</failure>", esc(&kind), esc(first), esc(&message));
+                let _ = write!(
+                    suites,
+                    "<failure type=\"{}\" message=\"{}\">{}</failure>",
+                    esc(&kind),
+                    esc(first),
+                    esc(&message)
+                );
             }
             Case::Skipped(message) => {
                 let _ = write!(suites, "<skipped message=\"{}\"/>", esc(&message));
@@ -163,6 +206,9 @@ fn esc(text: &str) -> String {
 mod tests {
     #[test]
     fn escaping_keeps_the_xml_well_formed() {
-        assert_eq!(super::esc("a<b & \"c\"\u{1}\nd"), "a&lt;b &amp; &quot;c&quot;&#10;d");
+        assert_eq!(
+            super::esc("a<b & \"c\"\u{1}\nd"),
+            "a&lt;b &amp; &quot;c&quot;&#10;d"
+        );
     }
 }

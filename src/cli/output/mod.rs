@@ -49,8 +49,21 @@ pub struct Writer<'w> {
 }
 
 impl<'w> Writer<'w> {
-    pub fn new(format: Format, options: OutputOptions, policy: Policy, out: &'w mut dyn Write) -> Self {
-        Writer { format, options, policy, out, totals: Totals::default(), junit: junit::Suites::default(), sarif_written: false }
+    pub fn new(
+        format: Format,
+        options: OutputOptions,
+        policy: Policy,
+        out: &'w mut dyn Write,
+    ) -> Self {
+        Writer {
+            format,
+            options,
+            policy,
+            out,
+            totals: Totals::default(),
+            junit: junit::Suites::default(),
+            sarif_written: false,
+        }
     }
 
     pub fn begin(&mut self, now: Timestamp) -> std::io::Result<()> {
@@ -71,7 +84,13 @@ impl<'w> Writer<'w> {
                 self.junit.add(d, self.policy, &self.options);
                 Ok(())
             }
-            Format::Sarif => sarif::deployment(d, self.policy, &self.options, &mut self.sarif_written, self.out),
+            Format::Sarif => sarif::deployment(
+                d,
+                self.policy,
+                &self.options,
+                &mut self.sarif_written,
+                self.out,
+            ),
         }
     }
 
@@ -88,7 +107,12 @@ impl<'w> Writer<'w> {
 }
 
 /// Print a whole report.
-pub fn render(format: Format, report: &CheckReport, options: &OutputOptions, out: &mut dyn Write) -> std::io::Result<()> {
+pub fn render(
+    format: Format,
+    report: &CheckReport,
+    options: &OutputOptions,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     let mut writer = Writer::new(format, options.clone(), report.policy, out);
     writer.begin(report.now)?;
     for d in &report.deployments {
@@ -99,7 +123,11 @@ pub fn render(format: Format, report: &CheckReport, options: &OutputOptions, out
 
 /// Pretty JSON continuing at the current position, its further lines indented by `indent`
 /// (JSON strings hold no raw newline, so every newline is layout).
-pub(crate) fn write_pretty(out: &mut dyn Write, value: &impl Serialize, indent: &str) -> std::io::Result<()> {
+pub(crate) fn write_pretty(
+    out: &mut dyn Write,
+    value: &impl Serialize,
+    indent: &str,
+) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     for (i, line) in text.split('\n').enumerate() {
         if i > 0 {
@@ -142,7 +170,11 @@ pub(crate) fn artifact(origin: &Origin, options: &OutputOptions) -> (String, usi
 /// A gate's message with its findings, one per line when there are several.
 pub(crate) fn full_message(gate: &GateResult) -> String {
     if gate.result == crate::api::GateOutcome::Fail && gate.findings.len() > 1 {
-        gate.findings.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("\n")
+        gate.findings
+            .iter()
+            .map(|f| f.message.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
     } else {
         gate.message.clone()
     }

@@ -34,9 +34,19 @@ pub fn begin(out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 /// The results of one Deployment; `written` says whether any result came before (a comma is owed).
-pub fn deployment(d: &DeploymentVerdicts, policy: Policy, options: &OutputOptions, written: &mut bool, out: &mut dyn Write) -> std::io::Result<()> {
+pub fn deployment(
+    d: &DeploymentVerdicts,
+    policy: Policy,
+    options: &OutputOptions,
+    written: &mut bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     for result in deployment_results(d, policy, options) {
-        out.write_all(if *written { b",\n        " } else { b"\n        " })?;
+        out.write_all(if *written {
+            b",\n        "
+        } else {
+            b"\n        "
+        })?;
         *written = true;
         super::write_pretty(out, &result, "        ")?;
     }
@@ -52,10 +62,23 @@ fn kind_descriptions() -> &'static BTreeMap<String, String> {
     static DESCRIPTIONS: OnceLock<BTreeMap<String, String>> = OnceLock::new();
     DESCRIPTIONS.get_or_init(|| {
         let schema = schemars::schema_for!(crate::checks::Item);
-        let properties = schema.as_value().get("properties").cloned().unwrap_or_default();
+        let properties = schema
+            .as_value()
+            .get("properties")
+            .cloned()
+            .unwrap_or_default();
         crate::checks::KINDS
             .iter()
-            .filter_map(|k| Some((k.to_string(), properties.get(*k)?.get("description")?.as_str()?.to_string())))
+            .filter_map(|k| {
+                Some((
+                    k.to_string(),
+                    properties
+                        .get(*k)?
+                        .get("description")?
+                        .as_str()?
+                        .to_string(),
+                ))
+            })
             .collect()
     })
 }
@@ -65,7 +88,10 @@ fn rules() -> Vec<Value> {
     let mut rules: Vec<Value> = crate::checks::KINDS
         .iter()
         .map(|kind| {
-            let text = descriptions.get(*kind).cloned().unwrap_or_else(|| format!("The `{kind}` check."));
+            let text = descriptions
+                .get(*kind)
+                .cloned()
+                .unwrap_or_else(|| format!("The `{kind}` check."));
             json!({
                 "id": kind,
                 "name": pascal(kind),
@@ -89,10 +115,18 @@ fn rules() -> Vec<Value> {
 
 fn pascal(kind: &str) -> String {
     let mut chars = kind.chars();
-    chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
 }
 
-fn location(origin: Option<&Origin>, options: &OutputOptions, namespace: &str, name: &str) -> Value {
+fn location(
+    origin: Option<&Origin>,
+    options: &OutputOptions,
+    namespace: &str,
+    name: &str,
+) -> Value {
     let logical = json!([{"name": name, "fullyQualifiedName": format!("{namespace}/Deployment/{name}"), "kind": "resource"}]);
     match origin {
         Some(o) => {
@@ -124,23 +158,46 @@ fn uri(path: &str) -> String {
 }
 
 fn rule_index(rule: &str) -> usize {
-    crate::checks::KINDS.iter().position(|k| *k == rule).unwrap_or(crate::checks::KINDS.len())
+    crate::checks::KINDS
+        .iter()
+        .position(|k| *k == rule)
+        .unwrap_or(crate::checks::KINDS.len())
 }
 
 /// The results of one Deployment: its failing gates and failing problems.
-fn deployment_results(d: &DeploymentVerdicts, policy: Policy, options: &OutputOptions) -> Vec<Value> {
+fn deployment_results(
+    d: &DeploymentVerdicts,
+    policy: Policy,
+    options: &OutputOptions,
+) -> Vec<Value> {
     let mut results = Vec::new();
     let loc = location(d.location(), options, &d.namespace, &d.name);
-    let rendered = d.location().filter(|o| o.helm_source.is_some()).map(|o| format!("{}:{}", o.file, o.line));
+    let rendered = d
+        .location()
+        .filter(|o| o.helm_source.is_some())
+        .map(|o| format!("{}:{}", o.file, o.line));
     for e in &d.evaluations {
         for g in &e.report.gates {
             let fails = policy.gate_fails(g);
             if !(g.result == GateOutcome::Fail || (g.result == GateOutcome::Unknown && fails)) {
                 continue;
             }
-            let rule = if g.kind.is_empty() { READINESS_RULE } else { g.kind };
-            let level = if fails || (g.result == GateOutcome::Fail && g.severity == Severity::Required) { "error" } else { "warning" };
-            let result_word = if g.result == GateOutcome::Unknown { "is unknown" } else { "fails" };
+            let rule = if g.kind.is_empty() {
+                READINESS_RULE
+            } else {
+                g.kind
+            };
+            let level =
+                if fails || (g.result == GateOutcome::Fail && g.severity == Severity::Required) {
+                    "error"
+                } else {
+                    "warning"
+                };
+            let result_word = if g.result == GateOutcome::Unknown {
+                "is unknown"
+            } else {
+                "fails"
+            };
             results.push(json!({
                 "ruleId": rule,
                 "ruleIndex": rule_index(rule),
@@ -188,8 +245,14 @@ mod tests {
     fn every_check_kind_has_a_described_rule() {
         let descriptions = super::kind_descriptions();
         for kind in crate::checks::KINDS {
-            assert!(descriptions.get(*kind).is_some_and(|d| !d.is_empty()), "no description for {kind}");
+            assert!(
+                descriptions.get(*kind).is_some_and(|d| !d.is_empty()),
+                "no description for {kind}"
+            );
         }
-        assert_eq!(super::uri("./charts/my chart/<x>.yaml"), "charts/my%20chart/%3Cx%3E.yaml");
+        assert_eq!(
+            super::uri("./charts/my chart/<x>.yaml"),
+            "charts/my%20chart/%3Cx%3E.yaml"
+        );
     }
 }

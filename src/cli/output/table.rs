@@ -20,21 +20,47 @@ const CYAN: Style = AnsiColor::Cyan.on_default();
 const MAX_GATE_WIDTH: usize = 48;
 
 /// One Deployment's block.
-pub fn deployment(d: &DeploymentVerdicts, policy: Policy, out: &mut dyn Write) -> std::io::Result<()> {
+pub fn deployment(
+    d: &DeploymentVerdicts,
+    policy: Policy,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     {
         match &d.origin {
-            Some(o) => writeln!(out, "{BOLD}Deployment {}{BOLD:#}  {DIM}{}:{}{DIM:#}", deployment_label(d), o.file, o.line)?,
-            None => writeln!(out, "{BOLD}Deployment {}{BOLD:#}  {DIM}(not in the input){DIM:#}", deployment_label(d))?,
+            Some(o) => writeln!(
+                out,
+                "{BOLD}Deployment {}{BOLD:#}  {DIM}{}:{}{DIM:#}",
+                deployment_label(d),
+                o.file,
+                o.line
+            )?,
+            None => writeln!(
+                out,
+                "{BOLD}Deployment {}{BOLD:#}  {DIM}(not in the input){DIM:#}",
+                deployment_label(d)
+            )?,
         }
         for e in &d.evaluations {
             let from = match (e.source, &e.origin) {
-                (ReadinessSource::Manifest, Some(o)) => format!("DeploymentReadiness {} ({}:{})", e.readiness, o.file, o.line),
+                (ReadinessSource::Manifest, Some(o)) => format!(
+                    "DeploymentReadiness {} ({}:{})",
+                    e.readiness, o.file, o.line
+                ),
                 (ReadinessSource::Manifest, None) => format!("DeploymentReadiness {}", e.readiness),
                 (ReadinessSource::ChecklistFlag, _) => "checklists from --checklist".to_string(),
-                (ReadinessSource::Baseline, _) => "built-in baseline checklist (no DeploymentReadiness in the input)".to_string(),
+                (ReadinessSource::Baseline, _) => {
+                    "built-in baseline checklist (no DeploymentReadiness in the input)".to_string()
+                }
             };
             writeln!(out, "  {from}")?;
-            let width = e.report.gates.iter().map(|g| gate_label(g).len()).max().unwrap_or(0).min(MAX_GATE_WIDTH);
+            let width = e
+                .report
+                .gates
+                .iter()
+                .map(|g| gate_label(g).len())
+                .max()
+                .unwrap_or(0)
+                .min(MAX_GATE_WIDTH);
             for g in &e.report.gates {
                 let (word, style) = result_style(g, policy.gate_fails(g));
                 let severity = match g.severity {
@@ -46,27 +72,49 @@ pub fn deployment(d: &DeploymentVerdicts, policy: Policy, out: &mut dyn Write) -
                 let message = super::full_message(g);
                 let mut lines = message.lines();
                 let first = lines.next().unwrap_or_default();
-                writeln!(out, "    {style}{word:<7}{style:#}  {severity:<8}  {label:<width$}  {first}")?;
+                writeln!(
+                    out,
+                    "    {style}{word:<7}{style:#}  {severity:<8}  {label:<width$}  {first}"
+                )?;
                 for line in lines {
                     writeln!(out, "{indent}{line}")?;
                 }
             }
             for p in &e.report.problems {
                 let style = if policy.problem_fails(p) { RED } else { YELLOW };
-                writeln!(out, "    {style}{:<7}{style:#}  {}: {}", "PROBLEM", p.reason, p.message)?;
+                writeln!(
+                    out,
+                    "    {style}{:<7}{style:#}  {}: {}",
+                    "PROBLEM", p.reason, p.message
+                )?;
             }
             for w in &e.report.expired_waivers {
-                writeln!(out, "    {DIM}waiver for {} by {} expired {}{DIM:#}", w.item, w.owner, w.expired)?;
+                writeln!(
+                    out,
+                    "    {DIM}waiver for {} by {} expired {}{DIM:#}",
+                    w.item, w.owner, w.expired
+                )?;
             }
             let s = e.report.summary();
-            let failing = e.report.gates.iter().filter(|g| policy.gate_fails(g)).count()
-                + e.report.problems.iter().filter(|p| policy.problem_fails(p)).count();
+            let failing = e
+                .report
+                .gates
+                .iter()
+                .filter(|g| policy.gate_fails(g))
+                .count()
+                + e.report
+                    .problems
+                    .iter()
+                    .filter(|p| policy.problem_fails(p))
+                    .count();
             let verdict = if failing > 0 {
                 format!("{RED}no-go{RED:#}: {failing} failing")
             } else if e.report.ready() {
                 format!("{GREEN}go{GREEN:#}")
             } else {
-                format!("{YELLOW}undecided offline{YELLOW:#}: nothing fails, but not every required gate is known to pass")
+                format!(
+                    "{YELLOW}undecided offline{YELLOW:#}: nothing fails, but not every required gate is known to pass"
+                )
             };
             writeln!(
                 out,
@@ -91,7 +139,11 @@ pub fn finish(t: &Totals, policy: Policy, out: &mut dyn Write) -> std::io::Resul
         t.unknown,
         t.skipped,
         t.waived,
-        if t.problems > 0 { format!(", {} problem(s)", t.problems) } else { String::new() }
+        if t.problems > 0 {
+            format!(", {} problem(s)", t.problems)
+        } else {
+            String::new()
+        }
     )?;
     let level = match policy.fail_on {
         FailOn::Required => "--fail-on required",
@@ -99,14 +151,24 @@ pub fn finish(t: &Totals, policy: Policy, out: &mut dyn Write) -> std::io::Resul
         FailOn::None => "--fail-on none",
     };
     if t.failing > 0 {
-        writeln!(out, "{RED}FAIL{RED:#}: {} failing under {level} (exit 1)", t.failing)?;
+        writeln!(
+            out,
+            "{RED}FAIL{RED:#}: {} failing under {level} (exit 1)",
+            t.failing
+        )?;
     } else {
         let note = if t.unknown > 0 && !policy.fail_on_unknown {
-            format!(" {DIM}({} unknown gate(s) not judged offline; --fail-on-unknown makes them fail){DIM:#}", t.unknown)
+            format!(
+                " {DIM}({} unknown gate(s) not judged offline; --fail-on-unknown makes them fail){DIM:#}",
+                t.unknown
+            )
         } else {
             String::new()
         };
-        writeln!(out, "{GREEN}PASS{GREEN:#}: nothing fails under {level}{note}")?;
+        writeln!(
+            out,
+            "{GREEN}PASS{GREEN:#}: nothing fails under {level}{note}"
+        )?;
     }
     Ok(())
 }
