@@ -6,11 +6,11 @@
 # - deploy/gonogo.yaml: everything (Namespace, CRDs, RBAC, controller, Service, admission
 #   policies) for `kubectl apply --server-side -f deploy/gonogo.yaml`;
 # - deploy/rbac.yaml: the ServiceAccount and its RBAC alone (the e2e suite applies it);
-# - deploy/admission/hold-new-deployments.yaml: the MutatingAdmissionPolicy alone;
+# - deploy/admission/hold-rollouts.yaml: the MutatingAdmissionPolicy alone;
 # - deploy/admission/approval-policy.yaml: the ValidatingAdmissionPolicy on ReadinessApprovals alone.
 #
 # Rendered as release `gonogo` in namespace `gonogo-system` for Kubernetes 1.36 (the admission
-# policy that holds new Deployments needs it). With no OUTPUT_DIR it writes into the repository
+# policy that holds rollouts needs it). With no OUTPUT_DIR it writes into the repository
 # and first copies crds/ into charts/gonogo/crds/ (the chart's CRDs are a copy of the generated
 # ones). tests/chart_drift.rs renders into a temporary directory and fails on any difference.
 #
@@ -53,8 +53,8 @@ mkdir -p "$out/deploy/admission"
 } >"$out/deploy/rbac.yaml"
 {
   echo "$header"
-  render --show-only templates/hold-new-deployments.yaml
-} >"$out/deploy/admission/hold-new-deployments.yaml"
+  render --show-only templates/hold-rollouts.yaml
+} >"$out/deploy/admission/hold-rollouts.yaml"
 {
   echo "$header"
   render --show-only templates/approval-policy.yaml

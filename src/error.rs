@@ -8,6 +8,9 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("{0}")]
     Invalid(String),
+    /// The object changed since it was judged; judged again after a short backoff.
+    #[error("{0}")]
+    Stale(String),
 }
 
 impl Error {
@@ -18,6 +21,7 @@ impl Error {
             Error::Kube(_) => "kube".into(),
             Error::Finalizer(_) => "finalizer".into(),
             Error::Invalid(_) => "invalid".into(),
+            Error::Stale(_) => "stale".into(),
         }
     }
 }

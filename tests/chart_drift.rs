@@ -156,7 +156,7 @@ fn deploy_manifests_match_the_chart() {
     for file in [
         "deploy/gonogo.yaml",
         "deploy/rbac.yaml",
-        "deploy/admission/hold-new-deployments.yaml",
+        "deploy/admission/hold-rollouts.yaml",
         "deploy/admission/approval-policy.yaml",
     ] {
         let rendered = std::fs::read_to_string(out_dir.join(file)).unwrap();
@@ -199,8 +199,8 @@ fn defaults_run_two_replicas_with_leader_election_and_every_safeguard() {
         "Deployment/gonogo",
         "Service/gonogo-metrics",
         "PodDisruptionBudget/gonogo",
-        "MutatingAdmissionPolicy/gonogo-hold-new-deployments",
-        "MutatingAdmissionPolicyBinding/gonogo-hold-new-deployments",
+        "MutatingAdmissionPolicy/gonogo-hold-rollouts",
+        "MutatingAdmissionPolicyBinding/gonogo-hold-rollouts",
         "ValidatingAdmissionPolicy/gonogo-approvals",
         "ValidatingAdmissionPolicyBinding/gonogo-approvals",
     ] {
@@ -423,7 +423,7 @@ fn the_hold_policy_needs_kubernetes_1_36() {
         "--kube-version",
         "1.37.0",
         "--set",
-        "holdNewDeployments=false"
+        "holdRollouts=false"
     ])));
     assert!(
         !kinds(&template(&["--set", "approvalPolicy=false"]))

@@ -168,14 +168,10 @@ async fn the_chart_runs_the_operator_and_helm_wait_follows_the_gates() {
         ("rolebinding", "gonogo-leader-election", true),
         ("service", "gonogo-metrics", true),
         ("poddisruptionbudget", "gonogo", true),
-        (
-            "mutatingadmissionpolicy",
-            "gonogo-hold-new-deployments",
-            false,
-        ),
+        ("mutatingadmissionpolicy", "gonogo-hold-rollouts", false),
         (
             "mutatingadmissionpolicybinding",
-            "gonogo-hold-new-deployments",
+            "gonogo-hold-rollouts",
             false,
         ),
         ("validatingadmissionpolicy", "gonogo-approvals", false),
@@ -443,7 +439,7 @@ async fn passing_gates_let_helm_wait_succeed(cluster: &Cluster, client: &Client)
     // catching up with the last generation for a moment (seen once in a fresh-clone run: status
     // of generation 2 read just after helm returned); a few seconds at most.
     let d = ns.api::<Deployment>(client).get("app").await.unwrap();
-    if !(!paused(&d) && deployment_available(&d)) {
+    if paused(&d) || !deployment_available(&d) {
         eprintln!(
             "passing gates: Deployment not yet current when helm returned: generation {:?}, observed {:?}, paused {}",
             d.metadata.generation,
@@ -692,7 +688,7 @@ async fn watching_one_namespace_needs_only_a_role_there() {
             "--set",
             "replicas=1",
             "--set",
-            "holdNewDeployments=false",
+            "holdRollouts=false",
             "--set",
             "approvalPolicy=false",
             "--wait",

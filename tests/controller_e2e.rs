@@ -234,10 +234,9 @@ async fn annotate_mode_reports_but_never_changes_the_spec() {
     .await;
     assert!(!paused(&d));
     assert_eq!(
-        d.annotations()
-            .get("gonogo.dev/blocked")
-            .map(String::as_str),
-        Some("false")
+        d.annotations().get("gonogo.dev/blocked"),
+        None,
+        "nothing is held in Annotate mode"
     );
     let dr = wait_until(&drs, "api", "to be not Ready", TIMEOUT, |d| {
         ready_is(d, "False")
@@ -294,14 +293,13 @@ async fn a_person_paused_deployment_stays_paused() {
         ready_is(d, "True")
     })
     .await;
-    wait_until(&deployments, "api", "to be annotated", TIMEOUT, |d| {
-        d.annotations().contains_key("gonogo.dev/gates")
-    })
-    .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
+    let d = deployments.get("api").await.unwrap();
+    assert!(paused(&d), "gonogo unpaused a Deployment a person paused");
     assert!(
-        paused(&deployments.get("api").await.unwrap()),
-        "gonogo unpaused a Deployment a person paused"
+        !d.annotations().keys().any(|k| k.starts_with("gonogo.dev/")),
+        "a passing Deployment carries nothing of gonogo's: {:?}",
+        d.annotations()
     );
     operator.assert_no_forbidden();
 }
@@ -567,7 +565,7 @@ async fn two_replicas_elect_one_writer_and_fail_over() {
         "--lease-name",
         lease.as_str(),
     ];
-    let mut replicas = vec![
+    let mut replicas = [
         Operator::start(cluster, "leader-a", &args).await,
         Operator::start(cluster, "leader-b", &args).await,
     ];
@@ -631,4 +629,88 @@ async fn two_replicas_elect_one_writer_and_fail_over() {
         new_leader.log_text()
     );
     new_leader.assert_no_forbidden();
+}
+
+/// Several readiness objects on one Deployment (a documented setup) agree on one verdict and
+/// write nothing once it is applied: not while they hold it, not once they release it.
+#[tokio::test]
+async fn three_readiness_objects_on_one_deployment_write_nothing_at_steady_state() {
+    let (client, ns, operator) = setup("siblings").await;
+    let drs: Api<DeploymentReadiness> = ns.api(&client);
+    let deployments: Api<Deployment> = ns.api(&client);
+    let pp = PostParams::default();
+    for name in ["a", "b", "c"] {
+        drs.create(
+            &pp,
+            &readiness(name, "api", "Block", "[{name: secrets, secrets: {}}]"),
+        )
+        .await
+        .unwrap();
+    }
+    deployments
+        .create(&pp, &deployment("api", 1, false))
+        .await
+        .unwrap();
+    let held = wait_until(
+        &deployments,
+        "api",
+        "to be held by all three",
+        TIMEOUT,
+        |d| {
+            paused(d)
+                && d.annotations()
+                    .get("gonogo.dev/blocked-by")
+                    .is_some_and(|b| b == "a,b,c")
+        },
+    )
+    .await;
+    assert_eq!(
+        held.annotations()
+            .get("gonogo.dev/failing")
+            .map(String::as_str),
+        Some("a/secrets,b/secrets,c/secrets")
+    );
+    let quiet = |what: &'static str| {
+        let deployments = deployments.clone();
+        let operator = &operator;
+        async move {
+            // Let the last evaluations settle, then watch for writes.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let before = deployments.get("api").await.unwrap();
+            let writes = operator.metric("gonogo_deployment_writes_total");
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            let after = deployments.get("api").await.unwrap();
+            assert_eq!(
+                operator.metric("gonogo_deployment_writes_total"),
+                writes,
+                "gonogo wrote the Deployment at steady state ({what})"
+            );
+            // Its status moves with the rollout; its generation only with spec or annotations.
+            assert_eq!(
+                (before.metadata.generation, before.metadata.annotations),
+                (after.metadata.generation, after.metadata.annotations),
+                "the Deployment changed at steady state ({what})"
+            );
+        }
+    };
+    quiet("held").await;
+
+    ns.api::<Secret>(&client)
+        .create(&pp, &api_keys())
+        .await
+        .unwrap();
+    let released = wait_until(&deployments, "api", "to be released", TIMEOUT, |d| {
+        !paused(d)
+    })
+    .await;
+    assert!(
+        !released
+            .annotations()
+            .keys()
+            .any(|k| k.starts_with("gonogo.dev/")),
+        "{:?}",
+        released.annotations()
+    );
+    quiet("released").await;
+    operator.assert_no_forbidden();
 }

@@ -5,11 +5,12 @@
 #
 # 1. checks the prerequisites (cargo, go, root and iproute2 for the http gate's
 #    network-namespace test host),
-# 2. builds the test control plane from Go modules (tests/cluster/build.sh;
+# 2. checks formatting (cargo fmt) and lints (cargo clippy, warnings denied),
+# 3. builds the test control plane from Go modules (tests/cluster/build.sh;
 #    cached after the first run),
-# 3. builds the Prometheus server the `prometheus` gate's end-to-end test
+# 4. builds the Prometheus server the `prometheus` gate's end-to-end test
 #    queries (tests/prometheus/build.sh; cached likewise),
-# 4. runs every Rust test target against them.
+# 5. runs every Rust test target against them.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,6 +40,12 @@ fi
 if ((missing)); then
   exit 1
 fi
+
+# Style first: cheap, and a red CI for a missing `cargo fmt` says so at once.
+step "cargo fmt --check"
+cargo fmt --check
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
 
 step "building the test control plane (tests/cluster/build.sh)"
 start=$SECONDS

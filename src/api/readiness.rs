@@ -55,6 +55,20 @@ pub struct DeploymentReadinessSpec {
     pub progress_deadline_seconds: Option<i64>,
 }
 
+impl DeploymentReadiness {
+    /// The Deployment gonogo may act on for this object: its `targetRef.name`, unless
+    /// `targetRef.namespace` names another namespace. Such a reference is refused (the engine
+    /// reports `CrossNamespaceReference`) and acts on nothing, not even on a Deployment of the
+    /// same name in this namespace. The admission policy that holds rollouts applies the same rule.
+    pub fn target_name(&self) -> Option<&str> {
+        let own = self.metadata.namespace.as_deref();
+        match self.spec.target_ref.namespace.as_deref() {
+            Some(ns) if Some(ns) != own => None,
+            _ => Some(self.spec.target_ref.name.as_str()),
+        }
+    }
+}
+
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[x_kube(validation = Rule::new("!has(self.kind) || self.kind == 'Deployment'").message("only Deployments can be targeted"))]
 #[serde(rename_all = "camelCase")]

@@ -17,6 +17,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType};
 use tokio::sync::mpsc;
 
+use super::enforce::DeploymentVerdict;
 use super::metrics::Metrics;
 use super::recorder::Recorder;
 use crate::api::{DeploymentReadinessStatus, GateOutcome};
@@ -110,6 +111,29 @@ pub fn transitions(
     Transitions {
         readiness: events,
         deployment,
+    }
+}
+
+/// A person resumed gonogo's hold by hand while gates fail: the event on the Deployment.
+pub fn break_glass(verdict: Option<&DeploymentVerdict>) -> Transitions {
+    let failing = verdict
+        .map(|v| {
+            v.failing
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    Transitions {
+        readiness: Vec::new(),
+        deployment: vec![event(
+            EventType::Warning,
+            "RolloutResumedByHand",
+            format!(
+                "rollout resumed by hand while required PreRollout gates fail ({failing}); gonogo no longer holds this pod template (recorded in gonogo.dev/break-glass) and holds the next one"
+            ),
+        )],
     }
 }
 

@@ -114,11 +114,12 @@ impl Targets {
     }
 }
 
+/// A readiness object and the Deployment it may act on (none for a refused `targetRef`).
 fn entry(readiness: &DeploymentReadiness) -> Option<(String, String, String)> {
     Some((
         readiness.metadata.namespace.clone()?,
         readiness.metadata.name.clone()?,
-        readiness.spec.target_ref.name.clone(),
+        readiness.target_name()?.to_string(),
     ))
 }
 

@@ -4,6 +4,7 @@
 //! per-reconcile GETs), maps each change to the readiness objects it affects, and reconciles:
 //! gather → evaluate (pure engine) → enforce on the Deployment → status, events, metrics.
 
+mod admission;
 mod enforce;
 mod events;
 mod index;
@@ -14,6 +15,7 @@ mod server;
 mod stores;
 mod writes;
 
+pub use admission::holds_at_admission;
 pub use enforce::{ANNOTATION_BLOCKED, ANNOTATION_PAUSED_BY_GONOGO, FIELD_MANAGER};
 pub use metrics::Metrics;
 pub use reconcile::FINALIZER;
@@ -86,14 +88,14 @@ fn readiness_in(
 }
 
 /// Map a namespaced object to the readiness objects it affects.
-fn mapper<K: Resource<DynamicType = ()>>(
+fn mapper<K>(
     readiness: Store<DeploymentReadiness>,
     index: RelationIndex,
     kind: &'static str,
     relates_now: fn(&K, &Relations) -> bool,
 ) -> impl Fn(K) -> Vec<ObjectRef<DeploymentReadiness>> + Send + Sync + 'static
 where
-    K: Send + Sync + 'static,
+    K: Resource<DynamicType = ()> + Send + Sync + 'static,
 {
     move |object: K| {
         let (Some(namespace), Some(name)) =

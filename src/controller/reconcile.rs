@@ -30,6 +30,8 @@ use crate::probe::{Prober, probe_specs};
 pub const FINALIZER: &str = "gonogo.dev/release-rollout";
 /// Re-evaluate at least this often even when nothing is watched to change.
 const RESYNC: Duration = Duration::from_secs(600);
+/// Judge again after the Deployment changed under a write (its watch event may lag).
+const STALE_RETRY: Duration = Duration::from_millis(200);
 
 pub struct Context {
     pub client: Client,
@@ -198,24 +200,51 @@ fn combined_verdict(
     any.then_some(verdict)
 }
 
+/// What writing the Deployment came to.
+enum Synced {
+    /// Already as decided, or written.
+    Done,
+    /// The Deployment changed since it was judged (the API server refused the stale
+    /// `resourceVersion`): judge it again.
+    Stale,
+}
+
 async fn sync_deployment(
     ctx: &Context,
     namespace: &str,
     deployment: &Arc<Deployment>,
     verdict: Option<&DeploymentVerdict>,
-) -> Result<()> {
-    let desired = enforce::desired(deployment, verdict);
-    if enforce::in_sync(deployment, desired.as_ref()) {
-        return Ok(());
+    readiness: &DeploymentReadiness,
+) -> Result<Synced> {
+    let desired = enforce::decide(deployment, verdict);
+    if enforce::in_sync(deployment, &desired) {
+        return Ok(Synced::Done);
     }
     let name = deployment.name_any();
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
-    let mut applied = enforce::apply(&api, &name, desired.as_ref()).await?;
+    let mut applied = match enforce::apply(&api, deployment, &desired).await {
+        Ok(applied) => applied,
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            debug!(deployment = %name, "Deployment changed since it was judged; judging again");
+            return Ok(Synced::Stale);
+        }
+        Err(e) => return Err(e.into()),
+    };
     ctx.metrics.deployment_writes.inc();
     trim(&mut applied);
     ctx.deployment_writes.record(deployment, applied);
-    info!(deployment = %name, hold = verdict.is_some_and(|v| v.holds()), "applied rollout gate to Deployment");
-    Ok(())
+    info!(deployment = %name, pause = ?desired.pause, "applied rollout gate to Deployment");
+    if desired.break_glass {
+        warn!(deployment = %name, "rollout resumed by hand while gates fail: gonogo no longer holds this pod template");
+        ctx.events
+            .send(Publication {
+                transitions: events::break_glass(verdict),
+                readiness: readiness.object_ref(&()),
+                deployment: Some(deployment.object_ref(&())),
+            })
+            .await;
+    }
+    Ok(Synced::Done)
 }
 
 /// The target Deployment, as fresh as we know it.
@@ -257,8 +286,11 @@ async fn apply(
 ) -> Result<Action> {
     let now = Timestamp::now();
     let namespace = readiness.namespace().unwrap_or_default();
-    let target_name = readiness.spec.target_ref.name.clone();
-    let deployment = fresh_target(ctx, &namespace, &target_name);
+    // A refused cross-namespace targetRef acts on nothing.
+    let target_name = readiness.target_name().map(str::to_string);
+    let deployment = target_name
+        .as_deref()
+        .and_then(|name| fresh_target(ctx, &namespace, name));
     let (report, relations) = judge(ctx, &readiness, deployment.clone(), now);
     let object_ref = ObjectRef::from_obj(readiness.as_ref());
     ctx.index.record(object_ref.clone(), relations);
@@ -278,7 +310,8 @@ async fn apply(
     );
 
     let mut readiness = readiness;
-    if let Some(deployment) = &deployment {
+    let mut stale = false;
+    if let (Some(deployment), Some(target_name)) = (&deployment, &target_name) {
         // The finalizer goes on before gonogo touches the Deployment, so deleting this object
         // always releases what it holds; it is not needed while the target does not exist.
         if !readiness.finalizers().iter().any(|f| f == FINALIZER) {
@@ -287,13 +320,15 @@ async fn apply(
         let verdict = combined_verdict(
             ctx,
             &namespace,
-            &target_name,
+            target_name,
             deployment,
             Some((&readiness, &report)),
             None,
             now,
         );
-        sync_deployment(ctx, &namespace, deployment, verdict.as_ref()).await?;
+        let synced =
+            sync_deployment(ctx, &namespace, deployment, verdict.as_ref(), &readiness).await?;
+        stale = matches!(synced, Synced::Stale);
     }
 
     let blocking = readiness.spec.enforcement == Enforcement::Block && report.holds_rollout();
@@ -350,6 +385,9 @@ async fn apply(
         })
         .filter_map(|a| a.spec.expires.as_ref().map(|e| e.0))
         .collect();
+    if stale {
+        return Ok(Action::requeue(STALE_RETRY));
+    }
     Ok(Action::requeue(next_wakeup(
         &readiness,
         &status,
@@ -360,9 +398,10 @@ async fn apply(
 
 async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Context) -> Result<Action> {
     let namespace = readiness.namespace().unwrap_or_default();
-    let target = &readiness.spec.target_ref.name;
     let name = readiness.name_any();
-    if let Some(deployment) = fresh_target(ctx, &namespace, target) {
+    if let Some(target) = readiness.target_name()
+        && let Some(deployment) = fresh_target(ctx, &namespace, target)
+    {
         let verdict = combined_verdict(
             ctx,
             &namespace,
@@ -372,7 +411,14 @@ async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Context) -> Result<A
             Some(&name),
             Timestamp::now(),
         );
-        sync_deployment(ctx, &namespace, &deployment, verdict.as_ref()).await?;
+        let synced =
+            sync_deployment(ctx, &namespace, &deployment, verdict.as_ref(), &readiness).await?;
+        if let Synced::Stale = synced {
+            // Keep the finalizer until the release is written on the current Deployment.
+            return Err(Error::Stale(format!(
+                "Deployment {target} changed while its hold was being released; retrying"
+            )));
+        }
     }
     ctx.index.forget(&ObjectRef::from_obj(readiness.as_ref()));
     ctx.prober.forget(&ObjectRef::from_obj(readiness.as_ref()));

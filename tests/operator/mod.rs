@@ -13,7 +13,7 @@ use crate::support::{Cluster, repo_root};
 pub const SERVICE_ACCOUNT: &str = "system:serviceaccount:gonogo-system:gonogo";
 
 /// Installs what the operator needs once per test process: CRDs, the chart's RBAC, the
-/// admission policy that holds new Deployments.
+/// admission policy that holds rollouts.
 pub async fn install(cluster: &Cluster) {
     static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     DONE.get_or_init(|| async {
@@ -28,12 +28,55 @@ pub async fn install(cluster: &Cluster) {
         cluster
             .kubectl(&["apply", "--server-side", "-f", &rbac.to_string_lossy()])
             .await;
-        let admission = repo_root().join("deploy/admission/hold-new-deployments.yaml");
+        let admission = repo_root().join("deploy/admission/hold-rollouts.yaml");
         cluster
             .kubectl(&["apply", "--server-side", "-f", &admission.to_string_lossy()])
             .await;
+        policy_in_force(cluster).await;
     })
     .await;
+}
+
+/// The API server takes a moment to load a new admission policy (and its params): wait until a
+/// server-side dry run of a targeted Deployment comes back held.
+async fn policy_in_force(cluster: &Cluster) {
+    cluster
+        .kubectl_stdin(
+            &["apply", "-f", "-"],
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: gonogo-policy-probe}\n---\n\
+             apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\n\
+             metadata: {name: probe, namespace: gonogo-policy-probe}\n\
+             spec: {targetRef: {name: probe}, items: [{name: image, image: {}}]}\n",
+        )
+        .await;
+    let probe = "apiVersion: apps/v1\nkind: Deployment\n\
+        metadata: {name: probe, namespace: gonogo-policy-probe}\n\
+        spec: {selector: {matchLabels: {app: probe}}, template: {metadata: {labels: {app: probe}}, \
+        spec: {containers: [{name: app, image: registry.k8s.io/pause:3.10}]}}}\n";
+    let start = Instant::now();
+    loop {
+        let admitted = cluster
+            .kubectl_stdin(
+                &[
+                    "create",
+                    "--dry-run=server",
+                    "-o",
+                    "jsonpath={.spec.paused}",
+                    "-f",
+                    "-",
+                ],
+                probe,
+            )
+            .await;
+        if admitted.trim() == "true" {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the hold-rollouts admission policy is not in force after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// A kubeconfig that impersonates the chart's ServiceAccount.

@@ -53,8 +53,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/* MutatingAdmissionPolicy is GA (admissionregistration.k8s.io/v1) from Kubernetes 1.36. */}}
-{{- define "gonogo.holdNewDeployments" -}}
-{{- if and .Values.holdNewDeployments (semverCompare ">=1.36.0-0" .Capabilities.KubeVersion.Version) }}true{{ end }}
+{{- define "gonogo.holdRollouts" -}}
+{{- if and .Values.holdRollouts (semverCompare ">=1.36.0-0" .Capabilities.KubeVersion.Version) }}true{{ end }}
 {{- end }}
 
 {{/* Admission policy bindings only match the watched namespace when there is one. */}}
