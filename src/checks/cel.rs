@@ -28,6 +28,8 @@ pub struct Cel {
     pub message: Option<String>,
 }
 
+mod cost;
+
 /// The variables an expression may use, in the order they are documented.
 const VARIABLES: [&str; 10] = [
     "deployment",
@@ -63,6 +65,14 @@ impl Check for Cel {
                 ));
             }
         };
+        // Bounded before it runs: an expression is user input, the controller is shared.
+        let estimated = cost::estimate(compiled.program.expression(), &cost::Sizes::of(&variables));
+        if estimated > cost::BUDGET {
+            return Outcome::Unknown(format!(
+                "cel: not evaluated: its estimated cost over these objects, {estimated} steps, exceeds the budget of {} (nested iteration over large lists?); iterate over fewer objects or nest less",
+                cost::BUDGET
+            ));
+        }
         // The interpreter is third-party code running user input and has todo!()s left: a
         // panic in it must become a verdict, never take the controller down.
         let result = ROOT.with(|root| {
@@ -424,6 +434,26 @@ mod tests {
         };
         let values = variables(&cx, &["secrets"]).unwrap();
         assert!(!format!("{values:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn an_expression_over_budget_is_unknown_naming_the_limit() {
+        let ten = "[0,1,2,3,4,5,6,7,8,9]";
+        let mut bomb = "true".to_string();
+        for v in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+            bomb = format!("{ten}.exists({v}, {bomb} && {v} < 0)");
+        }
+        let started = std::time::Instant::now();
+        match eval(&bomb) {
+            Outcome::Unknown(message) => {
+                assert!(
+                    message.contains("exceeds the budget of 1000000"),
+                    "{message}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]
