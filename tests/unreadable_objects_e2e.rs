@@ -95,11 +95,12 @@ fn bad_objects(ns: &str) -> Vec<Bad> {
             ),
             "spec.items[0].http.port",
         ),
-        // A plain int32 past i32, in a cluster-scoped checklist.
+        // The same in a cluster-scoped checklist, past the second item. (A plain `format: int32`
+        // field past i32 is refused by the API server itself, loosened CRD or not.)
         bad(
-            &format!("bad-replicas-{ns}"),
-            "apiVersion: gonogo.dev/v1alpha1\nkind: ClusterReadinessChecklist\nmetadata: {name: NAME}\nspec:\n  items: [{name: replicas, replicas: {min: 3000000000}}]\n".to_string(),
-            "spec.items[0].replicas.min",
+            &format!("bad-cluster-{ns}"),
+            "apiVersion: gonogo.dev/v1alpha1\nkind: ClusterReadinessChecklist\nmetadata: {name: NAME}\nspec:\n  items: [{name: rollout, rollout: {}}, {name: web, http: {service: web, port: -3000000000}}]\n".to_string(),
+            "spec.items[1].http.port",
         ),
         // A date-time in an approval.
         bad(
@@ -116,7 +117,7 @@ fn bad_objects(ns: &str) -> Vec<Bad> {
 /// time arithmetic (refused by the current CRD, readable by gonogo's types).
 fn users(ns: &str) -> String {
     format!(
-        "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {{name: uses-bad-port, namespace: {ns}}}\nspec:\n  targetRef: {{name: app-1}}\n  enforcement: Annotate\n  checklists: [{{name: bad-port}}]\n---\napiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {{name: uses-bad-replicas, namespace: {ns}}}\nspec:\n  targetRef: {{name: app-2}}\n  enforcement: Annotate\n  checklists: [{{name: bad-replicas-{ns}, kind: ClusterReadinessChecklist}}]\n---\napiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {{name: far-deadline, namespace: {ns}}}\nspec:\n  targetRef: {{name: app-3}}\n  enforcement: Annotate\n  progressDeadlineSeconds: 9223372036854775807\n  items: [{{name: secrets, secrets: {{required: [{{name: never-created}}]}}}}]\n"
+        "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {{name: uses-bad-port, namespace: {ns}}}\nspec:\n  targetRef: {{name: app-1}}\n  enforcement: Annotate\n  checklists: [{{name: bad-port}}]\n---\napiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {{name: uses-bad-cluster, namespace: {ns}}}\nspec:\n  targetRef: {{name: app-2}}\n  enforcement: Annotate\n  checklists: [{{name: bad-cluster-{ns}, kind: ClusterReadinessChecklist}}]\n---\napiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {{name: far-deadline, namespace: {ns}}}\nspec:\n  targetRef: {{name: app-3}}\n  enforcement: Annotate\n  progressDeadlineSeconds: 9223372036854775807\n  items: [{{name: secrets, secrets: {{required: [{{name: never-created}}]}}}}]\n"
     )
 }
 
@@ -303,9 +304,9 @@ async fn unreadable_objects_never_blind_the_operator() {
     for (user, checklist, field) in [
         ("uses-bad-port", "bad-port", "spec.items[0].http.port"),
         (
-            "uses-bad-replicas",
-            "bad-replicas-",
-            "spec.items[0].replicas.min",
+            "uses-bad-cluster",
+            "bad-cluster-",
+            "spec.items[1].http.port",
         ),
     ] {
         wait_until(
