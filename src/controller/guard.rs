@@ -316,7 +316,13 @@ where
         }
         watcher::Event::Apply(Guarded(Ok(object))) => {
             if unreadable.forget(&kind, object.meta()) {
-                tracing::info!(kind = %kind, namespace = object.meta().namespace.as_deref().unwrap_or_default(), name = object.meta().name.as_deref().unwrap_or_default(), "the object can be read again");
+                let meta = object.meta();
+                tracing::info!(
+                    kind = %kind,
+                    namespace = meta.namespace.as_deref().unwrap_or_default(),
+                    name = meta.name.as_deref().unwrap_or_default(),
+                    "the object can be read again"
+                );
             }
             Some(watcher::Event::Apply(object))
         }
