@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// A human sign-off for one `approval` item of a DeploymentReadiness, bound to the revision it
 /// approves. A ValidatingAdmissionPolicy shipped with gonogo requires `approver` to be the
 /// requesting user, so nobody signs in someone else's name.
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[kube(
     group = "gonogo.dev",
     version = "v1alpha1",
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
     shortname = "approval",
     category = "gonogo",
     derive = "PartialEq",
+    derive = "Default",
     doc = "A recorded sign-off for one approval gate.",
     printcolumn = r#"{"name":"READINESS","type":"string","jsonPath":".spec.readinessRef.name"}"#,
     printcolumn = r#"{"name":"ITEM","type":"string","jsonPath":".spec.item"}"#,

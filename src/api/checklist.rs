@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::checks::Item;
 
 /// A platform team's production-readiness checklist: the items a Deployment must satisfy.
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[kube(
     group = "gonogo.dev",
     version = "v1alpha1",
@@ -18,6 +18,7 @@ pub use crate::checks::Item;
 )]
 #[kube(
     derive = "PartialEq",
+    derive = "Default",
     doc = "A namespaced production-readiness checklist."
 )]
 #[serde(rename_all = "camelCase")]
@@ -32,7 +33,7 @@ pub struct ChecklistSpec {
 }
 
 /// The same spec, cluster-scoped, so a platform team can publish one checklist for every namespace.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
 #[kube(
     group = "gonogo.dev",
     version = "v1alpha1",
@@ -40,13 +41,15 @@ pub struct ChecklistSpec {
     shortname = "crcl",
     category = "gonogo",
     derive = "PartialEq",
+    derive = "Default",
     doc = "A cluster-scoped production-readiness checklist.",
     printcolumn = r#"{"name":"DESCRIPTION","type":"string","jsonPath":".spec.description"}"#,
     printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
-#[serde(rename_all = "camelCase")]
+// Transparent, not flattened: the same JSON, and a field gonogo cannot read is named by its
+// path (serde_path_to_error cannot see through `flatten`).
+#[serde(transparent)]
 pub struct ClusterChecklistSpec {
-    #[serde(flatten)]
     pub checklist: ChecklistSpec,
 }
 

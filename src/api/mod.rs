@@ -1,6 +1,7 @@
 //! The `gonogo.dev/v1alpha1` API: custom resource types only, no client code.
 
 mod approval;
+pub mod bounds;
 mod checklist;
 mod readiness;
 
@@ -26,6 +27,9 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         ClusterReadinessChecklist::crd(),
         ReadinessApproval::crd(),
     ]
+    .into_iter()
+    .map(bounds::bound)
+    .collect()
 }
 
 /// The CRDs as one multi-document YAML stream, as `gonogo crds` prints it.

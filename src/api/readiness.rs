@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::checklist::{Item, Phase, Severity};
 
 /// Binds production-readiness checklists to one Deployment and gates its rollout on them.
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[kube(
     group = "gonogo.dev",
     version = "v1alpha1",
@@ -17,6 +17,7 @@ use super::checklist::{Item, Phase, Severity};
     shortname = "readiness",
     category = "gonogo",
     derive = "PartialEq",
+    derive = "Default",
     doc = "Go/no-go gates for one Deployment, from production-readiness checklists.",
     printcolumn = r#"{"name":"TARGET","type":"string","jsonPath":".spec.targetRef.name"}"#,
     printcolumn = r#"{"name":"GATES","type":"string","jsonPath":".status.summary.passing","description":"Gates passed (or waived) of the total"}"#,
@@ -49,9 +50,10 @@ pub struct DeploymentReadinessSpec {
     #[schemars(length(max = 128))]
     pub waivers: Vec<Waiver>,
     /// After this many seconds of failing required gates the object becomes Stalled, so
-    /// `helm --wait`, Flux and Argo CD fail fast instead of waiting forever.
+    /// `helm --wait`, Flux and Argo CD fail fast instead of waiting forever. At most
+    /// 2147483647 (as a Deployment's own `progressDeadlineSeconds`), so the deadline is a time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 2147483647))]
     pub progress_deadline_seconds: Option<i64>,
 }
 

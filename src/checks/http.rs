@@ -20,7 +20,10 @@ pub struct Http {
         regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
     )]
     pub service: String,
-    /// The Service port, by number or name.
+    /// The Service port, by number (1-65535) or name (at most 15 characters).
+    // Number and length bounds each apply to their own type only; a CEL rule telling the two
+    // apart would exceed the CRD's cost budget.
+    #[schemars(extend("minimum" = 1, "maximum" = 65535, "minLength" = 1, "maxLength" = 15))]
     pub port: k8s_openapi::apimachinery::pkg::util::intstr::IntOrString,
     #[serde(default = "default_path")]
     #[schemars(length(max = 2048))]

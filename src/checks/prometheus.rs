@@ -20,7 +20,7 @@ pub struct Prometheus {
     pub threshold: f64,
     /// The condition must have held this long (`5m`, `1h`); default: one sample is enough.
     #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = kube::core::Rule::new("self.matches(\"^([0-9]+(ms|s|m|h))+$\")").message("a duration such as 30s, 5m or 1h"))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches(\"^([0-9]{1,9}(ms|s|m|h)){1,4}$\")").message("a duration such as 30s, 5m or 1h30m (at most 4 parts of at most 9 digits)"))]
     #[schemars(length(max = 32))]
     pub hold_for: Option<String>,
     #[serde(default = "default_interval")]

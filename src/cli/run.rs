@@ -51,9 +51,20 @@ pub enum LogFormat {
     Json,
 }
 
+/// kube-client logs a whole response body when it cannot decode it (at WARN) and API error
+/// bodies (at DEBUG): annotations included, where `last-applied-configuration` may hold a
+/// Secret's values. Off unless `GONOGO_LOG` names `kube_client` itself; gonogo logs an
+/// unreadable object by kind, name and field instead.
+const NO_BODY_DUMPS: &str = "kube_client::client=error";
+
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::{EnvFilter, fmt};
-    let filter = EnvFilter::try_from_env("GONOGO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter =
+        EnvFilter::try_from_env("GONOGO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let names_kube_client = std::env::var("GONOGO_LOG").is_ok_and(|v| v.contains("kube_client"));
+    if let (false, Ok(directive)) = (names_kube_client, NO_BODY_DUMPS.parse()) {
+        filter = filter.add_directive(directive);
+    }
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder

@@ -45,6 +45,8 @@ pub struct Metrics {
     pub reconcile_duration: Histogram,
     pub reconcile_errors: Family<ReasonLabel, Counter>,
     pub watch_restarts: Family<KindLabel, Counter>,
+    /// Watched objects gonogo cannot read (left out of its caches), by kind.
+    pub unreadable_objects: Family<KindLabel, Gauge>,
     pub status_writes: Counter,
     pub deployment_writes: Counter,
     /// Shared with the prober, which records into it.
@@ -94,6 +96,12 @@ impl Default for Metrics {
             "Watch failures (retried with backoff) by kind",
             watch_restarts.clone(),
         );
+        let unreadable_objects = Family::<KindLabel, Gauge>::default();
+        registry.register(
+            "unreadable_objects",
+            "Watched objects gonogo cannot read, left out of its caches, by kind",
+            unreadable_objects.clone(),
+        );
         let status_writes = Counter::default();
         registry.register(
             "status_writes",
@@ -130,6 +138,7 @@ impl Default for Metrics {
             reconcile_duration,
             reconcile_errors,
             watch_restarts,
+            unreadable_objects,
             status_writes,
             deployment_writes,
             probes,

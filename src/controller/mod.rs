@@ -7,6 +7,7 @@
 mod admission;
 mod enforce;
 mod events;
+mod guard;
 mod index;
 mod metrics;
 mod reconcile;
@@ -125,14 +126,22 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let deployment_writes = Arc::new(RecentWrites::<Deployment>::default());
     let (readiness, readiness_writer) = reflector::store();
     let targets = index::TargetIndex::default();
+    let unreadable = guard::UnreadableObjects::new(metrics.unreadable_objects.clone());
     let readiness_triggers = {
         let writes = readiness_writes.clone();
         let targets = targets.clone();
+        // An unreadable DeploymentReadiness never reaches the reconciler; it gets a status
+        // saying which field gonogo cannot read, so `kubectl wait` and `helm --wait` end.
+        let mut readable = guard::readable_events::<DeploymentReadiness>(
+            unreadable.clone(),
+            guard::report_on_readiness(client.clone()),
+        );
         watcher(
-            scoped::<DeploymentReadiness>(&client, ns),
+            guard::guarded(scoped::<DeploymentReadiness>(&client, ns)),
             watcher::Config::default().any_semantic(),
         )
         .default_backoff()
+        .try_filter_map(move |event| std::future::ready(Ok(readable(event))))
         .inspect_ok(move |event| targets.observe(event))
         .modify(trim)
         .reflect(readiness_writer)
@@ -147,50 +156,77 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     };
     let controller = Controller::for_stream(readiness_triggers, readiness.clone());
 
-    let (deployments, deployment_events) =
-        stores::watch(scoped::<Deployment>(&client, ns), trim, metrics.clone());
+    let (deployments, deployment_events) = stores::watch(
+        scoped::<Deployment>(&client, ns),
+        trim,
+        metrics.clone(),
+        &unreadable,
+    );
     let (checklists, checklist_events) = stores::watch(
         scoped::<ReadinessChecklist>(&client, ns),
         trim,
         metrics.clone(),
+        &unreadable,
     );
     let (cluster_checklists, cluster_checklist_events) = stores::watch(
         Api::<ClusterReadinessChecklist>::all(client.clone()),
         trim,
         metrics.clone(),
+        &unreadable,
     );
     let (approvals, approval_events) = stores::watch(
         scoped::<ReadinessApproval>(&client, ns),
         trim,
         metrics.clone(),
+        &unreadable,
     );
     let (hpas, hpa_events) = stores::watch(
         scoped::<HorizontalPodAutoscaler>(&client, ns),
         trim,
         metrics.clone(),
+        &unreadable,
     );
     let (pdbs, pdb_events) = stores::watch(
         scoped::<PodDisruptionBudget>(&client, ns),
         trim,
         metrics.clone(),
+        &unreadable,
     );
-    let (services, service_events) =
-        stores::watch(scoped::<Service>(&client, ns), trim, metrics.clone());
-    let (endpoint_slices, slice_events) =
-        stores::watch(scoped::<EndpointSlice>(&client, ns), trim, metrics.clone());
-    let (network_policies, netpol_events) =
-        stores::watch(scoped::<NetworkPolicy>(&client, ns), trim, metrics.clone());
-    let (ingresses, ingress_events) =
-        stores::watch(scoped::<Ingress>(&client, ns), trim, metrics.clone());
+    let (services, service_events) = stores::watch(
+        scoped::<Service>(&client, ns),
+        trim,
+        metrics.clone(),
+        &unreadable,
+    );
+    let (endpoint_slices, slice_events) = stores::watch(
+        scoped::<EndpointSlice>(&client, ns),
+        trim,
+        metrics.clone(),
+        &unreadable,
+    );
+    let (network_policies, netpol_events) = stores::watch(
+        scoped::<NetworkPolicy>(&client, ns),
+        trim,
+        metrics.clone(),
+        &unreadable,
+    );
+    let (ingresses, ingress_events) = stores::watch(
+        scoped::<Ingress>(&client, ns),
+        trim,
+        metrics.clone(),
+        &unreadable,
+    );
     let (pvcs, pvc_events) = stores::watch(
         scoped::<PersistentVolumeClaim>(&client, ns),
         trim,
         metrics.clone(),
+        &unreadable,
     );
     let (storage_classes, storage_class_events) = stores::watch(
         Api::<StorageClass>::all(client.clone()),
         trim,
         metrics.clone(),
+        &unreadable,
     );
     let certificates = CertificateCache::default();
     let (secrets, secret_events) = {
@@ -199,6 +235,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
             scoped::<Secret>(&client, ns),
             stores::trim_secret,
             metrics.clone(),
+            &unreadable,
             move |event| certificates.observe(event),
         )
     };
@@ -206,6 +243,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         scoped::<ConfigMap>(&client, ns),
         stores::trim_config_map,
         metrics.clone(),
+        &unreadable,
     );
 
     let stores = Stores {
@@ -225,6 +263,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         storage_classes,
         secrets,
         config_maps,
+        unreadable,
     };
 
     // Serve /metrics, /healthz and /readyz from the start; ready once the caches synced
@@ -356,10 +395,12 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         }
     };
     let approved = |a: ReadinessApproval| {
+        // An unreadable approval's tombstone names no readiness object.
+        let readiness = Some(&a.spec.readiness_ref.name).filter(|name| !name.is_empty())?;
         a.metadata
             .namespace
             .clone()
-            .map(|ns| ObjectRef::new(&a.spec.readiness_ref.name).within(&ns))
+            .map(|ns| ObjectRef::new(readiness).within(&ns))
     };
     // StorageClasses change rarely and decide how Pending claims are judged: re-evaluate all.
     let everyone = {

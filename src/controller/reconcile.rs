@@ -139,7 +139,7 @@ fn judge(
     snapshot.observations.certificates = ctx.certificates.in_namespace(&namespace);
     let namespaced = ctx.stores.checklists_in(&namespace);
     let cluster = ctx.stores.cluster_checklists.state();
-    let report = evaluate(
+    let mut report = evaluate(
         readiness,
         Checklists {
             namespaced: &namespaced,
@@ -147,6 +147,8 @@ fn judge(
         },
         &snapshot,
     );
+    ctx.stores
+        .explain_unreadable_checklists(readiness, &mut report);
     // Items of every referenced checklist, for the reference index.
     let mut items: Vec<&Item> = readiness.spec.items.iter().collect();
     for r in &readiness.spec.checklists {
@@ -503,7 +505,10 @@ fn next_wakeup(
         &status.waiting_since,
         readiness.spec.progress_deadline_seconds,
     ) {
-        consider(since.0 + SignedDuration::from_secs(deadline));
+        // Checked: a deadline stored under an older, unbounded schema may pass jiff's range.
+        if let Ok(at) = since.0.checked_add(SignedDuration::from_secs(deadline)) {
+            consider(at);
+        }
     }
     next
 }

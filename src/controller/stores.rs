@@ -18,12 +18,14 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
+use super::guard::{self, Tombstone, UnreadableObjects};
 use super::index::TargetIndex;
 use super::metrics::Metrics;
 use crate::api::{
-    ClusterReadinessChecklist, DeploymentReadiness, ReadinessApproval, ReadinessChecklist,
+    ChecklistKind, ClusterReadinessChecklist, DeploymentReadiness, ReadinessApproval,
+    ReadinessChecklist,
 };
-use crate::engine::{Snapshot, Source};
+use crate::engine::{Report, Snapshot, Source};
 use crate::probe::ClusterView;
 
 /// Read handles on every store. Cheap to clone.
@@ -46,6 +48,8 @@ pub struct Stores {
     pub storage_classes: Store<StorageClass>,
     pub secrets: Store<Secret>,
     pub config_maps: Store<ConfigMap>,
+    /// Objects of the watched kinds that gonogo cannot read, left out of the stores.
+    pub unreadable: UnreadableObjects,
 }
 
 impl Stores {
@@ -102,6 +106,42 @@ impl Stores {
 
     pub fn checklists_in(&self, namespace: &str) -> Vec<Arc<ReadinessChecklist>> {
         in_namespace(&self.checklists, namespace)
+    }
+
+    /// A referenced checklist missing from the store because gonogo cannot read it is
+    /// reported as such (reason `ChecklistUnreadable`, with the field), not as not found.
+    pub fn explain_unreadable_checklists(
+        &self,
+        readiness: &DeploymentReadiness,
+        report: &mut Report,
+    ) {
+        for (i, r) in readiness.spec.checklists.iter().enumerate() {
+            let unreadable = match r.kind {
+                ChecklistKind::ReadinessChecklist => self.unreadable.get(
+                    "ReadinessChecklist",
+                    readiness.metadata.namespace.as_deref(),
+                    &r.name,
+                ),
+                ChecklistKind::ClusterReadinessChecklist => {
+                    self.unreadable
+                        .get("ClusterReadinessChecklist", None, &r.name)
+                }
+            };
+            let Some(bad) = unreadable else { continue };
+            let prefix = format!("spec.checklists[{i}]:");
+            for problem in report
+                .problems
+                .iter_mut()
+                .filter(|p| p.reason == "ChecklistNotFound" && p.message.starts_with(&prefix))
+            {
+                problem.reason = "ChecklistUnreadable";
+                problem.message = format!(
+                    "{prefix} {} exists but gonogo cannot read it: {}; fix that field in the checklist",
+                    bad.object(),
+                    bad.field_error()
+                );
+            }
+        }
     }
 
     /// DeploymentReadiness objects in a namespace that target this Deployment.
@@ -207,17 +247,19 @@ pub fn trim_config_map(config_map: &mut ConfigMap) {
 
 /// A reflector-backed watch stream of one kind: every change is trimmed, stored, and yielded
 /// (for mapping to the DeploymentReadiness objects it affects). Watch errors back off and
-/// retry; they are counted, never fatal.
+/// retry; they are counted, never fatal. An object gonogo cannot read is left out of the store
+/// and recorded in `unreadable`; the rest of the kind is unaffected.
 pub fn watch<K>(
     api: Api<K>,
     trim_fn: fn(&mut K),
     metrics: Arc<Metrics>,
+    unreadable: &UnreadableObjects,
 ) -> (
     Store<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
-    K: Resource<DynamicType = ()>
+    K: Tombstone<DynamicType = ()>
         + Clone
         + DeserializeOwned
         + std::fmt::Debug
@@ -225,7 +267,7 @@ where
         + Sync
         + 'static,
 {
-    watch_observed(api, trim_fn, metrics, |_| {})
+    watch_observed(api, trim_fn, metrics, unreadable, |_| {})
 }
 
 /// [`watch`], with `observe` seeing every event before the objects are trimmed (certificate
@@ -234,13 +276,14 @@ pub fn watch_observed<K>(
     api: Api<K>,
     trim_fn: fn(&mut K),
     metrics: Arc<Metrics>,
+    unreadable: &UnreadableObjects,
     observe: impl FnMut(&watcher::Event<K>) + Send + 'static,
 ) -> (
     Store<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
-    K: Resource<DynamicType = ()>
+    K: Tombstone<DynamicType = ()>
         + Clone
         + DeserializeOwned
         + std::fmt::Debug
@@ -250,19 +293,24 @@ where
 {
     let (reader, writer) = reflector::store();
     let kind = K::kind(&()).to_string();
-    let stream = watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .inspect_ok(observe)
-        .modify(trim_fn)
-        .reflect(writer)
-        .inspect_err(move |e| {
-            tracing::warn!(kind = %kind, error = %e, "watch failed; retrying");
-            metrics
-                .watch_restarts
-                .get_or_create(&super::metrics::KindLabel { kind: kind.clone() })
-                .inc();
-        })
-        .touched_objects()
-        .boxed();
+    let mut readable = guard::readable_events::<K>(unreadable.clone(), |_| {});
+    let stream = watcher(
+        guard::guarded(api),
+        watcher::Config::default().any_semantic(),
+    )
+    .default_backoff()
+    .try_filter_map(move |event| std::future::ready(Ok(readable(event))))
+    .inspect_ok(observe)
+    .modify(trim_fn)
+    .reflect(writer)
+    .inspect_err(move |e| {
+        tracing::warn!(kind = %kind, error = %e, "watch failed; retrying");
+        metrics
+            .watch_restarts
+            .get_or_create(&super::metrics::KindLabel { kind: kind.clone() })
+            .inc();
+    })
+    .touched_objects()
+    .boxed();
     (reader, stream)
 }
