@@ -8,6 +8,9 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("{0}")]
     Invalid(String),
+    /// A reconcile panicked; the panic was contained and reported on the object.
+    #[error("internal error: {0}")]
+    Panicked(String),
 }
 
 impl Error {
@@ -18,6 +21,7 @@ impl Error {
             Error::Kube(_) => "kube".into(),
             Error::Finalizer(_) => "finalizer".into(),
             Error::Invalid(_) => "invalid".into(),
+            Error::Panicked(_) => "panic".into(),
         }
     }
 }
