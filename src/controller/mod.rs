@@ -142,6 +142,11 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
             watcher::Config::default().any_semantic(),
         )
         .backoff(stores::watch_backoff())
+        .inspect_err(
+            |e| tracing::warn!(kind = "DeploymentReadiness", error = %e, "watch failed; retrying"),
+        )
+        // Retried above; an error passed on would pause every trigger stream (see below).
+        .filter(|event| std::future::ready(event.is_ok()))
         .inspect_ok(move |event| targets.observe(event))
         .modify(trim)
         .reflect(readiness_writer)
@@ -425,6 +430,10 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     info!(namespace = ns.unwrap_or("(all)"), "starting controller");
     let controller = controller
         .with_config(ControllerConfig::default().concurrency(config.concurrency))
+        // The controller pauses every trigger stream after an error of any of them, by kube's
+        // default up to 30 s (reset only after 120 s): that kept it blind for a minute after an
+        // API server outage. The watches pass no errors on now; this bounds it should one come.
+        .trigger_backoff(stores::watch_backoff())
         .watches_stream(deployment_events, by_target)
         .watches_stream(checklist_events, checklist_users)
         .watches_stream(cluster_checklist_events, cluster_checklist_users)

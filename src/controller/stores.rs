@@ -276,6 +276,9 @@ where
                 .inc();
         })
         .touched_objects()
+        // Logged, counted and retried above. Passed on, an error would pause every trigger
+        // stream of the controller for its trigger backoff, one error after another.
+        .filter(|event| std::future::ready(event.is_ok()))
         .boxed();
     (reader, stream)
 }
