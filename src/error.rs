@@ -11,6 +11,9 @@ pub enum Error {
     /// The object changed since it was judged; judged again after a short backoff.
     #[error("{0}")]
     Stale(String),
+    /// A reconcile panicked; the panic was contained and reported on the object.
+    #[error("internal error: {0}")]
+    Panicked(String),
 }
 
 impl Error {
@@ -22,6 +25,7 @@ impl Error {
             Error::Finalizer(_) => "finalizer".into(),
             Error::Invalid(_) => "invalid".into(),
             Error::Stale(_) => "stale".into(),
+            Error::Panicked(_) => "panic".into(),
         }
     }
 }

@@ -305,7 +305,7 @@ async fn http_gates_judge_status_body_and_timeouts_and_refuse_what_they_may_not_
         TIMEOUT,
         &[
             ("ok", Pass, "GET http://web:80/status/200 answered 200"),
-            ("twice", Pass, "answered 200 (2 consecutive success(es))"),
+            ("twice", Pass, "answered 200: 2/2 consecutive successes"),
             ("broken", Fail, "GET http://web:80/status/500 answered 500, expected 200"),
             ("slow", Unknown, "GET http://web:80/slow/30: timed out after 1s"),
             ("body-ok", Pass, "answered 200"),
@@ -531,9 +531,9 @@ spec:
         TIMEOUT,
         &[
             ("fresh", Pass, "Secret tls-fresh valid until"),
-            ("fresh", Pass, "(90 days), covers api.example.com"),
+            ("fresh", Pass, ", more than 30 days from now, covers api.example.com"),
             ("expiring", Fail, "certificate in Secret tls-expiring expires"),
-            ("expiring", Fail, "(10 days left, needs 30)"),
+            ("expiring", Fail, ", less than the 30 days it must stay valid"),
             (
                 "ingress",
                 Fail,

@@ -541,7 +541,7 @@ async fn gates_follow_a_real_prometheus() {
         "api",
         "held",
         Pass,
-        &["returned 0.25 (< 0.5), held for", "(needs 12s)"],
+        &["returned 0.25 (< 0.5), held for at least 12s"],
     )
     .await;
     let waited = shown.elapsed();

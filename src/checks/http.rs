@@ -174,10 +174,15 @@ impl Check for Http {
                 }
                 let needed = u32::try_from(self.success_threshold.max(1)).unwrap_or(1);
                 let successes = observation.consecutive_successes;
-                if successes >= needed {
+                // A Pass names the threshold, not the running count: the count grows with every
+                // probe and would rewrite the status on any unrelated reconcile. Below the
+                // threshold the count changes only on the way to the verdict.
+                if successes >= needed && needed > 1 {
                     Outcome::Pass(format!(
-                        "{request} answered {status} ({successes} consecutive success(es))"
+                        "{request} answered {status}: {needed}/{needed} consecutive successes"
                     ))
+                } else if successes >= needed {
+                    Outcome::Pass(format!("{request} answered {status}"))
                 } else {
                     Outcome::Unknown(format!(
                         "{request} answered {status}: {successes}/{needed} consecutive successes"
@@ -234,11 +239,12 @@ pub(super) fn staleness(
 ) -> Option<String> {
     let age = now.duration_since(observation.at).as_secs();
     let limit = 3 * i64::from(interval_seconds.max(1)) + i64::from(timeout_seconds.max(0));
+    // The message names the result's time, not its age, so it does not change while stale.
     (age > limit).then(|| {
         format!(
-            "last probe result is {} old (from {}, interval {}); the prober may have stalled",
-            super::prometheus::format_duration_ms(age.saturating_mul(1000)),
+            "last probe result is from {}, more than {} ago (interval {}); the prober may have stalled",
             observation.at,
+            super::prometheus::format_duration_ms(limit.saturating_mul(1000)),
             super::prometheus::format_duration_ms(i64::from(interval_seconds) * 1000)
         )
     })
@@ -324,10 +330,15 @@ mod tests {
                 "GET http://api:80/health answered 200: 1/3 consecutive successes".into()
             )
         );
-        assert!(matches!(
-            judge(&c, Some(ok(3)), Source::Cluster),
-            Outcome::Pass(_)
-        ));
+        // Once passing, more successes change nothing in the status.
+        for n in [3, 4, 66] {
+            assert_eq!(
+                judge(&c, Some(ok(n)), Source::Cluster),
+                Outcome::Pass(
+                    "GET http://api:80/health answered 200: 3/3 consecutive successes".into()
+                )
+            );
+        }
     }
 
     #[test]
@@ -431,7 +442,7 @@ mod tests {
         assert_eq!(
             judge(&c, Some(old), Source::Cluster),
             Outcome::Unknown(
-                "GET http://api:80/health: last probe result is 10m old (from 2026-05-31T23:50:00Z, interval 30s); the prober may have stalled"
+                "GET http://api:80/health: last probe result is from 2026-05-31T23:50:00Z, more than 1m35s ago (interval 30s); the prober may have stalled"
                     .into()
             )
         );

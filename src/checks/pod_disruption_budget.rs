@@ -137,7 +137,11 @@ fn scaled_up(value: &IntOrString, total: i32) -> Option<i32> {
         IntOrString::String(s) => {
             let percent: i64 = s.strip_suffix('%')?.parse().ok()?;
             let total = i64::from(total.max(0));
-            let scaled = (percent * total + 99).div_euclid(100);
+            // A percentage is any digits the user wrote: saturate, never overflow.
+            let scaled = percent
+                .saturating_mul(total)
+                .saturating_add(99)
+                .div_euclid(100);
             Some(i32::try_from(scaled.clamp(0, i64::from(i32::MAX))).unwrap_or(i32::MAX))
         }
     }

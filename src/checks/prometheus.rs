@@ -104,9 +104,11 @@ impl Check for Prometheus {
                             .clamp(0, i128::from(i64::MAX)) as i64
                     });
                     let (held_s, needed_s) = (format_duration_ms(held), format_duration_ms(needed));
+                    // A Pass names what was required, not how long it has held: that grows
+                    // on every evaluation and would rewrite the status each time.
                     if held >= needed {
                         Outcome::Pass(format!(
-                            "query `{query}` returned {v} ({wanted}), held for {held_s} (needs {needed_s})"
+                            "query `{query}` returned {v} ({wanted}), held for at least {needed_s}"
                         ))
                     } else {
                         Outcome::Unknown(format!(
@@ -327,10 +329,15 @@ mod tests {
             judge(&c, ok.clone(), None),
             Outcome::Unknown("query `errors` returned 0.0004 (< 0.001), held for 0s of 5m".into())
         );
-        assert!(matches!(
-            judge(&c, ok, Some("2026-05-31T23:55:00Z")),
-            Outcome::Pass(_)
-        ));
+        // Held longer changes nothing in the status.
+        for since in ["2026-05-31T23:55:00Z", "2026-05-31T20:00:00Z"] {
+            assert_eq!(
+                judge(&c, ok.clone(), Some(since)),
+                Outcome::Pass(
+                    "query `errors` returned 0.0004 (< 0.001), held for at least 5m".into()
+                )
+            );
+        }
         assert!(matches!(
             judge(&check("<", 1.0, Some("5 minutes")), None, None),
             Outcome::Fail(_)

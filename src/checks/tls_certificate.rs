@@ -186,7 +186,7 @@ impl Check for TlsCertificate {
                 )));
             } else if days_left < i64::from(self.min_days_valid) {
                 findings.push(Finding::new(format!(
-                    "certificate in Secret {secret}{origin} expires {} ({days_left} days left, needs {})",
+                    "certificate in Secret {secret}{origin} expires {}, less than the {} days it must stay valid",
                     facts.not_after, self.min_days_valid
                 )));
             }
@@ -226,8 +226,8 @@ impl Check for TlsCertificate {
                     )
                 };
                 judged.push(format!(
-                    "Secret {secret} valid until {} ({days_left} days){hosts}",
-                    facts.not_after
+                    "Secret {secret} valid until {}, more than {} days from now{hosts}",
+                    facts.not_after, self.min_days_valid
                 ));
             }
         }
@@ -371,7 +371,7 @@ mod tests {
                 Source::Cluster
             ),
             Outcome::fail(
-                "certificate in Secret api-tls expires 2026-06-30T23:00:00Z (29 days left, needs 30)"
+                "certificate in Secret api-tls expires 2026-06-30T23:00:00Z, less than the 30 days it must stay valid"
             )
         );
         assert!(matches!(

@@ -53,6 +53,12 @@ pub struct Metrics {
     pub probes: ProbeMetrics,
     /// Evaluations whose events are queued, not yet sent.
     pub events_pending: Gauge,
+    /// Reconciles that panicked (contained, reported on the object, retried with backoff).
+    pub reconcile_panics: Counter,
+    /// 1 while this replica holds the leader lease and may write.
+    pub leader: Gauge,
+    /// Times this replica lost the lease (not renewed within the renew deadline).
+    pub leadership_lost: Counter,
     pub registry: Registry,
 }
 
@@ -131,6 +137,24 @@ impl Default for Metrics {
             "Evaluations whose events are queued and not yet sent",
             events_pending.clone(),
         );
+        let reconcile_panics = Counter::default();
+        registry.register(
+            "reconcile_panics",
+            "Reconciles that panicked (contained and reported on the object as InternalError)",
+            reconcile_panics.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader lease and may write",
+            leader.clone(),
+        );
+        let leadership_lost = Counter::default();
+        registry.register(
+            "leadership_lost",
+            "Times this replica lost the leader lease (not renewed within the renew deadline)",
+            leadership_lost.clone(),
+        );
         Metrics {
             gate_passing,
             blocking,
@@ -143,6 +167,9 @@ impl Default for Metrics {
             deployment_writes,
             probes,
             events_pending,
+            reconcile_panics,
+            leader,
+            leadership_lost,
             registry,
         }
     }

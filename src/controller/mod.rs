@@ -9,7 +9,9 @@ mod enforce;
 mod events;
 mod guard;
 mod index;
+mod leader;
 mod metrics;
+mod panics;
 mod reconcile;
 mod recorder;
 mod server;
@@ -117,7 +119,16 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         "user-agent".parse()?,
         concat!("gonogo/", env!("CARGO_PKG_VERSION")).parse()?,
     ));
-    let client = Client::try_from(kube_config.clone())?;
+    // Every write of the controller passes the leader term's guard; the elector's own client
+    // (which must write the Lease to get a term) does not.
+    let term = if config.leader_election {
+        leader::Term::elected()
+    } else {
+        leader::Term::unelected()
+    };
+    let client = kube::client::ClientBuilder::try_from(kube_config.clone())?
+        .with_layer(&leader::WriteGuardLayer(term.clone()))
+        .build();
     let ns = config.namespace.as_deref();
     let metrics = Arc::new(Metrics::default());
     let index = RelationIndex::default();
@@ -140,7 +151,12 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
             guard::guarded(scoped::<DeploymentReadiness>(&client, ns)),
             watcher::Config::default().any_semantic(),
         )
-        .default_backoff()
+        .backoff(stores::watch_backoff())
+        .inspect_err(
+            |e| tracing::warn!(kind = "DeploymentReadiness", error = %e, "watch failed; retrying"),
+        )
+        // Retried above; an error passed on would pause every trigger stream (see below).
+        .filter(|event| std::future::ready(event.is_ok()))
         .try_filter_map(move |event| std::future::ready(Ok(readable(event))))
         .inspect_ok(move |event| targets.observe(event))
         .modify(trim)
@@ -292,8 +308,22 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     ));
 
     let lease = if config.leader_election {
-        Some(leader::acquire(&client, &config).await?)
+        let leases = Api::namespaced(
+            Client::try_from(kube_config.clone())?,
+            &config.lease_namespace,
+        );
+        Some(
+            leader::acquire(
+                leases,
+                &config.lease_name,
+                &config.identity,
+                term,
+                metrics.clone(),
+            )
+            .await,
+        )
     } else {
+        metrics.leader.set(1);
         None
     };
     standby.store(false, Ordering::SeqCst);
@@ -419,15 +449,34 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let stop = async move {
         match lost_lease {
             Some(lost) => {
-                tokio::select! { _ = shutdown => {}, _ = lost => error!("lost the leader lease; stopping") }
+                tokio::select! { _ = shutdown => {}, _ = lost => {} }
             }
             None => shutdown.await,
         }
     };
 
+    // Once the term is lost, reconciles still running may not write anyway (the write guard);
+    // do not wait long for them.
+    let lost_for_a_while = {
+        let lost = lease.as_ref().map(|l| l.lost());
+        async move {
+            match lost {
+                Some(lost) => {
+                    lost.await;
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+    };
+
     info!(namespace = ns.unwrap_or("(all)"), "starting controller");
-    controller
+    let controller = controller
         .with_config(ControllerConfig::default().concurrency(config.concurrency))
+        // The controller pauses every trigger stream after an error of any of them, by kube's
+        // default up to 30 s (reset only after 120 s): that kept it blind for a minute after an
+        // API server outage. The watches pass no errors on now; this bounds it should one come.
+        .trigger_backoff(stores::watch_backoff())
         .watches_stream(deployment_events, by_target)
         .watches_stream(checklist_events, checklist_users)
         .watches_stream(cluster_checklist_events, cluster_checklist_users)
@@ -519,15 +568,27 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         // A probe result that changes a gate's verdict.
         .reconcile_on(probe_triggers)
         .graceful_shutdown_on(stop)
-        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .run(panics::reconcile, reconcile::error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "controller event");
             }
-        })
-        .await;
-    info!("controller stopped");
+        });
+    tokio::select! {
+        _ = controller => info!("controller stopped"),
+        _ = lost_for_a_while => error!("reconciles still running 5 s after the leader lease was lost; exiting without them"),
+    }
     if let Some(lease) = lease {
+        // A lost term ends the process (its caches may be older than the new leader's writes);
+        // the Deployment's restart starts a new term, as controller-runtime's managers do.
+        if lease.is_lost() {
+            anyhow::bail!(
+                "lost the leader lease {}/{}: not renewed within the renew deadline ({}s); exiting so a restart starts over with fresh caches",
+                config.lease_namespace,
+                config.lease_name,
+                leader::RENEW_DEADLINE.as_secs()
+            );
+        }
         lease.release().await;
     }
     Ok(())
@@ -551,58 +612,4 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     info!("shutdown requested");
-}
-
-mod leader {
-    //! One writer among replicas: a Lease held through kube-lease-manager.
-
-    use kube::Client;
-    use kube_lease_manager::{LeaseManagerBuilder, Result as LeaseResult};
-    use tokio::sync::watch::Receiver;
-    use tokio::task::JoinHandle;
-    use tracing::info;
-
-    use super::RunConfig;
-
-    pub struct Lease {
-        state: Receiver<bool>,
-        task: JoinHandle<LeaseResult<kube_lease_manager::LeaseManager>>,
-    }
-
-    pub async fn acquire(client: &Client, config: &RunConfig) -> anyhow::Result<Lease> {
-        let manager = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
-            .with_namespace(&config.lease_namespace)
-            .with_identity(&config.identity)
-            .with_duration(15)
-            .with_grace(5)
-            .build()
-            .await?;
-        let (mut state, task) = manager.watch().await;
-        info!(lease = %config.lease_name, identity = %config.identity, "waiting for leadership");
-        while !*state.borrow_and_update() {
-            state.changed().await?;
-        }
-        info!("became leader");
-        Ok(Lease { state, task })
-    }
-
-    impl Lease {
-        /// Resolves when leadership is lost.
-        pub fn lost(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-            let mut state = self.state.clone();
-            async move {
-                while *state.borrow_and_update() {
-                    if state.changed().await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-
-        /// Release the lease so a standby takes over at once.
-        pub async fn release(self) {
-            drop(self.state);
-            let _ = self.task.await;
-        }
-    }
 }

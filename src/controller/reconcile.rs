@@ -548,4 +548,27 @@ mod tests {
             Duration::from_secs(120)
         );
     }
+
+    #[test]
+    fn a_progress_deadline_beyond_the_representable_time_is_no_wakeup() {
+        let now: Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
+        let status = DeploymentReadinessStatus {
+            waiting_since: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now)),
+            ..Default::default()
+        };
+        let with_deadline = |seconds: i64| -> DeploymentReadiness {
+            serde_yaml_ng::from_str(&format!(
+                "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {{name: api}}\nspec:\n  targetRef: {{name: api}}\n  progressDeadlineSeconds: {seconds}\n"
+            ))
+            .unwrap()
+        };
+        // The value that made every reconcile of the object panic (and the process exit).
+        for huge in [999_999_999_999, i64::MAX, i64::MIN] {
+            assert_eq!(next_wakeup(&with_deadline(huge), &status, &[], now), RESYNC);
+        }
+        assert_eq!(
+            next_wakeup(&with_deadline(90), &status, &[], now),
+            Duration::from_secs(90)
+        );
+    }
 }

@@ -245,6 +245,19 @@ pub fn trim_config_map(config_map: &mut ConfigMap) {
     }
 }
 
+/// Retry delays of a failed watch: 250 ms doubling to at most 2 s (plus up to as much jitter),
+/// reset by the first event after a success. kube's default grows to 30 s and resets only after
+/// 120 s, which left the controller blind for up to a minute after an API server outage.
+pub fn watch_backoff() -> watcher::ExponentialBackoff {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(250))
+        .with_max_delay(std::time::Duration::from_secs(2))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .into()
+}
+
 /// A reflector-backed watch stream of one kind: every change is trimmed, stored, and yielded
 /// (for mapping to the DeploymentReadiness objects it affects). Watch errors back off and
 /// retry; they are counted, never fatal. An object gonogo cannot read is left out of the store
@@ -298,7 +311,7 @@ where
         guard::guarded(api),
         watcher::Config::default().any_semantic(),
     )
-    .default_backoff()
+    .backoff(watch_backoff())
     .try_filter_map(move |event| std::future::ready(Ok(readable(event))))
     .inspect_ok(observe)
     .modify(trim_fn)
@@ -311,6 +324,35 @@ where
             .inc();
     })
     .touched_objects()
+    // Logged, counted and retried above. Passed on, an error would pause every trigger
+    // stream of the controller for its trigger backoff, one error after another.
+    .filter(|event| std::future::ready(event.is_ok()))
     .boxed();
     (reader, stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use kube::runtime::utils::Backoff;
+
+    #[test]
+    fn watch_retries_stay_within_seconds_and_start_small_again_after_a_success() {
+        let mut backoff = super::watch_backoff();
+        let delays: Vec<Duration> = (0..30).filter_map(|_| backoff.next()).collect();
+        assert_eq!(delays.len(), 30, "a watch never gives up");
+        assert!(delays[0] < Duration::from_millis(500), "{delays:?}");
+        // At most 2 s, plus as much jitter.
+        assert!(
+            delays.iter().all(|d| *d <= Duration::from_secs(4)),
+            "{delays:?}"
+        );
+        backoff.reset();
+        assert!(
+            backoff
+                .next()
+                .is_some_and(|d| d < Duration::from_millis(500))
+        );
+    }
 }

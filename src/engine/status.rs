@@ -118,6 +118,34 @@ pub fn status_from_report(input: StatusInput<'_>) -> DeploymentReadinessStatus {
     }
 }
 
+/// The status after gonogo failed internally (a panic) on this object: the previous status with
+/// `Ready=False` and `Stalled=True` (reason `InternalError`) saying what failed, so the failure
+/// shows on the object instead of only in the operator's log. Gates and `blocking` are kept:
+/// they are the last verdict actually judged.
+pub fn internal_error_status(
+    previous: Option<&DeploymentReadinessStatus>,
+    generation: Option<i64>,
+    message: &str,
+    now: Timestamp,
+) -> DeploymentReadinessStatus {
+    let mut status = previous.cloned().unwrap_or_default();
+    let message = truncate(message.to_string());
+    let conditions = [READY, STALLED].map(|type_| {
+        condition(
+            &status.conditions,
+            type_,
+            type_ == STALLED,
+            "InternalError",
+            &message,
+            generation,
+            now,
+        )
+    });
+    // kstatus: Stalled and Reconciling are exclusive.
+    status.conditions = conditions.into();
+    status
+}
+
 /// The reason and message of a Ready=False condition: problems first, then failing gates.
 fn not_ready(report: &Report) -> (&'static str, String) {
     if let Some(problem) = report.problems.first() {
@@ -258,6 +286,37 @@ mod tests {
         assert!(cond(&s, STALLED).is_none());
         assert_eq!(s.summary.as_ref().unwrap().passing, "1/2");
         assert_eq!(s.observed_generation, Some(3));
+    }
+
+    #[test]
+    fn an_internal_error_is_stalled_and_keeps_the_last_verdict() {
+        let report = Report {
+            gates: vec![gate("a", GateOutcome::Pass), gate("b", GateOutcome::Fail)],
+            ..Default::default()
+        };
+        let judged = status_from_report(input(&report, None, at(0)));
+        let failed = internal_error_status(Some(&judged), Some(3), "panicked: boom", at(5));
+        assert_eq!(cond(&failed, READY).unwrap().status, "False");
+        assert_eq!(cond(&failed, READY).unwrap().reason, "InternalError");
+        assert_eq!(cond(&failed, READY).unwrap().message, "panicked: boom");
+        // Ready was already False: its transition time stays.
+        assert_eq!(cond(&failed, READY).unwrap().last_transition_time.0, at(0));
+        assert_eq!(cond(&failed, STALLED).unwrap().status, "True");
+        assert_eq!(
+            cond(&failed, STALLED).unwrap().last_transition_time.0,
+            at(5)
+        );
+        assert!(cond(&failed, RECONCILING).is_none());
+        assert_eq!(failed.gates, judged.gates);
+        assert_eq!(failed.summary, judged.summary);
+        // The same failure again changes nothing, so it is not written again.
+        let again = internal_error_status(Some(&failed), Some(3), "panicked: boom", at(9));
+        assert_eq!(again, failed);
+        assert!(
+            internal_error_status(None, None, "x", at(0))
+                .gates
+                .is_empty()
+        );
     }
 
     #[test]

@@ -79,11 +79,27 @@ async fn policy_in_force(cluster: &Cluster) {
     }
 }
 
-/// A kubeconfig that impersonates the chart's ServiceAccount.
-fn impersonating_kubeconfig(cluster: &Cluster, name: &str) -> PathBuf {
+/// The API server's URL in the admin kubeconfig (`https://127.0.0.1:PORT`).
+pub fn api_server_url(cluster: &Cluster) -> String {
+    let admin = std::fs::read_to_string(cluster.kubeconfig()).expect("admin kubeconfig");
+    let config: serde_yaml_ng::Value = serde_yaml_ng::from_str(&admin).expect("kubeconfig yaml");
+    config["clusters"][0]["cluster"]["server"]
+        .as_str()
+        .expect("clusters[0].cluster.server")
+        .to_string()
+}
+
+/// A kubeconfig that impersonates the chart's ServiceAccount, reaching the API server at
+/// `server` when given (a fault-injecting proxy) instead of the cluster's own address.
+fn impersonating_kubeconfig(cluster: &Cluster, name: &str, server: Option<&str>) -> PathBuf {
     let admin = std::fs::read_to_string(cluster.kubeconfig()).expect("admin kubeconfig");
     let mut config: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(&admin).expect("kubeconfig yaml");
+    if let Some(server) = server {
+        for c in config["clusters"].as_sequence_mut().expect("clusters") {
+            c["cluster"]["server"] = server.into();
+        }
+    }
     for user in config["users"].as_sequence_mut().expect("users") {
         user["user"]["as"] = SERVICE_ACCOUNT.into();
         user["user"]["as-groups"] = serde_yaml_ng::to_value([
@@ -119,7 +135,17 @@ fn free_port() -> u16 {
 impl Operator {
     /// Starts `gonogo run` with `args` and waits until /readyz answers 200.
     pub async fn start(cluster: &Cluster, name: &str, args: &[&str]) -> Operator {
-        let kubeconfig = impersonating_kubeconfig(cluster, name);
+        Operator::start_via(cluster, name, args, None).await
+    }
+
+    /// [`Operator::start`], reaching the API server at `server` when given.
+    pub async fn start_via(
+        cluster: &Cluster,
+        name: &str,
+        args: &[&str],
+        server: Option<&str>,
+    ) -> Operator {
+        let kubeconfig = impersonating_kubeconfig(cluster, name, server);
         let log =
             std::env::temp_dir().join(format!("gonogo-operator-{name}-{}.log", std::process::id()));
         let mut operator = Operator {
@@ -196,6 +222,13 @@ impl Operator {
     pub async fn restart(&mut self) {
         self.stop(false);
         self.spawn().await;
+    }
+
+    /// How the process ended, once it has (without waiting).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     pub fn pid(&self) -> Option<u32> {
