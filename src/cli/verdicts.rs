@@ -18,7 +18,7 @@ use crate::api::{
     ChecklistKind, ChecklistRef, ClusterReadinessChecklist, DeploymentReadiness,
     DeploymentReadinessSpec, GateOutcome, ReadinessChecklist, Severity, TargetRef,
 };
-use crate::engine::{Checklists, GateResult, Problem, Report, evaluate};
+use crate::engine::{Checklists, GateResult, Problem, Report, evaluate, resolve};
 use crate::manifests::{ManifestSet, Mentions, Origin};
 
 /// The built-in checklist for Deployments nothing else applies to.
@@ -567,27 +567,12 @@ fn mentioned_names(
             .filter(|(r, _)| r.spec.target_ref.name == target)
         {
             names.extend(Mentions::of(&r.spec).names);
-            for reference in &r.spec.checklists {
-                match reference.kind {
-                    ChecklistKind::ReadinessChecklist => {
-                        for c in ns
-                            .checklists
-                            .iter()
-                            .filter(|c| c.metadata.name.as_deref() == Some(reference.name.as_str()))
-                        {
-                            names.extend(Mentions::of(&c.spec).names);
-                        }
-                    }
-                    ChecklistKind::ClusterReadinessChecklist => {
-                        for c in set
-                            .cluster_checklists
-                            .iter()
-                            .filter(|c| c.metadata.name.as_deref() == Some(reference.name.as_str()))
-                        {
-                            names.extend(Mentions::of(&c.spec).names);
-                        }
-                    }
-                }
+            let checklists = Checklists {
+                namespaced: &ns.checklists,
+                cluster: &set.cluster_checklists,
+            };
+            for source in resolve(r, checklists, namespace).sources {
+                names.extend(Mentions::of(&source.items).names);
             }
         }
     }

@@ -22,7 +22,7 @@ use super::stores::{Stores, trim};
 use super::writes::RecentWrites;
 use crate::api::{DeploymentReadiness, DeploymentReadinessStatus, Enforcement, GateOutcome, Item};
 use crate::engine::status::{StatusInput, status_from_report};
-use crate::engine::{Checklists, Report, evaluate};
+use crate::engine::{Checklists, Report, evaluate_resolved, resolve};
 use crate::error::{Error, Result};
 use crate::probe::certificate::CertificateCache;
 use crate::probe::{Prober, probe_specs};
@@ -137,30 +137,13 @@ fn judge(
     snapshot.observations.certificates = ctx.certificates.in_namespace(&namespace);
     let namespaced = ctx.stores.checklists_in(&namespace);
     let cluster = ctx.stores.cluster_checklists.state();
-    let report = evaluate(
-        readiness,
-        Checklists {
-            namespaced: &namespaced,
-            cluster: &cluster,
-        },
-        &snapshot,
-    );
-    // Items of every referenced checklist, for the reference index.
-    let mut items: Vec<&Item> = readiness.spec.items.iter().collect();
-    for r in &readiness.spec.checklists {
-        items.extend(
-            namespaced
-                .iter()
-                .filter(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))
-                .flat_map(|c| c.spec.items.iter()),
-        );
-        items.extend(
-            cluster
-                .iter()
-                .filter(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))
-                .flat_map(|c| c.spec.checklist.items.iter()),
-        );
-    }
+    let checklists = Checklists {
+        namespaced: &namespaced,
+        cluster: &cluster,
+    };
+    let resolved = resolve(readiness, checklists, &namespace);
+    let report = evaluate_resolved(readiness, &resolved, &snapshot);
+    let items: Vec<&Item> = resolved.gates().iter().map(|g| g.item).collect();
     let relations = index::relations(readiness, &items, &snapshot);
     (report, relations)
 }
@@ -273,7 +256,6 @@ async fn apply(
                 namespaced: &namespaced,
                 cluster: &cluster,
             },
-            &report,
         ),
     );
 

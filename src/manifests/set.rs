@@ -31,10 +31,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::Document;
-use crate::api::{
-    ChecklistKind, ClusterReadinessChecklist, DeploymentReadiness, ReadinessChecklist,
-};
-use crate::engine::{Snapshot, Source};
+use crate::api::{ClusterReadinessChecklist, DeploymentReadiness, ReadinessChecklist};
+use crate::engine::{ChecklistOrigin, Checklists, Snapshot, Source, resolve};
 
 /// Where an object was read from.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -239,22 +237,18 @@ impl ManifestSet {
                 })
                 .collect()
         });
+        let checklists = Checklists {
+            namespaced: &ns.checklists,
+            cluster: &self.cluster_checklists,
+        };
         for &r in index.readiness_by_target.get(name).into_iter().flatten() {
             let (dr, _) = &ns.readiness[r as usize];
             readiness.extend(dr.metadata.name.as_deref());
-            names.extend(
-                index.readiness_mentions[r as usize]
-                    .iter()
-                    .map(String::as_str),
-            );
-            for reference in &dr.spec.checklists {
-                let mentioned = match reference.kind {
-                    ChecklistKind::ReadinessChecklist => {
-                        index.checklist_mentions.get(&reference.name)
-                    }
-                    ChecklistKind::ClusterReadinessChecklist => {
-                        cluster_mentions.get(&reference.name)
-                    }
+            for source in resolve(dr, checklists, namespace).sources {
+                let mentioned = match source.origin {
+                    ChecklistOrigin::Inline => Some(&index.readiness_mentions[r as usize]),
+                    ChecklistOrigin::Namespaced(c) => index.checklist_mentions.get(c),
+                    ChecklistOrigin::Cluster(c) => cluster_mentions.get(c),
                 };
                 names.extend(mentioned.into_iter().flatten().map(String::as_str));
             }
