@@ -443,7 +443,7 @@ async fn passing_gates_let_helm_wait_succeed(cluster: &Cluster, client: &Client)
     // catching up with the last generation for a moment (seen once in a fresh-clone run: status
     // of generation 2 read just after helm returned); a few seconds at most.
     let d = ns.api::<Deployment>(client).get("app").await.unwrap();
-    if !(!paused(&d) && deployment_available(&d)) {
+    if paused(&d) || !deployment_available(&d) {
         eprintln!(
             "passing gates: Deployment not yet current when helm returned: generation {:?}, observed {:?}, paused {}",
             d.metadata.generation,

@@ -567,7 +567,7 @@ async fn two_replicas_elect_one_writer_and_fail_over() {
         "--lease-name",
         lease.as_str(),
     ];
-    let mut replicas = vec![
+    let mut replicas = [
         Operator::start(cluster, "leader-a", &args).await,
         Operator::start(cluster, "leader-b", &args).await,
     ];

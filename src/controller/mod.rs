@@ -86,14 +86,14 @@ fn readiness_in(
 }
 
 /// Map a namespaced object to the readiness objects it affects.
-fn mapper<K: Resource<DynamicType = ()>>(
+fn mapper<K>(
     readiness: Store<DeploymentReadiness>,
     index: RelationIndex,
     kind: &'static str,
     relates_now: fn(&K, &Relations) -> bool,
 ) -> impl Fn(K) -> Vec<ObjectRef<DeploymentReadiness>> + Send + Sync + 'static
 where
-    K: Send + Sync + 'static,
+    K: Resource<DynamicType = ()> + Send + Sync + 'static,
 {
     move |object: K| {
         let (Some(namespace), Some(name)) =

@@ -44,7 +44,7 @@ pub fn status_from_report(input: StatusInput<'_>) -> DeploymentReadinessStatus {
         previous
             .filter(|_| same_generation)
             .and_then(|p| p.waiting_since.clone())
-            .or_else(|| Some(Time(now)))
+            .or(Some(Time(now)))
     };
     let stalled = match (&waiting_since, progress_deadline_seconds) {
         (Some(since), Some(deadline)) => {
