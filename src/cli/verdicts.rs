@@ -18,7 +18,7 @@ use crate::api::{
     ChecklistKind, ChecklistRef, ClusterReadinessChecklist, DeploymentReadiness,
     DeploymentReadinessSpec, GateOutcome, ReadinessChecklist, Severity, TargetRef,
 };
-use crate::engine::{Checklists, GateResult, Problem, Report, evaluate, resolve};
+use crate::engine::{Checklists, GateResult, Problem, Report, evaluate, kinds_read, resolve};
 use crate::manifests::{ManifestSet, Mentions, Origin};
 
 /// The built-in checklist for Deployments nothing else applies to.
@@ -272,14 +272,22 @@ pub fn judge_each(
         let mut m = Mentions::default();
         for (_, c) in &plan.checklists {
             m.extend(&Mentions::of(&c.spec));
+            m.kinds.extend(kinds_read(&c.spec.items));
         }
         for c in &plan.cluster_checklists {
             m.extend(&Mentions::of(&c.spec));
+            m.kinds.extend(kinds_read(&c.spec.checklist.items));
         }
         m
     };
     let baseline = plan.baseline.then(baseline).flatten();
-    let baseline_mentions = baseline.map(|b| Mentions::of(&b.spec)).unwrap_or_default();
+    let baseline_mentions = baseline
+        .map(|b| {
+            let mut m = Mentions::of(&b.spec);
+            m.kinds = kinds_read(&b.spec.items);
+            m
+        })
+        .unwrap_or_default();
 
     for (namespace, ns) in &set.namespaces {
         let flag_namespaced = plan.flag_checklists(namespace);

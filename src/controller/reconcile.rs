@@ -16,13 +16,13 @@ use tracing::{debug, info, instrument, warn};
 
 use super::enforce::{self, DeploymentVerdict, FIELD_MANAGER};
 use super::events::{self, EventQueue, Publication};
-use super::index::{self, RelationIndex};
+use super::index::RelationIndex;
 use super::metrics::{GateLabels, Metrics, ReadinessLabels, ReasonLabel};
 use super::stores::{Stores, trim};
 use super::writes::RecentWrites;
-use crate::api::{DeploymentReadiness, DeploymentReadinessStatus, Enforcement, GateOutcome, Item};
+use crate::api::{DeploymentReadiness, DeploymentReadinessStatus, Enforcement, GateOutcome};
 use crate::engine::status::{StatusInput, status_from_report};
-use crate::engine::{Checklists, Report, evaluate_resolved, resolve};
+use crate::engine::{Checklists, Dependencies, Report, dependencies, evaluate_resolved, resolve};
 use crate::error::{Error, Result};
 use crate::probe::certificate::CertificateCache;
 use crate::probe::{Prober, probe_specs};
@@ -129,7 +129,7 @@ fn judge(
     readiness: &DeploymentReadiness,
     deployment: Option<Arc<Deployment>>,
     now: Timestamp,
-) -> (Report, index::Relations) {
+) -> (Report, Dependencies) {
     let namespace = readiness.namespace().unwrap_or_default();
     let mut snapshot = ctx.stores.snapshot(&namespace, deployment, now);
     // Live observations gathered outside the engine: probe results and certificate facts.
@@ -143,9 +143,12 @@ fn judge(
     };
     let resolved = resolve(readiness, checklists, &namespace);
     let report = evaluate_resolved(readiness, &resolved, &snapshot);
-    let items: Vec<&Item> = resolved.gates().iter().map(|g| g.item).collect();
-    let relations = index::relations(readiness, &items, &snapshot);
-    (report, relations)
+    let dependencies = dependencies(
+        &readiness.spec.target_ref.name,
+        &resolved.gates(),
+        &snapshot,
+    );
+    (report, dependencies)
 }
 
 /// The combined verdict of the live readiness objects targeting `target`, with `current`
@@ -242,9 +245,9 @@ async fn apply(
     let namespace = readiness.namespace().unwrap_or_default();
     let target_name = readiness.spec.target_ref.name.clone();
     let deployment = fresh_target(ctx, &namespace, &target_name);
-    let (report, relations) = judge(ctx, &readiness, deployment.clone(), now);
+    let (report, dependencies) = judge(ctx, &readiness, deployment.clone(), now);
     let object_ref = ObjectRef::from_obj(readiness.as_ref());
-    ctx.index.record(object_ref.clone(), relations);
+    ctx.index.record(object_ref.clone(), dependencies);
     // Probe exactly the http/prometheus gates this evaluation judged.
     let namespaced = ctx.stores.checklists_in(&namespace);
     let cluster = ctx.stores.cluster_checklists.state();

@@ -4,6 +4,7 @@
 //! gather a [`Snapshot`], the engine judges it, and [`status::status_from_report`] turns the
 //! report into the object's status. Same snapshot, same verdicts, wherever it came from.
 
+mod dependencies;
 pub mod pod;
 pub mod quantity;
 mod resolve;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::PodSpec;
 use serde::Serialize;
 
+pub use dependencies::{Dependencies, dependencies, kinds_read};
 pub use resolve::{ChecklistOrigin, ChecklistSource, Gate, Resolved, resolve};
 pub use snapshot::{
     CertificateFacts, GateKey, Observations, ProbeObservation, ProbeOutcome, Snapshot, Source,

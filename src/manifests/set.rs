@@ -14,10 +14,11 @@
 //!   objects targeting it or in the checklists they use (Secret, ConfigMap and PVC references,
 //!   `service.name`, `tlsCertificate.secretName`, names quoted in a CEL expression, ...), and
 //!   the TLS Secrets of included Ingresses;
-//! - every StorageClass (cluster-scoped, few).
+//! - every StorageClass (cluster-scoped, few);
+//! - whatever [`dependencies`] says the gates read: the objects they name, and every object
+//!   of the kinds a `cel` expression lists (`secrets`, `configMaps`, ...), as in the cluster.
 //!
-//! A `cel` expression therefore sees the related objects (and those it names) only, not the
-//! whole namespace: `size(configMaps)` counts the related ConfigMaps.
+//! The controller's reference index is fed by the same [`dependencies`] function.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
@@ -32,7 +33,9 @@ use serde_json::Value;
 
 use super::Document;
 use crate::api::{ClusterReadinessChecklist, DeploymentReadiness, ReadinessChecklist};
-use crate::engine::{ChecklistOrigin, Checklists, Snapshot, Source, resolve};
+use crate::engine::{
+    ChecklistOrigin, Checklists, Gate, Resolved, Snapshot, Source, dependencies, resolve,
+};
 
 /// Where an object was read from.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -87,6 +90,8 @@ pub struct Mentions {
     pub names: BTreeSet<String>,
     /// DeploymentReadiness names, for their ReadinessApprovals.
     pub readiness: BTreeSet<String>,
+    /// Kinds of which every object is read (by the `cel` items of the checklists mentioned).
+    pub kinds: BTreeSet<&'static str>,
 }
 
 impl Mentions {
@@ -96,7 +101,7 @@ impl Mentions {
         collect_names(value, &mut names);
         Mentions {
             names: names.into_iter().map(String::from).collect(),
-            readiness: BTreeSet::new(),
+            ..Default::default()
         }
     }
 
@@ -107,6 +112,7 @@ impl Mentions {
     pub fn extend(&mut self, other: &Mentions) {
         self.names.extend(other.names.iter().cloned());
         self.readiness.extend(other.readiness.iter().cloned());
+        self.kinds.extend(other.kinds.iter().copied());
     }
 }
 
@@ -241,10 +247,12 @@ impl ManifestSet {
             namespaced: &ns.checklists,
             cluster: &self.cluster_checklists,
         };
+        let mut resolved = Vec::new();
         for &r in index.readiness_by_target.get(name).into_iter().flatten() {
             let (dr, _) = &ns.readiness[r as usize];
             readiness.extend(dr.metadata.name.as_deref());
-            for source in resolve(dr, checklists, namespace).sources {
+            resolved.push(resolve(dr, checklists, namespace));
+            for source in &resolved[resolved.len() - 1].sources {
                 let mentioned = match source.origin {
                     ChecklistOrigin::Inline => Some(&index.readiness_mentions[r as usize]),
                     ChecklistOrigin::Namespaced(c) => index.checklist_mentions.get(c),
@@ -311,16 +319,26 @@ impl ManifestSet {
             }
         }
 
-        snapshot.hpas = take(&objects.hpas, &mut pick.hpas);
-        snapshot.pdbs = take(&objects.pdbs, &mut pick.pdbs);
-        snapshot.services = take(&objects.services, &mut pick.services);
-        snapshot.endpoint_slices = take(&objects.endpoint_slices, &mut pick.endpoint_slices);
-        snapshot.network_policies = take(&objects.network_policies, &mut pick.network_policies);
-        snapshot.ingresses = take(&objects.ingresses, &mut pick.ingresses);
-        snapshot.pvcs = take(&objects.pvcs, &mut pick.pvcs);
-        snapshot.secrets = take(&objects.secrets, &mut pick.secrets);
-        snapshot.config_maps = take(&objects.config_maps, &mut pick.config_maps);
-        snapshot.approvals = take(&objects.approvals, &mut pick.approvals);
+        pick.fill(objects, &mut snapshot);
+
+        // What the gates depend on, by the same function the controller's index uses: objects
+        // they name, and every object of the kinds a `cel` expression reads (as in the cluster).
+        let gates: Vec<Gate<'_>> = resolved.iter().flat_map(Resolved::gates).collect();
+        let deps = dependencies(name, &gates, &snapshot);
+        let before = pick.len();
+        for (kind, object) in &deps.objects {
+            for &(k, i) in index.by_name.get(object.as_str()).into_iter().flatten() {
+                if k.name() == *kind {
+                    pick.push(k, i);
+                }
+            }
+        }
+        for &kind in deps.kinds.iter().chain(&extra.kinds) {
+            pick.all_of(kind, objects);
+        }
+        if pick.len() != before {
+            pick.fill(objects, &mut snapshot);
+        }
         snapshot
     }
 
@@ -363,6 +381,24 @@ enum Kind {
     Approval,
 }
 
+impl Kind {
+    /// The Kubernetes kind, as dependencies name it.
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Hpa => "HorizontalPodAutoscaler",
+            Kind::Pdb => "PodDisruptionBudget",
+            Kind::Service => "Service",
+            Kind::EndpointSlice => "EndpointSlice",
+            Kind::NetworkPolicy => "NetworkPolicy",
+            Kind::Ingress => "Ingress",
+            Kind::Pvc => "PersistentVolumeClaim",
+            Kind::Secret => "Secret",
+            Kind::ConfigMap => "ConfigMap",
+            Kind::Approval => "ReadinessApproval",
+        }
+    }
+}
+
 /// Positions (in `Namespace::related`) of the objects picked for one snapshot.
 #[derive(Default)]
 struct Picked {
@@ -393,6 +429,60 @@ impl Picked {
             Kind::Approval => &mut self.approvals,
         };
         list.push(i);
+    }
+
+    /// Every object of `kind` (a Kubernetes kind name).
+    fn all_of(&mut self, kind: &str, objects: &Snapshot) {
+        let (list, n) = match kind {
+            "HorizontalPodAutoscaler" => (&mut self.hpas, objects.hpas.len()),
+            "PodDisruptionBudget" => (&mut self.pdbs, objects.pdbs.len()),
+            "Service" => (&mut self.services, objects.services.len()),
+            "EndpointSlice" => (&mut self.endpoint_slices, objects.endpoint_slices.len()),
+            "NetworkPolicy" => (&mut self.network_policies, objects.network_policies.len()),
+            "Ingress" => (&mut self.ingresses, objects.ingresses.len()),
+            "PersistentVolumeClaim" => (&mut self.pvcs, objects.pvcs.len()),
+            "Secret" => (&mut self.secrets, objects.secrets.len()),
+            "ConfigMap" => (&mut self.config_maps, objects.config_maps.len()),
+            _ => return,
+        };
+        list.extend(0..n as u32);
+    }
+
+    /// How many distinct objects are picked.
+    fn len(&mut self) -> usize {
+        let lists = [
+            &mut self.hpas,
+            &mut self.pdbs,
+            &mut self.services,
+            &mut self.endpoint_slices,
+            &mut self.network_policies,
+            &mut self.ingresses,
+            &mut self.pvcs,
+            &mut self.secrets,
+            &mut self.config_maps,
+            &mut self.approvals,
+        ];
+        lists
+            .into_iter()
+            .map(|l| {
+                sort_dedup(l);
+                l.len()
+            })
+            .sum()
+    }
+
+    /// The picked objects into `snapshot`, in input order.
+    fn fill(&mut self, objects: &Snapshot, snapshot: &mut Snapshot) {
+        snapshot.hpas = take(&objects.hpas, &mut self.hpas);
+        snapshot.pdbs = take(&objects.pdbs, &mut self.pdbs);
+        snapshot.services = take(&objects.services, &mut self.services);
+        snapshot.endpoint_slices = take(&objects.endpoint_slices, &mut self.endpoint_slices);
+        snapshot.network_policies = take(&objects.network_policies, &mut self.network_policies);
+        snapshot.ingresses = take(&objects.ingresses, &mut self.ingresses);
+        snapshot.pvcs = take(&objects.pvcs, &mut self.pvcs);
+        snapshot.secrets = take(&objects.secrets, &mut self.secrets);
+        snapshot.config_maps = take(&objects.config_maps, &mut self.config_maps);
+        snapshot.approvals = take(&objects.approvals, &mut self.approvals);
     }
 }
 
@@ -1041,6 +1131,7 @@ spec:
         let extra = Mentions {
             names: ["unrelated".into()].into(),
             readiness: ["web".into()].into(),
+            ..Default::default()
         };
         let s = set.snapshot_with(
             "default",
