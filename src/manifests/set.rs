@@ -333,8 +333,10 @@ impl ManifestSet {
                 }
             }
         }
-        for &kind in deps.kinds.iter().chain(&extra.kinds) {
-            pick.all_of(kind, objects);
+        for (&k, all) in &index.by_kind {
+            if deps.kinds.contains(k.name()) || extra.kinds.contains(k.name()) {
+                all.iter().for_each(|&i| pick.push(k, i));
+            }
         }
         if pick.len() != before {
             pick.fill(objects, &mut snapshot);
@@ -367,7 +369,7 @@ impl ManifestSet {
 }
 
 /// Kinds of related objects, for the by-name index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kind {
     Hpa,
     Pdb,
@@ -431,23 +433,6 @@ impl Picked {
         list.push(i);
     }
 
-    /// Every object of `kind` (a Kubernetes kind name).
-    fn all_of(&mut self, kind: &str, objects: &Snapshot) {
-        let (list, n) = match kind {
-            "HorizontalPodAutoscaler" => (&mut self.hpas, objects.hpas.len()),
-            "PodDisruptionBudget" => (&mut self.pdbs, objects.pdbs.len()),
-            "Service" => (&mut self.services, objects.services.len()),
-            "EndpointSlice" => (&mut self.endpoint_slices, objects.endpoint_slices.len()),
-            "NetworkPolicy" => (&mut self.network_policies, objects.network_policies.len()),
-            "Ingress" => (&mut self.ingresses, objects.ingresses.len()),
-            "PersistentVolumeClaim" => (&mut self.pvcs, objects.pvcs.len()),
-            "Secret" => (&mut self.secrets, objects.secrets.len()),
-            "ConfigMap" => (&mut self.config_maps, objects.config_maps.len()),
-            _ => return,
-        };
-        list.extend(0..n as u32);
-    }
-
     /// How many distinct objects are picked.
     fn len(&mut self) -> usize {
         let lists = [
@@ -504,6 +489,8 @@ fn take<K>(objects: &[Arc<K>], picked: &mut Vec<u32>) -> Vec<Arc<K>> {
 #[derive(Clone, Debug, Default)]
 struct Index {
     by_name: HashMap<String, Vec<(Kind, u32)>>,
+    /// Every object of each kind, for the lists a `cel` expression reads whole.
+    by_kind: HashMap<Kind, Vec<u32>>,
     services: SelectorIndex,
     pdbs: SelectorIndex,
     network_policies: SelectorIndex,
@@ -532,6 +519,7 @@ impl Index {
                 if let Some(n) = &meta.name {
                     index_by_name_push(&mut index.by_name, n, kind, i);
                 }
+                index.by_kind.entry(kind).or_default().push(i as u32);
             };
         for (i, x) in o.hpas.iter().enumerate() {
             name(Kind::Hpa, i, &x.metadata);
@@ -1142,6 +1130,35 @@ spec:
         );
         assert_eq!(names(&s.config_maps), ["unrelated"]);
         assert_eq!(names(&s.approvals), ["a2"]);
+    }
+
+    #[test]
+    fn a_cel_gate_sees_every_object_of_the_lists_it_uses() {
+        let mut text = APP.to_string();
+        text.push_str("---\n{apiVersion: gonogo.dev/v1alpha1, kind: DeploymentReadiness, metadata: {name: web-ready}, spec: {targetRef: {name: web}, items: [{name: c, cel: {expression: 'size(configMaps) == 2'}}]}}\n");
+        let set = set(&text);
+        let web = &set.namespaces["default"].deployments[1].0;
+        let s = set.snapshot_for("default", web, Timestamp::UNIX_EPOCH, &BTreeSet::new());
+        assert_eq!(
+            names(&s.config_maps),
+            ["feature-flags", "unrelated"],
+            "none is named, both are read"
+        );
+        assert!(s.secrets.is_empty(), "the expression reads no Secret");
+        // Checklists applied from outside the set say which lists their cel items read.
+        let api = &set.namespaces["default"].deployments[0].0;
+        let extra = Mentions {
+            kinds: ["Secret"].into(),
+            ..Default::default()
+        };
+        let s = set.snapshot_with(
+            "default",
+            api,
+            Timestamp::UNIX_EPOCH,
+            &BTreeSet::new(),
+            &extra,
+        );
+        assert_eq!(names(&s.secrets), ["api-env", "web-env", "api-tls"]);
     }
 
     #[test]
