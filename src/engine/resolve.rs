@@ -43,18 +43,23 @@ pub struct Resolved<'a> {
     /// Problems of the readiness object itself: a cross-namespace reference, a checklist not
     /// found, a duplicate item (duplicates last: they only warn).
     pub problems: Vec<Problem>,
+    /// `(source, item)` positions of the gates: every item but the duplicates, in order.
+    gates: Vec<(u32, u32)>,
 }
 
 impl<'a> Resolved<'a> {
     /// Every gate, in order: each checklist's items, then the inline items. An item whose name
     /// appears twice in one checklist label is judged once (a [`Problem`] says so).
     pub fn gates(&self) -> Vec<Gate<'_>> {
-        let mut seen = BTreeSet::new();
-        self.sources
+        self.gates
             .iter()
-            .flat_map(|s| s.items.iter().map(move |item| (s.label.as_str(), item)))
-            .filter(|(checklist, item)| seen.insert((*checklist, item.name.as_str())))
-            .map(|(checklist, item)| Gate { checklist, item })
+            .filter_map(|&(s, i)| {
+                let source = self.sources.get(s as usize)?;
+                Some(Gate {
+                    checklist: &source.label,
+                    item: source.items.get(i as usize)?,
+                })
+            })
             .collect()
     }
 }
@@ -149,9 +154,11 @@ pub fn resolve<'a>(
     }
 
     let mut seen = BTreeSet::new();
-    for source in &resolved.sources {
-        for item in source.items {
-            if !seen.insert((source.label.as_str(), item.name.as_str())) {
+    for (s, source) in resolved.sources.iter().enumerate() {
+        for (i, item) in source.items.iter().enumerate() {
+            if seen.insert((source.label.as_str(), item.name.as_str())) {
+                resolved.gates.push((s as u32, i as u32));
+            } else {
                 resolved.problems.push(Problem {
                     reason: "DuplicateItem",
                     message: format!(
