@@ -3,8 +3,8 @@
 //! are judged against the filtered snapshot and against the whole namespace, and the reports
 //! must be identical. New fixtures of any check kind are covered automatically.
 //!
-//! `cel` gates are left out of the comparison: offline, a CEL expression sees the related
-//! objects only, by design (documented in the README), so `size(configMaps)` may differ.
+//! `cel` gates are compared too: the filter holds every object of the lists an expression uses
+//! (`engine::dependencies`), so `size(configMaps)` is the same both ways.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -38,11 +38,6 @@ fn load(texts: &[(String, String)]) -> ManifestSet {
     set
 }
 
-fn without_cel(mut report: gonogo::engine::Report) -> gonogo::engine::Report {
-    report.gates.retain(|g| g.kind != "cel");
-    report
-}
-
 /// Judge every DeploymentReadiness and the baseline both ways; return the differences.
 fn compare(label: &str, set: &ManifestSet, now: jiff::Timestamp) -> (usize, Vec<String>) {
     let mut compared = 0;
@@ -72,8 +67,8 @@ fn compare(label: &str, set: &ManifestSet, now: jiff::Timestamp) -> (usize, Vec<
                     .filter(|(r, _)| r.spec.target_ref.name == name)
                 {
                     compared += 1;
-                    let a = without_cel(evaluate(readiness, checklists, &filtered));
-                    let b = without_cel(evaluate(readiness, checklists, &full));
+                    let a = evaluate(readiness, checklists, &filtered);
+                    let b = evaluate(readiness, checklists, &full);
                     if a != b {
                         differences.push(format!("{label}: {ns_name}/{name} ({source:?}):\n  filtered: {a:?}\n  full:     {b:?}"));
                     }

@@ -105,6 +105,31 @@ impl Check for Cel {
     }
 }
 
+impl Cel {
+    /// The kinds whose every object in the namespace the expression may read (through `pdbs`,
+    /// `secrets`, ...): a change to any of them may change its value. None when it does not
+    /// compile (its verdict cannot change).
+    pub fn kinds_read(&self) -> Vec<&'static str> {
+        let Ok(compiled) = compile(&self.expression) else {
+            return Vec::new();
+        };
+        compiled
+            .variables
+            .iter()
+            .filter_map(|v| match *v {
+                "pdbs" => Some("PodDisruptionBudget"),
+                "services" => Some("Service"),
+                "networkPolicies" => Some("NetworkPolicy"),
+                "pvcs" => Some("PersistentVolumeClaim"),
+                "secrets" => Some("Secret"),
+                "configMaps" => Some("ConfigMap"),
+                // The target, and the HPA scaling it: dependencies by name and target already.
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// A compiled expression and the variables it refers to (only those are converted).
 struct Compiled {
     program: cel::Program,

@@ -6,6 +6,7 @@
 //! (`deploy/admission/approval-policy.yaml`) rejects an approval in anyone else's name.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -19,7 +20,7 @@ use crate::api::{
     ReadinessApproval, ReadinessApprovalSpec, ReadinessChecklist, ReadinessRef,
 };
 use crate::checks::approval::{current_images, template_hash};
-use crate::engine::INLINE_CHECKLIST;
+use crate::engine::{Checklists, Gate, resolve};
 
 #[derive(clap::Args, Debug)]
 pub struct ApproveArgs {
@@ -99,21 +100,25 @@ async fn approve(args: ApproveArgs) -> anyhow::Result<String> {
                 Api::<ReadinessChecklist>::namespaced(client.clone(), &namespace)
                     .get_opt(&r.name)
                     .await
-                    .map(|c| c.map(|c| namespaced.push(c)))
+                    .map(|c| c.map(|c| namespaced.push(Arc::new(c))))
             }
             ChecklistKind::ClusterReadinessChecklist => {
                 Api::<ClusterReadinessChecklist>::all(client.clone())
                     .get_opt(&r.name)
                     .await
-                    .map(|c| c.map(|c| cluster.push(c)))
+                    .map(|c| c.map(|c| cluster.push(Arc::new(c))))
             }
         };
         if let Err(e) = found {
             unreadable.push(format!("{} {}: {e}", kind_name(r.kind), r.name));
         }
     }
-    let sources = item_sources(&readiness, &namespaced, &cluster);
-    let approvers = match find_approval_item(&sources, &args.item) {
+    let checklists = Checklists {
+        namespaced: &namespaced,
+        cluster: &cluster,
+    };
+    let resolved = resolve(&readiness, checklists, &namespace);
+    let approvers = match find_approval_item(&resolved.gates(), &args.item) {
         Ok(approvers) => approvers,
         Err(e) if unreadable.is_empty() => anyhow::bail!("{e}"),
         Err(e) => {
@@ -211,44 +216,12 @@ fn describe(approval: &ReadinessApproval, dry_run: bool) -> String {
     )
 }
 
-/// `(checklist label, items)` as the engine names them: `inline`, the ReadinessChecklist's
-/// name, `cluster/<name>`.
-fn item_sources<'a>(
-    readiness: &'a DeploymentReadiness,
-    namespaced: &'a [ReadinessChecklist],
-    cluster: &'a [ClusterReadinessChecklist],
-) -> Vec<(String, &'a [Item])> {
-    let mut sources: Vec<(String, &[Item])> = Vec::new();
-    for r in &readiness.spec.checklists {
-        match r.kind {
-            ChecklistKind::ReadinessChecklist => {
-                if let Some(c) = namespaced
-                    .iter()
-                    .find(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))
-                {
-                    sources.push((r.name.clone(), &c.spec.items));
-                }
-            }
-            ChecklistKind::ClusterReadinessChecklist => {
-                if let Some(c) = cluster
-                    .iter()
-                    .find(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))
-                {
-                    sources.push((format!("cluster/{}", r.name), &c.spec.checklist.items));
-                }
-            }
-        }
-    }
-    sources.push((INLINE_CHECKLIST.to_string(), &readiness.spec.items));
-    sources
-}
-
 /// The approvers of the approval gate `wanted` names (`name` or `checklist/name`), or why it
 /// names none.
-fn find_approval_item(sources: &[(String, &[Item])], wanted: &str) -> Result<Vec<String>, String> {
-    let matching: Vec<(&str, &Item)> = sources
+fn find_approval_item(gates: &[Gate<'_>], wanted: &str) -> Result<Vec<String>, String> {
+    let matching: Vec<(&str, &Item)> = gates
         .iter()
-        .flat_map(|(label, items)| items.iter().map(move |i| (label.as_str(), i)))
+        .map(|g| (g.checklist, g.item))
         .filter(|(label, i)| i.name == wanted || format!("{label}/{}", i.name) == wanted)
         .collect();
     let approvals: Vec<&Item> = matching
@@ -280,14 +253,10 @@ fn find_approval_item(sources: &[(String, &[Item])], wanted: &str) -> Result<Vec
             kinds.join(", ")
         ));
     }
-    let known: Vec<String> = sources
+    let known: Vec<String> = gates
         .iter()
-        .flat_map(|(label, items)| {
-            items
-                .iter()
-                .filter(|i| i.approval.is_some())
-                .map(move |i| format!("{label}/{}", i.name))
-        })
+        .filter(|g| g.item.approval.is_some())
+        .map(|g| format!("{}/{}", g.checklist, g.item.name))
         .collect();
     if known.is_empty() {
         Err(format!(
@@ -420,7 +389,6 @@ mod tests {
     use crate::checks::{Check, Context};
     use crate::engine::{Outcome, Snapshot, Source};
     use std::collections::BTreeMap;
-    use std::sync::Arc;
 
     fn readiness() -> DeploymentReadiness {
         serde_yaml_ng::from_str(
@@ -563,8 +531,13 @@ spec:
     #[test]
     fn items_are_found_by_name_or_qualified_name() {
         let r = readiness();
-        let namespaced = [sre()];
-        let sources = item_sources(&r, &namespaced, &[]);
+        let namespaced = [Arc::new(sre())];
+        let checklists = Checklists {
+            namespaced: &namespaced,
+            cluster: &[],
+        };
+        let resolved = resolve(&r, checklists, "shop");
+        let sources = resolved.gates();
         // `signoff` names an inline gate and the sre one: the union of their approvers, and the
         // sre gate lets anyone approve.
         assert_eq!(find_approval_item(&sources, "signoff"), Ok(vec![]));

@@ -18,7 +18,7 @@ use crate::api::{
     ChecklistKind, ChecklistRef, ClusterReadinessChecklist, DeploymentReadiness,
     DeploymentReadinessSpec, GateOutcome, ReadinessChecklist, Severity, TargetRef,
 };
-use crate::engine::{Checklists, GateResult, Problem, Report, evaluate};
+use crate::engine::{Checklists, GateResult, Problem, Report, evaluate, kinds_read, resolve};
 use crate::manifests::{ManifestSet, Mentions, Origin};
 
 /// The built-in checklist for Deployments nothing else applies to.
@@ -272,14 +272,22 @@ pub fn judge_each(
         let mut m = Mentions::default();
         for (_, c) in &plan.checklists {
             m.extend(&Mentions::of(&c.spec));
+            m.kinds.extend(kinds_read(&c.spec.items));
         }
         for c in &plan.cluster_checklists {
             m.extend(&Mentions::of(&c.spec));
+            m.kinds.extend(kinds_read(&c.spec.checklist.items));
         }
         m
     };
     let baseline = plan.baseline.then(baseline).flatten();
-    let baseline_mentions = baseline.map(|b| Mentions::of(&b.spec)).unwrap_or_default();
+    let baseline_mentions = baseline
+        .map(|b| {
+            let mut m = Mentions::of(&b.spec);
+            m.kinds = kinds_read(&b.spec.items);
+            m
+        })
+        .unwrap_or_default();
 
     for (namespace, ns) in &set.namespaces {
         let flag_namespaced = plan.flag_checklists(namespace);
@@ -567,27 +575,12 @@ fn mentioned_names(
             .filter(|(r, _)| r.spec.target_ref.name == target)
         {
             names.extend(Mentions::of(&r.spec).names);
-            for reference in &r.spec.checklists {
-                match reference.kind {
-                    ChecklistKind::ReadinessChecklist => {
-                        for c in ns
-                            .checklists
-                            .iter()
-                            .filter(|c| c.metadata.name.as_deref() == Some(reference.name.as_str()))
-                        {
-                            names.extend(Mentions::of(&c.spec).names);
-                        }
-                    }
-                    ChecklistKind::ClusterReadinessChecklist => {
-                        for c in set
-                            .cluster_checklists
-                            .iter()
-                            .filter(|c| c.metadata.name.as_deref() == Some(reference.name.as_str()))
-                        {
-                            names.extend(Mentions::of(&c.spec).names);
-                        }
-                    }
-                }
+            let checklists = Checklists {
+                namespaced: &ns.checklists,
+                cluster: &set.cluster_checklists,
+            };
+            for source in resolve(r, checklists, namespace).sources {
+                names.extend(Mentions::of(&source.items).names);
             }
         }
     }

@@ -1,40 +1,30 @@
 //! Reference index: which objects each DeploymentReadiness depends on, so a change to one
 //! object re-evaluates only the DeploymentReadiness objects it affects.
 //!
-//! Each reconcile records the objects the evaluation could look at (by name, and the pod
-//! labels selectors are matched against). A watched object maps to the readiness objects that
+//! Each reconcile records what the evaluation depends on ([`crate::engine::dependencies`]: the
+//! objects it could read by name, the kinds it reads whole, the pod labels selectors are
+//! matched against). A watched object maps to the readiness objects that
 //! depended on it at their last evaluation *or* depend on it now (a new Service selecting the
 //! pods), so both gaining and losing a relation trigger re-evaluation.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
-use k8s_openapi::api::core::v1::PodSpec;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 
-use crate::api::{DeploymentReadiness, Item};
-use crate::engine::{Snapshot, pod};
-
-/// What one DeploymentReadiness depended on at its last evaluation.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Relations {
-    pub target: String,
-    /// The target's pod template labels, for "does this selector select the pods now".
-    pub pod_labels: BTreeMap<String, String>,
-    /// `(kind, name)` of every object the evaluation could read.
-    pub objects: BTreeSet<(&'static str, String)>,
-}
+use crate::api::DeploymentReadiness;
+use crate::engine::Dependencies;
 
 #[derive(Clone, Default)]
 pub struct RelationIndex {
-    inner: Arc<RwLock<HashMap<ObjectRef<DeploymentReadiness>, Relations>>>,
+    inner: Arc<RwLock<HashMap<ObjectRef<DeploymentReadiness>, Dependencies>>>,
 }
 
 impl RelationIndex {
-    pub fn record(&self, readiness: ObjectRef<DeploymentReadiness>, relations: Relations) {
+    pub fn record(&self, readiness: ObjectRef<DeploymentReadiness>, dependencies: Dependencies) {
         if let Ok(mut map) = self.inner.write() {
-            map.insert(readiness, relations);
+            map.insert(readiness, dependencies);
         }
     }
 
@@ -53,17 +43,16 @@ impl RelationIndex {
         candidates: impl IntoIterator<Item = ObjectRef<DeploymentReadiness>>,
         kind: &'static str,
         name: &str,
-        relates_now: impl Fn(&Relations) -> bool,
+        relates_now: impl Fn(&Dependencies) -> bool,
     ) -> Vec<ObjectRef<DeploymentReadiness>> {
         let Ok(map) = self.inner.read() else {
             return candidates.into_iter().collect();
         };
-        let object = (kind, name.to_string());
         candidates
             .into_iter()
             .filter(|r| match map.get(r) {
                 None => true,
-                Some(rel) => rel.objects.contains(&object) || relates_now(rel),
+                Some(deps) => deps.reads(kind, name) || relates_now(deps),
             })
             .collect()
     }
@@ -165,175 +154,6 @@ impl TargetIndex {
             .get(&(namespace.to_string(), deployment.to_string()))
             .map(|names| names.iter().cloned().collect())
             .unwrap_or_default()
-    }
-}
-
-/// The objects an evaluation of `readiness` (with these checklist items) against `snapshot`
-/// could read.
-pub fn relations(
-    readiness: &DeploymentReadiness,
-    items: &[&Item],
-    snapshot: &Snapshot,
-) -> Relations {
-    let mut rel = Relations {
-        target: readiness.spec.target_ref.name.clone(),
-        ..Default::default()
-    };
-    rel.objects.insert(("Deployment", rel.target.clone()));
-    let Some(deployment) = snapshot.deployment.as_deref() else {
-        return rel;
-    };
-    let template = deployment.spec.as_ref().map(|s| &s.template);
-    rel.pod_labels = template
-        .and_then(|t| t.metadata.as_ref())
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default();
-    if let Some(pod_spec) = template.and_then(|t| t.spec.as_ref()) {
-        template_references(pod_spec, &mut rel.objects);
-    }
-    for item in items {
-        if let Some(s) = &item.secrets {
-            rel.objects
-                .extend(s.required.iter().map(|n| ("Secret", n.name.clone())));
-        }
-        if let Some(c) = &item.config_maps {
-            rel.objects
-                .extend(c.required.iter().map(|n| ("ConfigMap", n.name.clone())));
-        }
-        if let Some(p) = &item.pvcs_bound {
-            rel.objects.extend(
-                p.claims
-                    .iter()
-                    .map(|c| ("PersistentVolumeClaim", c.clone())),
-            );
-        }
-        if let Some(t) = &item.tls_certificate
-            && let Some(secret) = &t.secret_name
-        {
-            rel.objects.insert(("Secret", secret.clone()));
-        }
-        if let Some(h) = &item.http {
-            rel.objects.insert(("Service", h.service.clone()));
-        }
-        if let Some(s) = &item.service
-            && let Some(name) = &s.name
-        {
-            rel.objects.insert(("Service", name.clone()));
-        }
-    }
-    for svc in &snapshot.services {
-        let selects = svc
-            .spec
-            .as_ref()
-            .and_then(|s| s.selector.as_ref())
-            .is_some_and(|sel| pod::map_selector_matches(sel, &rel.pod_labels));
-        if selects && let Some(name) = &svc.metadata.name {
-            rel.objects.insert(("Service", name.clone()));
-        }
-    }
-    // Ingresses routing to those Services, and their TLS Secrets.
-    for ingress in &snapshot.ingresses {
-        let spec = ingress.spec.as_ref();
-        let backends = spec
-            .into_iter()
-            .flat_map(|s| s.rules.iter().flatten())
-            .flat_map(|r| r.http.iter().flat_map(|h| h.paths.iter()))
-            .filter_map(|p| p.backend.service.as_ref().map(|s| s.name.clone()))
-            .chain(
-                spec.and_then(|s| s.default_backend.as_ref())
-                    .and_then(|b| b.service.as_ref())
-                    .map(|s| s.name.clone()),
-            );
-        let routes_here = backends
-            .into_iter()
-            .any(|svc| rel.objects.contains(&("Service", svc)));
-        if routes_here {
-            if let Some(name) = &ingress.metadata.name {
-                rel.objects.insert(("Ingress", name.clone()));
-            }
-            for tls in spec.into_iter().flat_map(|s| s.tls.iter().flatten()) {
-                if let Some(secret) = &tls.secret_name {
-                    rel.objects.insert(("Secret", secret.clone()));
-                }
-            }
-        }
-    }
-    for pdb in &snapshot.pdbs {
-        let selects = pdb
-            .spec
-            .as_ref()
-            .and_then(|s| s.selector.as_ref())
-            .is_some_and(|sel| pod::selector_matches(sel, &rel.pod_labels));
-        if selects && let Some(name) = &pdb.metadata.name {
-            rel.objects.insert(("PodDisruptionBudget", name.clone()));
-        }
-    }
-    for np in &snapshot.network_policies {
-        let selects = np.spec.as_ref().is_some_and(|s| {
-            s.pod_selector
-                .as_ref()
-                .is_none_or(|sel| pod::selector_matches(sel, &rel.pod_labels))
-        });
-        if selects && let Some(name) = &np.metadata.name {
-            rel.objects.insert(("NetworkPolicy", name.clone()));
-        }
-    }
-    if let Some(hpa) = pod::hpa_for(snapshot, &rel.target)
-        && let Some(name) = &hpa.metadata.name
-    {
-        rel.objects
-            .insert(("HorizontalPodAutoscaler", name.clone()));
-    }
-    rel
-}
-
-/// Names of Secrets, ConfigMaps and PVCs the pod template refers to.
-fn template_references(pod_spec: &PodSpec, out: &mut BTreeSet<(&'static str, String)>) {
-    for (container, _) in pod::containers(pod_spec) {
-        for env in container.env.iter().flatten() {
-            if let Some(from) = &env.value_from {
-                if let Some(r) = &from.secret_key_ref {
-                    out.insert(("Secret", r.name.clone()));
-                }
-                if let Some(r) = &from.config_map_key_ref {
-                    out.insert(("ConfigMap", r.name.clone()));
-                }
-            }
-        }
-        for from in container.env_from.iter().flatten() {
-            if let Some(r) = &from.secret_ref {
-                out.insert(("Secret", r.name.clone()));
-            }
-            if let Some(r) = &from.config_map_ref {
-                out.insert(("ConfigMap", r.name.clone()));
-            }
-        }
-    }
-    for volume in pod_spec.volumes.iter().flatten() {
-        if let Some(s) = volume.secret.as_ref().and_then(|s| s.secret_name.clone()) {
-            out.insert(("Secret", s));
-        }
-        if let Some(c) = &volume.config_map {
-            out.insert(("ConfigMap", c.name.clone()));
-        }
-        if let Some(p) = &volume.persistent_volume_claim {
-            out.insert(("PersistentVolumeClaim", p.claim_name.clone()));
-        }
-        for source in volume
-            .projected
-            .iter()
-            .flat_map(|p| p.sources.iter().flatten())
-        {
-            if let Some(s) = &source.secret {
-                out.insert(("Secret", s.name.clone()));
-            }
-            if let Some(c) = &source.config_map {
-                out.insert(("ConfigMap", c.name.clone()));
-            }
-        }
-    }
-    for secret in pod_spec.image_pull_secrets.iter().flatten() {
-        out.insert(("Secret", secret.name.clone()));
     }
 }
 

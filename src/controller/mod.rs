@@ -45,10 +45,11 @@ use tracing::{error, info};
 use crate::api::{
     ClusterReadinessChecklist, DeploymentReadiness, ReadinessApproval, ReadinessChecklist,
 };
+use crate::engine::Dependencies;
 use crate::engine::pod;
 use crate::probe::certificate::CertificateCache;
 use crate::probe::{ProbeConfig, Prober, ssrf};
-use index::{RelationIndex, Relations};
+use index::RelationIndex;
 use reconcile::Context;
 use stores::{Stores, trim};
 use writes::RecentWrites;
@@ -95,7 +96,7 @@ fn mapper<K>(
     readiness: Store<DeploymentReadiness>,
     index: RelationIndex,
     kind: &'static str,
-    relates_now: fn(&K, &Relations) -> bool,
+    relates_now: fn(&K, &Dependencies) -> bool,
 ) -> impl Fn(K) -> Vec<ObjectRef<DeploymentReadiness>> + Send + Sync + 'static
 where
     K: Resource<DynamicType = ()> + Send + Sync + 'static,

@@ -16,13 +16,13 @@ use tracing::{debug, info, instrument, warn};
 
 use super::enforce::{self, DeploymentVerdict, FIELD_MANAGER};
 use super::events::{self, EventQueue, Publication};
-use super::index::{self, RelationIndex};
+use super::index::RelationIndex;
 use super::metrics::{GateLabels, Metrics, ReadinessLabels, ReasonLabel};
 use super::stores::{Stores, trim};
 use super::writes::RecentWrites;
-use crate::api::{DeploymentReadiness, DeploymentReadinessStatus, Enforcement, GateOutcome, Item};
+use crate::api::{DeploymentReadiness, DeploymentReadinessStatus, Enforcement, GateOutcome};
 use crate::engine::status::{StatusInput, status_from_report};
-use crate::engine::{Checklists, Report, evaluate};
+use crate::engine::{Checklists, Dependencies, Report, dependencies, evaluate_resolved, resolve};
 use crate::error::{Error, Result};
 use crate::probe::certificate::CertificateCache;
 use crate::probe::{Prober, probe_specs};
@@ -131,7 +131,7 @@ fn judge(
     readiness: &DeploymentReadiness,
     deployment: Option<Arc<Deployment>>,
     now: Timestamp,
-) -> (Report, index::Relations) {
+) -> (Report, Dependencies) {
     let namespace = readiness.namespace().unwrap_or_default();
     let mut snapshot = ctx.stores.snapshot(&namespace, deployment, now);
     // Live observations gathered outside the engine: probe results and certificate facts.
@@ -139,34 +139,20 @@ fn judge(
     snapshot.observations.certificates = ctx.certificates.in_namespace(&namespace);
     let namespaced = ctx.stores.checklists_in(&namespace);
     let cluster = ctx.stores.cluster_checklists.state();
-    let mut report = evaluate(
-        readiness,
-        Checklists {
-            namespaced: &namespaced,
-            cluster: &cluster,
-        },
-        &snapshot,
-    );
+    let checklists = Checklists {
+        namespaced: &namespaced,
+        cluster: &cluster,
+    };
+    let resolved = resolve(readiness, checklists, &namespace);
+    let mut report = evaluate_resolved(readiness, &resolved, &snapshot);
     ctx.stores
         .explain_unreadable_checklists(readiness, &mut report);
-    // Items of every referenced checklist, for the reference index.
-    let mut items: Vec<&Item> = readiness.spec.items.iter().collect();
-    for r in &readiness.spec.checklists {
-        items.extend(
-            namespaced
-                .iter()
-                .filter(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))
-                .flat_map(|c| c.spec.items.iter()),
-        );
-        items.extend(
-            cluster
-                .iter()
-                .filter(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))
-                .flat_map(|c| c.spec.checklist.items.iter()),
-        );
-    }
-    let relations = index::relations(readiness, &items, &snapshot);
-    (report, relations)
+    let dependencies = dependencies(
+        &readiness.spec.target_ref.name,
+        &resolved.gates(),
+        &snapshot,
+    );
+    (report, dependencies)
 }
 
 /// The combined verdict of the live readiness objects targeting `target`, with `current`
@@ -293,9 +279,9 @@ async fn apply(
     let deployment = target_name
         .as_deref()
         .and_then(|name| fresh_target(ctx, &namespace, name));
-    let (report, relations) = judge(ctx, &readiness, deployment.clone(), now);
+    let (report, dependencies) = judge(ctx, &readiness, deployment.clone(), now);
     let object_ref = ObjectRef::from_obj(readiness.as_ref());
-    ctx.index.record(object_ref.clone(), relations);
+    ctx.index.record(object_ref.clone(), dependencies);
     // Probe exactly the http/prometheus gates this evaluation judged.
     let namespaced = ctx.stores.checklists_in(&namespace);
     let cluster = ctx.stores.cluster_checklists.state();
@@ -307,7 +293,6 @@ async fn apply(
                 namespaced: &namespaced,
                 cluster: &cluster,
             },
-            &report,
         ),
     );
 

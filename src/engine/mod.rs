@@ -4,25 +4,28 @@
 //! gather a [`Snapshot`], the engine judges it, and [`status::status_from_report`] turns the
 //! report into the object's status. Same snapshot, same verdicts, wherever it came from.
 
+mod dependencies;
 pub mod pod;
 pub mod quantity;
+mod resolve;
 mod snapshot;
 pub mod status;
 mod waivers;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::PodSpec;
 use serde::Serialize;
 
+pub use dependencies::{Dependencies, dependencies, kinds_read};
+pub use resolve::{ChecklistOrigin, ChecklistSource, Gate, Resolved, resolve};
 pub use snapshot::{
     CertificateFacts, GateKey, Observations, ProbeObservation, ProbeOutcome, Snapshot, Source,
 };
 
 use crate::api::{
-    ChecklistKind, ClusterReadinessChecklist, DeploymentReadiness, GateOutcome, Item, Phase,
-    ReadinessChecklist, Severity, Summary,
+    ClusterReadinessChecklist, DeploymentReadiness, GateOutcome, Phase, ReadinessChecklist,
+    Severity, Summary,
 };
 use crate::checks::Context;
 
@@ -200,7 +203,24 @@ pub fn evaluate(
     checklists: Checklists<'_>,
     snapshot: &Snapshot,
 ) -> Report {
-    let mut report = Report::default();
+    evaluate_resolved(
+        readiness,
+        &resolve(readiness, checklists, &snapshot.namespace),
+        snapshot,
+    )
+}
+
+/// [`evaluate`] with the gates already resolved (the controller resolves once for the
+/// verdict and for what it depends on).
+pub fn evaluate_resolved(
+    readiness: &DeploymentReadiness,
+    resolved: &Resolved<'_>,
+    snapshot: &Snapshot,
+) -> Report {
+    let mut report = Report {
+        problems: resolved.problems.clone(),
+        ..Default::default()
+    };
     let spec = &readiness.spec;
     let own_namespace = readiness
         .metadata
@@ -209,71 +229,6 @@ pub fn evaluate(
         .unwrap_or(&snapshot.namespace);
     let readiness_name = readiness.metadata.name.as_deref().unwrap_or_default();
 
-    if let Some(ns) = spec
-        .target_ref
-        .namespace
-        .as_deref()
-        .filter(|ns| *ns != own_namespace)
-    {
-        report.problems.push(Problem {
-            reason: "CrossNamespaceReference",
-            message: format!(
-                "spec.targetRef.namespace {ns:?}: a DeploymentReadiness only targets Deployments in its own namespace {own_namespace:?}"
-            ),
-            blocks: false,
-        });
-    }
-
-    // Resolve checklists in spec order, then the inline items.
-    let mut sources: Vec<(String, &[Item])> = Vec::new();
-    for (i, r) in spec.checklists.iter().enumerate() {
-        match r.kind {
-            ChecklistKind::ReadinessChecklist => {
-                if let Some(ns) = r.namespace.as_deref().filter(|ns| *ns != own_namespace) {
-                    report.problems.push(Problem {
-                        reason: "CrossNamespaceReference",
-                        message: format!(
-                            "spec.checklists[{i}]: ReadinessChecklist {ns}/{} is in another namespace; use a ClusterReadinessChecklist to share a checklist",
-                            r.name
-                        ),
-                        blocks: true,
-                    });
-                    continue;
-                }
-                match checklists.namespaced.iter().find(|c| c.metadata.name.as_deref() == Some(r.name.as_str())) {
-                    Some(c) => sources.push((r.name.clone(), &c.spec.items)),
-                    None => report.problems.push(Problem {
-                        reason: "ChecklistNotFound",
-                        message: format!("spec.checklists[{i}]: ReadinessChecklist {} not found in namespace {own_namespace}", r.name),
-                        blocks: true,
-                    }),
-                }
-            }
-            ChecklistKind::ClusterReadinessChecklist => {
-                match checklists
-                    .cluster
-                    .iter()
-                    .find(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))
-                {
-                    Some(c) => {
-                        sources.push((format!("cluster/{}", r.name), &c.spec.checklist.items))
-                    }
-                    None => report.problems.push(Problem {
-                        reason: "ChecklistNotFound",
-                        message: format!(
-                            "spec.checklists[{i}]: ClusterReadinessChecklist {} not found",
-                            r.name
-                        ),
-                        blocks: true,
-                    }),
-                }
-            }
-        }
-    }
-    if !spec.items.is_empty() {
-        sources.push((INLINE_CHECKLIST.to_string(), &spec.items));
-    }
-
     let target = spec.target_ref.name.as_str();
     let deployment = snapshot
         .deployment
@@ -281,11 +236,20 @@ pub fn evaluate(
         .filter(|d| d.metadata.name.as_deref() == Some(target));
     report.target_found = deployment.is_some();
     if deployment.is_none() {
-        report.problems.push(Problem {
-            reason: "TargetNotFound",
-            message: format!("Deployment {target} not found in namespace {own_namespace}"),
-            blocks: false,
-        });
+        // Before the duplicate items, which only warn.
+        let at = report
+            .problems
+            .iter()
+            .position(|p| p.reason == "DuplicateItem")
+            .unwrap_or(report.problems.len());
+        report.problems.insert(
+            at,
+            Problem {
+                reason: "TargetNotFound",
+                message: format!("Deployment {target} not found in namespace {own_namespace}"),
+                blocks: false,
+            },
+        );
     }
 
     let empty_pod = PodSpec::default();
@@ -299,75 +263,61 @@ pub fn evaluate(
         .and_then(|m| m.labels.as_ref())
         .unwrap_or(&empty_labels);
 
-    let mut seen = BTreeSet::new();
-    for (checklist, items) in &sources {
-        for item in items.iter() {
-            if !seen.insert((checklist.as_str(), item.name.as_str())) {
-                report.problems.push(Problem {
-                    reason: "DuplicateItem",
-                    message: format!(
-                        "checklist {checklist}: item {} appears twice; the second is ignored",
-                        item.name
-                    ),
-                    blocks: false,
-                });
-                continue;
+    for Gate { checklist, item } in resolved.gates() {
+        let check = item.check();
+        let phase = item
+            .phase
+            .unwrap_or_else(|| check.map_or(Phase::PreRollout, |(_, c)| c.default_phase()));
+        let (kind, outcome) = match (check, deployment) {
+            (None, _) => {
+                let kinds = item.kinds();
+                let message = if kinds.is_empty() {
+                    "the item has no check kind; it needs exactly one".to_string()
+                } else {
+                    format!(
+                        "the item has {} check kinds ({}); it needs exactly one",
+                        kinds.len(),
+                        kinds.join(", ")
+                    )
+                };
+                ("", Outcome::Unknown(message))
             }
-            let check = item.check();
-            let phase = item
-                .phase
-                .unwrap_or_else(|| check.map_or(Phase::PreRollout, |(_, c)| c.default_phase()));
-            let (kind, outcome) = match (check, deployment) {
-                (None, _) => {
-                    let kinds = item.kinds();
-                    let message = if kinds.is_empty() {
-                        "the item has no check kind; it needs exactly one".to_string()
-                    } else {
-                        format!(
-                            "the item has {} check kinds ({}); it needs exactly one",
-                            kinds.len(),
-                            kinds.join(", ")
-                        )
-                    };
-                    ("", Outcome::Unknown(message))
-                }
-                (Some((kind, _)), None) => (
-                    kind,
-                    Outcome::Unknown(format!("Deployment {target} not found")),
-                ),
-                (Some((kind, check)), Some(deployment)) => {
-                    let cx = Context {
-                        snapshot,
-                        deployment,
-                        pod,
-                        pod_labels,
-                        readiness: readiness_name,
-                        checklist,
-                        item: &item.name,
-                    };
-                    (kind, check.evaluate(&cx))
-                }
-            };
-            let (result, message, findings) = waivers::apply(
-                &spec.waivers,
-                checklist,
-                item,
-                outcome,
-                snapshot.now,
-                &mut report.expired_waivers,
-            );
-            report.gates.push(GateResult {
-                checklist: checklist.clone(),
-                name: item.name.clone(),
+            (Some((kind, _)), None) => (
                 kind,
-                description: item.description.clone(),
-                severity: item.severity(),
-                phase,
-                result,
-                message,
-                findings,
-            });
-        }
+                Outcome::Unknown(format!("Deployment {target} not found")),
+            ),
+            (Some((kind, check)), Some(deployment)) => {
+                let cx = Context {
+                    snapshot,
+                    deployment,
+                    pod,
+                    pod_labels,
+                    readiness: readiness_name,
+                    checklist,
+                    item: &item.name,
+                };
+                (kind, check.evaluate(&cx))
+            }
+        };
+        let (result, message, findings) = waivers::apply(
+            &spec.waivers,
+            checklist,
+            item,
+            outcome,
+            snapshot.now,
+            &mut report.expired_waivers,
+        );
+        report.gates.push(GateResult {
+            checklist: checklist.to_string(),
+            name: item.name.clone(),
+            kind,
+            description: item.description.clone(),
+            severity: item.severity(),
+            phase,
+            result,
+            message,
+            findings,
+        });
     }
     report
 }

@@ -14,10 +14,11 @@
 //!   objects targeting it or in the checklists they use (Secret, ConfigMap and PVC references,
 //!   `service.name`, `tlsCertificate.secretName`, names quoted in a CEL expression, ...), and
 //!   the TLS Secrets of included Ingresses;
-//! - every StorageClass (cluster-scoped, few).
+//! - every StorageClass (cluster-scoped, few);
+//! - whatever [`dependencies`] says the gates read: the objects they name, and every object
+//!   of the kinds a `cel` expression lists (`secrets`, `configMaps`, ...), as in the cluster.
 //!
-//! A `cel` expression therefore sees the related objects (and those it names) only, not the
-//! whole namespace: `size(configMaps)` counts the related ConfigMaps.
+//! The controller's reference index is fed by the same [`dependencies`] function.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
@@ -31,10 +32,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::Document;
-use crate::api::{
-    ChecklistKind, ClusterReadinessChecklist, DeploymentReadiness, ReadinessChecklist,
+use crate::api::{ClusterReadinessChecklist, DeploymentReadiness, ReadinessChecklist};
+use crate::engine::{
+    ChecklistOrigin, Checklists, Gate, Resolved, Snapshot, Source, dependencies, resolve,
 };
-use crate::engine::{Snapshot, Source};
 
 /// Where an object was read from.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -89,6 +90,8 @@ pub struct Mentions {
     pub names: BTreeSet<String>,
     /// DeploymentReadiness names, for their ReadinessApprovals.
     pub readiness: BTreeSet<String>,
+    /// Kinds of which every object is read (by the `cel` items of the checklists mentioned).
+    pub kinds: BTreeSet<&'static str>,
 }
 
 impl Mentions {
@@ -98,7 +101,7 @@ impl Mentions {
         collect_names(value, &mut names);
         Mentions {
             names: names.into_iter().map(String::from).collect(),
-            readiness: BTreeSet::new(),
+            ..Default::default()
         }
     }
 
@@ -109,6 +112,7 @@ impl Mentions {
     pub fn extend(&mut self, other: &Mentions) {
         self.names.extend(other.names.iter().cloned());
         self.readiness.extend(other.readiness.iter().cloned());
+        self.kinds.extend(other.kinds.iter().copied());
     }
 }
 
@@ -239,22 +243,20 @@ impl ManifestSet {
                 })
                 .collect()
         });
+        let checklists = Checklists {
+            namespaced: &ns.checklists,
+            cluster: &self.cluster_checklists,
+        };
+        let mut resolved = Vec::new();
         for &r in index.readiness_by_target.get(name).into_iter().flatten() {
             let (dr, _) = &ns.readiness[r as usize];
             readiness.extend(dr.metadata.name.as_deref());
-            names.extend(
-                index.readiness_mentions[r as usize]
-                    .iter()
-                    .map(String::as_str),
-            );
-            for reference in &dr.spec.checklists {
-                let mentioned = match reference.kind {
-                    ChecklistKind::ReadinessChecklist => {
-                        index.checklist_mentions.get(&reference.name)
-                    }
-                    ChecklistKind::ClusterReadinessChecklist => {
-                        cluster_mentions.get(&reference.name)
-                    }
+            resolved.push(resolve(dr, checklists, namespace));
+            for source in &resolved[resolved.len() - 1].sources {
+                let mentioned = match source.origin {
+                    ChecklistOrigin::Inline => Some(&index.readiness_mentions[r as usize]),
+                    ChecklistOrigin::Namespaced(c) => index.checklist_mentions.get(c),
+                    ChecklistOrigin::Cluster(c) => cluster_mentions.get(c),
                 };
                 names.extend(mentioned.into_iter().flatten().map(String::as_str));
             }
@@ -317,16 +319,28 @@ impl ManifestSet {
             }
         }
 
-        snapshot.hpas = take(&objects.hpas, &mut pick.hpas);
-        snapshot.pdbs = take(&objects.pdbs, &mut pick.pdbs);
-        snapshot.services = take(&objects.services, &mut pick.services);
-        snapshot.endpoint_slices = take(&objects.endpoint_slices, &mut pick.endpoint_slices);
-        snapshot.network_policies = take(&objects.network_policies, &mut pick.network_policies);
-        snapshot.ingresses = take(&objects.ingresses, &mut pick.ingresses);
-        snapshot.pvcs = take(&objects.pvcs, &mut pick.pvcs);
-        snapshot.secrets = take(&objects.secrets, &mut pick.secrets);
-        snapshot.config_maps = take(&objects.config_maps, &mut pick.config_maps);
-        snapshot.approvals = take(&objects.approvals, &mut pick.approvals);
+        pick.fill(objects, &mut snapshot);
+
+        // What the gates depend on, by the same function the controller's index uses: objects
+        // they name, and every object of the kinds a `cel` expression reads (as in the cluster).
+        let gates: Vec<Gate<'_>> = resolved.iter().flat_map(Resolved::gates).collect();
+        let deps = dependencies(name, &gates, &snapshot);
+        let before = pick.len();
+        for (kind, object) in &deps.objects {
+            for &(k, i) in index.by_name.get(object.as_str()).into_iter().flatten() {
+                if k.name() == *kind {
+                    pick.push(k, i);
+                }
+            }
+        }
+        for (&k, all) in &index.by_kind {
+            if deps.kinds.contains(k.name()) || extra.kinds.contains(k.name()) {
+                all.iter().for_each(|&i| pick.push(k, i));
+            }
+        }
+        if pick.len() != before {
+            pick.fill(objects, &mut snapshot);
+        }
         snapshot
     }
 
@@ -355,7 +369,7 @@ impl ManifestSet {
 }
 
 /// Kinds of related objects, for the by-name index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kind {
     Hpa,
     Pdb,
@@ -367,6 +381,24 @@ enum Kind {
     Secret,
     ConfigMap,
     Approval,
+}
+
+impl Kind {
+    /// The Kubernetes kind, as dependencies name it.
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Hpa => "HorizontalPodAutoscaler",
+            Kind::Pdb => "PodDisruptionBudget",
+            Kind::Service => "Service",
+            Kind::EndpointSlice => "EndpointSlice",
+            Kind::NetworkPolicy => "NetworkPolicy",
+            Kind::Ingress => "Ingress",
+            Kind::Pvc => "PersistentVolumeClaim",
+            Kind::Secret => "Secret",
+            Kind::ConfigMap => "ConfigMap",
+            Kind::Approval => "ReadinessApproval",
+        }
+    }
 }
 
 /// Positions (in `Namespace::related`) of the objects picked for one snapshot.
@@ -400,6 +432,43 @@ impl Picked {
         };
         list.push(i);
     }
+
+    /// How many distinct objects are picked.
+    fn len(&mut self) -> usize {
+        let lists = [
+            &mut self.hpas,
+            &mut self.pdbs,
+            &mut self.services,
+            &mut self.endpoint_slices,
+            &mut self.network_policies,
+            &mut self.ingresses,
+            &mut self.pvcs,
+            &mut self.secrets,
+            &mut self.config_maps,
+            &mut self.approvals,
+        ];
+        lists
+            .into_iter()
+            .map(|l| {
+                sort_dedup(l);
+                l.len()
+            })
+            .sum()
+    }
+
+    /// The picked objects into `snapshot`, in input order.
+    fn fill(&mut self, objects: &Snapshot, snapshot: &mut Snapshot) {
+        snapshot.hpas = take(&objects.hpas, &mut self.hpas);
+        snapshot.pdbs = take(&objects.pdbs, &mut self.pdbs);
+        snapshot.services = take(&objects.services, &mut self.services);
+        snapshot.endpoint_slices = take(&objects.endpoint_slices, &mut self.endpoint_slices);
+        snapshot.network_policies = take(&objects.network_policies, &mut self.network_policies);
+        snapshot.ingresses = take(&objects.ingresses, &mut self.ingresses);
+        snapshot.pvcs = take(&objects.pvcs, &mut self.pvcs);
+        snapshot.secrets = take(&objects.secrets, &mut self.secrets);
+        snapshot.config_maps = take(&objects.config_maps, &mut self.config_maps);
+        snapshot.approvals = take(&objects.approvals, &mut self.approvals);
+    }
 }
 
 fn sort_dedup(v: &mut Vec<u32>) {
@@ -420,6 +489,8 @@ fn take<K>(objects: &[Arc<K>], picked: &mut Vec<u32>) -> Vec<Arc<K>> {
 #[derive(Clone, Debug, Default)]
 struct Index {
     by_name: HashMap<String, Vec<(Kind, u32)>>,
+    /// Every object of each kind, for the lists a `cel` expression reads whole.
+    by_kind: HashMap<Kind, Vec<u32>>,
     services: SelectorIndex,
     pdbs: SelectorIndex,
     network_policies: SelectorIndex,
@@ -448,6 +519,7 @@ impl Index {
                 if let Some(n) = &meta.name {
                     index_by_name_push(&mut index.by_name, n, kind, i);
                 }
+                index.by_kind.entry(kind).or_default().push(i as u32);
             };
         for (i, x) in o.hpas.iter().enumerate() {
             name(Kind::Hpa, i, &x.metadata);
@@ -1047,6 +1119,7 @@ spec:
         let extra = Mentions {
             names: ["unrelated".into()].into(),
             readiness: ["web".into()].into(),
+            ..Default::default()
         };
         let s = set.snapshot_with(
             "default",
@@ -1057,6 +1130,35 @@ spec:
         );
         assert_eq!(names(&s.config_maps), ["unrelated"]);
         assert_eq!(names(&s.approvals), ["a2"]);
+    }
+
+    #[test]
+    fn a_cel_gate_sees_every_object_of_the_lists_it_uses() {
+        let mut text = APP.to_string();
+        text.push_str("---\n{apiVersion: gonogo.dev/v1alpha1, kind: DeploymentReadiness, metadata: {name: web-ready}, spec: {targetRef: {name: web}, items: [{name: c, cel: {expression: 'size(configMaps) == 2'}}]}}\n");
+        let set = set(&text);
+        let web = &set.namespaces["default"].deployments[1].0;
+        let s = set.snapshot_for("default", web, Timestamp::UNIX_EPOCH, &BTreeSet::new());
+        assert_eq!(
+            names(&s.config_maps),
+            ["feature-flags", "unrelated"],
+            "none is named, both are read"
+        );
+        assert!(s.secrets.is_empty(), "the expression reads no Secret");
+        // Checklists applied from outside the set say which lists their cel items read.
+        let api = &set.namespaces["default"].deployments[0].0;
+        let extra = Mentions {
+            kinds: ["Secret"].into(),
+            ..Default::default()
+        };
+        let s = set.snapshot_with(
+            "default",
+            api,
+            Timestamp::UNIX_EPOCH,
+            &BTreeSet::new(),
+            &extra,
+        );
+        assert_eq!(names(&s.secrets), ["api-env", "web-env", "api-tls"]);
     }
 
     #[test]

@@ -29,11 +29,9 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::AbortHandle;
 use tracing::{debug, warn};
 
-use crate::api::{DeploymentReadiness, Item};
+use crate::api::DeploymentReadiness;
 use crate::checks::{http::Http, prometheus::Prometheus};
-use crate::engine::{
-    Checklists, GateKey, INLINE_CHECKLIST, ProbeObservation, ProbeOutcome, Report,
-};
+use crate::engine::{Checklists, GateKey, ProbeObservation, ProbeOutcome, resolve};
 use ssrf::Guard;
 
 /// How long an instant query may take (the `prometheus` check allows for the same).
@@ -142,64 +140,29 @@ impl ProbeKind {
     }
 }
 
-/// The `http` and `prometheus` gates of a readiness object that its report judged, with the
-/// checklist names the engine uses (so the keys match what the checks look up).
-pub fn probe_specs(
-    readiness: &DeploymentReadiness,
-    checklists: Checklists<'_>,
-    report: &Report,
-) -> Vec<ProbeSpec> {
+/// The `http` and `prometheus` gates of a readiness object, with the checklist labels the
+/// engine uses (so the keys match what the checks look up).
+pub fn probe_specs(readiness: &DeploymentReadiness, checklists: Checklists<'_>) -> Vec<ProbeSpec> {
     let name = readiness.metadata.name.clone().unwrap_or_default();
-    let mut sources: Vec<(String, &[Item])> = Vec::new();
-    for r in &readiness.spec.checklists {
-        match r.kind {
-            crate::api::ChecklistKind::ReadinessChecklist => {
-                if let Some(c) = checklists
-                    .namespaced
-                    .iter()
-                    .find(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))
-                {
-                    sources.push((r.name.clone(), &c.spec.items));
-                }
-            }
-            crate::api::ChecklistKind::ClusterReadinessChecklist => {
-                if let Some(c) = checklists
-                    .cluster
-                    .iter()
-                    .find(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))
-                {
-                    sources.push((format!("cluster/{}", r.name), &c.spec.checklist.items));
-                }
-            }
-        }
-    }
-    sources.push((INLINE_CHECKLIST.to_string(), &readiness.spec.items));
-    let mut specs: Vec<ProbeSpec> = Vec::new();
-    for (checklist, items) in sources {
-        for item in items {
-            // Only gates the engine judged (skips duplicates and refused cross-namespace lists).
-            let judged = report.gates.iter().any(|g| {
-                g.checklist == checklist
-                    && g.name == item.name
-                    && matches!(g.kind, "http" | "prometheus")
-            });
+    let resolved = resolve(readiness, checklists, "");
+    resolved
+        .gates()
+        .into_iter()
+        .filter_map(|gate| {
+            // An item with several kinds is not judged, so not probed either.
+            let kind = match (gate.item.check()?.0, &gate.item.http, &gate.item.prometheus) {
+                ("http", Some(h), _) => ProbeKind::Http(h.clone()),
+                ("prometheus", _, Some(p)) => ProbeKind::Prometheus(p.clone()),
+                _ => return None,
+            };
             let key = GateKey {
                 readiness: name.clone(),
-                checklist: checklist.clone(),
-                item: item.name.clone(),
+                checklist: gate.checklist.to_string(),
+                item: gate.item.name.clone(),
             };
-            if !judged || specs.iter().any(|s| s.key == key) {
-                continue;
-            }
-            let kind = match (&item.http, &item.prometheus) {
-                (Some(h), None) => ProbeKind::Http(h.clone()),
-                (None, Some(p)) => ProbeKind::Prometheus(p.clone()),
-                _ => continue,
-            };
-            specs.push(ProbeSpec { key, kind });
-        }
-    }
-    specs
+            Some(ProbeSpec { key, kind })
+        })
+        .collect()
 }
 
 /// The probing service. Cheap to clone.

@@ -242,8 +242,8 @@ spec:
         namespaced: &namespaced,
         cluster: &[],
     };
+    let specs = probe_specs(&readiness, checklists);
     let report = evaluate(&readiness, checklists, &snapshot);
-    let specs = probe_specs(&readiness, checklists, &report);
     let keys: Vec<(&str, &str)> = specs
         .iter()
         .map(|s| (s.key.checklist.as_str(), s.key.item.as_str()))
@@ -261,13 +261,15 @@ spec:
     assert!(
         matches!(&specs[1].kind, ProbeKind::Http(h) if h.port == k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("http".into()))
     );
-    // Every key is one the report judged.
+    // Every key is one the engine judged, as an http or prometheus gate.
     for spec in &specs {
         assert!(
             report
                 .gates
                 .iter()
-                .any(|g| g.checklist == spec.key.checklist && g.name == spec.key.item)
+                .any(|g| g.checklist == spec.key.checklist
+                    && g.name == spec.key.item
+                    && g.kind == spec.kind.name())
         );
     }
 }

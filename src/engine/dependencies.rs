@@ -1,0 +1,298 @@
+//! What a verdict depends on: the one answer to "which objects could these gates read", used
+//! by the controller's reference index (which readiness objects a change affects) and by the
+//! offline per-Deployment snapshot filter (which objects the snapshot must hold).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::PodSpec;
+
+use super::{Gate, Snapshot, pod};
+use crate::api::Item;
+
+/// What one readiness object's verdict depends on.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Dependencies {
+    /// The target Deployment's name.
+    pub target: String,
+    /// The target's pod template labels, for "does this selector select the pods now".
+    pub pod_labels: BTreeMap<String, String>,
+    /// `(kind, name)` of every object the evaluation could read by name or selector.
+    pub objects: BTreeSet<(&'static str, String)>,
+    /// Kinds of which every object of the namespace is read (the lists a `cel` expression uses).
+    pub kinds: BTreeSet<&'static str>,
+}
+
+impl Dependencies {
+    /// Whether the verdict could read the object `(kind, name)` as it was at evaluation time.
+    pub fn reads(&self, kind: &'static str, name: &str) -> bool {
+        self.kinds.contains(kind) || self.objects.contains(&(kind, name.to_string()))
+    }
+}
+
+/// Kinds of which `items` read every object of the namespace, whatever the target: the lists a
+/// `cel` expression uses.
+pub fn kinds_read<'a>(items: impl IntoIterator<Item = &'a Item>) -> BTreeSet<&'static str> {
+    items
+        .into_iter()
+        .filter_map(|item| item.cel.as_ref())
+        .flat_map(|cel| cel.kinds_read())
+        .collect()
+}
+
+/// The objects a verdict on `gates` of a readiness object targeting `target` could read in
+/// `snapshot`: the controller re-evaluates it when one of them changes, and the offline
+/// snapshot of a Deployment holds them.
+pub fn dependencies(target: &str, gates: &[Gate<'_>], snapshot: &Snapshot) -> Dependencies {
+    let mut deps = Dependencies {
+        target: target.to_string(),
+        ..Default::default()
+    };
+    deps.objects.insert(("Deployment", deps.target.clone()));
+    deps.kinds = kinds_read(gates.iter().map(|g| g.item));
+    let Some(deployment) = snapshot
+        .deployment
+        .as_deref()
+        .filter(|d| d.metadata.name.as_deref() == Some(target))
+    else {
+        return deps;
+    };
+    let template = deployment.spec.as_ref().map(|s| &s.template);
+    deps.pod_labels = template
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    if let Some(pod_spec) = template.and_then(|t| t.spec.as_ref()) {
+        template_references(pod_spec, &mut deps.objects);
+    }
+    for item in gates.iter().map(|g| g.item) {
+        if let Some(s) = &item.secrets {
+            deps.objects
+                .extend(s.required.iter().map(|n| ("Secret", n.name.clone())));
+        }
+        if let Some(c) = &item.config_maps {
+            deps.objects
+                .extend(c.required.iter().map(|n| ("ConfigMap", n.name.clone())));
+        }
+        if let Some(p) = &item.pvcs_bound {
+            deps.objects.extend(
+                p.claims
+                    .iter()
+                    .map(|c| ("PersistentVolumeClaim", c.clone())),
+            );
+        }
+        if let Some(t) = &item.tls_certificate
+            && let Some(secret) = &t.secret_name
+        {
+            deps.objects.insert(("Secret", secret.clone()));
+        }
+        if let Some(h) = &item.http {
+            deps.objects.insert(("Service", h.service.clone()));
+        }
+        if let Some(s) = &item.service
+            && let Some(name) = &s.name
+        {
+            deps.objects.insert(("Service", name.clone()));
+        }
+    }
+    for svc in &snapshot.services {
+        let selects = svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .is_some_and(|sel| pod::map_selector_matches(sel, &deps.pod_labels));
+        if selects && let Some(name) = &svc.metadata.name {
+            deps.objects.insert(("Service", name.clone()));
+        }
+    }
+    // Ingresses routing to those Services, and their TLS Secrets.
+    for ingress in &snapshot.ingresses {
+        let spec = ingress.spec.as_ref();
+        let backends = spec
+            .into_iter()
+            .flat_map(|s| s.rules.iter().flatten())
+            .flat_map(|r| r.http.iter().flat_map(|h| h.paths.iter()))
+            .filter_map(|p| p.backend.service.as_ref().map(|s| s.name.clone()))
+            .chain(
+                spec.and_then(|s| s.default_backend.as_ref())
+                    .and_then(|b| b.service.as_ref())
+                    .map(|s| s.name.clone()),
+            );
+        let routes_here = backends
+            .into_iter()
+            .any(|svc| deps.objects.contains(&("Service", svc)));
+        if routes_here {
+            if let Some(name) = &ingress.metadata.name {
+                deps.objects.insert(("Ingress", name.clone()));
+            }
+            for tls in spec.into_iter().flat_map(|s| s.tls.iter().flatten()) {
+                if let Some(secret) = &tls.secret_name {
+                    deps.objects.insert(("Secret", secret.clone()));
+                }
+            }
+        }
+    }
+    for pdb in &snapshot.pdbs {
+        let selects = pdb
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .is_some_and(|sel| pod::selector_matches(sel, &deps.pod_labels));
+        if selects && let Some(name) = &pdb.metadata.name {
+            deps.objects.insert(("PodDisruptionBudget", name.clone()));
+        }
+    }
+    for np in &snapshot.network_policies {
+        let selects = np.spec.as_ref().is_some_and(|s| {
+            s.pod_selector
+                .as_ref()
+                .is_none_or(|sel| pod::selector_matches(sel, &deps.pod_labels))
+        });
+        if selects && let Some(name) = &np.metadata.name {
+            deps.objects.insert(("NetworkPolicy", name.clone()));
+        }
+    }
+    if let Some(hpa) = pod::hpa_for(snapshot, &deps.target)
+        && let Some(name) = &hpa.metadata.name
+    {
+        deps.objects
+            .insert(("HorizontalPodAutoscaler", name.clone()));
+    }
+    deps
+}
+
+/// Names of Secrets, ConfigMaps and PVCs the pod template refers to.
+fn template_references(pod_spec: &PodSpec, out: &mut BTreeSet<(&'static str, String)>) {
+    for (container, _) in pod::containers(pod_spec) {
+        for env in container.env.iter().flatten() {
+            if let Some(from) = &env.value_from {
+                if let Some(r) = &from.secret_key_ref {
+                    out.insert(("Secret", r.name.clone()));
+                }
+                if let Some(r) = &from.config_map_key_ref {
+                    out.insert(("ConfigMap", r.name.clone()));
+                }
+            }
+        }
+        for from in container.env_from.iter().flatten() {
+            if let Some(r) = &from.secret_ref {
+                out.insert(("Secret", r.name.clone()));
+            }
+            if let Some(r) = &from.config_map_ref {
+                out.insert(("ConfigMap", r.name.clone()));
+            }
+        }
+    }
+    for volume in pod_spec.volumes.iter().flatten() {
+        if let Some(s) = volume.secret.as_ref().and_then(|s| s.secret_name.clone()) {
+            out.insert(("Secret", s));
+        }
+        if let Some(c) = &volume.config_map {
+            out.insert(("ConfigMap", c.name.clone()));
+        }
+        if let Some(p) = &volume.persistent_volume_claim {
+            out.insert(("PersistentVolumeClaim", p.claim_name.clone()));
+        }
+        for source in volume
+            .projected
+            .iter()
+            .flat_map(|p| p.sources.iter().flatten())
+        {
+            if let Some(s) = &source.secret {
+                out.insert(("Secret", s.name.clone()));
+            }
+            if let Some(c) = &source.config_map {
+                out.insert(("ConfigMap", c.name.clone()));
+            }
+        }
+    }
+    for secret in pod_spec.image_pull_secrets.iter().flatten() {
+        out.insert(("Secret", secret.name.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::api::DeploymentReadiness;
+    use crate::engine::{Checklists, Source, resolve};
+
+    fn readiness(items: &str) -> DeploymentReadiness {
+        serde_yaml_ng::from_str(&format!(
+            "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {{name: api, namespace: shop}}\nspec:\n  targetRef: {{name: api}}\n  items: {items}\n"
+        ))
+        .unwrap()
+    }
+
+    fn snapshot() -> Snapshot {
+        let mut s = Snapshot::new("shop", jiff::Timestamp::UNIX_EPOCH, Source::Cluster);
+        s.deployment = Some(Arc::new(
+            serde_yaml_ng::from_str(
+                "metadata: {name: api}\nspec:\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec:\n      containers: [{name: api, envFrom: [{secretRef: {name: env}}]}]\n",
+            )
+            .unwrap(),
+        ));
+        s
+    }
+
+    fn of(items: &str) -> Dependencies {
+        let dr = readiness(items);
+        let resolved = resolve(&dr, Checklists::default(), "shop");
+        dependencies("api", &resolved.gates(), &snapshot())
+    }
+
+    #[test]
+    fn a_cel_gate_depends_on_every_object_of_the_lists_it_uses() {
+        let deps = of(
+            "[{name: c, cel: {expression: \"secrets.exists(s, s.metadata.name == 'db') && size(pdbs) > 0 && deployment.spec.replicas > 1\"}}]",
+        );
+        assert_eq!(
+            deps.kinds,
+            ["PodDisruptionBudget", "Secret"].into_iter().collect()
+        );
+        assert!(deps.reads("Secret", "db"));
+        assert!(
+            deps.reads("Secret", "created-later"),
+            "any Secret, named or not"
+        );
+        assert!(!deps.reads("ConfigMap", "db"));
+    }
+
+    #[test]
+    fn a_cel_expression_that_does_not_compile_depends_on_no_list() {
+        let deps = of("[{name: c, cel: {expression: 'secrets.exists(s, '}}]");
+        assert!(deps.kinds.is_empty());
+    }
+
+    #[test]
+    fn named_objects_come_from_the_gates_and_the_pod_template() {
+        let deps = of(
+            "[{name: s, secrets: {required: [{name: db}]}}, {name: c, configMaps: {required: [{name: flags}]}}]",
+        );
+        assert!(deps.kinds.is_empty());
+        for (kind, name) in [
+            ("Deployment", "api"),
+            ("Secret", "env"),
+            ("Secret", "db"),
+            ("ConfigMap", "flags"),
+        ] {
+            assert!(deps.reads(kind, name), "{kind} {name}: {deps:?}");
+        }
+        assert!(!deps.reads("Secret", "other"));
+        assert_eq!(deps.pod_labels.get("app").map(String::as_str), Some("api"));
+    }
+
+    #[test]
+    fn without_its_target_a_verdict_depends_on_the_deployment_and_the_lists() {
+        let dr = readiness("[{name: c, cel: {expression: 'size(configMaps) > 0'}}]");
+        let resolved = resolve(&dr, Checklists::default(), "shop");
+        let deps = dependencies("web", &resolved.gates(), &snapshot());
+        assert!(deps.reads("Deployment", "web"));
+        assert!(deps.reads("ConfigMap", "any"));
+        assert!(
+            !deps.reads("Secret", "env"),
+            "another Deployment's template"
+        );
+    }
+}
