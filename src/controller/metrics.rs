@@ -36,6 +36,11 @@ pub struct ReasonLabel {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabel {
+    pub decision: String,
+}
+
 pub struct Metrics {
     /// 1 for a gate that passes (or is waived/skipped), 0 for one that fails or is unknown.
     pub gate_passing: Family<GateLabels, Gauge>,
@@ -51,6 +56,8 @@ pub struct Metrics {
     pub probes: ProbeMetrics,
     /// Evaluations whose events are queued, not yet sent.
     pub events_pending: Gauge,
+    /// Admission reviews the webhook answered, by decision (held, admitted, unsynced, invalid).
+    pub admission_reviews: Family<DecisionLabel, Counter>,
     pub registry: Registry,
 }
 
@@ -123,6 +130,14 @@ impl Default for Metrics {
             "Evaluations whose events are queued and not yet sent",
             events_pending.clone(),
         );
+        let admission_reviews = Family::<DecisionLabel, Counter>::default();
+        registry.register(
+            "admission_reviews",
+            "Deployment admission reviews the webhook answered, by decision (held, admitted, \
+             unsynced: admitted unheld because DeploymentReadiness objects were not listed yet, \
+             invalid)",
+            admission_reviews.clone(),
+        );
         Metrics {
             gate_passing,
             blocking,
@@ -134,6 +149,7 @@ impl Default for Metrics {
             deployment_writes,
             probes,
             events_pending,
+            admission_reviews,
             registry,
         }
     }
