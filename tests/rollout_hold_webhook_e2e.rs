@@ -6,11 +6,13 @@
 //! - every case of `tests/fixtures/hold/cases.yaml` is decided as the table says;
 //! - its certificate (lifetime 15 s here) is renewed, with the caBundle, and it keeps answering
 //!   (with `failurePolicy: Fail`, an answer it failed to give would be a refused request);
+//! - an image update to a failing template never gets a ReplicaSet (watched from before the
+//!   update), and rolls out once the gate is fixed (the operator then leads and releases);
 //! - gonogo stopped: with `Fail` a create is refused with the webhook's error, with `Ignore` it
 //!   is admitted unheld.
 //!
-//! The operator runs as a standby (another holder keeps its Lease), so only admission acts on
-//! the Deployments of the table; every replica answers reviews, leader or not.
+//! The operator first runs as a standby (another holder keeps its Lease), so only admission
+//! acts on the Deployments of the table: every replica answers reviews, leader or not.
 //!
 //! One test, in phases: they share the one MutatingWebhookConfiguration and Secret, and this
 //! process's control plane is started with the flag above.
@@ -19,23 +21,28 @@ mod hold_cases;
 mod operator;
 mod support;
 
-use std::sync::Once;
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use gonogo::api::DeploymentReadiness;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
 use operator::Operator;
 use serde::Deserialize;
-use support::{Cluster, TestNamespace, cluster, repo_root};
+use support::{Cluster, TIMEOUT, TestNamespace, cluster, deployment_available, repo_root};
 
 use hold_cases::MARK;
 
 const CONFIGURATION: &str = "gonogo-hold-rollouts";
 const SECRET: &str = "gonogo-webhook-tls";
+const GOOD: &str = "registry.k8s.io/pause:3.10";
+/// Fails the `image` gate (`disallowLatest`).
+const BAD: &str = "registry.k8s.io/pause:latest";
 
 /// This process's control plane, its kube-apiserver wrapped to drop MutatingAdmissionPolicy.
 fn cluster_without_map() -> &'static Cluster {
@@ -174,7 +181,7 @@ async fn without_mutating_admission_policy_the_webhook_holds_rollouts() {
     drs.create(&pp, &readiness("probe", "probe"))
         .await
         .expect("create readiness");
-    let probe = support::single_container_deployment("probe", "registry.k8s.io/pause:3.10");
+    let probe = support::single_container_deployment("probe", GOOD);
 
     // Phase 1: the policy is installed but the API server runs no MutatingAdmissionPolicy.
     // Given the time it takes to load one where it runs (tests/operator/mod.rs waits for it):
@@ -375,7 +382,115 @@ async fn without_mutating_admission_policy_the_webhook_holds_rollouts() {
     );
     operator.assert_no_forbidden();
 
-    // Phase 5: gonogo down. Fail: refused with the webhook's error.
+    // Phase 5: the operator leads (the other holder's Lease is gone) and releases what the
+    // webhook holds. An image update to a failing template never gets a ReplicaSet, watched
+    // from before the update; once the gate is fixed the rollout completes.
+    leases
+        .delete("gonogo-controller", &Default::default())
+        .await
+        .expect("delete the other holder's Lease");
+    // A standby waits out the lease it last saw (an hour here): start afresh instead.
+    operator.restart().await;
+    wait_for("the operator to lead", TIMEOUT, || async {
+        operator.log_text().contains("became leader")
+    })
+    .await;
+    drs.create(&pp, &readiness("app", "app"))
+        .await
+        .expect("create readiness app");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let created = deployments
+        .create(&pp, &support::single_container_deployment("app", GOOD))
+        .await
+        .expect("create app");
+    assert!(paused(&created) && marked(&created), "app held at creation");
+    wait_for("app released and available", TIMEOUT, || async {
+        deployments
+            .get("app")
+            .await
+            .is_ok_and(|d| !paused(&d) && deployment_available(&d))
+    })
+    .await;
+    let failing_replica_sets = Arc::new(Mutex::new(Vec::<String>::new()));
+    {
+        let (listed_tx, listed_rx) = tokio::sync::oneshot::channel();
+        let mut listed_tx = Some(listed_tx);
+        let seen = failing_replica_sets.clone();
+        let mut events = watcher(ns.api::<ReplicaSet>(&client), watcher::Config::default()).boxed();
+        tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                match event {
+                    Ok(watcher::Event::InitDone) => {
+                        if let Some(tx) = listed_tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Ok(watcher::Event::Apply(rs) | watcher::Event::InitApply(rs)) => {
+                        let image = rs
+                            .spec
+                            .as_ref()
+                            .and_then(|s| s.template.as_ref())
+                            .and_then(|t| t.spec.as_ref())
+                            .and_then(|s| s.containers.first())
+                            .and_then(|c| c.image.clone());
+                        if image.as_deref() == Some(BAD) {
+                            seen.lock().unwrap().push(rs.name_any());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+        tokio::time::timeout(TIMEOUT, listed_rx)
+            .await
+            .expect("ReplicaSet watch listed")
+            .expect("ReplicaSet watch running");
+    }
+    let image = |image: &str| {
+        Patch::Merge(
+            serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}),
+        )
+    };
+    let updated = deployments
+        .patch("app", &PatchParams::default(), &image(BAD))
+        .await
+        .expect("update app to a failing image");
+    assert!(
+        paused(&updated) && marked(&updated),
+        "the update to a failing template was admitted unheld"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        failing_replica_sets.lock().unwrap().is_empty(),
+        "ReplicaSets of the failing template exist: {:?}",
+        failing_replica_sets.lock().unwrap()
+    );
+    assert!(
+        paused(&deployments.get("app").await.unwrap()),
+        "gonogo released a failing template"
+    );
+    drs.patch(
+        "app",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"items": [{"name": "image", "image": {"disallowLatest": false}}]}})),
+    )
+    .await
+    .expect("fix the gate");
+    wait_for("the fixed rollout to complete", TIMEOUT, || async {
+        deployments.get("app").await.is_ok_and(|d| {
+            !paused(&d)
+                && deployment_available(&d)
+                && d.spec
+                    .as_ref()
+                    .and_then(|s| s.template.spec.as_ref())
+                    .and_then(|s| s.containers[0].image.as_deref())
+                    == Some(BAD)
+        })
+    })
+    .await;
+    operator.assert_no_forbidden();
+
+    // Phase 6: gonogo down. Fail: refused with the webhook's error.
     operator.stop(false);
     let refused = deployments
         .create(&dry_run(), &probe)
