@@ -7,6 +7,9 @@
 #   policies) for `kubectl apply --server-side -f deploy/gonogo.yaml`;
 # - deploy/rbac.yaml: the ServiceAccount and its RBAC alone (the e2e suite applies it);
 # - deploy/admission/hold-rollouts.yaml: the MutatingAdmissionPolicy alone;
+# - deploy/admission/hold-rollouts-webhook.yaml: what the chart renders instead below 1.36 (rendered
+#   for 1.35): the MutatingWebhookConfiguration, its Service and RBAC; the controller then needs
+#   `--admission-webhook-port` (see docs/install.md);
 # - deploy/admission/approval-policy.yaml: the ValidatingAdmissionPolicy on ReadinessApprovals alone.
 #
 # Rendered as release `gonogo` in namespace `gonogo-system` for Kubernetes 1.36 (the admission
@@ -55,6 +58,11 @@ mkdir -p "$out/deploy/admission"
   echo "$header"
   render --show-only templates/hold-rollouts.yaml
 } >"$out/deploy/admission/hold-rollouts.yaml"
+{
+  echo "$header"
+  echo "# Kubernetes < 1.36 (no MutatingAdmissionPolicy): run gonogo with --admission-webhook-port=9443."
+  render --kube-version 1.35.0 --show-only templates/hold-rollouts-webhook.yaml
+} >"$out/deploy/admission/hold-rollouts-webhook.yaml"
 {
   echo "$header"
   render --show-only templates/approval-policy.yaml

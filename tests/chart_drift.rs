@@ -157,6 +157,7 @@ fn deploy_manifests_match_the_chart() {
         "deploy/gonogo.yaml",
         "deploy/rbac.yaml",
         "deploy/admission/hold-rollouts.yaml",
+        "deploy/admission/hold-rollouts-webhook.yaml",
         "deploy/admission/approval-policy.yaml",
     ] {
         let rendered = std::fs::read_to_string(out_dir.join(file)).unwrap();
@@ -391,13 +392,17 @@ fn the_cluster_role_grants_exactly_the_namespaced_and_cluster_rules() {
     // All-namespaces ClusterRole == watched-namespace Role + the small ClusterRole.
     let all = template(&[]);
     let one = template(&["--set", "watchNamespace=shop"]);
-    let cluster_role = grants(find(&all, "ClusterRole")[0]);
-    let role = find(&one, "Role")
-        .into_iter()
-        .find(|r| r["metadata"]["name"] == "gonogo-controller")
-        .unwrap();
-    let mut split = grants(role);
-    split.extend(grants(find(&one, "ClusterRole")[0]));
+    let named = |docs: &[Value], kind: &str, name: &str| {
+        grants(
+            find(docs, kind)
+                .into_iter()
+                .find(|r| r["metadata"]["name"] == name)
+                .unwrap_or_else(|| panic!("{kind}/{name} missing")),
+        )
+    };
+    let cluster_role = named(&all, "ClusterRole", "gonogo-controller");
+    let mut split = named(&one, "Role", "gonogo-controller");
+    split.extend(named(&one, "ClusterRole", "gonogo-shop-controller"));
     assert_eq!(cluster_role, split);
     assert!(
         !cluster_role
@@ -433,6 +438,100 @@ fn the_hold_policy_needs_kubernetes_1_36() {
     let monitor = template(&["--set", "metrics.serviceMonitor.enabled=true"]);
     let sm = find(&monitor, "ServiceMonitor")[0];
     assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
+}
+
+#[test]
+fn below_1_36_the_webhook_holds_rollouts_with_the_policys_conditions() {
+    let webhook_kinds = |docs: &[Value]| {
+        kinds(docs)
+            .into_iter()
+            .filter(|k| k.starts_with("MutatingWebhookConfiguration/"))
+            .count()
+    };
+    let old = template(&["--kube-version", "1.35.4"]);
+    assert_eq!(webhook_kinds(&old), 1, "auto picks the webhook below 1.36");
+    assert_eq!(webhook_kinds(&template(&["--kube-version", "1.36.0"])), 0);
+    assert_eq!(
+        webhook_kinds(&template(&[
+            "--kube-version",
+            "1.36.0",
+            "--set",
+            "holdRolloutsWith=webhook"
+        ])),
+        1
+    );
+    assert_eq!(
+        webhook_kinds(&template(&[
+            "--kube-version",
+            "1.35.4",
+            "--set",
+            "holdRollouts=false"
+        ])),
+        0
+    );
+
+    let configuration = find(&old, "MutatingWebhookConfiguration")[0];
+    let webhook = &configuration["webhooks"][0];
+    assert_eq!(webhook["failurePolicy"], "Ignore");
+    assert_eq!(webhook["sideEffects"], "None");
+    assert_eq!(webhook["clientConfig"]["service"]["name"], "gonogo-webhook");
+    assert!(
+        webhook["clientConfig"].get("caBundle").is_none(),
+        "gonogo sets the caBundle; the chart must not (an upgrade would reset it)"
+    );
+    // The same matchConditions as the policy: scale and metadata changes never call it.
+    let new = template(&["--kube-version", "1.36.0"]);
+    let policy = find(&new, "MutatingAdmissionPolicy")[0];
+    assert_eq!(
+        webhook["matchConditions"],
+        policy["spec"]["matchConditions"]
+    );
+    assert_eq!(
+        webhook["namespaceSelector"]["matchExpressions"][0]["values"][0], "gonogo-system",
+        "gonogo's own namespace is exempt"
+    );
+
+    let args = controller_args(&old);
+    for expected in [
+        "--admission-webhook-port=9443",
+        "--admission-webhook-secret=gonogo-webhook-tls",
+        "--admission-webhook-configuration=gonogo-hold-rollouts",
+        "--admission-webhook-service=gonogo-webhook",
+    ] {
+        assert!(
+            args.contains(&expected.to_string()),
+            "{expected} not in {args:?}"
+        );
+    }
+    // RBAC: its two objects by name; create of a Secret cannot be limited by name.
+    let role = find(&old, "Role")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "gonogo-webhook")
+        .expect("webhook Role");
+    assert_eq!(role["rules"][0]["resourceNames"][0], "gonogo-webhook-tls");
+    let cluster_role = find(&old, "ClusterRole")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "gonogo-webhook")
+        .expect("webhook ClusterRole");
+    assert_eq!(
+        cluster_role["rules"][0]["resourceNames"][0],
+        "gonogo-hold-rollouts"
+    );
+
+    let fail = template(&[
+        "--kube-version",
+        "1.35.4",
+        "--set",
+        "webhook.failurePolicy=Fail",
+        "--set",
+        "watchNamespace=shop",
+    ]);
+    let webhook = &find(&fail, "MutatingWebhookConfiguration")[0]["webhooks"][0];
+    assert_eq!(webhook["failurePolicy"], "Fail");
+    assert_eq!(
+        webhook["namespaceSelector"]["matchExpressions"][0]["values"][0],
+        "shop"
+    );
 }
 
 #[test]

@@ -27,7 +27,7 @@ pub enum Command {
     /// Judge rendered manifests offline (e.g. `helm template . | gonogo check -f -`).
     Check(check::CheckArgs),
     /// Run the operator: evaluate DeploymentReadiness objects and gate their rollouts.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Sign off an approval gate for the target's current revision, as yourself.
     Approve(approve::ApproveArgs),
     /// Print the CustomResourceDefinitions as YAML (or write one file per CRD).
@@ -41,7 +41,7 @@ pub enum Command {
 pub fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(args),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Approve(args) => approve::run(args),
         Command::Crds { output_dir } => match crds(output_dir.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use crate::controller::{self, RunConfig};
+use crate::controller::{self, CertificateConfig, RunConfig, WebhookConfig};
 use crate::probe::{self, ProbeConfig};
 
 #[derive(clap::Args, Debug)]
@@ -40,9 +40,57 @@ pub struct RunArgs {
     /// Repeatable; comma-separated in the environment variable.
     #[arg(long, env = "GONOGO_HTTP_ALLOW_CIDR", value_delimiter = ',', value_parser = probe::ssrf::parse_cidr)]
     pub http_allow_cidr: Vec<ipnet::IpNet>,
+    /// Serve the mutating admission webhook that holds new pod templates, over HTTPS on this
+    /// port (for clusters without MutatingAdmissionPolicy, Kubernetes < 1.36). Off by default.
+    #[arg(long, env = "GONOGO_ADMISSION_WEBHOOK_PORT")]
+    pub admission_webhook_port: Option<u16>,
+    /// The Secret, in the operator's namespace (POD_NAMESPACE), that holds the webhook's CA and
+    /// serving certificate; created when absent.
+    #[arg(
+        long,
+        env = "GONOGO_ADMISSION_WEBHOOK_SECRET",
+        default_value = "gonogo-webhook-tls"
+    )]
+    pub admission_webhook_secret: String,
+    /// The MutatingWebhookConfiguration whose caBundle the operator keeps current.
+    #[arg(
+        long,
+        env = "GONOGO_ADMISSION_WEBHOOK_CONFIGURATION",
+        default_value = "gonogo-hold-rollouts"
+    )]
+    pub admission_webhook_configuration: String,
+    /// The Service in front of the webhook: its DNS names go into the serving certificate.
+    #[arg(
+        long,
+        env = "GONOGO_ADMISSION_WEBHOOK_SERVICE",
+        default_value = "gonogo"
+    )]
+    pub admission_webhook_service: String,
+    /// A further DNS name or IP address for the serving certificate. Repeatable;
+    /// comma-separated in the environment variable.
+    #[arg(long, env = "GONOGO_ADMISSION_WEBHOOK_HOST", value_delimiter = ',')]
+    pub admission_webhook_host: Vec<String>,
+    /// Lifetime of the webhook's certificate (e.g. 2160h); renewed when a third is left.
+    #[arg(
+        long,
+        env = "GONOGO_ADMISSION_WEBHOOK_CERTIFICATE_LIFETIME",
+        default_value = "2160h",
+        value_parser = parse_lifetime
+    )]
+    pub admission_webhook_certificate_lifetime: std::time::Duration,
     /// Log format.
     #[arg(long, env = "GONOGO_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+}
+
+fn parse_lifetime(value: &str) -> Result<std::time::Duration, String> {
+    let lifetime = value
+        .parse::<jiff::SignedDuration>()
+        .map_err(|e| format!("not a duration like 2160h or 30m: {e}"))?;
+    std::time::Duration::try_from(lifetime)
+        .ok()
+        .filter(|d| *d >= std::time::Duration::from_secs(3))
+        .ok_or_else(|| format!("{value} is too short: at least 3s"))
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -82,6 +130,26 @@ pub fn run(args: RunArgs) -> ExitCode {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         format!("{}-{}", host.trim(), std::process::id())
     });
+    let webhook = args.admission_webhook_port.map(|port| {
+        let service = &args.admission_webhook_service;
+        let namespace = &args.lease_namespace;
+        let mut hosts = vec![
+            format!("{service}.{namespace}.svc"),
+            format!("{service}.{namespace}.svc.cluster.local"),
+            format!("{service}.{namespace}"),
+        ];
+        hosts.extend(args.admission_webhook_host.iter().cloned());
+        WebhookConfig {
+            address: SocketAddr::from(([0, 0, 0, 0], port)),
+            certificates: CertificateConfig {
+                namespace: namespace.clone(),
+                secret_name: args.admission_webhook_secret.clone(),
+                configuration_name: args.admission_webhook_configuration.clone(),
+                hosts,
+                lifetime: args.admission_webhook_certificate_lifetime,
+            },
+        }
+    });
     let config = RunConfig {
         namespace: args.namespace,
         metrics_address: args.metrics_address,
@@ -96,6 +164,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             prometheus_url: args.prometheus_url,
             ..ProbeConfig::default()
         },
+        webhook,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

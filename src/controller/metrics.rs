@@ -36,6 +36,11 @@ pub struct ReasonLabel {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabel {
+    pub decision: String,
+}
+
 pub struct Metrics {
     /// 1 for a gate that passes (or is waived/skipped), 0 for one that fails or is unknown.
     pub gate_passing: Family<GateLabels, Gauge>,
@@ -59,6 +64,8 @@ pub struct Metrics {
     pub leader: Gauge,
     /// Times this replica lost the lease (not renewed within the renew deadline).
     pub leadership_lost: Counter,
+    /// Admission reviews the webhook answered, by decision (held, admitted, unsynced, invalid).
+    pub admission_reviews: Family<DecisionLabel, Counter>,
     pub registry: Registry,
 }
 
@@ -155,6 +162,14 @@ impl Default for Metrics {
             "Times this replica lost the leader lease (not renewed within the renew deadline)",
             leadership_lost.clone(),
         );
+        let admission_reviews = Family::<DecisionLabel, Counter>::default();
+        registry.register(
+            "admission_reviews",
+            "Deployment admission reviews the webhook answered, by decision (held, admitted, \
+             unsynced: admitted unheld because DeploymentReadiness objects were not listed yet, \
+             invalid)",
+            admission_reviews.clone(),
+        );
         Metrics {
             gate_passing,
             blocking,
@@ -170,6 +185,7 @@ impl Default for Metrics {
             reconcile_panics,
             leader,
             leadership_lost,
+            admission_reviews,
             registry,
         }
     }

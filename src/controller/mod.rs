@@ -16,12 +16,15 @@ mod reconcile;
 mod recorder;
 mod server;
 mod stores;
+mod webhook;
 mod writes;
 
 pub use admission::holds_at_admission;
 pub use enforce::{ANNOTATION_BLOCKED, ANNOTATION_PAUSED_BY_GONOGO, FIELD_MANAGER};
 pub use metrics::Metrics;
 pub use reconcile::FINALIZER;
+pub use webhook::WebhookConfig;
+pub use webhook::certificates::CertificateConfig;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,6 +71,8 @@ pub struct RunConfig {
     pub identity: String,
     /// Live probes: concurrency, the SSRF guard's allowed ranges, the Prometheus address.
     pub probe: ProbeConfig,
+    /// The admission webhook that holds new pod templates, when served.
+    pub webhook: Option<WebhookConfig>,
 }
 
 fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -307,6 +312,16 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         synced.clone(),
         standby.clone(),
     ));
+
+    // Every replica answers admission reviews, leader or standby.
+    if let Some(webhook) = config.webhook.clone() {
+        tokio::spawn(webhook::serve(
+            client.clone(),
+            scoped::<DeploymentReadiness>(&client, ns),
+            webhook,
+            metrics.clone(),
+        ));
+    }
 
     let lease = if config.leader_election {
         let leases = Api::namespaced(

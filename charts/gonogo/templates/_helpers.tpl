@@ -52,9 +52,42 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if gt (int .Values.replicas) 1 }}true{{ end }}
 {{- end }}
 
-{{/* MutatingAdmissionPolicy is GA (admissionregistration.k8s.io/v1) from Kubernetes 1.36. */}}
+{{/*
+How new pod templates are held (`holdRollouts`, `holdRolloutsWith`): "policy" (the
+MutatingAdmissionPolicy, GA as admissionregistration.k8s.io/v1 from Kubernetes 1.36), "webhook"
+(gonogo's mutating admission webhook), or "" (not held at admission). `auto` picks the policy where
+it exists and the webhook below 1.36; `policy` on an older cluster holds nothing (NOTES says so).
+*/}}
+{{- define "gonogo.holdRolloutsPath" -}}
+{{- $map := semverCompare ">=1.36.0-0" .Capabilities.KubeVersion.Version }}
+{{- $with := .Values.holdRolloutsWith | default "auto" }}
+{{- if not (has $with (list "auto" "policy" "webhook")) }}
+{{- fail (printf "holdRolloutsWith is %q; it must be auto, policy or webhook" $with) }}
+{{- end }}
+{{- if .Values.holdRollouts }}
+{{- if or (eq $with "webhook") (and (eq $with "auto") (not $map)) }}webhook
+{{- else if $map }}policy
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{- define "gonogo.holdRollouts" -}}
-{{- if and .Values.holdRollouts (semverCompare ">=1.36.0-0" .Capabilities.KubeVersion.Version) }}true{{ end }}
+{{- if eq (include "gonogo.holdRolloutsPath" .) "policy" }}true{{ end }}
+{{- end }}
+
+{{- define "gonogo.holdRolloutsWebhook" -}}
+{{- if eq (include "gonogo.holdRolloutsPath" .) "webhook" }}true{{ end }}
+{{- end }}
+
+{{/* The webhook's names: its Service, certificate Secret and MutatingWebhookConfiguration. */}}
+{{- define "gonogo.webhookService" -}}
+{{- printf "%s-webhook" (include "gonogo.fullname" .) }}
+{{- end }}
+{{- define "gonogo.webhookSecret" -}}
+{{- printf "%s-webhook-tls" (include "gonogo.fullname" .) }}
+{{- end }}
+{{- define "gonogo.webhookConfiguration" -}}
+{{- printf "%s-hold-rollouts" (include "gonogo.fullname" .) }}
 {{- end }}
 
 {{/* Admission policy bindings only match the watched namespace when there is one. */}}
