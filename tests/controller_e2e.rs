@@ -700,7 +700,7 @@ async fn three_readiness_objects_on_one_deployment_write_nothing_at_steady_state
         .await
         .unwrap();
     let released = wait_until(&deployments, "api", "to be released", TIMEOUT, |d| {
-        !paused(d)
+        !paused(d) && !d.annotations().contains_key("gonogo.dev/paused-by-gonogo")
     })
     .await;
     assert!(

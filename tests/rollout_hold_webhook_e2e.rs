@@ -36,7 +36,7 @@ use operator::Operator;
 use serde::Deserialize;
 use support::{Cluster, TIMEOUT, TestNamespace, cluster, deployment_available, repo_root};
 
-use hold_cases::MARK;
+use hold_cases::{marked, paused};
 
 const CONFIGURATION: &str = "gonogo-hold-rollouts";
 const SECRET: &str = "gonogo-webhook-tls";
@@ -122,14 +122,6 @@ fn webhook_objects(port: u16, failure_policy: &str) -> String {
         out.push(serde_yaml_ng::to_string(&value).unwrap());
     }
     out.join("---\n")
-}
-
-fn paused(d: &Deployment) -> bool {
-    d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false)
-}
-
-fn marked(d: &Deployment) -> bool {
-    d.annotations().get(MARK).is_some_and(|v| v == "true")
 }
 
 fn readiness(name: &str, target: &str) -> DeploymentReadiness {
@@ -275,63 +267,10 @@ async fn without_mutating_admission_policy_the_webhook_holds_rollouts() {
     .await;
 
     // Phase 3: every case of the table, through the webhook.
-    let mut wrong = Vec::new();
-    for (i, case) in hold_cases::cases().into_iter().enumerate() {
-        let name = format!("c{i}");
-        let mut readiness = case.readiness(&ns.name);
-        for (j, r) in readiness.iter_mut().enumerate() {
-            r.metadata.name = Some(format!("{name}-r{j}"));
-            r.metadata.namespace = None;
-            if r.spec.target_ref.name == "api" {
-                r.spec.target_ref.name = name.clone();
-            }
-        }
-        let old = match &case.old {
-            Some(old) => Some(
-                deployments
-                    .create(&pp, &old.deployment(&name, &ns.name))
-                    .await
-                    .unwrap_or_else(|e| panic!("{}: create old: {e}", case.name)),
-            ),
-            None => None,
-        };
-        for r in &readiness {
-            drs.create(&pp, r)
-                .await
-                .unwrap_or_else(|e| panic!("{}: create readiness: {e}", case.name));
-        }
-        // The webhook reads readiness objects from its own watch: give it the moment the
-        // event takes to arrive.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let mut new = case.new.deployment(&name, &ns.name);
-        let admitted = match &old {
-            None => deployments.create(&pp, &new).await,
-            Some(_) => loop {
-                let latest = deployments.get(&name).await.expect("get old");
-                new.metadata.resource_version = latest.metadata.resource_version.clone();
-                let mut annotations = latest.metadata.annotations.clone().unwrap_or_default();
-                annotations.retain(|k, _| k.starts_with("deployment.kubernetes.io/"));
-                annotations.extend(case.new.deployment(&name, &ns.name).annotations().clone());
-                new.metadata.annotations = Some(annotations);
-                match deployments.replace(&name, &pp, &new).await {
-                    Err(kube::Error::Api(e)) if e.code == 409 => continue,
-                    other => break other,
-                }
-            },
-        }
-        .unwrap_or_else(|e| panic!("{}: send new: {e}", case.name));
-        let sent_held = case.new.paused == Some(true) && case.new.mark;
-        let held = paused(&admitted) && marked(&admitted);
-        if held != (case.held || sent_held) {
-            wrong.push(format!(
-                "{}: admitted paused={} marked={}, expected held: {}",
-                case.name,
-                paused(&admitted),
-                marked(&admitted),
-                case.held
-            ));
-        }
-    }
+    // The webhook reads readiness objects from its own watch: give it the moment the event
+    // takes to arrive.
+    let wrong =
+        hold_cases::wrongly_decided(&deployments, &drs, &ns.name, Duration::from_millis(300)).await;
     assert!(
         wrong.is_empty(),
         "the webhook decided cases wrongly: {wrong:#?}"

@@ -174,30 +174,79 @@ pub fn in_sync(deployment: &Deployment, desired: &Desired) -> bool {
 
 /// Apply `desired` to the Deployment as `seen` (its `resourceVersion` is the precondition: a
 /// changed Deployment is refused with a Conflict).
+///
+/// Server-side apply removes only the fields the applier owns, and the admission policy sets the
+/// mark in the user's own request, so the mark (or any `gonogo.dev/*` annotation) to be removed
+/// may belong to someone else: it is taken over first, by an apply that keeps its value, and
+/// then left out. The extra write happens only when something is to be removed, and changes
+/// nothing but ownership.
 pub async fn apply(
     api: &Api<Deployment>,
     seen: &Deployment,
     desired: &Desired,
 ) -> Result<Deployment, kube::Error> {
     let name = seen.metadata.name.clone().unwrap_or_default();
+    let leaving: BTreeMap<String, String> = OUR_ANNOTATIONS
+        .iter()
+        .chain(RETIRED_ANNOTATIONS.iter())
+        .filter(|k| !desired.annotations.contains_key(**k))
+        .filter_map(|k| annotation(seen, k).map(|v| (k.to_string(), v.to_string())))
+        .collect();
+    let mut resource_version = seen.metadata.resource_version.clone();
+    if !leaving.is_empty() {
+        let mut owned = desired.annotations.clone();
+        owned.extend(leaving);
+        let taken = api
+            .patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(applied_configuration(
+                    &name,
+                    &resource_version,
+                    &owned,
+                    // Nothing changes yet: a half-done release must not read as a break-glass.
+                    desired.pause.map(|_| paused_now(seen)),
+                )),
+            )
+            .await?;
+        resource_version = taken.metadata.resource_version;
+    }
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(applied_configuration(
+            &name,
+            &resource_version,
+            &desired.annotations,
+            desired.pause,
+        )),
+    )
+    .await
+}
+
+fn paused_now(d: &Deployment) -> bool {
+    d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false)
+}
+
+fn applied_configuration(
+    name: &str,
+    resource_version: &Option<String>,
+    annotations: &BTreeMap<String, String>,
+    pause: Option<bool>,
+) -> serde_json::Value {
     let mut patch = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
             "name": name,
-            "resourceVersion": seen.metadata.resource_version,
-            "annotations": desired.annotations,
+            "resourceVersion": resource_version,
+            "annotations": annotations,
         },
     });
-    if let Some(paused) = desired.pause {
+    if let Some(paused) = pause {
         patch["spec"] = json!({ "paused": paused });
     }
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(patch),
-    )
-    .await
+    patch
 }
 
 fn annotation<'a>(deployment: &'a Deployment, key: &str) -> Option<&'a str> {

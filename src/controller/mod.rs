@@ -313,11 +313,13 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         standby.clone(),
     ));
 
-    // Every replica answers admission reviews, leader or standby.
+    // Every replica answers admission reviews, leader or standby, and keeps the serving
+    // certificate current (its writes are guarded by resourceVersion, not by the lease).
     if let Some(webhook) = config.webhook.clone() {
+        let unguarded = Client::try_from(kube_config.clone())?;
         tokio::spawn(webhook::serve(
-            client.clone(),
-            scoped::<DeploymentReadiness>(&client, ns),
+            unguarded.clone(),
+            scoped::<DeploymentReadiness>(&unguarded, ns),
             webhook,
             metrics.clone(),
         ));

@@ -96,3 +96,93 @@ pub fn cases() -> Vec<Case> {
     let table: Table = serde_yaml_ng::from_str(TABLE).expect("tests/fixtures/hold/cases.yaml");
     table.cases
 }
+
+pub fn paused(d: &Deployment) -> bool {
+    d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false)
+}
+
+pub fn marked(d: &Deployment) -> bool {
+    d.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(MARK))
+        .is_some_and(|v| v == "true")
+}
+
+/// Sends every case of the table to a real API server, in `namespace` (one Deployment `c<i>`
+/// per case; the case's readiness objects target it instead of `api`), and returns the cases
+/// whose admitted object is not held as the table says. `settle` is how long the admission
+/// path needs to see a new DeploymentReadiness.
+pub async fn wrongly_decided(
+    deployments: &kube::Api<Deployment>,
+    drs: &kube::Api<DeploymentReadiness>,
+    namespace: &str,
+    settle: std::time::Duration,
+) -> Vec<String> {
+    let pp = kube::api::PostParams::default();
+    let mut wrong = Vec::new();
+    for (i, case) in cases().into_iter().enumerate() {
+        let name = format!("c{i}");
+        let mut readiness = case.readiness(namespace);
+        for (j, r) in readiness.iter_mut().enumerate() {
+            r.metadata.name = Some(format!("{name}-r{j}"));
+            r.metadata.namespace = None;
+            if r.spec.target_ref.name == "api" {
+                r.spec.target_ref.name = name.clone();
+            }
+        }
+        // The old object exists as it is before any readiness object could hold it.
+        let old = match &case.old {
+            Some(old) => Some(
+                deployments
+                    .create(&pp, &old.deployment(&name, namespace))
+                    .await
+                    .unwrap_or_else(|e| panic!("{}: create old: {e}", case.name)),
+            ),
+            None => None,
+        };
+        for r in &readiness {
+            drs.create(&pp, r)
+                .await
+                .unwrap_or_else(|e| panic!("{}: create readiness: {e}", case.name));
+        }
+        tokio::time::sleep(settle).await;
+        let mut new = case.new.deployment(&name, namespace);
+        let admitted = match &old {
+            None => deployments.create(&pp, &new).await,
+            // The Deployment controller writes the object too (its revision annotation): replace
+            // the latest version, keeping its annotations beside the case's.
+            Some(_) => loop {
+                let latest = deployments.get(&name).await.expect("get old");
+                new.metadata.resource_version = latest.metadata.resource_version.clone();
+                let mut annotations = latest.metadata.annotations.clone().unwrap_or_default();
+                annotations.retain(|k, _| k.starts_with("deployment.kubernetes.io/"));
+                annotations.extend(
+                    case.new
+                        .deployment(&name, namespace)
+                        .metadata
+                        .annotations
+                        .unwrap_or_default(),
+                );
+                new.metadata.annotations = Some(annotations);
+                match deployments.replace(&name, &pp, &new).await {
+                    Err(kube::Error::Api(e)) if e.code == 409 => continue,
+                    other => break other,
+                }
+            },
+        }
+        .unwrap_or_else(|e| panic!("{}: send new: {e}", case.name));
+        // A case that sends gonogo's own hold cannot tell held from not held: both look held.
+        let sent_held = case.new.paused == Some(true) && case.new.mark;
+        if (paused(&admitted) && marked(&admitted)) != (case.held || sent_held) {
+            wrong.push(format!(
+                "{}: admitted paused={} marked={}, expected held: {}",
+                case.name,
+                paused(&admitted),
+                marked(&admitted),
+                case.held
+            ));
+        }
+    }
+    wrong
+}
