@@ -20,7 +20,8 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::{Client, ResourceExt};
 use operator::{Operator, http_get};
 use support::{
-    Cluster, TIMEOUT, TestNamespace, cluster, deployment_available, repo_root, wait_until,
+    Cluster, TIMEOUT, TestNamespace, api_keys, cluster, condition, deployment_available, repo_root,
+    wait_until,
 };
 
 const RELEASE_NAMESPACE: &str = "gonogo-system";
@@ -100,19 +101,6 @@ fn chart_args(deployment: &Deployment) -> Vec<String> {
 
 fn from_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
     serde_yaml_ng::from_str(yaml).unwrap_or_else(|e| panic!("test YAML: {e}\n{yaml}"))
-}
-
-fn api_keys() -> Secret {
-    from_yaml("metadata: {name: api-keys}\nstringData: {OPENAI_API_KEY: sk-test}\n")
-}
-
-fn condition(dr: &DeploymentReadiness, type_: &str) -> Option<(String, String, String)> {
-    dr.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
 fn current(dr: &DeploymentReadiness) -> bool {

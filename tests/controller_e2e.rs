@@ -12,7 +12,10 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, PostParams};
 use kube::{Client, ResourceExt};
 use operator::{Operator, install};
-use support::{TIMEOUT, TestNamespace, cluster, deployment_available, wait_until};
+use support::{
+    TIMEOUT, TestNamespace, api_keys, cluster, condition, deployment_available, ready_is,
+    wait_until,
+};
 
 fn from_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
     serde_yaml_ng::from_str(yaml).unwrap_or_else(|e| panic!("test YAML: {e}\n{yaml}"))
@@ -43,26 +46,6 @@ fn readiness(name: &str, target: &str, enforcement: &str, items: &str) -> Deploy
     from_yaml(&format!(
         "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {{name: {name}}}\nspec:\n  targetRef: {{name: {target}}}\n  enforcement: {enforcement}\n  items: {items}\n"
     ))
-}
-
-fn api_keys() -> Secret {
-    from_yaml("metadata: {name: api-keys}\nstringData: {OPENAI_API_KEY: sk-test}\n")
-}
-
-fn condition(dr: &DeploymentReadiness, type_: &str) -> Option<(String, String, String)> {
-    dr.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-fn ready_is(dr: &DeploymentReadiness, status: &str) -> bool {
-    dr.status
-        .as_ref()
-        .is_some_and(|s| s.observed_generation == dr.metadata.generation)
-        && condition(dr, "Ready").is_some_and(|(s, _, _)| s == status)
 }
 
 fn paused(d: &Deployment) -> bool {

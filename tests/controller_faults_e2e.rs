@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use operator::{Operator, api_server_url, install};
-use support::{TIMEOUT, TestNamespace, cluster, from_yaml, wait_until};
+use support::{TIMEOUT, TestNamespace, api_keys, cluster, condition, from_yaml, wait_until};
 
 /// A TCP proxy to the API server that can be cut (every connection reset, new ones refused)
 /// and restored on the same port. TLS passes through untouched.
@@ -189,19 +189,6 @@ fn readiness(name: &str, target: &str, extra: &str) -> DeploymentReadiness {
     from_yaml(&format!(
         "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {{name: {name}}}\nspec:\n  targetRef: {{name: {target}}}\n  enforcement: Block\n{extra}  items: [{{name: secrets, secrets: {{}}}}]\n"
     ))
-}
-
-fn api_keys() -> Secret {
-    from_yaml("metadata: {name: api-keys}\nstringData: {OPENAI_API_KEY: sk-test}\n")
-}
-
-fn condition(dr: &DeploymentReadiness, type_: &str) -> Option<(String, String, String)> {
-    dr.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
 fn paused(d: &Deployment) -> bool {

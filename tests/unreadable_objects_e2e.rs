@@ -19,7 +19,7 @@ use kube::Client;
 use kube::api::{Api, PostParams};
 use operator::{Operator, install};
 use serde_json::Value;
-use support::{TIMEOUT, TestNamespace, cluster, from_yaml, wait_until};
+use support::{TIMEOUT, TestNamespace, cluster, condition, from_yaml, ready_is, wait_until};
 
 const HEALTHY: usize = 20;
 
@@ -150,22 +150,6 @@ fn loosened_crds() -> String {
             format!("---\n{}\n", serde_json::to_string(&crd).unwrap())
         })
         .collect()
-}
-
-fn condition(dr: &DeploymentReadiness, type_: &str) -> Option<(String, String, String)> {
-    dr.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-fn ready_is(dr: &DeploymentReadiness, status: &str) -> bool {
-    dr.status
-        .as_ref()
-        .is_some_and(|s| s.observed_generation == dr.metadata.generation)
-        && condition(dr, "Ready").is_some_and(|(s, _, _)| s == status)
 }
 
 fn paused(d: &Deployment) -> bool {

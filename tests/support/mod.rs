@@ -39,8 +39,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
+use gonogo::api::DeploymentReadiness;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod, Secret, ServiceAccount};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Resource};
@@ -655,4 +656,29 @@ spec:
       - {{name: api, image: "{image}"}}
 "#
     ))
+}
+
+// ------------------------------------------------------------------ gonogo objects
+
+/// The condition `type_` of a DeploymentReadiness: (status, reason, message).
+pub fn condition(dr: &DeploymentReadiness, type_: &str) -> Option<(String, String, String)> {
+    dr.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Whether the Ready condition has `status` for the object's current generation.
+pub fn ready_is(dr: &DeploymentReadiness, status: &str) -> bool {
+    dr.status
+        .as_ref()
+        .is_some_and(|s| s.observed_generation == dr.metadata.generation)
+        && condition(dr, "Ready").is_some_and(|(s, _, _)| s == status)
+}
+
+/// The Secret `api-keys` (key `OPENAI_API_KEY`) the e2e Deployments read.
+pub fn api_keys() -> Secret {
+    from_yaml("metadata: {name: api-keys}\nstringData: {OPENAI_API_KEY: sk-test}\n")
 }
