@@ -1,21 +1,19 @@
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use kube::KubeSchema;
 use kube_cel::{KubeCelExt, cel};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value as Json, json};
-
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{Check, Context};
-use crate::engine::{Outcome, pod};
+use crate::engine::{Outcome, pod, related};
 
 /// Parameters of the `cel` check: a CEL expression that must be true. Variables: `deployment`,
 /// `hpa` (the HorizontalPodAutoscaler scaling it, or null), `pdbs`, `services`,
-/// `networkPolicies`, `pvcs`, `secrets` and `configMaps` (every one in the namespace; Secrets and
-/// ConfigMaps as `{metadata: {name, labels}, type, keys}`, never values), `namespace`. The
+/// `networkPolicies`, `pvcs`, `secrets`, `configMaps`, `jobs` and `cronJobs` (every one in the
+/// namespace; Secrets and ConfigMaps as `{metadata: {name, labels}, type, keys}`, never
+/// values), `namespace`. The
 /// Kubernetes CEL libraries are available (`quantity()`, `url()`, `ip()`, `semver()`, lists,
 /// sets, strings, regex `find`). `now` is the evaluation time (RFC 3339; `timestamp(now)`).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -30,19 +28,9 @@ pub struct Cel {
 
 mod cost;
 
-/// The variables an expression may use, in the order they are documented.
-const VARIABLES: [&str; 10] = [
-    "deployment",
-    "hpa",
-    "pdbs",
-    "services",
-    "networkPolicies",
-    "pvcs",
-    "secrets",
-    "configMaps",
-    "namespace",
-    "now",
-];
+/// The variables an expression may use besides the lists of related objects
+/// (`related::cel_lists`: `pdbs`, `secrets`, ...).
+const VARIABLES: [&str; 4] = ["deployment", "hpa", "namespace", "now"];
 
 impl Check for Cel {
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
@@ -116,16 +104,7 @@ impl Cel {
         compiled
             .variables
             .iter()
-            .filter_map(|v| match *v {
-                "pdbs" => Some("PodDisruptionBudget"),
-                "services" => Some("Service"),
-                "networkPolicies" => Some("NetworkPolicy"),
-                "pvcs" => Some("PersistentVolumeClaim"),
-                "secrets" => Some("Secret"),
-                "configMaps" => Some("ConfigMap"),
-                // The target, and the HPA scaling it: dependencies by name and target already.
-                _ => None,
-            })
+            .filter_map(|v| related::kind_of_cel_list(v))
             .collect()
     }
 }
@@ -178,6 +157,7 @@ fn compile_uncached(expression: &str) -> Result<Arc<Compiled>, String> {
     let references = program.references();
     let variables = VARIABLES
         .into_iter()
+        .chain(related::cel_lists())
         .filter(|v| references.has_variable(v))
         .collect();
     Ok(Arc::new(Compiled { program, variables }))
@@ -254,63 +234,17 @@ fn variables(
         let value = match name {
             "deployment" => cel::to_value(cx.deployment),
             "hpa" => cel::to_value(pod::hpa_for(snapshot, cx.deployment_name())),
-            "pdbs" => cel::to_value(plain(&snapshot.pdbs)),
-            "services" => cel::to_value(plain(&snapshot.services)),
-            "networkPolicies" => cel::to_value(plain(&snapshot.network_policies)),
-            "pvcs" => cel::to_value(plain(&snapshot.pvcs)),
-            "secrets" => cel::to_value(
-                snapshot
-                    .secrets
-                    .iter()
-                    .map(|s| {
-                        let data = s.data.iter().flat_map(|m| m.keys());
-                        let string_data = s.string_data.iter().flat_map(|m| m.keys());
-                        redacted(
-                            &s.metadata,
-                            s.type_.as_deref(),
-                            data.chain(string_data).cloned().collect(),
-                        )
-                    })
-                    .collect::<Vec<_>>(),
-            ),
-            "configMaps" => cel::to_value(
-                snapshot
-                    .config_maps
-                    .iter()
-                    .map(|c| {
-                        let data = c.data.iter().flat_map(|m| m.keys());
-                        let binary = c.binary_data.iter().flat_map(|m| m.keys());
-                        redacted(&c.metadata, None, data.chain(binary).cloned().collect())
-                    })
-                    .collect::<Vec<_>>(),
-            ),
             "namespace" => cel::to_value(&snapshot.namespace),
             "now" => Ok(cel::Value::String(Arc::new(snapshot.now.to_string()))),
-            _ => continue,
+            list => match related::cel_list(snapshot, list) {
+                Some(objects) => cel::to_value(objects),
+                None => continue,
+            },
         }
         .map_err(|e| format!("{name}: {e}"))?;
         out.push((name, value));
     }
     Ok(out)
-}
-
-fn plain<T>(objects: &[Arc<T>]) -> Vec<&T> {
-    objects.iter().map(Arc::as_ref).collect()
-}
-
-/// What a CEL expression may see of a Secret or ConfigMap: names, labels, type and key names.
-fn redacted(meta: &ObjectMeta, type_: Option<&str>, keys: BTreeSet<String>) -> Json {
-    let mut object = json!({
-        "metadata": {
-            "name": meta.name.clone().unwrap_or_default(),
-            "labels": meta.labels.clone().unwrap_or_default(),
-        },
-        "keys": keys,
-    });
-    if let Some(t) = type_ {
-        object["type"] = Json::String(t.to_string());
-    }
-    object
 }
 
 #[cfg(test)]
@@ -320,6 +254,8 @@ mod tests {
     use k8s_openapi::ByteString;
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::{PodSpec, Secret};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use serde_json::json;
     use std::collections::BTreeMap;
 
     fn deployment() -> Deployment {
@@ -611,6 +547,6 @@ mod tests {
     #[test]
     fn only_referenced_variables_are_built() {
         let compiled = compile("size(pdbs) == 0 && namespace != ''").unwrap();
-        assert_eq!(compiled.variables, vec!["pdbs", "namespace"]);
+        assert_eq!(compiled.variables, vec!["namespace", "pdbs"]);
     }
 }

@@ -19,6 +19,7 @@ pub mod config_maps;
 pub mod hpa;
 pub mod http;
 pub mod image;
+pub mod job;
 pub mod network_policy;
 pub mod pod_disruption_budget;
 pub mod probes;
@@ -160,6 +161,8 @@ registry! {
     secrets = "secrets": secrets::Secrets,
     /// Every ConfigMap the pods reference exists, with the keys used.
     config_maps = "configMaps": config_maps::ConfigMaps,
+    /// A Job completed successfully, or a CronJob succeeded recently.
+    job = "job": job::Job,
     /// A TLS certificate stays valid for N more days and covers the hostnames.
     tls_certificate = "tlsCertificate": tls_certificate::TlsCertificate,
     /// The rollout of the current generation is complete.

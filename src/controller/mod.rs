@@ -14,6 +14,7 @@ mod metrics;
 mod panics;
 mod reconcile;
 mod recorder;
+mod related;
 mod server;
 mod stores;
 mod webhook;
@@ -32,15 +33,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::storage::v1::StorageClass;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::Reporter;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Predicate, PredicateConfig, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{error, info};
@@ -48,8 +43,6 @@ use tracing::{error, info};
 use crate::api::{
     ClusterReadinessChecklist, DeploymentReadiness, ReadinessApproval, ReadinessChecklist,
 };
-use crate::engine::Dependencies;
-use crate::engine::pod;
 use crate::probe::certificate::CertificateCache;
 use crate::probe::{ProbeConfig, Prober, ssrf};
 use index::RelationIndex;
@@ -82,39 +75,6 @@ where
     match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
-    }
-}
-
-fn readiness_in(
-    store: &Store<DeploymentReadiness>,
-    namespace: &str,
-) -> Vec<ObjectRef<DeploymentReadiness>> {
-    store
-        .state_filter(|r| r.metadata.namespace.as_deref() == Some(namespace))
-        .iter()
-        .map(|r| ObjectRef::from_obj(r.as_ref()))
-        .collect()
-}
-
-/// Map a namespaced object to the readiness objects it affects.
-fn mapper<K>(
-    readiness: Store<DeploymentReadiness>,
-    index: RelationIndex,
-    kind: &'static str,
-    relates_now: fn(&K, &Dependencies) -> bool,
-) -> impl Fn(K) -> Vec<ObjectRef<DeploymentReadiness>> + Send + Sync + 'static
-where
-    K: Resource<DynamicType = ()> + Send + Sync + 'static,
-{
-    move |object: K| {
-        let (Some(namespace), Some(name)) =
-            (object.meta().namespace.clone(), object.meta().name.clone())
-        else {
-            return Vec::new();
-        };
-        index.affected(readiness_in(&readiness, &namespace), kind, &name, |rel| {
-            relates_now(&object, rel)
-        })
     }
 }
 
@@ -202,71 +162,20 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         metrics.clone(),
         &unreadable,
     );
-    let (hpas, hpa_events) = stores::watch(
-        scoped::<HorizontalPodAutoscaler>(&client, ns),
-        trim,
-        metrics.clone(),
-        &unreadable,
-    );
-    let (pdbs, pdb_events) = stores::watch(
-        scoped::<PodDisruptionBudget>(&client, ns),
-        trim,
-        metrics.clone(),
-        &unreadable,
-    );
-    let (services, service_events) = stores::watch(
-        scoped::<Service>(&client, ns),
-        trim,
-        metrics.clone(),
-        &unreadable,
-    );
-    let (endpoint_slices, slice_events) = stores::watch(
-        scoped::<EndpointSlice>(&client, ns),
-        trim,
-        metrics.clone(),
-        &unreadable,
-    );
-    let (network_policies, netpol_events) = stores::watch(
-        scoped::<NetworkPolicy>(&client, ns),
-        trim,
-        metrics.clone(),
-        &unreadable,
-    );
-    let (ingresses, ingress_events) = stores::watch(
-        scoped::<Ingress>(&client, ns),
-        trim,
-        metrics.clone(),
-        &unreadable,
-    );
-    let (pvcs, pvc_events) = stores::watch(
-        scoped::<PersistentVolumeClaim>(&client, ns),
-        trim,
-        metrics.clone(),
-        &unreadable,
-    );
-    let (storage_classes, storage_class_events) = stores::watch(
-        Api::<StorageClass>::all(client.clone()),
-        trim,
-        metrics.clone(),
-        &unreadable,
-    );
+    // One watch and store per related kind, from the table (`engine::for_each_related_kind`).
     let certificates = CertificateCache::default();
-    let (secrets, secret_events) = {
-        let certificates = certificates.clone();
-        stores::watch_observed(
-            scoped::<Secret>(&client, ns),
-            stores::trim_secret,
-            metrics.clone(),
-            &unreadable,
-            move |event| certificates.observe(event),
-        )
+    let mut related = related::WatchRelated {
+        client: client.clone(),
+        namespace: config.namespace.clone(),
+        metrics: metrics.clone(),
+        unreadable: unreadable.clone(),
+        readiness: readiness.clone(),
+        index: index.clone(),
+        certificates: certificates.clone(),
+        stores: Vec::new(),
+        triggers: Vec::new(),
     };
-    let (config_maps, config_map_events) = stores::watch(
-        scoped::<ConfigMap>(&client, ns),
-        stores::trim_config_map,
-        metrics.clone(),
-        &unreadable,
-    );
+    crate::engine::for_each_related_kind(&mut related);
 
     let stores = Stores {
         readiness: readiness.clone(),
@@ -275,16 +184,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         checklists,
         cluster_checklists,
         approvals,
-        hpas,
-        pdbs,
-        services,
-        endpoint_slices,
-        network_policies,
-        ingresses,
-        pvcs,
-        storage_classes,
-        secrets,
-        config_maps,
+        related: Arc::new(related.stores),
         unreadable,
     };
 
@@ -450,18 +350,6 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
             .clone()
             .map(|ns| ObjectRef::new(readiness).within(&ns))
     };
-    // StorageClasses change rarely and decide how Pending claims are judged: re-evaluate all.
-    let everyone = {
-        let readiness = readiness.clone();
-        move |_: StorageClass| {
-            readiness
-                .state()
-                .iter()
-                .map(|r| ObjectRef::from_obj(r.as_ref()))
-                .collect::<Vec<_>>()
-        }
-    };
-
     let shutdown = shutdown_signal();
     let lost_lease = lease.as_ref().map(|l| l.lost());
     let stop = async move {
@@ -489,6 +377,10 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     };
 
     info!(namespace = ns.unwrap_or("(all)"), "starting controller");
+    let mut controller = controller;
+    for triggers in related.triggers {
+        controller = controller.reconcile_on(triggers);
+    }
     let controller = controller
         .with_config(ControllerConfig::default().concurrency(config.concurrency))
         // The controller pauses every trigger stream after an error of any of them, by kube's
@@ -499,90 +391,6 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         .watches_stream(checklist_events, checklist_users)
         .watches_stream(cluster_checklist_events, cluster_checklist_users)
         .watches_stream(approval_events, approved)
-        .watches_stream(storage_class_events, everyone)
-        .watches_stream(
-            secret_events,
-            mapper::<Secret>(readiness.clone(), index.clone(), "Secret", |_, _| false),
-        )
-        .watches_stream(
-            config_map_events,
-            mapper::<ConfigMap>(readiness.clone(), index.clone(), "ConfigMap", |_, _| false),
-        )
-        .watches_stream(
-            pvc_events,
-            mapper::<PersistentVolumeClaim>(
-                readiness.clone(),
-                index.clone(),
-                "PersistentVolumeClaim",
-                |_, _| false,
-            ),
-        )
-        .watches_stream(
-            service_events,
-            mapper::<Service>(readiness.clone(), index.clone(), "Service", |svc, rel| {
-                svc.spec
-                    .as_ref()
-                    .and_then(|s| s.selector.as_ref())
-                    .is_some_and(|sel| pod::map_selector_matches(sel, &rel.pod_labels))
-            }),
-        )
-        .watches_stream(
-            slice_events,
-            mapper::<EndpointSlice>(
-                readiness.clone(),
-                index.clone(),
-                "EndpointSlice",
-                |slice, rel| {
-                    slice
-                        .labels()
-                        .get("kubernetes.io/service-name")
-                        .is_some_and(|svc| rel.objects.contains(&("Service", svc.clone())))
-                },
-            ),
-        )
-        .watches_stream(
-            pdb_events,
-            mapper::<PodDisruptionBudget>(
-                readiness.clone(),
-                index.clone(),
-                "PodDisruptionBudget",
-                |pdb, rel| {
-                    pdb.spec
-                        .as_ref()
-                        .and_then(|s| s.selector.as_ref())
-                        .is_some_and(|sel| pod::selector_matches(sel, &rel.pod_labels))
-                },
-            ),
-        )
-        .watches_stream(
-            netpol_events,
-            mapper::<NetworkPolicy>(
-                readiness.clone(),
-                index.clone(),
-                "NetworkPolicy",
-                |np, rel| {
-                    np.spec.as_ref().is_some_and(|s| {
-                        s.pod_selector
-                            .as_ref()
-                            .is_none_or(|sel| pod::selector_matches(sel, &rel.pod_labels))
-                    })
-                },
-            ),
-        )
-        .watches_stream(
-            hpa_events,
-            mapper::<HorizontalPodAutoscaler>(
-                readiness.clone(),
-                index.clone(),
-                "HorizontalPodAutoscaler",
-                |hpa, rel| pod::hpa_targets(hpa, &rel.target),
-            ),
-        )
-        // Any Ingress may start routing to the pods' Services; they are few and change rarely.
-        .watches_stream(
-            ingress_events,
-            mapper::<Ingress>(readiness.clone(), index.clone(), "Ingress", |_, _| true),
-        )
         // A probe result that changes a gate's verdict.
         .reconcile_on(probe_triggers)
         .graceful_shutdown_on(stop)

@@ -4,15 +4,13 @@
 
 use std::sync::Arc;
 
+use std::any::Any;
+
+use futures::future::BoxFuture;
 use futures::{Stream, StreamExt, TryStreamExt};
-use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::storage::v1::StorageClass;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
@@ -25,6 +23,7 @@ use crate::api::{
     ChecklistKind, ClusterReadinessChecklist, DeploymentReadiness, ReadinessApproval,
     ReadinessChecklist,
 };
+use crate::engine::related::{RelatedKind, Scope};
 use crate::engine::{Report, Snapshot, Source};
 use crate::probe::ClusterView;
 
@@ -38,16 +37,8 @@ pub struct Stores {
     pub checklists: Store<ReadinessChecklist>,
     pub cluster_checklists: Store<ClusterReadinessChecklist>,
     pub approvals: Store<ReadinessApproval>,
-    pub hpas: Store<HorizontalPodAutoscaler>,
-    pub pdbs: Store<PodDisruptionBudget>,
-    pub services: Store<Service>,
-    pub endpoint_slices: Store<EndpointSlice>,
-    pub network_policies: Store<NetworkPolicy>,
-    pub ingresses: Store<Ingress>,
-    pub pvcs: Store<PersistentVolumeClaim>,
-    pub storage_classes: Store<StorageClass>,
-    pub secrets: Store<Secret>,
-    pub config_maps: Store<ConfigMap>,
+    /// One store per related kind, in the order of the table (`engine::for_each_related_kind`).
+    pub related: Arc<Vec<Box<dyn RelatedStore>>>,
     /// Objects of the watched kinds that gonogo cannot read, left out of the stores.
     pub unreadable: UnreadableObjects,
 }
@@ -66,18 +57,11 @@ impl Stores {
             deployments,
             checklists,
             cluster_checklists,
-            approvals,
-            hpas,
-            pdbs,
-            services,
-            endpoint_slices,
-            network_policies,
-            ingresses,
-            pvcs,
-            storage_classes,
-            secrets,
-            config_maps
+            approvals
         );
+        for store in self.related.iter() {
+            store.wait_ready().await?;
+        }
         Ok(())
     }
 
@@ -90,18 +74,19 @@ impl Stores {
     ) -> Snapshot {
         let mut s = Snapshot::new(namespace, now, Source::Cluster);
         s.deployment = deployment;
-        s.hpas = in_namespace(&self.hpas, namespace);
-        s.pdbs = in_namespace(&self.pdbs, namespace);
-        s.services = in_namespace(&self.services, namespace);
-        s.endpoint_slices = in_namespace(&self.endpoint_slices, namespace);
-        s.network_policies = in_namespace(&self.network_policies, namespace);
-        s.ingresses = in_namespace(&self.ingresses, namespace);
-        s.pvcs = in_namespace(&self.pvcs, namespace);
-        s.secrets = in_namespace(&self.secrets, namespace);
-        s.config_maps = in_namespace(&self.config_maps, namespace);
         s.approvals = in_namespace(&self.approvals, namespace);
-        s.storage_classes = self.storage_classes.state();
+        for store in self.related.iter() {
+            store.fill(namespace, &mut s);
+        }
         s
+    }
+
+    /// The store of one related kind.
+    pub fn of<K: RelatedKind>(&self) -> &Store<K> {
+        self.related[K::ORDINAL]
+            .as_any()
+            .downcast_ref()
+            .expect("the stores are built in table order")
     }
 
     pub fn checklists_in(&self, namespace: &str) -> Vec<Arc<ReadinessChecklist>> {
@@ -181,11 +166,12 @@ where
 /// The prober resolves `http` gates through the same stores the engine reads.
 impl ClusterView for Stores {
     fn service(&self, namespace: &str, name: &str) -> Option<Arc<Service>> {
-        self.services.get(&ObjectRef::new(name).within(namespace))
+        self.of::<Service>()
+            .get(&ObjectRef::new(name).within(namespace))
     }
 
     fn endpoint_slices(&self, namespace: &str, service: &str) -> Vec<Arc<EndpointSlice>> {
-        self.endpoint_slices.state_filter(|s| {
+        self.of::<EndpointSlice>().state_filter(|s| {
             s.metadata.namespace.as_deref() == Some(namespace)
                 && s.metadata
                     .labels
@@ -213,35 +199,39 @@ fn in_namespace<K: Resource<DynamicType = ()> + Clone + 'static>(
 
 /// Remove what gonogo never needs before an object is stored.
 pub fn trim<K: Resource>(object: &mut K) {
-    object.meta_mut().managed_fields = None;
+    crate::engine::related::trim_metadata(object);
 }
 
-/// Secrets keep their type, labels and key names; values and annotations (which may hold a
-/// copy of the values in `kubectl.kubernetes.io/last-applied-configuration`) are dropped.
-pub fn trim_secret(secret: &mut Secret) {
-    trim(secret);
-    secret.metadata.annotations = None;
-    secret.string_data = None;
-    if let Some(data) = secret.data.as_mut() {
-        for value in data.values_mut() {
-            *value = ByteString(Vec::new());
-        }
-    }
+/// The store of one related kind, whatever the kind.
+pub trait RelatedStore: Send + Sync {
+    fn wait_ready(&self) -> BoxFuture<'_, Result<(), reflector::store::WriterDropped>>;
+    /// Put the objects a snapshot of `namespace` holds into it.
+    fn fill(&self, namespace: &str, snapshot: &mut Snapshot);
+    fn as_any(&self) -> &dyn Any;
 }
 
-/// ConfigMaps keep key names only.
-pub fn trim_config_map(config_map: &mut ConfigMap) {
-    trim(config_map);
-    config_map.metadata.annotations = None;
-    if let Some(data) = config_map.data.as_mut() {
-        for value in data.values_mut() {
-            value.clear();
-        }
+impl<K: RelatedKind> RelatedStore for Store<K> {
+    fn wait_ready(&self) -> BoxFuture<'_, Result<(), reflector::store::WriterDropped>> {
+        Box::pin(async move {
+            wait_ready(self).await?;
+            tracing::debug!(kind = K::KIND, "store synced");
+            Ok(())
+        })
     }
-    if let Some(data) = config_map.binary_data.as_mut() {
-        for value in data.values_mut() {
-            *value = ByteString(Vec::new());
-        }
+
+    fn fill(&self, namespace: &str, snapshot: &mut Snapshot) {
+        *K::of_mut(snapshot) = match K::SCOPE {
+            Scope::Namespaced => in_namespace(self, namespace),
+            Scope::Cluster => {
+                let mut all = self.state();
+                all.sort_by(|a, b| a.meta().name.cmp(&b.meta().name));
+                all
+            }
+        };
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }
 

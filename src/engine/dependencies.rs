@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::PodSpec;
 
-use super::{Gate, Snapshot, pod};
+use super::related::{EachRelatedKind, RelatedKind, Relation, Scope, relates_now};
+use super::{Gate, Snapshot, for_each_related_kind, pod};
 use crate::api::Item;
 
 /// What one readiness object's verdict depends on.
@@ -93,71 +94,55 @@ pub fn dependencies(target: &str, gates: &[Gate<'_>], snapshot: &Snapshot) -> De
         {
             deps.objects.insert(("Service", name.clone()));
         }
-    }
-    for svc in &snapshot.services {
-        let selects = svc
-            .spec
-            .as_ref()
-            .and_then(|s| s.selector.as_ref())
-            .is_some_and(|sel| pod::map_selector_matches(sel, &deps.pod_labels));
-        if selects && let Some(name) = &svc.metadata.name {
-            deps.objects.insert(("Service", name.clone()));
-        }
-    }
-    // Ingresses routing to those Services, and their TLS Secrets.
-    for ingress in &snapshot.ingresses {
-        let spec = ingress.spec.as_ref();
-        let backends = spec
-            .into_iter()
-            .flat_map(|s| s.rules.iter().flatten())
-            .flat_map(|r| r.http.iter().flat_map(|h| h.paths.iter()))
-            .filter_map(|p| p.backend.service.as_ref().map(|s| s.name.clone()))
-            .chain(
-                spec.and_then(|s| s.default_backend.as_ref())
-                    .and_then(|b| b.service.as_ref())
-                    .map(|s| s.name.clone()),
-            );
-        let routes_here = backends
-            .into_iter()
-            .any(|svc| deps.objects.contains(&("Service", svc)));
-        if routes_here {
-            if let Some(name) = &ingress.metadata.name {
-                deps.objects.insert(("Ingress", name.clone()));
+        if let Some(j) = &item.job {
+            let named = |name: &String| name.replace("{{ .target }}", target);
+            if let Some(name) = &j.name {
+                deps.objects.insert(("Job", named(name)));
             }
-            for tls in spec.into_iter().flat_map(|s| s.tls.iter().flatten()) {
-                if let Some(secret) = &tls.secret_name {
-                    deps.objects.insert(("Secret", secret.clone()));
-                }
+            if j.selector.is_some() {
+                deps.kinds.insert("Job"); // any Job may come to match
+            }
+            if let Some(name) = &j.cron_job {
+                deps.objects.insert(("CronJob", named(name)));
             }
         }
     }
-    for pdb in &snapshot.pdbs {
-        let selects = pdb
-            .spec
-            .as_ref()
-            .and_then(|s| s.selector.as_ref())
-            .is_some_and(|sel| pod::selector_matches(sel, &deps.pod_labels));
-        if selects && let Some(name) = &pdb.metadata.name {
-            deps.objects.insert(("PodDisruptionBudget", name.clone()));
-        }
-    }
-    for np in &snapshot.network_policies {
-        let selects = np.spec.as_ref().is_some_and(|s| {
-            s.pod_selector
-                .as_ref()
-                .is_none_or(|sel| pod::selector_matches(sel, &deps.pod_labels))
-        });
-        if selects && let Some(name) = &np.metadata.name {
-            deps.objects.insert(("NetworkPolicy", name.clone()));
-        }
-    }
-    if let Some(hpa) = pod::hpa_for(snapshot, &deps.target)
-        && let Some(name) = &hpa.metadata.name
-    {
-        deps.objects
-            .insert(("HorizontalPodAutoscaler", name.clone()));
-    }
+    // Objects relating to the target through the table of related kinds (in table order, so
+    // the Services are known before the EndpointSlices and Ingresses of them).
+    for_each_related_kind(&mut Relate {
+        snapshot,
+        deps: &mut deps,
+    });
     deps
+}
+
+/// Adds the objects of each related kind that relate to the target now.
+struct Relate<'a> {
+    snapshot: &'a Snapshot,
+    deps: &'a mut Dependencies,
+}
+
+impl EachRelatedKind for Relate<'_> {
+    fn kind<K: RelatedKind>(&mut self) {
+        if K::SCOPE == Scope::Cluster {
+            return; // every workload reads them: the controller maps their changes to all
+        }
+        for object in K::of(self.snapshot) {
+            let Some(name) = object.meta().name.as_deref() else {
+                continue;
+            };
+            if !relates_now(object.as_ref(), self.deps) {
+                continue;
+            }
+            self.deps.objects.insert((K::KIND, name.to_string()));
+            if let Relation::RoutesTo { secrets, .. } = K::relation() {
+                let secrets = secrets(object);
+                self.deps
+                    .objects
+                    .extend(secrets.into_iter().map(|s| ("Secret", s.to_string())));
+            }
+        }
+    }
 }
 
 /// Names of Secrets, ConfigMaps and PVCs the pod template refers to.

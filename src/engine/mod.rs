@@ -7,6 +7,7 @@
 mod dependencies;
 pub mod pod;
 pub mod quantity;
+pub mod related;
 mod resolve;
 mod snapshot;
 pub mod status;
@@ -20,7 +21,8 @@ use serde::Serialize;
 pub use dependencies::{Dependencies, dependencies, kinds_read};
 pub use resolve::{ChecklistOrigin, ChecklistSource, Gate, Resolved, resolve};
 pub use snapshot::{
-    CertificateFacts, GateKey, Observations, ProbeObservation, ProbeOutcome, Snapshot, Source,
+    CertificateFacts, GateKey, Observations, ProbeObservation, ProbeOutcome, RELATED_KINDS,
+    Snapshot, Source, for_each_related_kind, trim_config_map, trim_secret,
 };
 
 use crate::api::{

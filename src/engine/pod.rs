@@ -82,12 +82,14 @@ pub fn map_selector_matches(
 /// Whether an HPA's scaleTargetRef is this Deployment (kind Deployment, its name, apiVersion
 /// apps/v1 or unset).
 pub fn hpa_targets(hpa: &HorizontalPodAutoscaler, deployment: &str) -> bool {
-    hpa.spec.as_ref().is_some_and(|s| {
-        let r = &s.scale_target_ref;
-        r.kind == "Deployment"
-            && r.name == deployment
-            && r.api_version.as_deref().is_none_or(|v| v == "apps/v1")
-    })
+    hpa_scaled(hpa) == Some(deployment)
+}
+
+/// The name of the Deployment a HorizontalPodAutoscaler scales, if it scales one.
+pub fn hpa_scaled(hpa: &HorizontalPodAutoscaler) -> Option<&str> {
+    let r = &hpa.spec.as_ref()?.scale_target_ref;
+    (r.kind == "Deployment" && r.api_version.as_deref().is_none_or(|v| v == "apps/v1"))
+        .then_some(r.name.as_str())
 }
 
 /// The HorizontalPodAutoscaler whose scaleTargetRef is this Deployment, if any.

@@ -4,12 +4,18 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
 
+use k8s_openapi::ByteString;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::pod;
+use super::related::{PodSelector, Relation, related_kinds, trim_metadata};
 use crate::api::ReadinessApproval;
 
 /// Where a snapshot came from, which decides what an absent object means.
@@ -22,32 +28,208 @@ pub enum Source {
     Manifests,
 }
 
-/// Plain data the engine judges: one Deployment's namespace as seen by the controller's
-/// reflectors or by the offline loader. Objects are shared (`Arc`) so building a snapshot
-/// from a store copies pointers, not objects.
-///
-/// Secrets and ConfigMaps may have their values stripped; checks only read key names.
-#[derive(Clone, Debug, Default)]
-pub struct Snapshot {
-    pub now: Timestamp,
-    pub source: Source,
-    pub namespace: String,
-    pub deployment: Option<Arc<Deployment>>,
-    pub hpas: Vec<Arc<HorizontalPodAutoscaler>>,
-    pub pdbs: Vec<Arc<PodDisruptionBudget>>,
-    pub services: Vec<Arc<Service>>,
-    pub endpoint_slices: Vec<Arc<EndpointSlice>>,
-    pub network_policies: Vec<Arc<NetworkPolicy>>,
-    pub ingresses: Vec<Arc<Ingress>>,
-    pub pvcs: Vec<Arc<PersistentVolumeClaim>>,
-    pub storage_classes: Vec<Arc<StorageClass>>,
-    pub secrets: Vec<Arc<Secret>>,
-    pub config_maps: Vec<Arc<ConfigMap>>,
-    pub approvals: Vec<Arc<ReadinessApproval>>,
-    /// Objects declared to exist outside the manifest set (offline `--assume-present`),
-    /// as `(kind, name)`, e.g. `("Secret", "api-keys")`. Their keys are not known.
-    pub assumed_present: BTreeSet<(String, String)>,
-    pub observations: Observations,
+related_kinds! {
+    /// Plain data the engine judges: one Deployment's namespace as seen by the controller's
+    /// reflectors or by the offline loader. Objects are shared (`Arc`) so building a snapshot
+    /// from a store copies pointers, not objects.
+    ///
+    /// Secrets and ConfigMaps have their values stripped; checks only read key names.
+    #[derive(Clone, Debug, Default)]
+    pub struct Snapshot {
+        pub now: Timestamp,
+        pub source: Source,
+        pub namespace: String,
+        pub deployment: Option<Arc<Deployment>>,
+        /// ReadinessApprovals of the namespace (gonogo's own kind: the controller and the
+        /// offline set find them by the readiness object they name).
+        pub approvals: Vec<Arc<ReadinessApproval>>,
+        /// Objects declared to exist outside the manifest set (offline `--assume-present`),
+        /// as `(kind, name)`, e.g. `("Secret", "api-keys")`. Their keys are not known.
+        pub assumed_present: BTreeSet<(String, String)>,
+        pub observations: Observations,
+    }
+
+    // The table of related kinds: one row per kind a verdict may read besides the workload
+    // (see `related.rs`). A kind relating through another (`OfService`, `RoutesTo`) comes
+    // after Services.
+    related kinds {
+        hpas: HorizontalPodAutoscaler {
+            api_version: "autoscaling/v2",
+            cel: None, // `hpa`: the one scaling the target
+            relation: Relation::Scales(pod::hpa_scaled),
+            trim: trim_metadata,
+        },
+        pdbs: PodDisruptionBudget {
+            api_version: "policy/v1",
+            cel: Some("pdbs"),
+            relation: Relation::SelectsPods(|p| {
+                // A PDB without selector selects no pod, but the check names it (a likely
+                // mistake), so it relates to every workload of its namespace.
+                PodSelector::labels(p.spec.as_ref().and_then(|s| s.selector.as_ref()), PodSelector::Every)
+            }),
+            trim: trim_metadata,
+        },
+        services: Service {
+            api_version: "v1",
+            cel: Some("services"),
+            relation: Relation::SelectsPods(|s| {
+                s.spec
+                    .as_ref()
+                    .and_then(|s| s.selector.as_ref())
+                    .map_or(PodSelector::Nothing, PodSelector::Map)
+            }),
+            trim: trim_metadata,
+        },
+        endpoint_slices: EndpointSlice {
+            api_version: "discovery.k8s.io/v1",
+            cel: None,
+            relation: Relation::OfService(|s| {
+                s.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("kubernetes.io/service-name"))
+                    .map(String::as_str)
+            }),
+            trim: trim_metadata,
+        },
+        network_policies: NetworkPolicy {
+            api_version: "networking.k8s.io/v1",
+            cel: Some("networkPolicies"),
+            relation: Relation::SelectsPods(|p| {
+                PodSelector::labels(p.spec.as_ref().and_then(|s| s.pod_selector.as_ref()), PodSelector::Every)
+            }),
+            trim: trim_metadata,
+        },
+        ingresses: Ingress {
+            api_version: "networking.k8s.io/v1",
+            cel: None,
+            relation: Relation::RoutesTo {
+                services: ingress_backends,
+                secrets: ingress_tls_secrets,
+            },
+            trim: trim_metadata,
+        },
+        pvcs: PersistentVolumeClaim {
+            api_version: "v1",
+            cel: Some("pvcs"),
+            relation: Relation::Named,
+            trim: trim_metadata,
+        },
+        storage_classes: StorageClass {
+            api_version: "storage.k8s.io/v1",
+            cel: None,
+            relation: Relation::Every,
+            trim: trim_metadata,
+        },
+        secrets: Secret {
+            api_version: "v1",
+            cel: Some("secrets"),
+            relation: Relation::Named,
+            trim: trim_secret,
+            cel_view: |s: &Secret| {
+                let data = s.data.iter().flat_map(|m| m.keys());
+                let string_data = s.string_data.iter().flat_map(|m| m.keys());
+                redacted(&s.metadata, s.type_.as_deref(), data.chain(string_data))
+            },
+        },
+        config_maps: ConfigMap {
+            api_version: "v1",
+            cel: Some("configMaps"),
+            relation: Relation::Named,
+            trim: trim_config_map,
+            cel_view: |c: &ConfigMap| {
+                let data = c.data.iter().flat_map(|m| m.keys());
+                let binary = c.binary_data.iter().flat_map(|m| m.keys());
+                redacted(&c.metadata, None, data.chain(binary))
+            },
+        },
+        jobs: Job {
+            api_version: "batch/v1",
+            cel: Some("jobs"),
+            relation: Relation::Named, // by a `job` gate
+            trim: trim_metadata,
+        },
+        cron_jobs: CronJob {
+            api_version: "batch/v1",
+            cel: Some("cronJobs"),
+            relation: Relation::Named, // by a `job` gate
+            trim: trim_metadata,
+        },
+    }
+}
+
+/// Names of the Services an Ingress routes to (rules and default backend).
+fn ingress_backends(ingress: &Ingress) -> Vec<&str> {
+    let spec = ingress.spec.as_ref();
+    spec.into_iter()
+        .flat_map(|s| s.rules.iter().flatten())
+        .flat_map(|r| r.http.iter().flat_map(|h| h.paths.iter()))
+        .filter_map(|p| p.backend.service.as_ref().map(|s| s.name.as_str()))
+        .chain(
+            spec.and_then(|s| s.default_backend.as_ref())
+                .and_then(|b| b.service.as_ref())
+                .map(|s| s.name.as_str()),
+        )
+        .collect()
+}
+
+/// Names of an Ingress's TLS Secrets.
+fn ingress_tls_secrets(ingress: &Ingress) -> Vec<&str> {
+    ingress
+        .spec
+        .iter()
+        .flat_map(|s| s.tls.iter().flatten())
+        .filter_map(|t| t.secret_name.as_deref())
+        .collect()
+}
+
+/// Secrets keep their type, labels and key names; values and annotations (which may hold a
+/// copy of the values in `kubectl.kubernetes.io/last-applied-configuration`) are dropped.
+pub fn trim_secret(secret: &mut Secret) {
+    trim_metadata(secret);
+    secret.metadata.annotations = None;
+    for value in secret.data.iter_mut().flat_map(|d| d.values_mut()) {
+        *value = ByteString(Vec::new());
+    }
+    for value in secret.string_data.iter_mut().flat_map(|d| d.values_mut()) {
+        value.clear();
+    }
+}
+
+/// ConfigMaps keep key names only.
+pub fn trim_config_map(config_map: &mut ConfigMap) {
+    trim_metadata(config_map);
+    config_map.metadata.annotations = None;
+    for value in config_map.data.iter_mut().flat_map(|d| d.values_mut()) {
+        value.clear();
+    }
+    for value in config_map
+        .binary_data
+        .iter_mut()
+        .flat_map(|d| d.values_mut())
+    {
+        *value = ByteString(Vec::new());
+    }
+}
+
+/// What a `cel` expression sees of a Secret or ConfigMap: names, labels, type and key names.
+fn redacted<'a>(
+    meta: &ObjectMeta,
+    type_: Option<&str>,
+    keys: impl Iterator<Item = &'a String>,
+) -> serde_json::Value {
+    let keys: BTreeSet<&String> = keys.collect();
+    let mut view = serde_json::json!({
+        "metadata": {
+            "name": meta.name.clone().unwrap_or_default(),
+            "labels": meta.labels.clone().unwrap_or_default(),
+        },
+        "keys": keys,
+    });
+    if let Some(t) = type_ {
+        view["type"] = serde_json::Value::from(t);
+    }
+    view
 }
 
 /// Results of live probes, gathered outside the engine on their own schedule.

@@ -25,16 +25,17 @@ use std::sync::{Arc, OnceLock};
 
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::storage::v1::StorageClass;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::Resource;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::Document;
 use crate::api::{ClusterReadinessChecklist, DeploymentReadiness, ReadinessChecklist};
+use crate::engine::related::{EachRelatedKind, PodSelector, RelatedKind, Relation, Scope};
 use crate::engine::{
-    ChecklistOrigin, Checklists, Gate, Resolved, Snapshot, Source, dependencies, resolve,
+    ChecklistOrigin, Checklists, Gate, RELATED_KINDS, Resolved, Snapshot, Source, dependencies,
+    for_each_related_kind, resolve,
 };
 
 /// Where an object was read from.
@@ -75,8 +76,9 @@ pub struct Namespace {
 pub struct ManifestSet {
     pub namespaces: BTreeMap<String, Namespace>,
     pub cluster_checklists: Vec<Arc<ClusterReadinessChecklist>>,
-    /// Cluster-scoped; visible from every namespace.
-    pub storage_classes: Vec<Arc<StorageClass>>,
+    /// Objects of the cluster-scoped related kinds (StorageClasses), visible from every
+    /// namespace, in a snapshot's fields.
+    pub cluster: Snapshot,
     /// Documents that were skipped, with the reason (unknown kinds are silent).
     pub warnings: Vec<String>,
     /// Number of Kubernetes objects read (of any kind).
@@ -151,17 +153,11 @@ impl ManifestSet {
                 self.cluster_checklists.push(c);
                 self.cluster_checklist_mentions = OnceLock::new();
             }
-            Object::StorageClass(c) => self.storage_classes.push(c),
             Object::Approval(o) => self.ns(&namespace).related.approvals.push(o),
-            Object::Hpa(o) => self.ns(&namespace).related.hpas.push(o),
-            Object::Pdb(o) => self.ns(&namespace).related.pdbs.push(o),
-            Object::Service(o) => self.ns(&namespace).related.services.push(o),
-            Object::EndpointSlice(o) => self.ns(&namespace).related.endpoint_slices.push(o),
-            Object::NetworkPolicy(o) => self.ns(&namespace).related.network_policies.push(o),
-            Object::Ingress(o) => self.ns(&namespace).related.ingresses.push(o),
-            Object::Pvc(o) => self.ns(&namespace).related.pvcs.push(o),
-            Object::Secret(o) => self.ns(&namespace).related.secrets.push(o),
-            Object::ConfigMap(o) => self.ns(&namespace).related.config_maps.push(o),
+            Object::Related(o) => match o.scope {
+                Scope::Cluster => (o.put)(&mut self.cluster),
+                Scope::Namespaced => (o.put)(&mut self.ns(&namespace).related),
+            },
         }
     }
 
@@ -204,7 +200,7 @@ impl ManifestSet {
         let mut snapshot = Snapshot::new(namespace, now, Source::Manifests);
         snapshot.deployment = Some(deployment.clone());
         snapshot.assumed_present = assumed.clone();
-        snapshot.storage_classes = self.storage_classes.clone();
+        self.copy_cluster_scoped(&mut snapshot);
         let Some(ns) = self.namespaces.get(namespace) else {
             return snapshot;
         };
@@ -266,59 +262,25 @@ impl ManifestSet {
         let mut pick = Picked::default();
         for n in &names {
             for &(kind, i) in index.by_name.get(*n).into_iter().flatten() {
-                pick.push(kind, i);
+                pick.kinds[kind].push(i);
             }
+        }
+        for r in &readiness {
+            pick.approvals
+                .extend(index.approvals_by_readiness.get(*r).into_iter().flatten());
         }
         let labels = deployment
             .spec
             .as_ref()
             .and_then(|s| s.template.metadata.as_ref())
             .and_then(|m| m.labels.as_ref());
-        index.services.candidates(labels, &mut pick.services);
-        index.pdbs.candidates(labels, &mut pick.pdbs);
-        index
-            .network_policies
-            .candidates(labels, &mut pick.network_policies);
-        pick.hpas
-            .extend(index.hpas_by_target.get(name).into_iter().flatten());
-        for r in &readiness {
-            pick.approvals
-                .extend(index.approvals_by_readiness.get(*r).into_iter().flatten());
-        }
-        sort_dedup(&mut pick.services);
-        pick.endpoint_slices.extend(&index.unlabelled_slices);
-        for &s in &pick.services {
-            if let Some(service) = objects.services[s as usize].metadata.name.as_deref() {
-                pick.endpoint_slices
-                    .extend(index.slices_by_service.get(service).into_iter().flatten());
-                pick.ingresses.extend(
-                    index
-                        .ingresses_by_service
-                        .get(service)
-                        .into_iter()
-                        .flatten(),
-                );
-            }
-        }
-        sort_dedup(&mut pick.ingresses);
-        for &i in &pick.ingresses {
-            let tls = objects.ingresses[i as usize]
-                .spec
-                .as_ref()
-                .and_then(|s| s.tls.as_ref());
-            for secret in tls
-                .into_iter()
-                .flatten()
-                .filter_map(|t| t.secret_name.as_deref())
-            {
-                for &(kind, j) in index.by_name.get(secret).into_iter().flatten() {
-                    if kind == Kind::Secret {
-                        pick.secrets.push(j);
-                    }
-                }
-            }
-        }
-
+        for_each_related_kind(&mut PickRelated {
+            index,
+            objects,
+            target: name,
+            labels,
+            pick: &mut pick,
+        });
         pick.fill(objects, &mut snapshot);
 
         // What the gates depend on, by the same function the controller's index uses: objects
@@ -326,22 +288,36 @@ impl ManifestSet {
         let gates: Vec<Gate<'_>> = resolved.iter().flat_map(Resolved::gates).collect();
         let deps = dependencies(name, &gates, &snapshot);
         let before = pick.len();
+        let kinds = kind_names();
         for (kind, object) in &deps.objects {
             for &(k, i) in index.by_name.get(object.as_str()).into_iter().flatten() {
-                if k.name() == *kind {
-                    pick.push(k, i);
+                if kinds[k] == *kind {
+                    pick.kinds[k].push(i);
                 }
             }
         }
-        for (&k, all) in &index.by_kind {
-            if deps.kinds.contains(k.name()) || extra.kinds.contains(k.name()) {
-                all.iter().for_each(|&i| pick.push(k, i));
+        for (k, kind) in index.kinds.iter().enumerate() {
+            if deps.kinds.contains(kinds[k]) || extra.kinds.contains(kinds[k]) {
+                pick.kinds[k].extend(&kind.all);
             }
         }
         if pick.len() != before {
             pick.fill(objects, &mut snapshot);
         }
         snapshot
+    }
+
+    /// The cluster-scoped objects (every one) into a snapshot.
+    fn copy_cluster_scoped(&self, snapshot: &mut Snapshot) {
+        struct Copy<'a>(&'a Snapshot, &'a mut Snapshot);
+        impl EachRelatedKind for Copy<'_> {
+            fn kind<K: RelatedKind>(&mut self) {
+                if K::SCOPE == Scope::Cluster {
+                    *K::of_mut(self.1) = K::of(self.0).clone();
+                }
+            }
+        }
+        for_each_related_kind(&mut Copy(&self.cluster, snapshot));
     }
 
     /// Every object of the namespace, unfiltered (O(namespace) per call): the reference the
@@ -363,92 +339,44 @@ impl ManifestSet {
         snapshot.source = Source::Manifests;
         snapshot.deployment = Some(deployment.clone());
         snapshot.assumed_present = assumed.clone();
-        snapshot.storage_classes = self.storage_classes.clone();
+        self.copy_cluster_scoped(&mut snapshot);
         snapshot
     }
 }
 
-/// Kinds of related objects, for the by-name index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Kind {
-    Hpa,
-    Pdb,
-    Service,
-    EndpointSlice,
-    NetworkPolicy,
-    Ingress,
-    Pvc,
-    Secret,
-    ConfigMap,
-    Approval,
+/// The Kubernetes kind of each related kind, by position in the table.
+fn kind_names() -> &'static [&'static str] {
+    static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        crate::engine::related::kinds()
+            .into_iter()
+            .map(|k| k.kind)
+            .collect()
+    })
 }
 
-impl Kind {
-    /// The Kubernetes kind, as dependencies name it.
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Hpa => "HorizontalPodAutoscaler",
-            Kind::Pdb => "PodDisruptionBudget",
-            Kind::Service => "Service",
-            Kind::EndpointSlice => "EndpointSlice",
-            Kind::NetworkPolicy => "NetworkPolicy",
-            Kind::Ingress => "Ingress",
-            Kind::Pvc => "PersistentVolumeClaim",
-            Kind::Secret => "Secret",
-            Kind::ConfigMap => "ConfigMap",
-            Kind::Approval => "ReadinessApproval",
+/// Positions (in `Namespace::related`) of the objects picked for one snapshot.
+struct Picked {
+    /// Per related kind, by position in the table.
+    kinds: [Vec<u32>; RELATED_KINDS],
+    approvals: Vec<u32>,
+}
+
+impl Default for Picked {
+    fn default() -> Self {
+        Picked {
+            kinds: std::array::from_fn(|_| Vec::new()),
+            approvals: Vec::new(),
         }
     }
 }
 
-/// Positions (in `Namespace::related`) of the objects picked for one snapshot.
-#[derive(Default)]
-struct Picked {
-    hpas: Vec<u32>,
-    pdbs: Vec<u32>,
-    services: Vec<u32>,
-    endpoint_slices: Vec<u32>,
-    network_policies: Vec<u32>,
-    ingresses: Vec<u32>,
-    pvcs: Vec<u32>,
-    secrets: Vec<u32>,
-    config_maps: Vec<u32>,
-    approvals: Vec<u32>,
-}
-
 impl Picked {
-    fn push(&mut self, kind: Kind, i: u32) {
-        let list = match kind {
-            Kind::Hpa => &mut self.hpas,
-            Kind::Pdb => &mut self.pdbs,
-            Kind::Service => &mut self.services,
-            Kind::EndpointSlice => &mut self.endpoint_slices,
-            Kind::NetworkPolicy => &mut self.network_policies,
-            Kind::Ingress => &mut self.ingresses,
-            Kind::Pvc => &mut self.pvcs,
-            Kind::Secret => &mut self.secrets,
-            Kind::ConfigMap => &mut self.config_maps,
-            Kind::Approval => &mut self.approvals,
-        };
-        list.push(i);
-    }
-
     /// How many distinct objects are picked.
     fn len(&mut self) -> usize {
-        let lists = [
-            &mut self.hpas,
-            &mut self.pdbs,
-            &mut self.services,
-            &mut self.endpoint_slices,
-            &mut self.network_policies,
-            &mut self.ingresses,
-            &mut self.pvcs,
-            &mut self.secrets,
-            &mut self.config_maps,
-            &mut self.approvals,
-        ];
-        lists
-            .into_iter()
+        self.kinds
+            .iter_mut()
+            .chain(std::iter::once(&mut self.approvals))
             .map(|l| {
                 sort_dedup(l);
                 l.len()
@@ -458,16 +386,86 @@ impl Picked {
 
     /// The picked objects into `snapshot`, in input order.
     fn fill(&mut self, objects: &Snapshot, snapshot: &mut Snapshot) {
-        snapshot.hpas = take(&objects.hpas, &mut self.hpas);
-        snapshot.pdbs = take(&objects.pdbs, &mut self.pdbs);
-        snapshot.services = take(&objects.services, &mut self.services);
-        snapshot.endpoint_slices = take(&objects.endpoint_slices, &mut self.endpoint_slices);
-        snapshot.network_policies = take(&objects.network_policies, &mut self.network_policies);
-        snapshot.ingresses = take(&objects.ingresses, &mut self.ingresses);
-        snapshot.pvcs = take(&objects.pvcs, &mut self.pvcs);
-        snapshot.secrets = take(&objects.secrets, &mut self.secrets);
-        snapshot.config_maps = take(&objects.config_maps, &mut self.config_maps);
+        struct Fill<'a> {
+            objects: &'a Snapshot,
+            picked: &'a mut Picked,
+            snapshot: &'a mut Snapshot,
+        }
+        impl EachRelatedKind for Fill<'_> {
+            fn kind<K: RelatedKind>(&mut self) {
+                if K::SCOPE == Scope::Namespaced {
+                    *K::of_mut(self.snapshot) =
+                        take(K::of(self.objects), &mut self.picked.kinds[K::ORDINAL]);
+                }
+            }
+        }
         snapshot.approvals = take(&objects.approvals, &mut self.approvals);
+        for_each_related_kind(&mut Fill {
+            objects,
+            picked: self,
+            snapshot,
+        });
+    }
+}
+
+/// Picks, per related kind, the objects relating to one Deployment (after those picked by
+/// name), in table order: the Services are picked before their EndpointSlices and Ingresses.
+struct PickRelated<'a> {
+    index: &'a Index,
+    objects: &'a Snapshot,
+    target: &'a str,
+    labels: Option<&'a BTreeMap<String, String>>,
+    pick: &'a mut Picked,
+}
+
+impl PickRelated<'_> {
+    /// Names of the Services picked so far.
+    fn services(&mut self) -> Vec<&str> {
+        let picked = &mut self.pick.kinds[<Service as RelatedKind>::ORDINAL];
+        sort_dedup(picked);
+        picked
+            .iter()
+            .filter_map(|&i| self.objects.services[i as usize].metadata.name.as_deref())
+            .collect()
+    }
+}
+
+impl EachRelatedKind for PickRelated<'_> {
+    fn kind<K: RelatedKind>(&mut self) {
+        let index = &self.index.kinds[K::ORDINAL];
+        match K::relation() {
+            Relation::Named | Relation::Every => {}
+            Relation::SelectsPods(_) => index
+                .selectors
+                .candidates(self.labels, &mut self.pick.kinds[K::ORDINAL]),
+            Relation::Scales(_) => self.pick.kinds[K::ORDINAL]
+                .extend(index.by_key.get(self.target).into_iter().flatten()),
+            Relation::OfService(_) => {
+                let mut found = index.unkeyed.clone();
+                for service in self.services() {
+                    found.extend(index.by_key.get(service).into_iter().flatten());
+                }
+                self.pick.kinds[K::ORDINAL].extend(found);
+            }
+            Relation::RoutesTo { secrets, .. } => {
+                let mut found = Vec::new();
+                for service in self.services() {
+                    found.extend(index.by_key.get(service).into_iter().flatten());
+                }
+                sort_dedup(&mut found);
+                let objects = K::of(self.objects);
+                for &i in &found {
+                    for secret in secrets(&objects[i as usize]) {
+                        for &(kind, j) in self.index.by_name.get(secret).into_iter().flatten() {
+                            if kind == <Secret as RelatedKind>::ORDINAL {
+                                self.pick.kinds[kind].push(j);
+                            }
+                        }
+                    }
+                }
+                self.pick.kinds[K::ORDINAL].extend(found);
+            }
+        }
     }
 }
 
@@ -486,18 +484,12 @@ fn take<K>(objects: &[Arc<K>], picked: &mut Vec<u32>) -> Vec<Arc<K>> {
 }
 
 /// Lookup tables over one namespace, built on first use after the last `add`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Index {
-    by_name: HashMap<String, Vec<(Kind, u32)>>,
-    /// Every object of each kind, for the lists a `cel` expression reads whole.
-    by_kind: HashMap<Kind, Vec<u32>>,
-    services: SelectorIndex,
-    pdbs: SelectorIndex,
-    network_policies: SelectorIndex,
-    hpas_by_target: HashMap<String, Vec<u32>>,
-    slices_by_service: HashMap<String, Vec<u32>>,
-    unlabelled_slices: Vec<u32>,
-    ingresses_by_service: HashMap<String, Vec<u32>>,
+    /// Objects of the related kinds by name: (position of the kind in the table, position).
+    by_name: HashMap<String, Vec<(usize, u32)>>,
+    /// Per related kind, by position in the table.
+    kinds: [KindIndex; RELATED_KINDS],
     approvals_by_readiness: HashMap<String, Vec<u32>>,
     /// The last Deployment of each name (a later duplicate replaces an earlier one, as `kubectl apply` would).
     deployments_by_name: HashMap<String, u32>,
@@ -508,103 +500,83 @@ struct Index {
     checklist_mentions: HashMap<String, Vec<String>>,
 }
 
+/// Lookup tables over the objects of one related kind, by its relation to workloads.
+#[derive(Clone, Debug, Default)]
+struct KindIndex {
+    /// Every object (for the lists a `cel` expression reads whole).
+    all: Vec<u32>,
+    /// `SelectsPods`: the selectors.
+    selectors: SelectorIndex,
+    /// `Scales`: by the Deployment scaled; `OfService`, `RoutesTo`: by Service.
+    by_key: HashMap<String, Vec<u32>>,
+    /// `OfService`: objects naming no Service (candidates for every Service).
+    unkeyed: Vec<u32>,
+}
+
+/// Builds the [`KindIndex`] of each related kind.
+struct BuildIndex<'a> {
+    objects: &'a Snapshot,
+    index: &'a mut Index,
+}
+
+impl EachRelatedKind for BuildIndex<'_> {
+    fn kind<K: RelatedKind>(&mut self) {
+        let objects = K::of(self.objects);
+        let mut kind = KindIndex::default();
+        for (i, object) in objects.iter().enumerate() {
+            if let Some(n) = &object.meta().name {
+                index_by_name_push(&mut self.index.by_name, n, K::ORDINAL, i);
+            }
+            kind.all.push(i as u32);
+        }
+        match K::relation() {
+            Relation::Named | Relation::Every => {}
+            Relation::SelectsPods(selector) => {
+                kind.selectors = SelectorIndex::build(objects.iter().map(|o| selects(selector(o))));
+            }
+            Relation::Scales(scaled) => {
+                for (i, object) in objects.iter().enumerate() {
+                    if let Some(target) = scaled(object) {
+                        push(&mut kind.by_key, target, i);
+                    }
+                }
+            }
+            Relation::OfService(service) => {
+                for (i, object) in objects.iter().enumerate() {
+                    match service(object) {
+                        Some(service) => push(&mut kind.by_key, service, i),
+                        None => kind.unkeyed.push(i as u32),
+                    }
+                }
+            }
+            Relation::RoutesTo { services, .. } => {
+                for (i, object) in objects.iter().enumerate() {
+                    for service in services(object) {
+                        push(&mut kind.by_key, service, i);
+                    }
+                }
+            }
+        }
+        self.index.kinds[K::ORDINAL] = kind;
+    }
+}
+
 impl Index {
     fn build(ns: &Namespace) -> Index {
         let o = &ns.related;
-        let mut index = Index::default();
-        let mut name =
-            |kind: Kind,
-             i: usize,
-             meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-                if let Some(n) = &meta.name {
-                    index_by_name_push(&mut index.by_name, n, kind, i);
-                }
-                index.by_kind.entry(kind).or_default().push(i as u32);
-            };
-        for (i, x) in o.hpas.iter().enumerate() {
-            name(Kind::Hpa, i, &x.metadata);
-        }
-        for (i, x) in o.pdbs.iter().enumerate() {
-            name(Kind::Pdb, i, &x.metadata);
-        }
-        for (i, x) in o.services.iter().enumerate() {
-            name(Kind::Service, i, &x.metadata);
-        }
-        for (i, x) in o.endpoint_slices.iter().enumerate() {
-            name(Kind::EndpointSlice, i, &x.metadata);
-        }
-        for (i, x) in o.network_policies.iter().enumerate() {
-            name(Kind::NetworkPolicy, i, &x.metadata);
-        }
-        for (i, x) in o.ingresses.iter().enumerate() {
-            name(Kind::Ingress, i, &x.metadata);
-        }
-        for (i, x) in o.pvcs.iter().enumerate() {
-            name(Kind::Pvc, i, &x.metadata);
-        }
-        for (i, x) in o.secrets.iter().enumerate() {
-            name(Kind::Secret, i, &x.metadata);
-        }
-        for (i, x) in o.config_maps.iter().enumerate() {
-            name(Kind::ConfigMap, i, &x.metadata);
-        }
-        for (i, x) in o.approvals.iter().enumerate() {
-            name(Kind::Approval, i, &x.metadata);
-        }
-
-        index.services = SelectorIndex::build(o.services.iter().map(|s| {
-            match s
-                .spec
-                .as_ref()
-                .and_then(|s| s.selector.as_ref())
-                .filter(|m| !m.is_empty())
-            {
-                Some(map) => Selects::Pairs(map.iter().map(|(k, v)| pair(k, v)).collect()),
-                None => Selects::Nothing, // manually managed endpoints: found by name only
-            }
-        }));
-        index.pdbs = SelectorIndex::build(
-            o.pdbs
-                .iter()
-                .map(|p| label_selector(p.spec.as_ref().and_then(|s| s.selector.as_ref()))),
-        );
-        index.network_policies = SelectorIndex::build(
-            o.network_policies
-                .iter()
-                .map(|p| label_selector(p.spec.as_ref().and_then(|s| s.pod_selector.as_ref()))),
-        );
-
-        for (i, h) in o.hpas.iter().enumerate() {
-            if let Some(spec) = &h.spec {
-                push(&mut index.hpas_by_target, &spec.scale_target_ref.name, i);
-            }
-        }
-        for (i, s) in o.endpoint_slices.iter().enumerate() {
-            match s
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get("kubernetes.io/service-name"))
-            {
-                Some(service) => push(&mut index.slices_by_service, service, i),
-                None => index.unlabelled_slices.push(i as u32),
-            }
-        }
-        for (i, ing) in o.ingresses.iter().enumerate() {
-            let Some(spec) = &ing.spec else { continue };
-            let default = spec.default_backend.iter();
-            let paths = spec
-                .rules
-                .iter()
-                .flatten()
-                .filter_map(|r| r.http.as_ref())
-                .flat_map(|h| h.paths.iter().map(|p| &p.backend));
-            for backend in default.chain(paths) {
-                if let Some(service) = &backend.service {
-                    push(&mut index.ingresses_by_service, &service.name, i);
-                }
-            }
-        }
+        let mut index = Index {
+            by_name: HashMap::new(),
+            kinds: std::array::from_fn(|_| KindIndex::default()),
+            approvals_by_readiness: HashMap::new(),
+            deployments_by_name: HashMap::new(),
+            readiness_by_target: HashMap::new(),
+            readiness_mentions: Vec::new(),
+            checklist_mentions: HashMap::new(),
+        };
+        for_each_related_kind(&mut BuildIndex {
+            objects: o,
+            index: &mut index,
+        });
         for (i, a) in o.approvals.iter().enumerate() {
             push(
                 &mut index.approvals_by_readiness,
@@ -634,9 +606,9 @@ impl Index {
 }
 
 fn index_by_name_push(
-    map: &mut HashMap<String, Vec<(Kind, u32)>>,
+    map: &mut HashMap<String, Vec<(usize, u32)>>,
     name: &str,
-    kind: Kind,
+    kind: usize,
     i: usize,
 ) {
     match map.get_mut(name) {
@@ -671,14 +643,19 @@ enum Selects {
     Anything,
 }
 
-fn label_selector(selector: Option<&LabelSelector>) -> Selects {
-    match selector
-        .and_then(|s| s.match_labels.as_ref())
-        .filter(|m| !m.is_empty())
-    {
-        Some(map) => Selects::Pairs(map.iter().map(|(k, v)| pair(k, v)).collect()),
-        // No selector, only matchExpressions, or `{}` (every pod): always a candidate.
-        None => Selects::Anything,
+fn selects(selector: PodSelector<'_>) -> Selects {
+    let pairs = |map: &BTreeMap<String, String>| map.iter().map(|(k, v)| pair(k, v)).collect();
+    match selector {
+        PodSelector::Nothing => Selects::Nothing,
+        // An empty map selects nothing (a Service without selector: found by name only).
+        PodSelector::Map(map) if map.is_empty() => Selects::Nothing,
+        PodSelector::Map(map) => Selects::Pairs(pairs(map)),
+        PodSelector::Labels(selector) => match selector.match_labels.as_ref() {
+            Some(map) if !map.is_empty() => Selects::Pairs(pairs(map)),
+            // Only matchExpressions, or `{}` (every pod): always a candidate.
+            _ => Selects::Anything,
+        },
+        PodSelector::Every => Selects::Anything,
     }
 }
 
@@ -771,17 +748,58 @@ enum Object {
     Readiness(Arc<DeploymentReadiness>),
     Checklist(Arc<ReadinessChecklist>),
     ClusterChecklist(Arc<ClusterReadinessChecklist>),
-    StorageClass(Arc<StorageClass>),
     Approval(Arc<crate::api::ReadinessApproval>),
-    Hpa(Arc<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>),
-    Pdb(Arc<k8s_openapi::api::policy::v1::PodDisruptionBudget>),
-    Service(Arc<k8s_openapi::api::core::v1::Service>),
-    EndpointSlice(Arc<k8s_openapi::api::discovery::v1::EndpointSlice>),
-    NetworkPolicy(Arc<k8s_openapi::api::networking::v1::NetworkPolicy>),
-    Ingress(Arc<k8s_openapi::api::networking::v1::Ingress>),
-    Pvc(Arc<k8s_openapi::api::core::v1::PersistentVolumeClaim>),
-    Secret(Arc<k8s_openapi::api::core::v1::Secret>),
-    ConfigMap(Arc<k8s_openapi::api::core::v1::ConfigMap>),
+    Related(RelatedObject),
+}
+
+/// An object of a related kind, typed and trimmed, ready to be filed in its snapshot field.
+struct RelatedObject {
+    kind: &'static str,
+    scope: Scope,
+    put: Box<dyn FnOnce(&mut Snapshot) + Send + Sync>,
+}
+
+impl std::fmt::Debug for RelatedObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RelatedObject({})", self.kind)
+    }
+}
+
+/// Types a document of a related kind, if it is one (see [`for_each_related_kind`]).
+struct ClassifyRelated<'a> {
+    doc: &'a Document,
+    api_version: &'a str,
+    kind: &'a str,
+    found: Option<Result<Object, SetError>>,
+}
+
+impl EachRelatedKind for ClassifyRelated<'_> {
+    fn kind<K: RelatedKind>(&mut self) {
+        if self.found.is_some() || K::KIND != self.kind {
+            return;
+        }
+        let group = |v: &str| v.rsplit_once('/').map_or("", |(g, _)| g).to_string();
+        if K::API_VERSION == self.api_version {
+            self.found = Some(typed::<K>(self.doc, self.kind).map(|mut object| {
+                object.trim();
+                Object::Related(RelatedObject {
+                    kind: K::KIND,
+                    scope: K::SCOPE,
+                    put: Box::new(move |snapshot| K::of_mut(snapshot).push(Arc::new(object))),
+                })
+            }));
+        } else if group(K::API_VERSION) == group(self.api_version) {
+            self.found = Some(Ok(Object::Skipped(format!(
+                "{}:{}: {} {}: gonogo reads {} {} only; skipped",
+                self.doc.file,
+                self.doc.line,
+                self.kind,
+                self.api_version,
+                self.kind,
+                K::API_VERSION
+            ))));
+        }
+    }
 }
 
 /// Type one document (pure, so documents can be typed in parallel). Objects without a
@@ -851,40 +869,19 @@ pub fn classify(doc: &Document, default_namespace: &str) -> Result<Classified, S
             Object::ClusterChecklist(Arc::new(typed(doc, kind)?))
         }
         ("gonogo.dev", "ReadinessApproval") => Object::Approval(Arc::new(typed(doc, kind)?)),
-        ("autoscaling", "HorizontalPodAutoscaler") if api_version == "autoscaling/v2" => {
-            Object::Hpa(Arc::new(typed(doc, kind)?))
-        }
-        ("policy", "PodDisruptionBudget") if api_version == "policy/v1" => {
-            Object::Pdb(Arc::new(typed(doc, kind)?))
-        }
-        ("", "Service") => Object::Service(Arc::new(typed(doc, kind)?)),
-        ("discovery.k8s.io", "EndpointSlice") => Object::EndpointSlice(Arc::new(typed(doc, kind)?)),
-        ("networking.k8s.io", "NetworkPolicy") => {
-            Object::NetworkPolicy(Arc::new(typed(doc, kind)?))
-        }
-        ("networking.k8s.io", "Ingress") => Object::Ingress(Arc::new(typed(doc, kind)?)),
-        ("", "PersistentVolumeClaim") => Object::Pvc(Arc::new(typed(doc, kind)?)),
-        ("", "Secret") => {
-            let mut secret: k8s_openapi::api::core::v1::Secret = typed(doc, kind)?;
-            // Secret values are never kept: checks read key names only.
-            for value in secret.data.iter_mut().flat_map(|d| d.values_mut()) {
-                *value = k8s_openapi::ByteString(Vec::new());
+        _ => {
+            let mut related = ClassifyRelated {
+                doc,
+                api_version,
+                kind,
+                found: None,
+            };
+            for_each_related_kind(&mut related);
+            match related.found {
+                Some(object) => object?,
+                None => Object::Ignored, // unknown kinds are not ours to judge
             }
-            for value in secret.string_data.iter_mut().flat_map(|d| d.values_mut()) {
-                *value = String::new();
-            }
-            Object::Secret(Arc::new(secret))
         }
-        ("", "ConfigMap") => Object::ConfigMap(Arc::new(typed(doc, kind)?)),
-        ("storage.k8s.io", "StorageClass") => Object::StorageClass(Arc::new(typed(doc, kind)?)),
-        ("autoscaling", "HorizontalPodAutoscaler") | ("policy", "PodDisruptionBudget") => {
-            // Older API versions are gone from the supported clusters (1.33+).
-            Object::Skipped(format!(
-                "{}:{}: {kind} {api_version} is not served by Kubernetes 1.33+; skipped",
-                doc.file, doc.line
-            ))
-        }
-        _ => Object::Ignored, // unknown kinds are not ours to judge
     };
     Ok(Classified {
         namespace,

@@ -135,6 +135,9 @@ namespace is watched, a Role in the watched namespace otherwise.
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies, ingresses]
   verbs: [list, watch]
+- apiGroups: [batch]
+  resources: [jobs, cronjobs]
+  verbs: [list, watch]
 # Events on transitions.
 - apiGroups: [events.k8s.io]
   resources: [events]
