@@ -236,33 +236,33 @@ fn display(path: &Path) -> String {
     s.strip_prefix("./").unwrap_or(&s).to_string()
 }
 
-/// `--assume-present KIND/NAME`: the Kubernetes kind name for the accepted spellings.
+/// `--assume-present KIND/NAME`: the Kubernetes kind name for the accepted spellings (kubectl's:
+/// kind, plural or short name, any case).
 pub fn parse_assumption(value: &str) -> Result<(String, String), String> {
     let Some((kind, name)) = value.split_once('/') else {
         return Err(format!(
             "--assume-present {value:?}: expected KIND/NAME, e.g. secret/api-keys or configmap/*"
         ));
     };
+    // The related kinds of the table in `engine/snapshot.rs`, and two kinds outside it.
+    let related = crate::engine::related::kinds();
     let kind = match kind.to_ascii_lowercase().as_str() {
-        "secret" | "secrets" => "Secret",
-        "configmap" | "configmaps" | "cm" => "ConfigMap",
-        "pvc" | "pvcs" | "persistentvolumeclaim" | "persistentvolumeclaims" => {
-            "PersistentVolumeClaim"
-        }
-        "service" | "services" | "svc" => "Service",
-        "hpa" | "horizontalpodautoscaler" | "horizontalpodautoscalers" => "HorizontalPodAutoscaler",
-        "pdb" | "poddisruptionbudget" | "poddisruptionbudgets" => "PodDisruptionBudget",
-        "networkpolicy" | "networkpolicies" | "netpol" => "NetworkPolicy",
-        "ingress" | "ingresses" | "ing" => "Ingress",
-        "storageclass" | "storageclasses" | "sc" => "StorageClass",
-        "endpointslice" | "endpointslices" => "EndpointSlice",
         "serviceaccount" | "serviceaccounts" | "sa" => "ServiceAccount",
         "readinessapproval" | "readinessapprovals" | "approval" => "ReadinessApproval",
-        other => {
-            return Err(format!(
-                "--assume-present {value:?}: unknown kind {other:?} (one of secret, configmap, pvc, service, hpa, pdb, networkpolicy, ingress, storageclass, endpointslice, serviceaccount, readinessapproval)"
-            ));
-        }
+        other => match related.iter().find(|k| k.is_named(other)) {
+            Some(k) => k.kind,
+            None => {
+                let mut known: Vec<&str> = related
+                    .iter()
+                    .map(|k| k.short_names.first().copied().unwrap_or(k.plural))
+                    .collect();
+                known.extend(["serviceaccount", "readinessapproval"]);
+                return Err(format!(
+                    "--assume-present {value:?}: unknown kind {other:?} (one of {})",
+                    known.join(", ")
+                ));
+            }
+        },
     };
     if name.is_empty() || name.contains('/') {
         return Err(format!(

@@ -131,6 +131,8 @@ pub trait RelatedKind:
     /// The API version gonogo reads (offline, other versions of the kind are not read).
     const API_VERSION: &'static str;
     const SCOPE: Scope = <Self::Scope as KnownScope>::SCOPE;
+    /// kubectl's short names of the kind.
+    const SHORT_NAMES: &'static [&'static str];
     /// The `cel` variable listing every object of the kind in the namespace, if any.
     const CEL_LIST: Option<&'static str>;
     /// Position in the table.
@@ -220,6 +222,19 @@ pub struct KindInfo {
     pub plural: &'static str,
     pub scope: Scope,
     pub cel_list: Option<&'static str>,
+    /// kubectl's short names (`pdb`), accepted wherever a kind is named on the command line.
+    pub short_names: &'static [&'static str],
+}
+
+impl KindInfo {
+    /// Whether `name` names this kind as kubectl accepts it: the kind, its plural or a short
+    /// name, in any case.
+    pub fn is_named(&self, name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        name == self.kind.to_ascii_lowercase()
+            || name == self.plural
+            || self.short_names.contains(&name.as_str())
+    }
 }
 
 /// Every kind of the table, in table order.
@@ -233,6 +248,7 @@ pub fn kinds() -> Vec<KindInfo> {
                 plural: K::PLURAL,
                 scope: K::SCOPE,
                 cel_list: K::CEL_LIST,
+                short_names: K::SHORT_NAMES,
             });
         }
     }
@@ -258,6 +274,7 @@ macro_rules! related_kinds {
                 $(#[$kind_meta:meta])*
                 $field:ident: $kind:ident {
                     api_version: $api_version:literal,
+                    short_names: [$($short:literal),*],
                     cel: $cel:expr,
                     relation: $relation:expr,
                     trim: $trim:expr
@@ -283,6 +300,7 @@ macro_rules! related_kinds {
                 const KIND: &'static str = <$kind as k8s_openapi::Resource>::KIND;
                 const PLURAL: &'static str = <$kind as k8s_openapi::Resource>::URL_PATH_SEGMENT;
                 const API_VERSION: &'static str = $api_version;
+                const SHORT_NAMES: &'static [&'static str] = &[$($short),*];
                 const CEL_LIST: Option<&'static str> = $cel;
                 const ORDINAL: usize = Ordinal::$field as usize;
                 fn relation() -> $crate::engine::related::Relation<Self> {

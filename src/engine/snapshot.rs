@@ -55,12 +55,14 @@ related_kinds! {
     related kinds {
         hpas: HorizontalPodAutoscaler {
             api_version: "autoscaling/v2",
+            short_names: ["hpa"],
             cel: None, // `hpa`: the one scaling the target
             relation: Relation::Scales(pod::hpa_scaled),
             trim: trim_metadata,
         },
         pdbs: PodDisruptionBudget {
             api_version: "policy/v1",
+            short_names: ["pdb"],
             cel: Some("pdbs"),
             relation: Relation::SelectsPods(|p| {
                 // A PDB without selector selects no pod, but the check names it (a likely
@@ -71,6 +73,7 @@ related_kinds! {
         },
         services: Service {
             api_version: "v1",
+            short_names: ["svc"],
             cel: Some("services"),
             relation: Relation::SelectsPods(|s| {
                 s.spec
@@ -82,6 +85,7 @@ related_kinds! {
         },
         endpoint_slices: EndpointSlice {
             api_version: "discovery.k8s.io/v1",
+            short_names: [],
             cel: None,
             relation: Relation::OfService(|s| {
                 s.metadata
@@ -94,6 +98,7 @@ related_kinds! {
         },
         network_policies: NetworkPolicy {
             api_version: "networking.k8s.io/v1",
+            short_names: ["netpol"],
             cel: Some("networkPolicies"),
             relation: Relation::SelectsPods(|p| {
                 PodSelector::labels(p.spec.as_ref().and_then(|s| s.pod_selector.as_ref()), PodSelector::Every)
@@ -102,6 +107,7 @@ related_kinds! {
         },
         ingresses: Ingress {
             api_version: "networking.k8s.io/v1",
+            short_names: ["ing"],
             cel: None,
             relation: Relation::RoutesTo {
                 services: ingress_backends,
@@ -111,18 +117,21 @@ related_kinds! {
         },
         pvcs: PersistentVolumeClaim {
             api_version: "v1",
+            short_names: ["pvc"],
             cel: Some("pvcs"),
             relation: Relation::Named,
             trim: trim_metadata,
         },
         storage_classes: StorageClass {
             api_version: "storage.k8s.io/v1",
+            short_names: ["sc"],
             cel: None,
             relation: Relation::Every,
             trim: trim_metadata,
         },
         secrets: Secret {
             api_version: "v1",
+            short_names: [],
             cel: Some("secrets"),
             relation: Relation::Named,
             trim: trim_secret,
@@ -134,6 +143,7 @@ related_kinds! {
         },
         config_maps: ConfigMap {
             api_version: "v1",
+            short_names: ["cm"],
             cel: Some("configMaps"),
             relation: Relation::Named,
             trim: trim_config_map,
@@ -145,12 +155,14 @@ related_kinds! {
         },
         jobs: Job {
             api_version: "batch/v1",
+            short_names: [],
             cel: Some("jobs"),
             relation: Relation::Named, // by a `job` gate
             trim: trim_metadata,
         },
         cron_jobs: CronJob {
             api_version: "batch/v1",
+            short_names: ["cj"],
             cel: Some("cronJobs"),
             relation: Relation::Named, // by a `job` gate
             trim: trim_metadata,

@@ -682,3 +682,18 @@ pub fn ready_is(dr: &DeploymentReadiness, status: &str) -> bool {
 pub fn api_keys() -> Secret {
     from_yaml("metadata: {name: api-keys}\nstringData: {OPENAI_API_KEY: sk-test}\n")
 }
+
+/// The message of the gate `name` in a DeploymentReadiness's status ("" when absent).
+pub fn gate_message(dr: &DeploymentReadiness, name: &str) -> String {
+    dr.status
+        .iter()
+        .flat_map(|s| s.gates.iter())
+        .find(|g| g.name == name)
+        .map(|g| g.message.clone())
+        .unwrap_or_default()
+}
+
+/// Whether a Deployment's rollout is paused.
+pub fn paused(d: &Deployment) -> bool {
+    d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false)
+}
