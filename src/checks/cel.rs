@@ -30,7 +30,8 @@ mod cost;
 
 /// The variables an expression may use besides the lists of related objects
 /// (`related::cel_lists`: `pdbs`, `secrets`, ...).
-const VARIABLES: [&str; 4] = ["deployment", "hpa", "namespace", "now"];
+/// `object` is the object a `resource` gate's expression judges.
+const VARIABLES: [&str; 5] = ["deployment", "hpa", "namespace", "now", "object"];
 
 impl Check for Cel {
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
@@ -53,42 +54,22 @@ impl Check for Cel {
                 ));
             }
         };
-        // Bounded before it runs: an expression is user input, the controller is shared.
-        let estimated = cost::estimate(compiled.program.expression(), &cost::Sizes::of(&variables));
-        if estimated > cost::BUDGET {
-            return Outcome::Unknown(format!(
-                "cel: not evaluated: its estimated cost over these objects, {estimated} steps, exceeds the budget of {} (nested iteration over large lists?); iterate over fewer objects or nest less",
-                cost::BUDGET
-            ));
-        }
-        // The interpreter is third-party code running user input and has todo!()s left: a
-        // panic in it must become a verdict, never take the controller down.
-        let result = ROOT.with(|root| {
-            catch_unwind(AssertUnwindSafe(|| {
-                let mut scope = root.new_inner_scope();
-                for (name, value) in variables {
-                    scope.add_variable_from_value(name, value);
-                }
-                compiled.program.execute(&scope)
-            }))
-        });
+        let result = evaluate_bounded(&compiled, variables);
         let shown = shorten(&self.expression, 120);
         match result {
-            Ok(Ok(cel::Value::Bool(true))) => Outcome::Pass(format!("cel: {shown} is true")),
-            Ok(Ok(cel::Value::Bool(false))) => Outcome::fail(match &self.message {
+            Ok(cel::Value::Bool(true)) => Outcome::Pass(format!("cel: {shown} is true")),
+            Ok(cel::Value::Bool(false)) => Outcome::fail(match &self.message {
                 Some(message) => format!("cel: {message}"),
                 None => format!("cel: {shown} is false"),
             }),
-            Ok(Ok(other)) => Outcome::fail(format!(
+            Ok(other) => Outcome::fail(format!(
                 "cel: expression returned {}, not bool",
                 other.type_of()
             )),
-            // Errors may quote whole objects (Debug of a map): keep the message readable.
-            Ok(Err(e)) => Outcome::Unknown(format!(
-                "cel: evaluation error: {}{offline}",
-                shorten(&e.to_string(), 300)
-            )),
-            Err(_) => Outcome::Unknown("cel: the interpreter failed on this expression".into()),
+            Err(NotEvaluated::Error(e)) => {
+                Outcome::Unknown(format!("cel: evaluation error: {e}{offline}"))
+            }
+            Err(not) => Outcome::Unknown(format!("cel: {not}")),
         }
     }
 }
@@ -110,9 +91,52 @@ impl Cel {
 }
 
 /// A compiled expression and the variables it refers to (only those are converted).
-struct Compiled {
+pub(crate) struct Compiled {
     program: cel::Program,
-    variables: Vec<&'static str>,
+    pub(crate) variables: Vec<&'static str>,
+}
+
+/// Why an expression gave no value.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NotEvaluated {
+    #[error(
+        "not evaluated: its estimated cost over these objects, {0} steps, exceeds the budget of {budget} (nested iteration over large lists?); iterate over fewer objects or nest less",
+        budget = cost::BUDGET
+    )]
+    OverBudget(u64),
+    /// The evaluator's words, shortened (they may quote whole objects).
+    #[error("{0}")]
+    Error(String),
+    #[error("the interpreter failed on this expression")]
+    Panicked,
+}
+
+/// Evaluates `compiled` with `variables`, bounded before it runs by the cost budget (an
+/// expression is user input, the controller is shared). The interpreter is third-party code
+/// running user input and has todo!()s left: a panic in it becomes an error, never takes the
+/// controller down.
+pub(crate) fn evaluate_bounded(
+    compiled: &Compiled,
+    variables: Vec<(&'static str, cel::Value)>,
+) -> Result<cel::Value, NotEvaluated> {
+    let estimated = cost::estimate(compiled.program.expression(), &cost::Sizes::of(&variables));
+    if estimated > cost::BUDGET {
+        return Err(NotEvaluated::OverBudget(estimated));
+    }
+    let result = ROOT.with(|root| {
+        catch_unwind(AssertUnwindSafe(|| {
+            let mut scope = root.new_inner_scope();
+            for (name, value) in variables {
+                scope.add_variable_from_value(name, value);
+            }
+            compiled.program.execute(&scope)
+        }))
+    });
+    match result {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(NotEvaluated::Error(shorten(&e.to_string(), 300))),
+        Err(_) => Err(NotEvaluated::Panicked),
+    }
 }
 
 /// Compiled expressions by source text: a checklist is evaluated against many snapshots, and
@@ -128,7 +152,7 @@ thread_local! {
     static ROOT: cel::Context<'static> = cel::Context::default().with_all();
 }
 
-fn compile(expression: &str) -> Result<Arc<Compiled>, String> {
+pub(crate) fn compile(expression: &str) -> Result<Arc<Compiled>, String> {
     let cache = CACHE.get_or_init(Default::default);
     // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
     if let Some(hit) = cache
@@ -216,7 +240,7 @@ fn unsupported(expr: &cel::IdedExpr) -> Option<&'static str> {
 }
 
 /// At most `max` characters of `text`, with an ellipsis when cut.
-fn shorten(text: &str, max: usize) -> String {
+pub(crate) fn shorten(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_string(),

@@ -28,6 +28,7 @@ pub mod pvcs_bound;
 pub mod ready_replicas;
 mod references;
 pub mod replicas;
+pub mod resource;
 pub mod resources;
 pub mod rollout;
 pub mod secrets;
@@ -68,6 +69,12 @@ pub struct Context<'a> {
 impl Context<'_> {
     pub fn deployment_name(&self) -> &str {
         self.deployment.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    /// Whether the item comes from a ClusterReadinessChecklist (reported as `cluster/NAME`; a
+    /// namespaced checklist's name cannot contain `/`).
+    pub fn from_cluster_checklist(&self) -> bool {
+        self.checklist.starts_with("cluster/")
     }
 }
 
@@ -161,6 +168,8 @@ registry! {
     secrets = "secrets": secrets::Secrets,
     /// Every ConfigMap the pods reference exists, with the keys used.
     config_maps = "configMaps": config_maps::ConfigMaps,
+    /// Objects of any kind (custom resources included) exist, with a condition or a CEL expression.
+    resource = "resource": resource::Resource,
     /// A Job completed successfully, or a CronJob succeeded recently.
     job = "job": job::Job,
     /// A TLS certificate stays valid for N more days and covers the hostnames.

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::core::v1::PodSpec;
 
 use super::related::{EachRelatedKind, RelatedKind, Relation, Scope, relates_now};
-use super::{Gate, Snapshot, for_each_related_kind, pod};
+use super::{Gate, ResourceKind, Snapshot, for_each_related_kind, pod};
 use crate::api::Item;
 
 /// What one readiness object's verdict depends on.
@@ -21,6 +21,8 @@ pub struct Dependencies {
     pub objects: BTreeSet<(&'static str, String)>,
     /// Kinds of which every object of the namespace is read (the lists a `cel` expression uses).
     pub kinds: BTreeSet<&'static str>,
+    /// Kinds `resource` gates read (any object of them: a selector may come to match).
+    pub resources: BTreeSet<ResourceKind>,
 }
 
 impl Dependencies {
@@ -50,6 +52,11 @@ pub fn dependencies(target: &str, gates: &[Gate<'_>], snapshot: &Snapshot) -> De
     };
     deps.objects.insert(("Deployment", deps.target.clone()));
     deps.kinds = kinds_read(gates.iter().map(|g| g.item));
+    deps.resources = gates
+        .iter()
+        .filter_map(|g| g.item.resource.as_ref())
+        .map(|r| r.resource_kind())
+        .collect();
     let Some(deployment) = snapshot
         .deployment
         .as_deref()

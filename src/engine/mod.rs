@@ -22,7 +22,7 @@ pub use dependencies::{Dependencies, dependencies, kinds_read};
 pub use resolve::{ChecklistOrigin, ChecklistSource, Gate, Resolved, resolve};
 pub use snapshot::{
     CertificateFacts, GateKey, Observations, ProbeObservation, ProbeOutcome, RELATED_KINDS,
-    Snapshot, Source, for_each_related_kind, trim_config_map, trim_secret,
+    ResourceKind, Resources, Snapshot, Source, for_each_related_kind, trim_config_map, trim_secret,
 };
 
 use crate::api::{

@@ -141,6 +141,12 @@ pub trait RelatedKind:
     /// Drop what gonogo never needs before an object is kept (in a store or a manifest set):
     /// managed fields always; values of Secrets and ConfigMaps.
     fn trim(&mut self);
+    /// A copy of a manifest with what must never be read blanked, typed instead of the
+    /// manifest so that not even a type error can quote it (a Secret's values); None when the
+    /// kind has nothing to blank.
+    fn blanked(_object: &serde_json::Value) -> Option<serde_json::Value> {
+        None
+    }
     /// The object as a `cel` list element (Secrets and ConfigMaps: key names only).
     fn cel_view(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()
@@ -278,7 +284,8 @@ macro_rules! related_kinds {
                     cel: $cel:expr,
                     relation: $relation:expr,
                     trim: $trim:expr
-                    $(, cel_view: $cel_view:expr)? $(,)?
+                    $(, cel_view: $cel_view:expr)?
+                    $(, blank: $blank:expr)? $(,)?
                 }
             ),* $(,)?
         }
@@ -311,6 +318,11 @@ macro_rules! related_kinds {
                 }
                 $(fn cel_view(&self) -> serde_json::Value {
                     ($cel_view)(self)
+                })?
+                $(fn blanked(object: &serde_json::Value) -> Option<serde_json::Value> {
+                    let mut copy = object.clone();
+                    ($blank)(&mut copy);
+                    Some(copy)
                 })?
                 fn of(snapshot: &Snapshot) -> &Vec<Arc<Self>> {
                     &snapshot.$field

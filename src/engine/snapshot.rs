@@ -46,6 +46,8 @@ related_kinds! {
         /// Objects declared to exist outside the manifest set (offline `--assume-present`),
         /// as `(kind, name)`, e.g. `("Secret", "api-keys")`. Their keys are not known.
         pub assumed_present: BTreeSet<(String, String)>,
+        /// Objects of the kinds `resource` gates name (any kind the API server serves), by kind.
+        pub resources: BTreeMap<ResourceKind, Resources>,
         pub observations: Observations,
     }
 
@@ -140,6 +142,7 @@ related_kinds! {
                 let string_data = s.string_data.iter().flat_map(|m| m.keys());
                 redacted(&s.metadata, s.type_.as_deref(), data.chain(string_data))
             },
+            blank: blank_secret_values,
         },
         config_maps: ConfigMap {
             api_version: "v1",
@@ -208,6 +211,28 @@ pub fn trim_secret(secret: &mut Secret) {
     }
 }
 
+/// A Secret manifest's values, blanked keeping their JSON type (a string stays a string, a
+/// number becomes 0, ...): a type error then names the field and the type, never the value.
+pub fn blank_secret_values(secret: &mut serde_json::Value) {
+    fn blank(value: &mut serde_json::Value) {
+        use serde_json::Value;
+        *value = match value {
+            Value::String(_) => Value::String(String::new()),
+            Value::Number(_) => Value::from(0),
+            Value::Array(_) => Value::Array(Vec::new()),
+            Value::Object(_) => Value::Object(Default::default()),
+            Value::Bool(_) | Value::Null => return,
+        }
+    }
+    for field in ["data", "stringData"] {
+        match secret.get_mut(field) {
+            Some(serde_json::Value::Object(values)) => values.values_mut().for_each(blank),
+            Some(other) => blank(other),
+            None => {}
+        }
+    }
+}
+
 /// ConfigMaps keep key names only.
 pub fn trim_config_map(config_map: &mut ConfigMap) {
     trim_metadata(config_map);
@@ -242,6 +267,33 @@ fn redacted<'a>(
         view["type"] = serde_json::Value::from(t);
     }
     view
+}
+
+/// A kind a `resource` gate names: `apiVersion` and `kind`, as written in the gate.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResourceKind {
+    pub api_version: String,
+    pub kind: String,
+}
+
+impl std::fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.api_version, self.kind)
+    }
+}
+
+/// What is known of the objects of one kind a `resource` gate reads.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Resources {
+    /// The objects visible to the workload: of its namespace for a namespaced kind, all of
+    /// them for a cluster-scoped one. Plain JSON, without managed fields.
+    Objects {
+        cluster_scoped: bool,
+        objects: Vec<Arc<serde_json::Value>>,
+    },
+    /// The kind cannot be read; why (no such kind, a missing permission, a watch starting),
+    /// in words that say what to do.
+    Unavailable(String),
 }
 
 /// Results of live probes, gathered outside the engine on their own schedule.

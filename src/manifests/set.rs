@@ -34,8 +34,8 @@ use super::Document;
 use crate::api::{ClusterReadinessChecklist, DeploymentReadiness, ReadinessChecklist};
 use crate::engine::related::{EachRelatedKind, PodSelector, RelatedKind, Relation, Scope};
 use crate::engine::{
-    ChecklistOrigin, Checklists, Gate, RELATED_KINDS, Resolved, Snapshot, Source, dependencies,
-    for_each_related_kind, resolve,
+    ChecklistOrigin, Checklists, Gate, RELATED_KINDS, Resolved, ResourceKind, Resources, Snapshot,
+    Source, dependencies, for_each_related_kind, resolve,
 };
 
 /// Where an object was read from.
@@ -65,6 +65,8 @@ pub struct Namespace {
     pub checklists: Vec<Arc<ReadinessChecklist>>,
     /// Everything else, as the snapshot holds it (`deployment` unset), in input order.
     pub related: Snapshot,
+    /// Objects of other kinds (for `resource` gates), by kind, in input order.
+    pub other: BTreeMap<ResourceKind, Vec<Arc<Value>>>,
     /// Per Deployment (same order): the words of its manifest that could name an object,
     /// space-separated (one allocation per Deployment rather than one per word).
     deployment_mentions: Vec<Box<str>>,
@@ -79,6 +81,9 @@ pub struct ManifestSet {
     /// Objects of the cluster-scoped related kinds (StorageClasses), visible from every
     /// namespace, in a snapshot's fields.
     pub cluster: Snapshot,
+    /// Objects of other kinds written without a namespace, by kind: visible from every
+    /// namespace (they may be cluster-scoped, as Nodes and ClusterIssuers are).
+    pub unscoped: BTreeMap<ResourceKind, Vec<Arc<Value>>>,
     /// Documents that were skipped, with the reason (unknown kinds are silent).
     pub warnings: Vec<String>,
     /// Number of Kubernetes objects read (of any kind).
@@ -142,6 +147,23 @@ impl ManifestSet {
                 self.warnings.push(warning)
             }
             Object::Ignored => {}
+            Object::Other {
+                kind,
+                object,
+                namespaced,
+            } => {
+                if !namespaced {
+                    self.unscoped
+                        .entry(kind.clone())
+                        .or_default()
+                        .push(object.clone());
+                }
+                self.ns(&namespace)
+                    .other
+                    .entry(kind)
+                    .or_default()
+                    .push(object);
+            }
             Object::Deployment(d, mentions) => {
                 let ns = self.ns(&namespace);
                 ns.deployments.push((d, origin));
@@ -304,7 +326,32 @@ impl ManifestSet {
         if pick.len() != before {
             pick.fill(objects, &mut snapshot);
         }
+        for kind in &deps.resources {
+            self.fill_resources(ns, kind, &mut snapshot);
+        }
         snapshot
+    }
+
+    /// The objects of `kind` visible from `ns` (its own and those written without a namespace)
+    /// into `snapshot.resources`; nothing when there are none (the gate then says so).
+    fn fill_resources(&self, ns: &Namespace, kind: &ResourceKind, snapshot: &mut Snapshot) {
+        let own = ns.other.get(kind).into_iter().flatten();
+        let unscoped = self.unscoped.get(kind).into_iter().flatten();
+        let mut objects: Vec<Arc<Value>> = own.cloned().collect();
+        for o in unscoped {
+            if !objects.iter().any(|x| Arc::ptr_eq(x, o)) {
+                objects.push(o.clone());
+            }
+        }
+        if !objects.is_empty() {
+            snapshot.resources.insert(
+                kind.clone(),
+                Resources::Objects {
+                    cluster_scoped: crate::checks::resource::is_cluster_scoped(&kind.kind),
+                    objects,
+                },
+            );
+        }
     }
 
     /// The cluster-scoped objects (every one) into a snapshot.
@@ -340,6 +387,12 @@ impl ManifestSet {
         snapshot.deployment = Some(deployment.clone());
         snapshot.assumed_present = assumed.clone();
         self.copy_cluster_scoped(&mut snapshot);
+        if let Some(ns) = self.namespaces.get(namespace) {
+            let kinds = ns.other.keys().chain(self.unscoped.keys());
+            for kind in kinds.cloned().collect::<BTreeSet<_>>() {
+                self.fill_resources(ns, &kind, &mut snapshot);
+            }
+        }
         snapshot
     }
 }
@@ -750,6 +803,13 @@ enum Object {
     ClusterChecklist(Arc<ClusterReadinessChecklist>),
     Approval(Arc<crate::api::ReadinessApproval>),
     Related(RelatedObject),
+    /// An object of any other kind, for `resource` gates.
+    Other {
+        kind: ResourceKind,
+        object: Arc<Value>,
+        /// Whether the manifest names its namespace.
+        namespaced: bool,
+    },
 }
 
 /// An object of a related kind, typed and trimmed, ready to be filed in its snapshot field.
@@ -780,14 +840,18 @@ impl EachRelatedKind for ClassifyRelated<'_> {
         }
         let group = |v: &str| v.rsplit_once('/').map_or("", |(g, _)| g).to_string();
         if K::API_VERSION == self.api_version {
-            self.found = Some(typed::<K>(self.doc, self.kind).map(|mut object| {
-                object.trim();
-                Object::Related(RelatedObject {
-                    kind: K::KIND,
-                    scope: K::SCOPE,
-                    put: Box::new(move |snapshot| K::of_mut(snapshot).push(Arc::new(object))),
-                })
-            }));
+            let blanked = K::blanked(&self.doc.value);
+            let value = blanked.as_ref().unwrap_or(&self.doc.value);
+            self.found = Some(
+                typed_value::<K>(self.doc, value, self.kind).map(|mut object| {
+                    object.trim();
+                    Object::Related(RelatedObject {
+                        kind: K::KIND,
+                        scope: K::SCOPE,
+                        put: Box::new(move |snapshot| K::of_mut(snapshot).push(Arc::new(object))),
+                    })
+                }),
+            );
         } else if group(K::API_VERSION) == group(self.api_version) {
             self.found = Some(Ok(Object::Skipped(format!(
                 "{}:{}: {} {}: gonogo reads {} {} only; skipped",
@@ -879,7 +943,26 @@ pub fn classify(doc: &Document, default_namespace: &str) -> Result<Classified, S
             for_each_related_kind(&mut related);
             match related.found {
                 Some(object) => object?,
-                None => Object::Ignored, // unknown kinds are not ours to judge
+                // Any other kind: kept as written (no managed fields) for `resource` gates.
+                None if named => {
+                    let mut object = doc.value.clone();
+                    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+                        meta.remove("managedFields");
+                    }
+                    Object::Other {
+                        kind: ResourceKind {
+                            api_version: api_version.to_string(),
+                            kind: kind.to_string(),
+                        },
+                        namespaced: doc
+                            .value
+                            .pointer("/metadata/namespace")
+                            .and_then(Value::as_str)
+                            .is_some_and(|ns| !ns.is_empty()),
+                        object: Arc::new(object),
+                    }
+                }
+                None => Object::Ignored,
             }
         }
     };
@@ -891,7 +974,15 @@ pub fn classify(doc: &Document, default_namespace: &str) -> Result<Classified, S
 }
 
 fn typed<K: DeserializeOwned + Resource>(doc: &Document, kind: &str) -> Result<K, SetError> {
-    serde_path_to_error::deserialize(&doc.value).map_err(|e| {
+    typed_value(doc, &doc.value, kind)
+}
+
+fn typed_value<K: DeserializeOwned + Resource>(
+    doc: &Document,
+    value: &Value,
+    kind: &str,
+) -> Result<K, SetError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         SetError {
@@ -1214,6 +1305,29 @@ spec:
         let secret = &set.namespaces["default"].related.secrets[0];
         assert_eq!(secret.data.as_ref().unwrap()["A"].0, Vec::<u8>::new());
         assert_eq!(secret.string_data.as_ref().unwrap()["B"], "");
+    }
+
+    #[test]
+    fn a_bad_secret_is_reported_without_its_values() {
+        for text in [
+            "data: {token: [TOPSECRET-VALUE]}",
+            "data: TOPSECRET-VALUE",
+            "stringData: {pin: 8675309}",
+            "stringData: TOPSECRET-VALUE",
+        ] {
+            let mut set = ManifestSet::default();
+            let doc = format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\n{text}\n");
+            let error = parse_stream("s.yaml", &doc)
+                .unwrap()
+                .iter()
+                .find_map(|d| set.add(d, "default").err())
+                .unwrap_or_else(|| panic!("{text}: accepted"))
+                .to_string();
+            assert!(error.starts_with("s.yaml:1: Secret s: "), "{error}");
+            for secret in ["TOPSECRET", "8675309"] {
+                assert!(!error.contains(secret), "{text}: {error}");
+            }
+        }
     }
 
     #[test]
