@@ -9,6 +9,7 @@ use crate::engine::{Finding, Outcome, pod};
 /// Parameters of the `securityContext` check; every setting defaults to required.
 /// Pod-level settings count for every container unless the container overrides them.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityContext {
     #[serde(default = "super::yes")]

@@ -3,6 +3,8 @@
 
 mod parse;
 mod set;
+pub mod versions;
+pub mod yaml11;
 
 pub use parse::{
     Document, Documents, LoadError, RawDocument, documents, parse_stream, raw_documents,
