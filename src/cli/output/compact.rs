@@ -24,7 +24,7 @@ pub fn deployment(
             let (file, line) = artifact(o, options);
             format!("{file}:{line}")
         }
-        None => format!("{}", deployment_label(d)),
+        None => deployment_label(d),
     };
     let here = location(d.location());
     for e in &d.evaluations {

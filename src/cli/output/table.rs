@@ -34,20 +34,19 @@ pub fn deployment(
     options: &OutputOptions,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    match &d.origin {
-        Some(o) => writeln!(
-            out,
+    let head = match &d.origin {
+        Some(o) => format!(
             "{BOLD}Deployment {}{BOLD:#}  {DIM}{}:{}{DIM:#}",
             deployment_label(d),
             o.file,
             o.line
-        )?,
-        None => writeln!(
-            out,
+        ),
+        None => format!(
             "{BOLD}Deployment {}{BOLD:#}  {DIM}(not in the input){DIM:#}",
             deployment_label(d)
-        )?,
-    }
+        ),
+    };
+    write_wrapped(out, &head, options.width, 0, 2)?;
     for e in &d.evaluations {
         evaluation(e, policy, options, out)?;
     }
@@ -72,7 +71,7 @@ fn evaluation(
             "built-in baseline checklist (no DeploymentReadiness in the input)".to_string()
         }
     };
-    writeln!(out, "  {from}")?;
+    write_wrapped(out, &from, width, 2, 4)?;
 
     // What needs attention first; input order within each group.
     let mut gates: Vec<&GateResult> = e.report.gates.iter().collect();
@@ -181,11 +180,11 @@ fn evaluation(
             "{YELLOW}undecided offline{YELLOW:#}: nothing fails, but not every required gate is known to pass"
         )
     };
-    writeln!(
-        out,
-        "  {verdict} ({} pass, {} fail, {} unknown, {} skipped, {} waived of {} gates)",
+    let text = format!(
+        "{verdict} ({} pass, {} fail, {} unknown, {} skipped, {} waived of {} gates)",
         s.passed, s.failed, s.unknown, s.skipped, s.waived, s.total
-    )
+    );
+    write_wrapped(out, &text, width, 2, 4)
 }
 
 /// The order gates are listed in: those failing the run, other failures, unknown, waived,
@@ -238,20 +237,21 @@ pub fn finish(
         FailOn::Advisory => "--fail-on advisory",
         FailOn::None => "--fail-on none",
     };
+    let width = options.width;
     if t.input_errors > 0 {
-        writeln!(
-            out,
+        let text = format!(
             "{RED}ERROR{RED:#}: {} document(s) could not be read and were not judged (listed on standard error; exit 2)",
             t.input_errors
-        )?;
+        );
+        write_wrapped(out, &text, width, 0, 2)?;
     }
     if t.failing > 0 {
-        writeln!(
-            out,
+        let text = format!(
             "{RED}FAIL{RED:#}: {} failing under {level}{}",
             t.failing,
             if t.input_errors > 0 { "" } else { " (exit 1)" }
-        )?;
+        );
+        write_wrapped(out, &text, width, 0, 2)?;
     } else {
         let note = if t.unknown > 0 && !policy.fail_on_unknown {
             format!(
@@ -261,10 +261,8 @@ pub fn finish(
         } else {
             String::new()
         };
-        writeln!(
-            out,
-            "{GREEN}PASS{GREEN:#}: nothing fails under {level}{note}"
-        )?;
+        let text = format!("{GREEN}PASS{GREEN:#}: nothing fails under {level}{note}");
+        write_wrapped(out, &text, width, 0, 2)?;
     }
     Ok(())
 }
@@ -280,6 +278,30 @@ fn result_style(gate: &GateResult, fails: bool) -> (&'static str, Style) {
         GateOutcome::Waived => ("WAIVED", CYAN),
         GateOutcome::Skipped => ("SKIPPED", DIM),
     }
+}
+
+/// `text` wrapped to `width`: the first line at `first` columns, the rest at `rest`.
+fn write_wrapped(
+    out: &mut dyn Write,
+    text: &str,
+    width: usize,
+    first: usize,
+    rest: usize,
+) -> std::io::Result<()> {
+    if first + text.chars().count() <= width {
+        return writeln!(out, "{:first$}{text}", "");
+    }
+    let mut lines = wrap(text, width.saturating_sub(first), 0).into_iter();
+    if let Some(line) = lines.next() {
+        writeln!(out, "{:first$}{line}", "")?;
+    }
+    let remaining: Vec<String> = lines.collect();
+    if !remaining.is_empty() {
+        for line in wrap(&remaining.join(" "), width, rest) {
+            writeln!(out, "{:rest$}{line}", "")?;
+        }
+    }
+    Ok(())
 }
 
 /// `text` in lines that fit `width` columns after an indent of `indent` (the caller writes
