@@ -405,3 +405,119 @@ fn long_lists_of_names_are_shortened_in_the_table() {
     let run = gonogo(&["-f", "-", "-o", "json"], Some(&text), &[]);
     assert!(run.stdout.contains("api-secret-39"));
 }
+
+// ---------------------------------------------------------------- SARIF and JUnit locations
+
+fn first_location(sarif: &Value, rule: &str) -> Value {
+    sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleId"] == rule)
+        .unwrap_or_else(|| panic!("a {rule} result"))["locations"][0]["physicalLocation"]
+        .clone()
+}
+
+#[test]
+fn committed_rendered_files_are_located_in_themselves_unless_the_template_exists() {
+    // A rendered file committed to a repository: its `# Source: shop/templates/api.yaml` is
+    // not there, so results point at the rendered file and line.
+    let file = fixture("one-bad-document.yaml");
+    let sarif = json(&check(&["-f", &file, "-o", "sarif"]));
+    let at = first_location(&sarif, "probes");
+    assert_eq!(at["artifactLocation"]["uri"], file.as_str());
+    assert_eq!(at["region"]["startLine"], 3);
+    let sarif = json(&check(&[
+        "-f",
+        &file,
+        "-o",
+        "sarif",
+        "--source-map",
+        "template",
+    ]));
+    let at = first_location(&sarif, "probes");
+    assert_eq!(at["artifactLocation"]["uri"], "shop/templates/api.yaml");
+    assert_eq!(at["region"]["startLine"], 1);
+
+    // Rendered from a chart that is here: the template, as before.
+    let dir = tempfile::tempdir().unwrap();
+    let rendered = dir.path().join("rendered.yaml");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("shop/templates/api.yaml", "app/templates/deployment.yaml");
+    std::fs::write(&rendered, text).unwrap();
+    let rendered = rendered.to_str().unwrap();
+    let args = [
+        "-f",
+        rendered,
+        "-o",
+        "sarif",
+        "--source-prefix",
+        "tests/fixtures/charts/",
+    ];
+    let at = first_location(&json(&check(&args)), "probes");
+    assert_eq!(
+        at["artifactLocation"]["uri"],
+        "tests/fixtures/charts/app/templates/deployment.yaml"
+    );
+    let args = [&args[..], &["--source-map", "rendered"]].concat();
+    let at = first_location(&json(&check(&args)), "probes");
+    assert_eq!(at["region"]["startLine"], 3);
+
+    // JUnit follows the same rule.
+    let junit = check(&["-f", &file, "-o", "junit"]).stdout;
+    assert!(
+        junit.contains(&format!("file=\"{file}\" line=\"3\"")),
+        "{junit}"
+    );
+}
+
+#[test]
+fn every_sarif_rule_has_help_and_its_own_readme_anchor() {
+    let sarif = json(&check(&[
+        "-f",
+        "examples/broken",
+        "-f",
+        "examples/checklists",
+        "-o",
+        "sarif",
+    ]));
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let rules = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap();
+    let mut uris = std::collections::BTreeSet::new();
+    for rule in rules {
+        let id = rule["id"].as_str().unwrap();
+        assert!(
+            !rule["help"]["text"].as_str().unwrap_or_default().is_empty(),
+            "{id} has no help"
+        );
+        let uri = rule["helpUri"].as_str().unwrap();
+        let anchor = uri.rsplit_once('#').unwrap().1;
+        // GitHub's heading anchors: lowercase, spaces to dashes, punctuation dropped.
+        let slug = |heading: &str| -> String {
+            heading
+                .trim_start_matches('#')
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter_map(|c| match c {
+                    ' ' => Some('-'),
+                    c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert!(
+            readme
+                .lines()
+                .any(|l| l.starts_with('#') && slug(l) == anchor)
+                || readme.contains(&format!("id=\"{anchor}\"")),
+            "{id}: {uri} is not a README anchor"
+        );
+        uris.insert(uri.to_string());
+    }
+    assert_eq!(uris.len(), rules.len(), "every rule has its own helpUri");
+}

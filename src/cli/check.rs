@@ -88,6 +88,12 @@ pub struct CheckArgs {
     #[arg(long, default_value = "", value_name = "PREFIX")]
     pub source_prefix: String,
 
+    /// Where SARIF, JUnit and compact locations of `helm template` output point: `template`
+    /// (the `# Source:` file, line 1), `rendered` (the input file and line), or `auto`: the
+    /// template when that file exists (with --source-prefix) or the input is standard input.
+    #[arg(long, value_enum, default_value_t = output::SourceMap::Auto, value_name = "WHERE")]
+    pub source_map: output::SourceMap,
+
     /// Input without any Deployment or DeploymentReadiness is not an error (exit 0).
     #[arg(long)]
     pub allow_empty: bool,
@@ -158,6 +164,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
         source_prefix: args.source_prefix.clone(),
         width: output::terminal_width(),
         show_passed: args.show_passed,
+        source_map: args.source_map,
     };
     // Buffered: stdout alone flushes every line, and a report can be tens of MB. Only the
     // table has colour; the machine formats skip the escape-stripping pass.
@@ -439,6 +446,7 @@ pub fn fuzz_one(text: &str) -> bool {
         allow_empty: false,
         paths: Vec::new(),
         show_passed: true,
+        source_map: output::SourceMap::Auto,
     };
     let mut stdin = || Ok(text.to_string());
     if let Outcome::Judged { report, .. } = check(&args, &mut stdin) {

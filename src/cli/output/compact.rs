@@ -16,10 +16,6 @@ pub fn deployment(
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     let location = |origin: Option<&crate::manifests::Origin>| match origin {
-        // The rendered file and line: a log line points where the text is.
-        Some(o) if o.helm_source.is_none() || options.source_prefix.is_empty() => {
-            format!("{}:{}", o.file, o.line)
-        }
         Some(o) => {
             let (file, line) = artifact(o, options);
             format!("{file}:{line}")

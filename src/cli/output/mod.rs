@@ -42,6 +42,8 @@ pub struct OutputOptions {
     pub width: usize,
     /// The table lists passing and skipped gates too.
     pub show_passed: bool,
+    /// Where locations of `helm template` output point.
+    pub source_map: SourceMap,
 }
 
 impl Default for OutputOptions {
@@ -50,6 +52,7 @@ impl Default for OutputOptions {
             source_prefix: String::new(),
             width: DEFAULT_WIDTH,
             show_passed: false,
+            source_map: SourceMap::Auto,
         }
     }
 }
@@ -205,14 +208,49 @@ pub(crate) fn source_name(source: ReadinessSource) -> &'static str {
     }
 }
 
-/// The file a finding should point at: the `helm template` Source (with the prefix) when
-/// there is one, else the input file; and the line, which is only meaningful in the input
-/// file (a rendered line says nothing about the template's lines).
+/// Where SARIF, JUnit and compact locations point for `helm template` output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceMap {
+    /// The template file when it exists (relative to the working directory, with
+    /// `--source-prefix`) or the input is standard input; else the rendered file.
+    #[default]
+    Auto,
+    /// The rendered file and line, always.
+    Rendered,
+    /// The `# Source:` template file (line 1), always.
+    Template,
+}
+
+/// The file a finding should point at, and the line, which is only meaningful in the input
+/// file (a rendered line says nothing about the template's lines): the `helm template`
+/// Source (with the prefix) or the input file, as `--source-map` says.
 pub(crate) fn artifact(origin: &Origin, options: &OutputOptions) -> (String, usize) {
-    match &origin.helm_source {
-        Some(source) => (format!("{}{}", options.source_prefix, source), 1),
-        None => (origin.file.clone(), origin.line.max(1)),
+    let rendered = || (origin.file.clone(), origin.line.max(1));
+    let Some(source) = &origin.helm_source else {
+        return rendered();
+    };
+    let template = format!("{}{}", options.source_prefix, source);
+    let use_template = match options.source_map {
+        SourceMap::Rendered => false,
+        SourceMap::Template => true,
+        SourceMap::Auto => origin.file == crate::cli::input::STDIN || template_exists(&template),
+    };
+    if use_template {
+        (template, 1)
+    } else {
+        rendered()
     }
+}
+
+/// Whether a template file exists, asked once per path.
+fn template_exists(path: &str) -> bool {
+    static SEEN: std::sync::Mutex<Option<std::collections::HashMap<String, bool>>> =
+        std::sync::Mutex::new(None);
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    *seen
+        .get_or_insert_with(Default::default)
+        .entry(path.to_string())
+        .or_insert_with(|| std::path::Path::new(path).is_file())
 }
 
 /// A gate's message with its findings, one per line when there are several.

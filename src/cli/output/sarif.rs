@@ -119,6 +119,7 @@ fn rules() -> Vec<Value> {
         "id": READINESS_RULE,
         "name": "Readiness",
         "shortDescription": {"text": "The DeploymentReadiness itself is wrong: a checklist it references is missing, an item is duplicated, a reference crosses namespaces."},
+        "help": {"text": "Pass a missing checklist with --checklist or -f (or declare it in the cluster); rename duplicated items; reference checklists of the DeploymentReadiness's own namespace."},
         "helpUri": format!("{INFORMATION_URI}#checklists"),
         "defaultConfiguration": {"level": "error"},
         "properties": {"tags": ["kubernetes", "production-readiness"]},
