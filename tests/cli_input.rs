@@ -521,3 +521,25 @@ fn every_sarif_rule_has_help_and_its_own_readme_anchor() {
     }
     assert_eq!(uris.len(), rules.len(), "every rule has its own helpUri");
 }
+
+#[test]
+fn the_readme_shows_the_table_as_it_is_at_100_columns() {
+    let run = check(&[
+        "-f",
+        "examples/broken",
+        "-f",
+        "examples/checklists",
+        "--color",
+        "never",
+    ]);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let marker = "$ gonogo check -f examples/broken -f examples/checklists\n";
+    let start = readme.find(marker).expect("the README shows the table") + marker.len();
+    let end = start + readme[start..].find("\n```").unwrap();
+    assert_eq!(
+        &readme[start..end],
+        run.stdout.trim_end(),
+        "README's table differs from `gonogo check -f examples/broken -f examples/checklists` (COLUMNS unset, not a terminal: 100)"
+    );
+}
