@@ -286,7 +286,7 @@ fn type_errors_in_objects_are_input_errors_with_the_field() {
     assert_eq!(run.code, 2);
     assert!(
         run.stderr
-            .contains("<stdin>:2: Deployment api: spec.replicas: invalid type"),
+            .contains("<stdin>:6:3: Deployment api: spec.replicas: invalid type"),
         "{}",
         run.stderr
     );

@@ -202,7 +202,7 @@ fn a_bad_document_is_reported_and_the_rest_is_judged() {
     );
     assert!(
         run.stderr.contains(&format!(
-            "error: {file}:20: Deployment worker: spec.replicas: invalid type"
+            "error: {file}:25:3: Deployment worker: spec.replicas: invalid type"
         )),
         "{}",
         run.stderr
@@ -217,8 +217,9 @@ fn a_bad_document_is_reported_and_the_rest_is_judged() {
     assert_eq!(report["exitCode"], 2);
     assert_eq!(report["result"], "error");
     assert_eq!(report["totals"]["inputErrors"], 2);
-    assert_eq!(report["inputErrors"][0]["line"], 20);
-    assert_eq!(report["inputErrors"][0]["column"], Value::Null);
+    // A type error is located at its field when the text shows where.
+    assert_eq!(report["inputErrors"][0]["line"], 25);
+    assert_eq!(report["inputErrors"][0]["column"], 3);
     assert_eq!(report["inputErrors"][1]["column"], 1);
     assert_eq!(report["deployments"][0]["name"], "api");
 
@@ -229,7 +230,7 @@ fn a_bad_document_is_reported_and_the_rest_is_judged() {
     assert_eq!(input.len(), 2);
     assert_eq!(
         input[0]["locations"][0]["physicalLocation"]["region"]["startLine"],
-        20
+        25
     );
     assert!(results.iter().any(|r| r["ruleId"] == "probes"));
     let rules = sarif["runs"][0]["tool"]["driver"]["rules"]
@@ -264,7 +265,7 @@ fn a_misspelled_check_parameter_is_an_input_error_naming_the_known_keys() {
     let run = gonogo(&["-f", "-", "--allow-empty"], Some(text), &[]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("<stdin>:1: ReadinessChecklist c: spec.items[0].probes.readness: unknown field `readness`, expected one of `readiness`"),
+        run.stderr.contains("<stdin>:6:31: ReadinessChecklist c: spec.items[0].probes.readness: unknown field `readness`, expected one of `readiness`"),
         "{}",
         run.stderr
     );

@@ -6,8 +6,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::manifests::{
-    Classified, Document, LoadError, ManifestSet, RawDocument, SetError, classify, raw_documents,
-    versions, yaml11,
+    Classified, Document, LoadError, ManifestSet, RawDocument, SetError, classify, locate,
+    raw_documents, versions, yaml11,
 };
 
 /// The name standard input is reported under.
@@ -196,12 +196,15 @@ pub fn add_stream(
         let mut out = Vec::with_capacity(docs.len());
         for doc in docs {
             match doc.parse(&stream.name) {
-                Ok(parsed) => out.extend(parsed.into_iter().map(|mut d| {
-                    let warning = versions::upgrade(&mut d);
-                    classify_yaml11(d, default_namespace)
-                        .map(|object| (object, warning))
-                        .map_err(InputError::from)
-                })),
+                Ok(parsed) => {
+                    let single = parsed.len() == 1;
+                    out.extend(parsed.into_iter().map(|mut d| {
+                        let warning = versions::upgrade(&mut d);
+                        classify_yaml11(d, default_namespace)
+                            .map(|object| (object, warning))
+                            .map_err(|e| located(e, doc, single))
+                    }))
+                }
                 Err(e) => out.push(Err(e.into())),
             }
         }
@@ -253,6 +256,29 @@ fn classify_yaml11(mut doc: Document, default_namespace: &str) -> Result<Classif
             result => return result,
         }
     }
+}
+
+/// A type error at the line and column of its field when the document's text shows where
+/// (`single`: the text holds this one object, not a List or several JSON values).
+fn located(e: SetError, doc: &RawDocument<'_>, single: bool) -> InputError {
+    let path = e
+        .message
+        .split_once(": ")
+        .map(|(p, _)| p)
+        .filter(|p| !p.contains(' '));
+    let at = match path {
+        Some(path) if single => {
+            let (text, line) = doc.text();
+            locate(text, line, path)
+        }
+        _ => None,
+    };
+    let mut error = InputError::from(e);
+    if let Some((line, column)) = at {
+        error.line = Some(line);
+        error.column = Some(column);
+    }
+    error
 }
 
 /// Read standard input of the process.

@@ -97,6 +97,11 @@ pub fn raw_documents(text: &str) -> impl Iterator<Item = RawDocument<'_>> {
 }
 
 impl RawDocument<'_> {
+    /// The document's text and the 1-based line it starts on.
+    pub fn text(&self) -> (&str, usize) {
+        (self.chunk.body, self.chunk.line)
+    }
+
     /// Parse: no document (blank, comments, `null`), one, or the items of a `kind: List`.
     pub fn parse(&self, file: &str) -> Result<Vec<Document>, LoadError> {
         if let Some(values) = parse_json_stream(file, &self.chunk)? {

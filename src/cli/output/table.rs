@@ -288,7 +288,7 @@ fn write_wrapped(
     first: usize,
     rest: usize,
 ) -> std::io::Result<()> {
-    if first + text.chars().count() <= width {
+    if first + visible_len(text) <= width {
         return writeln!(out, "{:first$}{text}", "");
     }
     let mut lines = wrap(text, width.saturating_sub(first), 0).into_iter();
@@ -312,7 +312,7 @@ pub(crate) fn wrap(text: &str, width: usize, indent: usize) -> Vec<String> {
     let mut line = String::new();
     let mut len = 0;
     for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let w = word.chars().count();
+        let w = visible_len(word);
         if len > 0 && len + 1 + w > room {
             lines.push(std::mem::take(&mut line));
             len = 0;
@@ -328,6 +328,24 @@ pub(crate) fn wrap(text: &str, width: usize, indent: usize) -> Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+/// Columns `text` takes on a terminal: colour escapes (`ESC [ ... m`) take none.
+fn visible_len(text: &str) -> usize {
+    let mut len = 0;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            len += 1;
+        }
+    }
+    len
 }
 
 /// Long comma-separated lists of names (`a, b, c, ... z select the pods`) cut to their first
@@ -404,6 +422,7 @@ mod tests {
             "container knowledgebeast: no readinessProbe and a very long word supercalifragilistic"
         );
         assert_eq!(wrap("", 80, 4), [""]);
+        assert_eq!(visible_len("\u{1b}[1m\u{1b}[31mFAIL\u{1b}[0m: x"), 7);
     }
 
     #[test]
