@@ -127,23 +127,38 @@ fn the_example_app_passes() {
         run.stdout
     );
     assert!(run.stdout.contains("PASS"), "{}", run.stdout);
+    // Passing gates are counted, not listed, unless asked for.
+    assert!(
+        !run.stdout.contains("knowledgebeast/probes"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("passed") && run.stdout.contains("(--show-passed lists them)"),
+        "{}",
+        run.stdout
+    );
     // The table groups by Deployment and names each gate as checklist/item.
+    let run = check(&[APP, &["--show-passed"]].concat());
     assert!(run.stdout.contains("knowledgebeast/probes"));
     assert!(run.stdout.contains("kailash/health-checks"));
+    assert_eq!(check(&[APP, &["-v"]].concat()).stdout, run.stdout);
 }
 
 #[test]
 fn the_broken_example_fails_on_its_probes() {
     let run = check(BROKEN);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    let line = run
-        .stdout
-        .lines()
-        .find(|l| l.contains("knowledgebeast/probes"))
+    // The gate's line, then its message below it (indented).
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("knowledgebeast/probes"))
         .expect("probes gate listed");
-    assert!(
-        line.contains("FAIL") && line.contains("container knowledgebeast: no readinessProbe"),
-        "{line}"
+    assert!(lines[at].contains("FAIL"), "{}", lines[at]);
+    assert_eq!(
+        lines[at + 1],
+        "             container knowledgebeast: no readinessProbe"
     );
     assert!(
         run.stdout.contains("FAIL: "),
@@ -233,7 +248,22 @@ fn malformed_yaml_names_file_line_and_column() {
         "want {expected:?} in:\n{}",
         run.stderr
     );
-    assert!(run.stdout.is_empty());
+    assert!(
+        run.stdout
+            .contains("ERROR: 1 document(s) could not be read"),
+        "{}",
+        run.stdout
+    );
+    // SARIF carries the error at its position even when nothing else was read.
+    let run = check(&["-f", file.to_str().unwrap(), "-o", "sarif"]);
+    assert_eq!(run.code, 2);
+    let sarif = json(&run);
+    let result = &sarif["runs"][0]["results"][0];
+    assert_eq!(result["ruleId"], "input");
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["region"],
+        serde_json::json!({"startLine": 5, "startColumn": 8})
+    );
 }
 
 #[test]
@@ -256,7 +286,7 @@ fn type_errors_in_objects_are_input_errors_with_the_field() {
     assert_eq!(run.code, 2);
     assert!(
         run.stderr
-            .contains("<stdin>:2: Deployment api: spec.replicas: invalid type"),
+            .contains("<stdin>:6:3: Deployment api: spec.replicas: invalid type"),
         "{}",
         run.stderr
     );

@@ -44,3 +44,16 @@ fn no_field_name_is_a_yaml_1_1_boolean() {
         }
     }
 }
+
+/// Check parameters are strict (`#[serde(deny_unknown_fields)]` offline); the schema must not
+/// keep unknown fields either, so a misspelled parameter is refused (kubectl's strict field
+/// validation) rather than kept and ignored.
+#[test]
+fn no_schema_keeps_unknown_fields() {
+    for (file, yaml) in gonogo::api::crd_files().unwrap() {
+        assert!(
+            !yaml.contains("x-kubernetes-preserve-unknown-fields: true"),
+            "{file} keeps unknown fields somewhere"
+        );
+    }
+}

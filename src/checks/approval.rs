@@ -12,6 +12,7 @@ use crate::engine::{Finding, Outcome, pod};
 /// Parameters of the `approval` check: a sign-off recorded as a ReadinessApproval for the
 /// current revision (container images, or the whole pod template), not expired.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Approval {
     /// Who may approve; empty means anyone allowed to create ReadinessApprovals here.

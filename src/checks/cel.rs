@@ -17,6 +17,7 @@ use crate::engine::{Outcome, pod, related};
 /// Kubernetes CEL libraries are available (`quantity()`, `url()`, `ip()`, `semver()`, lists,
 /// sets, strings, regex `find`). `now` is the evaluation time (RFC 3339; `timestamp(now)`).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Cel {
     #[schemars(length(min = 1, max = 4096))]

@@ -8,6 +8,7 @@ use crate::engine::Outcome;
 /// Parameters of the `configMaps` check: as `secrets`, for ConfigMaps (env, envFrom, volumes,
 /// projected volumes).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigMaps {
     #[serde(default = "super::yes")]

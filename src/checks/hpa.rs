@@ -8,6 +8,7 @@ use crate::engine::{Finding, Outcome, Source};
 
 /// Parameters of the `hpa` check: an HPA whose scaleTargetRef is the Deployment.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[x_kube(validation = kube::core::Rule::new("!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas").message("minReplicas must not exceed maxReplicas"))]
 #[serde(rename_all = "camelCase")]
 pub struct Hpa {

@@ -11,6 +11,7 @@ use crate::engine::{GateKey, Outcome, ProbeObservation, ProbeOutcome, pod};
 /// Parameters of the `http` check (PostRollout): GET (or HEAD) a path on a Service port in the
 /// DeploymentReadiness's namespace, through its ready endpoints.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Http {
     /// A Service in the same namespace: its plain name (a DNS label), never `name.namespace`

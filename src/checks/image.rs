@@ -8,6 +8,7 @@ use crate::engine::{Finding, Outcome, pod};
 
 /// Parameters of the `image` check.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Image {
     /// Refuse `:latest` and untagged images (which mean latest).

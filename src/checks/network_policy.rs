@@ -8,6 +8,7 @@ use crate::engine::{Outcome, pod};
 
 /// Parameters of the `networkPolicy` check: a NetworkPolicy selects the pods.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkPolicy {
     /// Policy types that must cover the pods (default Ingress). Each may come from a different

@@ -10,6 +10,7 @@ use crate::engine::{Outcome, pod};
 /// Parameters of the `podDisruptionBudget` check: exactly one PDB selects the pods, and it
 /// allows at least one voluntary disruption at the Deployment's low replica count.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct PodDisruptionBudget {
     /// Fail a PDB that can never allow a disruption (node drains would hang).

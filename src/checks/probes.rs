@@ -9,6 +9,7 @@ use crate::engine::{Finding, Outcome, pod};
 
 /// Parameters of the `probes` check. Applies to app containers and native sidecars.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Probes {
     /// Require a readinessProbe.

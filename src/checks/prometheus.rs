@@ -8,6 +8,7 @@ use crate::engine::{GateKey, Outcome, ProbeOutcome};
 /// Parameters of the `prometheus` check (PostRollout): an instant query against the Prometheus
 /// the cluster admin configured, compared with a threshold.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Prometheus {
     /// PromQL returning one sample (a scalar or a one-element vector).

@@ -9,6 +9,7 @@ use crate::engine::{Finding, Outcome, Snapshot};
 /// and is Bound. A Pending claim whose StorageClass binds WaitForFirstConsumer passes PreRollout:
 /// it binds only once a pod is scheduled, so blocking on it would deadlock.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct PvcsBound {
     /// Further claim names to require.

@@ -7,6 +7,7 @@ use crate::engine::{Outcome, pod};
 
 /// Parameters of the `readyReplicas` check (PostRollout).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct ReadyReplicas {
     /// Ready replicas required; default the baseline replica count: the HPA's minReplicas when

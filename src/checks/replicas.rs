@@ -7,6 +7,7 @@ use crate::engine::{Outcome, pod};
 /// Parameters of the `replicas` check: the low point of the replica count (spec.replicas, or the
 /// HPA's minReplicas when an HPA scales the Deployment).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[x_kube(validation = kube::core::Rule::new("!has(self.max) || self.min <= self.max").message("min must not exceed max"))]
 #[serde(rename_all = "camelCase")]
 pub struct Replicas {

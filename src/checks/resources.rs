@@ -10,6 +10,7 @@ use crate::engine::{Finding, Outcome, pod, quantity};
 
 /// Parameters of the `resources` check.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Resources {
     /// Resources that need a request on every container (default cpu, memory).
@@ -36,6 +37,7 @@ fn default_limits() -> Vec<String> {
 
 /// A range a request or limit must fall in. Quantities as in a pod spec (`250m`, `512Mi`).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[x_kube(validation = kube::core::Rule::new("!has(self.min) || !has(self.max) || quantity(self.min).compareTo(quantity(self.max)) <= 0").message("min must not exceed max"))]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceRange {

@@ -8,6 +8,7 @@ use crate::engine::{Finding, Outcome};
 /// Parameters of the `rollout` check (PostRollout): the Deployment controller has observed the
 /// current generation and every replica is updated and available.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Rollout {}
 

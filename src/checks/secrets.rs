@@ -9,6 +9,7 @@ use crate::engine::Outcome;
 /// volumes, projected volumes, imagePullSecrets) exists with the keys used; `optional: true`
 /// references never fail. `required` adds explicit names and keys.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Secrets {
     /// Check what the pod template references (default true).
@@ -20,6 +21,7 @@ pub struct Secrets {
 
 /// An object that must exist, with these keys.
 #[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct NamedKeys {
     pub name: String,

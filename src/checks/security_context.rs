@@ -6,27 +6,140 @@ use k8s_openapi::api::core::v1::{self as core, Container, PodSecurityContext};
 use super::{Check, Context};
 use crate::engine::{Finding, Outcome, pod};
 
-/// Parameters of the `securityContext` check; every setting defaults to required.
-/// Pod-level settings count for every container unless the container overrides them.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// Parameters of the `securityContext` check. `profile` sets which settings are required by
+/// default (`restricted`: what the restricted Pod Security Standard forbids, plus a read-only
+/// root filesystem; `baseline`: what the baseline standard forbids; `none`: nothing); each
+/// setting given explicitly overrides its profile. Pod-level settings count for every container
+/// unless the container overrides them.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityContext {
-    #[serde(default = "super::yes")]
-    pub run_as_non_root: bool,
-    #[serde(default = "super::yes")]
-    pub read_only_root_filesystem: bool,
-    /// `allowPrivilegeEscalation: false` on every container.
-    #[serde(default = "super::yes")]
-    pub disallow_privilege_escalation: bool,
-    /// `capabilities.drop` includes `ALL`.
-    #[serde(default = "super::yes")]
-    pub drop_all_capabilities: bool,
-    /// A seccompProfile of type `RuntimeDefault` or `Localhost`.
-    #[serde(default = "super::yes")]
-    pub seccomp_profile: bool,
-    /// No `privileged: true` container.
-    #[serde(default = "super::yes")]
-    pub disallow_privileged: bool,
+    /// Which settings are required unless set here: `restricted` (default), `baseline` or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
+    /// runAsNonRoot (or a non-zero runAsUser) on every container (restricted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_non_root: Option<bool>,
+    /// `readOnlyRootFilesystem: true` on every container (restricted, as gonogo's addition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only_root_filesystem: Option<bool>,
+    /// `allowPrivilegeEscalation: false` on every container (restricted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disallow_privilege_escalation: Option<bool>,
+    /// `capabilities.drop` includes `ALL` (restricted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_all_capabilities: Option<bool>,
+    /// A seccompProfile of type `RuntimeDefault` or `Localhost` (restricted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<bool>,
+    /// No `privileged: true` container (baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disallow_privileged: Option<bool>,
+    /// No hostNetwork, hostPID or hostIPC (baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disallow_host_namespaces: Option<bool>,
+    /// No hostPath volume (baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disallow_host_path: Option<bool>,
+    /// No container port with a hostPort (baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disallow_host_ports: Option<bool>,
+    /// No capability added beyond NET_BIND_SERVICE (restricted) or beyond the baseline
+    /// standard's list (baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disallow_added_capabilities: Option<bool>,
+    /// No procMount other than `Default` (baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disallow_proc_mount: Option<bool>,
+    /// Only the sysctls the baseline standard calls safe (baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disallow_unsafe_sysctls: Option<bool>,
+}
+
+/// A Pod Security Standard level, as the default of every setting.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum Profile {
+    Restricted,
+    Baseline,
+    None,
+}
+
+/// Capabilities the baseline standard lets a container add.
+const BASELINE_CAPABILITIES: &[&str] = &[
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+
+/// Sysctls the baseline standard calls safe.
+const SAFE_SYSCTLS: &[&str] = &[
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+];
+
+/// Every setting, resolved against the profile.
+struct Settings {
+    run_as_non_root: bool,
+    read_only_root_filesystem: bool,
+    disallow_privilege_escalation: bool,
+    drop_all_capabilities: bool,
+    seccomp_profile: bool,
+    disallow_privileged: bool,
+    disallow_host_namespaces: bool,
+    disallow_host_path: bool,
+    disallow_host_ports: bool,
+    disallow_added_capabilities: bool,
+    disallow_proc_mount: bool,
+    disallow_unsafe_sysctls: bool,
+    /// Capabilities a container may add.
+    addable: &'static [&'static str],
+}
+
+impl SecurityContext {
+    fn settings(&self) -> Settings {
+        let profile = self.profile.unwrap_or(Profile::Restricted);
+        let restricted = profile == Profile::Restricted;
+        let baseline = restricted || profile == Profile::Baseline;
+        Settings {
+            run_as_non_root: self.run_as_non_root.unwrap_or(restricted),
+            read_only_root_filesystem: self.read_only_root_filesystem.unwrap_or(restricted),
+            disallow_privilege_escalation: self.disallow_privilege_escalation.unwrap_or(restricted),
+            drop_all_capabilities: self.drop_all_capabilities.unwrap_or(restricted),
+            seccomp_profile: self.seccomp_profile.unwrap_or(restricted),
+            disallow_privileged: self.disallow_privileged.unwrap_or(baseline),
+            disallow_host_namespaces: self.disallow_host_namespaces.unwrap_or(baseline),
+            disallow_host_path: self.disallow_host_path.unwrap_or(baseline),
+            disallow_host_ports: self.disallow_host_ports.unwrap_or(baseline),
+            disallow_added_capabilities: self.disallow_added_capabilities.unwrap_or(baseline),
+            disallow_proc_mount: self.disallow_proc_mount.unwrap_or(baseline),
+            disallow_unsafe_sysctls: self.disallow_unsafe_sysctls.unwrap_or(baseline),
+            addable: if profile == Profile::Baseline {
+                BASELINE_CAPABILITIES
+            } else {
+                &["NET_BIND_SERVICE"]
+            },
+        }
+    }
 }
 
 impl Check for SecurityContext {
@@ -39,19 +152,23 @@ impl Check for SecurityContext {
             );
         }
         let pod_sc = cx.pod.security_context.as_ref();
-        let mut findings = Vec::new();
+        let settings = self.settings();
+        let mut findings: Vec<Finding> = pod_problems(&settings, cx.pod)
+            .into_iter()
+            .map(Finding::new)
+            .collect();
         let mut checked = 0;
         // Every container, init containers included: they run with the same privileges.
         for (container, _) in pod::containers(cx.pod) {
             checked += 1;
-            for problem in self.problems(container, pod_sc) {
+            for problem in settings.problems(container, pod_sc) {
                 findings.push(Finding::in_container(&container.name, problem));
             }
         }
         if checked == 0 {
             return Outcome::Unknown("the pod template has no containers to check".into());
         }
-        Outcome::from_findings(findings, Vec::new(), self.pass_message(checked))
+        Outcome::from_findings(findings, Vec::new(), settings.pass_message(checked))
     }
 }
 
@@ -64,7 +181,45 @@ fn origin(from_pod: bool) -> &'static str {
     }
 }
 
-impl SecurityContext {
+/// What the pod itself may not do: host namespaces, hostPath volumes, unsafe sysctls.
+fn pod_problems(settings: &Settings, pod: &core::PodSpec) -> Vec<String> {
+    let mut problems = Vec::new();
+    if settings.disallow_host_namespaces {
+        for (on, field) in [
+            (pod.host_network, "hostNetwork"),
+            (pod.host_pid, "hostPID"),
+            (pod.host_ipc, "hostIPC"),
+        ] {
+            if on == Some(true) {
+                problems.push(format!("pod spec.{field} is true"));
+            }
+        }
+    }
+    if settings.disallow_host_path {
+        for v in pod.volumes.iter().flatten() {
+            if let Some(host) = &v.host_path {
+                problems.push(format!("volume {}: hostPath {}", v.name, host.path));
+            }
+        }
+    }
+    if settings.disallow_unsafe_sysctls {
+        let sysctls = pod
+            .security_context
+            .as_ref()
+            .and_then(|s| s.sysctls.as_ref());
+        for sysctl in sysctls.into_iter().flatten() {
+            if !SAFE_SYSCTLS.contains(&sysctl.name.as_str()) {
+                problems.push(format!(
+                    "pod securityContext.sysctls sets {}, which is not a safe sysctl",
+                    sysctl.name
+                ));
+            }
+        }
+    }
+    problems
+}
+
+impl Settings {
     fn problems(&self, container: &Container, pod_sc: Option<&PodSecurityContext>) -> Vec<String> {
         let sc = container.security_context.as_ref();
         let mut problems = Vec::new();
@@ -113,6 +268,42 @@ impl SecurityContext {
         if self.disallow_privileged && sc.and_then(|s| s.privileged) == Some(true) {
             problems.push("securityContext.privileged is true".into());
         }
+        if self.disallow_added_capabilities {
+            let added = sc
+                .and_then(|s| s.capabilities.as_ref())
+                .and_then(|c| c.add.as_ref());
+            let extra: Vec<&str> = added
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .filter(|c| !self.addable.contains(&c.trim_start_matches("CAP_")))
+                .collect();
+            if !extra.is_empty() {
+                problems.push(format!(
+                    "securityContext.capabilities.add has {} (allowed: {})",
+                    extra.join(", "),
+                    self.addable.join(", ")
+                ));
+            }
+        }
+        if self.disallow_proc_mount
+            && let Some(mount) = sc.and_then(|s| s.proc_mount.as_deref())
+            && mount != "Default"
+        {
+            problems.push(format!("securityContext.procMount is {mount}"));
+        }
+        if self.disallow_host_ports {
+            for port in container.ports.iter().flatten() {
+                if let Some(host) = port.host_port.filter(|&p| p != 0) {
+                    problems.push(format!(
+                        "port {} has hostPort {host}",
+                        port.name
+                            .as_deref()
+                            .map_or_else(|| port.container_port.to_string(), str::to_string)
+                    ));
+                }
+            }
+        }
         problems
     }
 
@@ -127,6 +318,15 @@ impl SecurityContext {
             (self.drop_all_capabilities, "capabilities drop ALL"),
             (self.seccomp_profile, "seccomp RuntimeDefault or Localhost"),
             (self.disallow_privileged, "not privileged"),
+            (self.disallow_host_namespaces, "no host namespaces"),
+            (self.disallow_host_path, "no hostPath volumes"),
+            (self.disallow_host_ports, "no hostPorts"),
+            (
+                self.disallow_added_capabilities,
+                "no capabilities added beyond the allowed",
+            ),
+            (self.disallow_proc_mount, "default procMount"),
+            (self.disallow_unsafe_sysctls, "safe sysctls only"),
         ]
         .into_iter()
         .filter_map(|(on, text)| on.then_some(text))
@@ -212,10 +412,7 @@ mod tests {
     }
 
     fn only(setting: &str) -> SecurityContext {
-        let mut all = serde_json::json!({
-            "runAsNonRoot": false, "readOnlyRootFilesystem": false, "disallowPrivilegeEscalation": false,
-            "dropAllCapabilities": false, "seccompProfile": false, "disallowPrivileged": false,
-        });
+        let mut all = serde_json::json!({"profile": "none"});
         all[setting] = true.into();
         serde_json::from_value(all).unwrap()
     }
@@ -335,5 +532,79 @@ containers: [{name: api}, {name: sidecar, securityContext: {seccompProfile: {typ
             judge(&check, "os: {name: windows}\ncontainers: [{name: api}]"),
             Outcome::Skipped(_)
         ));
+    }
+
+    #[test]
+    fn what_the_restricted_standard_forbids_is_covered() {
+        let pod = "
+hostNetwork: true
+hostPID: true
+securityContext: {sysctls: [{name: net.ipv4.tcp_syncookies, value: '1'}, {name: kernel.msgmax, value: '1'}]}
+volumes: [{name: docker, hostPath: {path: /var/run/docker.sock}}]
+containers:
+  - name: api
+    ports: [{name: http, containerPort: 8080, hostPort: 80}]
+    securityContext:
+      procMount: Unmasked
+      capabilities: {add: [NET_BIND_SERVICE, CHOWN, SYS_ADMIN]}
+";
+        let none_but = |field: &str| -> SecurityContext {
+            serde_json::from_value(serde_json::json!({"profile": "none", field: true})).unwrap()
+        };
+        assert_eq!(
+            messages(judge(&none_but("disallowHostNamespaces"), pod)),
+            ["pod spec.hostNetwork is true", "pod spec.hostPID is true"]
+        );
+        assert_eq!(
+            messages(judge(&none_but("disallowHostPath"), pod)),
+            ["volume docker: hostPath /var/run/docker.sock"]
+        );
+        assert_eq!(
+            messages(judge(&none_but("disallowUnsafeSysctls"), pod)),
+            ["pod securityContext.sysctls sets kernel.msgmax, which is not a safe sysctl"]
+        );
+        assert_eq!(
+            messages(judge(&none_but("disallowHostPorts"), pod)),
+            ["container api: port http has hostPort 80"]
+        );
+        assert_eq!(
+            messages(judge(&none_but("disallowProcMount"), pod)),
+            ["container api: securityContext.procMount is Unmasked"]
+        );
+        assert_eq!(
+            messages(judge(&none_but("disallowAddedCapabilities"), pod)),
+            [
+                "container api: securityContext.capabilities.add has CHOWN, SYS_ADMIN (allowed: NET_BIND_SERVICE)"
+            ]
+        );
+        // The baseline profile allows the baseline capabilities and does not ask for the
+        // restricted settings (non-root, seccomp, ...).
+        let baseline: SecurityContext =
+            serde_json::from_value(serde_json::json!({"profile": "baseline"})).unwrap();
+        let found = messages(judge(&baseline, pod));
+        assert!(
+            found.contains(
+                &"container api: securityContext.capabilities.add has SYS_ADMIN (allowed: AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT)".to_string()
+            ),
+            "{found:?}"
+        );
+        assert!(
+            !found.iter().any(|m| m.contains("runAsNonRoot")),
+            "{found:?}"
+        );
+        // The default profile is restricted: everything at once.
+        let restricted: SecurityContext = serde_yaml_ng::from_str("{}").unwrap();
+        let found = messages(judge(&restricted, pod));
+        assert!(found.len() >= 11, "{found:?}");
+        // An explicit setting overrides its profile.
+        let relaxed: SecurityContext =
+            serde_json::from_value(serde_json::json!({"disallowHostPath": false})).unwrap();
+        assert!(
+            !messages(judge(&relaxed, pod))
+                .iter()
+                .any(|m| m.contains("hostPath"))
+        );
+        let clean = "containers: [{name: api, securityContext: {runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}, seccompProfile: {type: RuntimeDefault}}}]";
+        assert!(matches!(judge(&restricted, clean), Outcome::Pass(_)));
     }
 }

@@ -13,6 +13,7 @@ use crate::engine::{Finding, Outcome, Snapshot, pod};
 /// Parameters of the `service` check: a Service selects the pods, its named target ports exist,
 /// and (with `readyEndpoints`, PostRollout by default) its EndpointSlices have ready endpoints.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Service {
     /// A specific Service; by default any Service that selects the pods.

@@ -6,6 +6,7 @@ use crate::engine::{Finding, Outcome};
 
 /// Parameters of the `serviceAccount` check.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceAccount {
     /// Refuse the namespace's `default` ServiceAccount (or none set).

@@ -11,6 +11,7 @@ use crate::engine::{Outcome, pod};
 
 /// Parameters of the `spread` check.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Spread {
     /// The topology key pods must spread over.

@@ -11,6 +11,7 @@ use crate::engine::{Finding, Outcome, pod};
 /// Ingresses routing to the Deployment's Services) stays valid for `minDaysValid` more days and
 /// covers `hosts` (and the Ingress hosts).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 #[x_kube(validation = kube::core::Rule::new("has(self.secretName) || !has(self.fromIngresses) || self.fromIngresses").message("name a secretName or use fromIngresses"))]
 #[serde(rename_all = "camelCase")]
 pub struct TlsCertificate {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::input::{self, InputErrors};
+use super::input::{self, InputError, InputErrors};
 use super::output::{self, Format, OutputOptions};
 use super::verdicts::{self, AppliesTo, CheckReport, FailOn, Plan, Policy};
 use crate::manifests::ManifestSet;
@@ -22,9 +22,20 @@ use crate::manifests::ManifestSet;
 )]
 pub struct CheckArgs {
     /// Manifest files or directories (recursive: *.yaml, *.yml, *.json), or `-` for standard
-    /// input. Repeatable. Multi-document YAML, JSON, `kind: List` and `helm template` output.
-    #[arg(short = 'f', long = "filename", required = true, value_name = "PATH")]
+    /// input. Takes several paths (`-f a.yaml b.yaml`, as a shell glob gives) and is
+    /// repeatable. Multi-document YAML, JSON, `kind: List` and `helm template` output.
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "PATH",
+        num_args = 1..,
+        required_unless_present = "paths"
+    )]
     pub files: Vec<String>,
+
+    /// Manifest paths, as with -f.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<String>,
 
     /// Files or directories with ReadinessChecklist / ClusterReadinessChecklist objects. They
     /// judge the Deployments that have no DeploymentReadiness (see --checklist-applies-to), and
@@ -77,9 +88,26 @@ pub struct CheckArgs {
     #[arg(long, default_value = "", value_name = "PREFIX")]
     pub source_prefix: String,
 
+    /// Where SARIF, JUnit and compact locations of `helm template` output point: `template`
+    /// (the `# Source:` file, line 1), `rendered` (the input file and line), or `auto`: the
+    /// template when that file exists (with --source-prefix) or the input is standard input.
+    #[arg(long, value_enum, default_value_t = output::SourceMap::Auto, value_name = "WHERE")]
+    pub source_map: output::SourceMap,
+
     /// Input without any Deployment or DeploymentReadiness is not an error (exit 0).
     #[arg(long)]
     pub allow_empty: bool,
+
+    /// List passing and skipped gates in the table too (by default they are counted only).
+    #[arg(short = 'v', long = "show-passed")]
+    pub show_passed: bool,
+}
+
+impl CheckArgs {
+    /// Every manifest path: `-f` values, then positional ones.
+    pub fn manifest_paths(&self) -> Vec<String> {
+        self.files.iter().chain(&self.paths).cloned().collect()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -134,6 +162,9 @@ pub fn run(args: CheckArgs) -> ExitCode {
     };
     let options = OutputOptions {
         source_prefix: args.source_prefix.clone(),
+        width: output::terminal_width(),
+        show_passed: args.show_passed,
+        source_map: args.source_map,
     };
     // Buffered: stdout alone flushes every line, and a report can be tens of MB. Only the
     // table has colour; the machine formats skip the escape-stripping pass.
@@ -158,15 +189,15 @@ pub fn run(args: CheckArgs) -> ExitCode {
         }
     });
     let result = written
-        .and_then(|()| writer.finish())
+        .and_then(|()| writer.finish(&loaded.input_errors))
         .and_then(|totals| stdout.flush().map(|()| totals));
     warnings.append(&mut checklist_warnings);
     print_warnings(stderr, &warnings);
+    print_input_errors(stderr, &loaded.input_errors, loaded.more_errors);
     // The process ends here: freeing every object one by one would only cost time.
     std::mem::forget(loaded);
     match result {
-        Ok(totals) if totals.failing > 0 => ExitCode::from(1),
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(totals) => ExitCode::from(totals.exit_code()),
         // A closed pipe (`| head`) is not worth an error message; the verdict is unknown.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(2),
         Err(e) => {
@@ -191,6 +222,23 @@ fn missing_checklists(d: &verdicts::DeploymentVerdicts) -> Vec<String> {
         .collect()
 }
 
+/// Documents that could not be read, on standard error (every format also carries them).
+fn print_input_errors(stderr: &mut dyn Write, errors: &[InputError], more: usize) {
+    for e in errors {
+        let _ = writeln!(stderr, "error: {e}");
+    }
+    if more > 0 {
+        let _ = writeln!(stderr, "error: ... and {more} more input errors");
+    }
+    if !errors.is_empty() {
+        let _ = writeln!(
+            stderr,
+            "error: {} document(s) could not be read and were not judged (exit 2)",
+            errors.len() + more
+        );
+    }
+}
+
 fn print_warnings(stderr: &mut dyn Write, warnings: &[String]) {
     for w in warnings {
         let _ = writeln!(stderr, "warning: {w}");
@@ -202,7 +250,8 @@ pub fn check(args: &CheckArgs, stdin: &mut dyn FnMut() -> std::io::Result<String
     match load(args, stdin) {
         Err(outcome) => outcome,
         Ok((loaded, mut warnings)) => {
-            let report = verdicts::judge(&loaded.set, &loaded.plan, &mut warnings);
+            let mut report = verdicts::judge(&loaded.set, &loaded.plan, &mut warnings);
+            report.input_errors = loaded.input_errors;
             for d in &report.deployments {
                 warnings.extend(missing_checklists(d));
             }
@@ -215,6 +264,10 @@ pub fn check(args: &CheckArgs, stdin: &mut dyn FnMut() -> std::io::Result<String
 pub struct Loaded {
     pub set: ManifestSet,
     pub plan: Plan,
+    /// Documents that could not be read: reported with the verdicts; the exit code is 2.
+    pub input_errors: Vec<InputError>,
+    /// Input errors beyond those kept.
+    pub more_errors: usize,
 }
 
 /// Read the manifests and checklist files; `Err` when there is nothing to judge (an input
@@ -240,7 +293,8 @@ pub fn load(
     }
 
     let mut set = ManifestSet::default();
-    let streams = input::load(&args.files, &args.namespace, &mut set, stdin, &mut errors);
+    let paths = args.manifest_paths();
+    let streams = input::load(&paths, &args.namespace, &mut set, stdin, &mut errors);
 
     // Checklist files: namespaced checklists without a namespace apply in every namespace,
     // so they are loaded under the empty namespace name, which no real object has.
@@ -251,13 +305,19 @@ pub fn load(
                 "--checklist does not read standard input",
             ))
         };
+        // The checklists judge everything: a broken one stops the run.
+        let mut checklist_errors = InputErrors::default();
         input::load(
             &args.checklists,
             "",
             &mut flag_set,
             &mut no_stdin,
-            &mut errors,
+            &mut checklist_errors,
         );
+        errors.usage.append(&mut checklist_errors.usage);
+        errors
+            .usage
+            .extend(checklist_errors.documents.iter().map(ToString::to_string));
     }
     let mut plan = Plan {
         applies_to: args.checklist_applies_to,
@@ -287,7 +347,7 @@ pub fn load(
             flag_set.objects - checklist_objects
         ));
     }
-    if !args.checklists.is_empty() && checklist_objects == 0 && errors.is_empty() {
+    if !args.checklists.is_empty() && checklist_objects == 0 && errors.usage.is_empty() {
         errors.push(format!(
             "--checklist {}: no ReadinessChecklist or ClusterReadinessChecklist found",
             args.checklists.join(", ")
@@ -296,8 +356,9 @@ pub fn load(
     warnings.append(&mut set.warnings);
     warnings.append(&mut flag_set.warnings);
 
-    if !errors.is_empty() {
-        let mut errors_out = errors.errors;
+    if !errors.usage.is_empty() {
+        let mut errors_out = errors.usage;
+        errors_out.extend(errors.documents.iter().map(ToString::to_string));
         if errors.more > 0 {
             errors_out.push(format!("... and {} more errors", errors.more));
         }
@@ -305,6 +366,17 @@ pub fn load(
             errors: errors_out,
             warnings,
         });
+    }
+    let loaded = |set, plan, errors: InputErrors| Loaded {
+        set,
+        plan,
+        input_errors: errors.documents,
+        more_errors: errors.more,
+    };
+    // A document that could not be read is reported with whatever else was judged (even
+    // nothing), so SARIF and JUnit always say what went wrong.
+    if !errors.documents.is_empty() {
+        return Ok((loaded(set, plan, errors), warnings));
     }
     let deployments: usize = set
         .namespaces
@@ -319,7 +391,7 @@ pub fn load(
         };
         let message = format!(
             "no Kubernetes objects in {what} ({}); is the pipeline feeding gonogo empty?",
-            args.files.join(", ")
+            paths.join(", ")
         );
         return Err(if args.allow_empty {
             Outcome::Empty { message, warnings }
@@ -349,7 +421,7 @@ pub fn load(
             }
         });
     }
-    Ok((Loaded { set, plan }, warnings))
+    Ok((loaded(set, plan, errors), warnings))
 }
 
 /// One fuzzing input through the whole command: parse, load, judge with the baseline (and
@@ -372,11 +444,21 @@ pub fn fuzz_one(text: &str) -> bool {
         now: "2026-06-01T00:00:00Z".parse().ok(),
         source_prefix: String::new(),
         allow_empty: false,
+        paths: Vec::new(),
+        show_passed: true,
+        source_map: output::SourceMap::Auto,
     };
     let mut stdin = || Ok(text.to_string());
     if let Outcome::Judged { report, .. } = check(&args, &mut stdin) {
         let _ = report.fails();
-        for format in [Format::Table, Format::Json, Format::Junit, Format::Sarif] {
+        let judged = report.input_errors.is_empty();
+        for format in [
+            Format::Table,
+            Format::Compact,
+            Format::Json,
+            Format::Junit,
+            Format::Sarif,
+        ] {
             let _ = output::render(
                 format,
                 &report,
@@ -384,7 +466,7 @@ pub fn fuzz_one(text: &str) -> bool {
                 &mut std::io::sink(),
             );
         }
-        return true;
+        return judged;
     }
     false
 }

@@ -5,7 +5,10 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::manifests::{Classified, ManifestSet, RawDocument, classify, raw_documents};
+use crate::manifests::{
+    Classified, Document, LoadError, ManifestSet, RawDocument, SetError, classify, locate,
+    raw_documents, versions, yaml11,
+};
 
 /// The name standard input is reported under.
 pub const STDIN: &str = "<stdin>";
@@ -14,27 +17,94 @@ pub const STDIN: &str = "<stdin>";
 const EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
 
 /// Errors are collected rather than returned at the first one, so one run reports every
-/// broken file; at most this many are kept.
-const MAX_ERRORS: usize = 50;
+/// broken document; at most this many are kept.
+const MAX_ERRORS: usize = 1000;
 
-/// What went wrong with the input; any of these makes the exit code 2.
+/// A document (or file) that could not be read: the run goes on with the rest, reports it
+/// with the verdicts it reached, and exits 2.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct InputError {
+    pub file: String,
+    /// 1-based; `None` when the whole file is unreadable.
+    pub line: Option<usize>,
+    /// 1-based; `None` when only the document's line is known.
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl From<LoadError> for InputError {
+    fn from(e: LoadError) -> Self {
+        match e {
+            LoadError::Syntax {
+                file,
+                line,
+                column,
+                message,
+            } => InputError {
+                file,
+                line: Some(line),
+                column: Some(column),
+                message,
+            },
+            LoadError::Io { file, message } => InputError {
+                file,
+                line: None,
+                column: None,
+                message,
+            },
+        }
+    }
+}
+
+impl From<SetError> for InputError {
+    fn from(e: SetError) -> Self {
+        InputError {
+            file: e.file,
+            line: Some(e.line),
+            column: None,
+            message: format!("{} {}: {}", e.kind, e.name, e.message),
+        }
+    }
+}
+
+/// What went wrong with the input. Usage errors (a path that does not exist, standard input
+/// unreadable) stop the run; document errors do not, but still make the exit code 2.
 #[derive(Debug, Default)]
 pub struct InputErrors {
-    pub errors: Vec<String>,
-    /// Errors beyond [`MAX_ERRORS`], counted only.
+    pub usage: Vec<String>,
+    pub documents: Vec<InputError>,
+    /// Document errors beyond [`MAX_ERRORS`], counted only.
     pub more: usize,
 }
 
 impl InputErrors {
+    /// A usage error: the run stops before judging.
     pub fn push(&mut self, error: impl Into<String>) {
-        if self.errors.len() < MAX_ERRORS {
-            self.errors.push(error.into());
+        self.usage.push(error.into());
+    }
+    /// A document gonogo cannot read: reported, and the run goes on.
+    pub fn document(&mut self, error: InputError) {
+        if self.documents.len() < MAX_ERRORS {
+            self.documents.push(error);
         } else {
             self.more += 1;
         }
     }
     pub fn is_empty(&self) -> bool {
-        self.errors.is_empty()
+        self.usage.is_empty() && self.documents.is_empty()
     }
 }
 
@@ -92,7 +162,12 @@ pub fn load(
                     streams += 1;
                     add_stream(&Stream { name, text }, default_namespace, set, errors);
                 }
-                Err(e) => errors.push(format!("{name}: {e}")),
+                Err(e) => errors.document(InputError {
+                    file: name,
+                    line: None,
+                    column: None,
+                    message: e.to_string(),
+                }),
             }
         }
     }
@@ -117,23 +192,27 @@ pub fn add_stream(
         .map_or(1, |n| n.get())
         .min(8);
     let raw: Vec<RawDocument<'_>> = raw_documents(&stream.text).collect();
-    let work = |docs: &[RawDocument<'_>]| -> Vec<Result<Classified, String>> {
+    let work = |docs: &[RawDocument<'_>]| -> Vec<Result<Typed, InputError>> {
         let mut out = Vec::with_capacity(docs.len());
         for doc in docs {
             match doc.parse(&stream.name) {
-                Ok(parsed) => out.extend(
-                    parsed
-                        .iter()
-                        .map(|d| classify(d, default_namespace).map_err(|e| e.to_string())),
-                ),
-                Err(e) => out.push(Err(e.to_string())),
+                Ok(parsed) => {
+                    let single = parsed.len() == 1;
+                    out.extend(parsed.into_iter().map(|mut d| {
+                        let warning = versions::upgrade(&mut d);
+                        classify_yaml11(d, default_namespace)
+                            .map(|object| (object, warning))
+                            .map_err(|e| located(e, doc, single))
+                    }))
+                }
+                Err(e) => out.push(Err(e.into())),
             }
         }
         out
     };
     let work = &work;
     for batch in raw.chunks(BATCH * threads) {
-        let results: Vec<Vec<Result<Classified, String>>> =
+        let results: Vec<Vec<Result<Typed, InputError>>> =
             if threads == 1 || batch.len() < PARALLEL_FROM {
                 vec![work(batch)]
             } else {
@@ -154,11 +233,52 @@ pub fn add_stream(
             };
         for result in results.into_iter().flatten() {
             match result {
-                Ok(object) => set.insert(object),
-                Err(e) => errors.push(e),
+                Ok((object, warning)) => {
+                    set.warnings.extend(warning);
+                    set.insert(object);
+                }
+                Err(e) => errors.document(e),
             }
         }
     }
+}
+
+/// A typed object, and the warning its API version earned (see [`versions`]).
+type Typed = (Classified, Option<String>);
+
+/// [`classify`], reading a string the YAML 1.1 way (`0644`, `yes`) where the field's type
+/// wants a number or a boolean, as kubectl does (see [`yaml11`]).
+fn classify_yaml11(mut doc: Document, default_namespace: &str) -> Result<Classified, SetError> {
+    let mut repairs = 0;
+    loop {
+        match classify(&doc, default_namespace) {
+            Err(e) if repairs < 64 && yaml11::repair(&mut doc.value, &e.message) => repairs += 1,
+            result => return result,
+        }
+    }
+}
+
+/// A type error at the line and column of its field when the document's text shows where
+/// (`single`: the text holds this one object, not a List or several JSON values).
+fn located(e: SetError, doc: &RawDocument<'_>, single: bool) -> InputError {
+    let path = e
+        .message
+        .split_once(": ")
+        .map(|(p, _)| p)
+        .filter(|p| !p.contains(' '));
+    let at = match path {
+        Some(path) if single => {
+            let (text, line) = doc.text();
+            locate(text, line, path)
+        }
+        _ => None,
+    };
+    let mut error = InputError::from(e);
+    if let Some((line, column)) = at {
+        error.line = Some(line);
+        error.column = Some(column);
+    }
+    error
 }
 
 /// Read standard input of the process.

@@ -150,6 +150,8 @@ pub struct CheckReport {
     pub deployments: Vec<DeploymentVerdicts>,
     /// Objects read from the input.
     pub objects: usize,
+    /// Documents that could not be read (the run goes on without them, and exits 2).
+    pub input_errors: Vec<crate::cli::input::InputError>,
 }
 
 /// Totals over a report.
@@ -167,9 +169,20 @@ pub struct Totals {
     pub problems: usize,
     /// Gates and problems that fail the run under the policy.
     pub failing: usize,
+    /// Documents that could not be read: the run exits 2.
+    pub input_errors: usize,
 }
 
 impl Totals {
+    /// The exit code: 2 when a document could not be read, 1 when a gate fails, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if self.input_errors > 0 {
+            2
+        } else {
+            u8::from(self.failing > 0)
+        }
+    }
+
     /// Count one Deployment's verdicts in.
     pub fn add(&mut self, d: &DeploymentVerdicts, policy: Policy) {
         self.deployments += 1;
@@ -211,12 +224,18 @@ impl CheckReport {
         for d in &self.deployments {
             t.add(d, self.policy);
         }
+        t.input_errors = self.input_errors.len();
         t
     }
 
     /// Whether the run fails (exit code 1).
     pub fn fails(&self) -> bool {
         self.totals().failing > 0
+    }
+
+    /// The exit code: 2 when a document could not be read, 1 when a gate fails, else 0.
+    pub fn exit_code(&self) -> u8 {
+        self.totals().exit_code()
     }
 }
 
@@ -254,6 +273,7 @@ pub fn judge(set: &ManifestSet, plan: &Plan, warnings: &mut Vec<String>) -> Chec
         policy: plan.policy,
         deployments,
         objects: set.objects,
+        input_errors: Vec::new(),
     }
 }
 

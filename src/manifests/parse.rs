@@ -97,31 +97,55 @@ pub fn raw_documents(text: &str) -> impl Iterator<Item = RawDocument<'_>> {
 }
 
 impl RawDocument<'_> {
+    /// The document's text and the 1-based line it starts on.
+    pub fn text(&self) -> (&str, usize) {
+        (self.chunk.body, self.chunk.line)
+    }
+
     /// Parse: no document (blank, comments, `null`), one, or the items of a `kind: List`.
     pub fn parse(&self, file: &str) -> Result<Vec<Document>, LoadError> {
+        if let Some(values) = parse_json_stream(file, &self.chunk)? {
+            let mut docs = Vec::new();
+            for (line, helm_source, value) in values {
+                docs.extend(expand_list(file, line, helm_source, value));
+            }
+            return Ok(docs);
+        }
         let Some((line, helm_source, value)) = parse_chunk(file, &self.chunk)? else {
             return Ok(Vec::new());
         };
+        Ok(expand_list(file, line, helm_source, value))
+    }
+}
+
+/// One parsed value as documents: itself, or the items of a `kind: List`.
+fn expand_list(
+    file: &str,
+    line: usize,
+    helm_source: Option<String>,
+    value: Value,
+) -> Vec<Document> {
+    {
         let is_list = value
             .get("kind")
             .and_then(Value::as_str)
             .is_some_and(|k| k.ends_with("List"))
             && value.get("items").is_some_and(Value::is_array);
         if !is_list {
-            return Ok(vec![Document {
+            return vec![Document {
                 file: file.to_string(),
                 line,
                 helm_source,
                 value,
-            }]);
+            }];
         }
         let Value::Object(mut map) = value else {
-            return Ok(Vec::new());
+            return Vec::new();
         };
         let Some(Value::Array(items)) = map.remove("items") else {
-            return Ok(Vec::new());
+            return Vec::new();
         };
-        Ok(items
+        items
             .into_iter()
             .map(|value| Document {
                 file: file.to_string(),
@@ -129,8 +153,99 @@ impl RawDocument<'_> {
                 helm_source: helm_source.clone(),
                 value,
             })
-            .collect())
+            .collect()
     }
+}
+
+/// The leading comments of a document: where its content starts (byte offset in the body and
+/// 1-based line) and the `helm template` Source comment. `None` when there is no content.
+fn content_start(chunk: &Chunk<'_>) -> (Option<(usize, usize)>, Option<String>) {
+    let mut helm_source = None;
+    let mut offset = 0;
+    for (i, l) in chunk.body.split_inclusive('\n').enumerate() {
+        let t = l.trim();
+        let here = offset;
+        offset += l.len();
+        if t.is_empty() || t.starts_with('%') {
+            continue;
+        }
+        if let Some(comment) = t.strip_prefix('#') {
+            if helm_source.is_none()
+                && let Some(source) = comment.trim_start().strip_prefix("Source:")
+            {
+                helm_source = Some(source.trim().to_string());
+            }
+            continue;
+        }
+        return (Some((here, chunk.line + i)), helm_source);
+    }
+    (None, helm_source)
+}
+
+/// JSON values back to back (`{...}{...}` or one per line), as kubectl reads a stream that
+/// starts with `{`. `None` when the document is not JSON (a YAML flow mapping such as
+/// `{kind: A}` starts with `{` too): the YAML parser reads it then.
+#[allow(clippy::type_complexity)]
+fn parse_json_stream(
+    file: &str,
+    chunk: &Chunk<'_>,
+) -> Result<Option<Vec<(usize, Option<String>, Value)>>, LoadError> {
+    let (Some((start, _)), helm_source) = content_start(chunk) else {
+        return Ok(None);
+    };
+    let body = &chunk.body[start..];
+    if !body.trim_start().starts_with('{') {
+        return Ok(None);
+    }
+    // Lines and columns of positions in the body.
+    let position = |offset: usize| -> (usize, usize) {
+        let before = &chunk.body[..start + offset];
+        let line = chunk.line + before.matches('\n').count();
+        let mut column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        if line == chunk.line {
+            column += chunk.first_line_shift;
+        }
+        (line, column)
+    };
+    let mut values = Vec::new();
+    let mut stream = serde_json::Deserializer::from_str(body).into_iter::<Value>();
+    let mut next_start = 0;
+    loop {
+        let value_start =
+            next_start + (body.len() - next_start - body[next_start..].trim_start().len());
+        match stream.next() {
+            None => break,
+            Some(Ok(value)) => {
+                next_start = stream.byte_offset();
+                if !value.is_null() {
+                    let (line, _) = position(value_start);
+                    let source = if values.is_empty() {
+                        helm_source.clone()
+                    } else {
+                        None
+                    };
+                    values.push((line, source, value));
+                }
+            }
+            // Not JSON at all: leave it to the YAML parser (and its messages).
+            Some(Err(_)) if values.is_empty() => return Ok(None),
+            Some(Err(e)) => {
+                let (line, column) = if e.line() > 0 {
+                    let (l, _) = position(0);
+                    (l + e.line() - 1, e.column())
+                } else {
+                    position(value_start)
+                };
+                return Err(LoadError::Syntax {
+                    file: file.to_string(),
+                    line,
+                    column,
+                    message: strip_location(&e.to_string()),
+                });
+            }
+        }
+    }
+    Ok(Some(values))
 }
 
 /// One document's text and where it starts.
@@ -208,25 +323,7 @@ fn parse_chunk(
     file: &str,
     chunk: &Chunk<'_>,
 ) -> Result<Option<(usize, Option<String>, Value)>, LoadError> {
-    let mut helm_source = None;
-    let mut first_content = None;
-    for (i, l) in chunk.body.lines().enumerate() {
-        let t = l.trim();
-        if t.is_empty() || t.starts_with('%') {
-            continue;
-        }
-        if let Some(comment) = t.strip_prefix('#') {
-            if helm_source.is_none()
-                && let Some(source) = comment.trim_start().strip_prefix("Source:")
-            {
-                helm_source = Some(source.trim().to_string());
-            }
-            continue;
-        }
-        first_content = Some(chunk.line + i);
-        break;
-    }
-    let Some(line) = first_content else {
+    let (Some((_, line)), helm_source) = content_start(chunk) else {
         return Ok(None);
     };
     let syntax = |e: serde_yaml_ng::Error| {

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::api::{GateOutcome, Phase, Severity};
 use crate::cli::verdicts::DeploymentVerdicts;
 
+use crate::cli::input::InputError;
 use crate::cli::verdicts::{Policy, Totals, problem_is_unknown};
 use crate::manifests::Origin;
 
@@ -49,16 +50,21 @@ pub fn deployment(
     super::write_pretty(out, &deployment_out(d, policy), "    ")
 }
 
-/// The totals (known only at the end) and the verdict.
-pub fn finish(totals: &Totals, out: &mut dyn Write) -> std::io::Result<()> {
-    let failing = totals.failing > 0;
-    write!(out, "\n  ],\n  \"totals\": ")?;
+/// The input errors, the totals (known only at the end) and the verdict.
+pub fn finish(totals: &Totals, errors: &[InputError], out: &mut dyn Write) -> std::io::Result<()> {
+    let code = totals.exit_code();
+    write!(out, "\n  ],\n  \"inputErrors\": ")?;
+    super::write_pretty(out, &errors, "  ")?;
+    write!(out, ",\n  \"totals\": ")?;
     super::write_pretty(out, totals, "  ")?;
     writeln!(
         out,
-        ",\n  \"result\": \"{}\",\n  \"exitCode\": {}\n}}",
-        if failing { "fail" } else { "pass" },
-        u8::from(failing)
+        ",\n  \"result\": \"{}\",\n  \"exitCode\": {code}\n}}",
+        match code {
+            0 => "pass",
+            1 => "fail",
+            _ => "error",
+        },
     )
 }
 

@@ -10,6 +10,7 @@ use std::io::Write;
 
 use super::{OutputOptions, artifact, deployment_label, full_message, gate_label};
 use crate::api::GateOutcome;
+use crate::cli::input::InputError;
 use crate::cli::verdicts::{DeploymentVerdicts, Policy};
 
 enum Case {
@@ -86,6 +87,7 @@ pub struct Suites {
     xml: Vec<String>,
     tests: usize,
     failures: usize,
+    errors: usize,
     skipped: usize,
 }
 
@@ -99,12 +101,44 @@ impl Suites {
         self.xml.push(suite(d, cases, options));
     }
 
+    /// Documents that could not be read: one `<error>` testcase each, in a suite `input`.
+    pub fn add_input_errors(&mut self, errors: &[InputError], _options: &OutputOptions) {
+        if errors.is_empty() {
+            return;
+        }
+        self.tests += errors.len();
+        self.errors += errors.len();
+        let mut xml = format!(
+            "  <testsuite name=\"input\" tests=\"{n}\" failures=\"0\" errors=\"{n}\" skipped=\"0\" time=\"0\">\n",
+            n = errors.len()
+        );
+        for e in errors {
+            let _ = write!(
+                xml,
+                "    <testcase name=\"{}\" classname=\"input\" time=\"0\" file=\"{}\"",
+                esc(&e.to_string()),
+                esc(&e.file)
+            );
+            if let Some(line) = e.line {
+                let _ = write!(xml, " line=\"{line}\"");
+            }
+            let _ = writeln!(
+                xml,
+                "><error type=\"InputError\" message=\"{}\">{}: not read, not judged</error></testcase>",
+                esc(&e.message),
+                esc(&e.to_string())
+            );
+        }
+        xml.push_str("  </testsuite>\n");
+        self.xml.push(xml);
+    }
+
     pub fn write(self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
         writeln!(
             out,
-            "<testsuites name=\"gonogo check\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"0\">",
-            self.tests, self.failures, self.skipped
+            "<testsuites name=\"gonogo check\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"0\">",
+            self.tests, self.failures, self.errors, self.skipped
         )?;
         for suite in &self.xml {
             out.write_all(suite.as_bytes())?;

@@ -1,6 +1,8 @@
 //! Printing a [`CheckReport`]: a table for people, JSON for scripts, JUnit for CI test
 //! reports, SARIF for code scanning.
 
+mod compact;
+mod hints;
 mod json;
 mod junit;
 mod sarif;
@@ -11,6 +13,7 @@ use std::io::Write;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::cli::input::InputError;
 use crate::cli::verdicts::{CheckReport, DeploymentVerdicts, Policy, ReadinessSource, Totals};
 use crate::engine::GateResult;
 use crate::manifests::Origin;
@@ -19,8 +22,10 @@ pub use json::SCHEMA_VERSION;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// Gates grouped by Deployment, with a summary (colour on a terminal).
+    /// Failing and unknown gates by Deployment, wrapped to the terminal, with a summary.
     Table,
+    /// One line per finding, for CI logs: `file:line: FAIL checklist/gate: message`.
+    Compact,
     /// The stable JSON document described in the README.
     Json,
     /// JUnit XML: one testsuite per Deployment, one testcase per gate.
@@ -29,10 +34,46 @@ pub enum Format {
     Sarif,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct OutputOptions {
     /// Prepended to `helm template` Source paths.
     pub source_prefix: String,
+    /// Columns the table wraps to.
+    pub width: usize,
+    /// The table lists passing and skipped gates too.
+    pub show_passed: bool,
+    /// Where locations of `helm template` output point.
+    pub source_map: SourceMap,
+}
+
+impl Default for OutputOptions {
+    fn default() -> Self {
+        OutputOptions {
+            source_prefix: String::new(),
+            width: DEFAULT_WIDTH,
+            show_passed: false,
+            source_map: SourceMap::Auto,
+        }
+    }
+}
+
+/// The table's width when standard output is not a terminal and `COLUMNS` is unset.
+pub const DEFAULT_WIDTH: usize = 100;
+
+/// Columns to wrap the table to: `COLUMNS`, else the terminal's width, else 100.
+pub fn terminal_width() -> usize {
+    if let Some(columns) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+    {
+        return columns.max(40);
+    }
+    rustix::termios::tcgetwinsize(std::io::stdout())
+        .ok()
+        .map(|size| usize::from(size.ws_col))
+        .filter(|&c| c > 0)
+        .map_or(DEFAULT_WIDTH, |c| c.max(40))
 }
 
 /// Writes a report one Deployment at a time, as the verdicts come.
@@ -68,7 +109,7 @@ impl<'w> Writer<'w> {
 
     pub fn begin(&mut self, now: Timestamp) -> std::io::Result<()> {
         match self.format {
-            Format::Table | Format::Junit => Ok(()),
+            Format::Table | Format::Compact | Format::Junit => Ok(()),
             Format::Json => json::begin(now, self.policy, self.out),
             Format::Sarif => sarif::begin(self.out),
         }
@@ -78,7 +119,8 @@ impl<'w> Writer<'w> {
         let first = self.totals.deployments == 0;
         self.totals.add(d, self.policy);
         match self.format {
-            Format::Table => table::deployment(d, self.policy, self.out),
+            Format::Table => table::deployment(d, self.policy, &self.options, self.out),
+            Format::Compact => compact::deployment(d, self.policy, &self.options, self.out),
             Format::Json => json::deployment(d, self.policy, first, self.out),
             Format::Junit => {
                 self.junit.add(d, self.policy, &self.options);
@@ -94,13 +136,22 @@ impl<'w> Writer<'w> {
         }
     }
 
-    /// Close the document; the totals decide the exit code.
-    pub fn finish(self) -> std::io::Result<Totals> {
+    /// Close the document with the input errors (documents that could not be read); the
+    /// totals decide the exit code.
+    pub fn finish(mut self, errors: &[InputError]) -> std::io::Result<Totals> {
+        self.totals.input_errors = errors.len();
         match self.format {
-            Format::Table => table::finish(&self.totals, self.policy, self.out)?,
-            Format::Json => json::finish(&self.totals, self.out)?,
-            Format::Junit => self.junit.write(self.out)?,
-            Format::Sarif => sarif::finish(self.out)?,
+            Format::Table => table::finish(&self.totals, self.policy, &self.options, self.out)?,
+            Format::Compact => compact::finish(errors, &self.totals, self.policy, self.out)?,
+            Format::Json => json::finish(&self.totals, errors, self.out)?,
+            Format::Junit => {
+                self.junit.add_input_errors(errors, &self.options);
+                self.junit.write(self.out)?
+            }
+            Format::Sarif => {
+                sarif::input_errors(errors, &mut self.sarif_written, self.out)?;
+                sarif::finish(self.out)?
+            }
         }
         Ok(self.totals)
     }
@@ -118,7 +169,7 @@ pub fn render(
     for d in &report.deployments {
         writer.deployment(d)?;
     }
-    writer.finish().map(|_| ())
+    writer.finish(&report.input_errors).map(|_| ())
 }
 
 /// Pretty JSON continuing at the current position, its further lines indented by `indent`
@@ -157,14 +208,49 @@ pub(crate) fn source_name(source: ReadinessSource) -> &'static str {
     }
 }
 
-/// The file a finding should point at: the `helm template` Source (with the prefix) when
-/// there is one, else the input file; and the line, which is only meaningful in the input
-/// file (a rendered line says nothing about the template's lines).
+/// Where SARIF, JUnit and compact locations point for `helm template` output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceMap {
+    /// The template file when it exists (relative to the working directory, with
+    /// `--source-prefix`) or the input is standard input; else the rendered file.
+    #[default]
+    Auto,
+    /// The rendered file and line, always.
+    Rendered,
+    /// The `# Source:` template file (line 1), always.
+    Template,
+}
+
+/// The file a finding should point at, and the line, which is only meaningful in the input
+/// file (a rendered line says nothing about the template's lines): the `helm template`
+/// Source (with the prefix) or the input file, as `--source-map` says.
 pub(crate) fn artifact(origin: &Origin, options: &OutputOptions) -> (String, usize) {
-    match &origin.helm_source {
-        Some(source) => (format!("{}{}", options.source_prefix, source), 1),
-        None => (origin.file.clone(), origin.line.max(1)),
+    let rendered = || (origin.file.clone(), origin.line.max(1));
+    let Some(source) = &origin.helm_source else {
+        return rendered();
+    };
+    let template = format!("{}{}", options.source_prefix, source);
+    let use_template = match options.source_map {
+        SourceMap::Rendered => false,
+        SourceMap::Template => true,
+        SourceMap::Auto => origin.file == crate::cli::input::STDIN || template_exists(&template),
+    };
+    if use_template {
+        (template, 1)
+    } else {
+        rendered()
     }
+}
+
+/// Whether a template file exists, asked once per path.
+fn template_exists(path: &str) -> bool {
+    static SEEN: std::sync::Mutex<Option<std::collections::HashMap<String, bool>>> =
+        std::sync::Mutex::new(None);
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    *seen
+        .get_or_insert_with(Default::default)
+        .entry(path.to_string())
+        .or_insert_with(|| std::path::Path::new(path).is_file())
 }
 
 /// A gate's message with its findings, one per line when there are several.

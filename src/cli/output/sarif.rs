@@ -10,12 +10,15 @@ use serde_json::{Value, json};
 
 use super::{OutputOptions, artifact, deployment_label, gate_label};
 use crate::api::{GateOutcome, Severity};
+use crate::cli::input::InputError;
 use crate::cli::verdicts::{DeploymentVerdicts, Policy};
 use crate::manifests::Origin;
 
 const INFORMATION_URI: &str = "https://github.com/gonogo-dev/gonogo";
 /// The rule for problems of a DeploymentReadiness (missing checklist, duplicate item, ...).
 const READINESS_RULE: &str = "readiness";
+/// The rule for documents that could not be read.
+const INPUT_RULE: &str = "input";
 
 /// The log up to the first result: the tool and its rules.
 pub fn begin(out: &mut dyn Write) -> std::io::Result<()> {
@@ -96,16 +99,27 @@ fn rules() -> Vec<Value> {
                 "id": kind,
                 "name": pascal(kind),
                 "shortDescription": {"text": text},
-                "helpUri": format!("{INFORMATION_URI}#check-kinds"),
+                "help": {"text": super::hints::help(kind)},
+                "helpUri": format!("{INFORMATION_URI}#{}", super::hints::anchor(kind)),
                 "defaultConfiguration": {"level": "error"},
                 "properties": {"tags": ["kubernetes", "production-readiness"]},
             })
         })
         .collect();
     rules.push(json!({
+        "id": INPUT_RULE,
+        "name": "Input",
+        "shortDescription": {"text": "A document gonogo could not read (YAML syntax, a field of the wrong type, an unknown checklist parameter); it was not judged."},
+        "help": {"text": "Fix the document at the reported position; kubectl and the API server would refuse it too."},
+        "helpUri": format!("{INFORMATION_URI}#input"),
+        "defaultConfiguration": {"level": "error"},
+        "properties": {"tags": ["kubernetes"]},
+    }));
+    rules.push(json!({
         "id": READINESS_RULE,
         "name": "Readiness",
         "shortDescription": {"text": "The DeploymentReadiness itself is wrong: a checklist it references is missing, an item is duplicated, a reference crosses namespaces."},
+        "help": {"text": "Pass a missing checklist with --checklist or -f (or declare it in the cluster); rename duplicated items; reference checklists of the DeploymentReadiness's own namespace."},
         "helpUri": format!("{INFORMATION_URI}#checklists"),
         "defaultConfiguration": {"level": "error"},
         "properties": {"tags": ["kubernetes", "production-readiness"]},
@@ -158,10 +172,46 @@ fn uri(path: &str) -> String {
 }
 
 fn rule_index(rule: &str) -> usize {
-    crate::checks::KINDS
-        .iter()
-        .position(|k| *k == rule)
-        .unwrap_or(crate::checks::KINDS.len())
+    let kinds = crate::checks::KINDS.len();
+    match rule {
+        INPUT_RULE => kinds,
+        READINESS_RULE => kinds + 1,
+        _ => crate::checks::KINDS
+            .iter()
+            .position(|k| *k == rule)
+            .unwrap_or(kinds + 1),
+    }
+}
+
+/// One result per document that could not be read, at its position.
+pub fn input_errors(
+    errors: &[InputError],
+    written: &mut bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    for e in errors {
+        let mut region = serde_json::Map::new();
+        region.insert("startLine".into(), json!(e.line.unwrap_or(1)));
+        if let Some(column) = e.column {
+            region.insert("startColumn".into(), json!(column));
+        }
+        let result = json!({
+            "ruleId": INPUT_RULE,
+            "ruleIndex": rule_index(INPUT_RULE),
+            "level": "error",
+            "message": {"text": format!("{}: not read, not judged", e)},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri(&e.file)}, "region": region}}],
+            "partialFingerprints": {"gonogoInput/v1": format!("{}/{}", e.file, e.message)},
+        });
+        out.write_all(if *written {
+            b",\n        "
+        } else {
+            b"\n        "
+        })?;
+        *written = true;
+        super::write_pretty(out, &result, "        ")?;
+    }
+    Ok(())
 }
 
 /// The results of one Deployment: its failing gates and failing problems.
