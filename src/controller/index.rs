@@ -14,7 +14,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 
 use crate::api::DeploymentReadiness;
-use crate::engine::Dependencies;
+use crate::engine::{Dependencies, ResourceKind};
 
 #[derive(Clone, Default)]
 pub struct RelationIndex {
@@ -32,6 +32,32 @@ impl RelationIndex {
         if let Ok(mut map) = self.inner.write() {
             map.remove(readiness);
         }
+    }
+
+    /// Of `candidates`, the readiness objects whose verdict reads objects of the `resource`
+    /// kind `kind` (and those not evaluated yet).
+    pub fn reading_resource(
+        &self,
+        candidates: impl IntoIterator<Item = ObjectRef<DeploymentReadiness>>,
+        kind: &ResourceKind,
+    ) -> Vec<ObjectRef<DeploymentReadiness>> {
+        let Ok(map) = self.inner.read() else {
+            return candidates.into_iter().collect();
+        };
+        candidates
+            .into_iter()
+            .filter(|r| map.get(r).is_none_or(|deps| deps.resources.contains(kind)))
+            .collect()
+    }
+
+    /// Every kind some readiness object's `resource` gates read.
+    pub fn resource_kinds(&self) -> BTreeSet<ResourceKind> {
+        let Ok(map) = self.inner.read() else {
+            return BTreeSet::new();
+        };
+        map.values()
+            .flat_map(|deps| deps.resources.iter().cloned())
+            .collect()
     }
 
     /// The readiness objects in `namespace` (from `candidates`) affected by a change to the

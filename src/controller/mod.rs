@@ -5,6 +5,7 @@
 //! gather → evaluate (pure engine) → enforce on the Deployment → status, events, metrics.
 
 mod admission;
+mod dynamic;
 mod enforce;
 mod events;
 mod guard;
@@ -275,6 +276,42 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         rx.recv().await.map(|r| (r, rx))
     });
 
+    // Watches of the kinds `resource` gates name, started on demand; their changes re-evaluate
+    // the readiness objects that read the kind, in the namespace changed.
+    let (resource_changes, changed_resources) = tokio::sync::mpsc::unbounded_channel();
+    let resources =
+        dynamic::DynamicWatches::new(client.clone(), config.namespace.clone(), resource_changes);
+    let resource_triggers = {
+        let readiness = readiness.clone();
+        let index = index.clone();
+        futures::stream::unfold(changed_resources, |mut rx| async move {
+            rx.recv().await.map(|c| (c, rx))
+        })
+        .flat_map(move |(kind, namespace): dynamic::Change| {
+            let candidates = match &namespace {
+                Some(ns) => related::readiness_in(&readiness, ns),
+                None => readiness
+                    .state()
+                    .iter()
+                    .map(|r| ObjectRef::from_obj(r.as_ref()))
+                    .collect(),
+            };
+            futures::stream::iter(index.reading_resource(candidates, &kind))
+        })
+    };
+    // A kind no gate reads any more stops being watched.
+    {
+        let resources = resources.clone();
+        let index = index.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                resources.retain(&index.resource_kinds());
+            }
+        });
+    }
+
     let reporter = Reporter {
         controller: "gonogo".into(),
         instance: Some(config.identity.clone()),
@@ -291,6 +328,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         failures: Default::default(),
         prober,
         certificates,
+        resources,
         caches_synced,
         readiness_writes,
         deployment_writes: deployment_writes.clone(),
@@ -393,6 +431,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         .watches_stream(approval_events, approved)
         // A probe result that changes a gate's verdict.
         .reconcile_on(probe_triggers)
+        .reconcile_on(resource_triggers)
         .graceful_shutdown_on(stop)
         .run(panics::reconcile, reconcile::error_policy, ctx)
         .for_each(|result| async move {

@@ -1,6 +1,6 @@
 //! Reconcile one DeploymentReadiness: gather (stores) → judge (engine) → enforce → report.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -45,6 +45,8 @@ pub struct Context {
     pub prober: Prober,
     /// Facts of the certificates in watched TLS Secrets.
     pub certificates: CertificateCache,
+    /// Watches of the kinds `resource` gates name.
+    pub resources: super::dynamic::DynamicWatches,
     /// True once every store holds its initial list.
     pub caches_synced: tokio::sync::watch::Receiver<bool>,
     /// Our own writes the watches have not brought back yet.
@@ -144,6 +146,16 @@ fn judge(
         cluster: &cluster,
     };
     let resolved = resolve(readiness, checklists, &namespace);
+    // Objects of the kinds `resource` gates name, from their watches (started on first use).
+    let kinds: BTreeSet<_> = resolved
+        .gates()
+        .iter()
+        .filter_map(|g| g.item.resource.as_ref())
+        .map(|r| r.resource_kind())
+        .collect();
+    if !kinds.is_empty() {
+        snapshot.resources = ctx.resources.resources(&kinds, &namespace);
+    }
     let mut report = evaluate_resolved(readiness, &resolved, &snapshot);
     ctx.stores
         .explain_unreadable_checklists(readiness, &mut report);

@@ -152,4 +152,10 @@ namespace is watched, a Role in the watched namespace otherwise.
 - apiGroups: [storage.k8s.io]
   resources: [storageclasses]
   verbs: [list, watch]
+{{- range .Values.readKinds }}
+# `resource` gates: {{ .apiGroup | default "core" }} {{ join ", " .resources }} (value readKinds), read only.
+- apiGroups: [{{ .apiGroup | quote }}]
+  resources: [{{ join ", " .resources }}]
+  verbs: [list, watch]
+{{- end }}
 {{- end }}

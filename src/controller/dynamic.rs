@@ -1,0 +1,334 @@
+//! Watches of the kinds `resource` gates name: any kind the API server serves, started on
+//! demand when a gate first names it, found through discovery (a CRD installed later is found
+//! without a restart: discovery is asked again every few seconds while the kind is missing),
+//! and reported to the engine as objects or as why they cannot be read.
+//!
+//! Each store keeps the objects as JSON without managed fields. A watch that cannot list (RBAC)
+//! keeps retrying with the usual backoff; gates on its kind are Unknown, naming the missing
+//! permission, and nothing else waits for it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::discovery::Scope as DiscoveryScope;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use serde_json::Value;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::engine::{ResourceKind, Resources};
+
+/// How often discovery is asked again for a kind the API server does not serve (yet).
+const REDISCOVER: Duration = Duration::from_secs(5);
+
+/// A change to objects of a kind: in one namespace, or (None) anywhere (a relist, the kind
+/// appearing or becoming readable).
+pub type Change = (ResourceKind, Option<String>);
+
+/// The watches, by kind. Cheap to clone.
+#[derive(Clone)]
+pub struct DynamicWatches {
+    client: Client,
+    namespace: Option<String>,
+    changes: UnboundedSender<Change>,
+    watches: Arc<Mutex<HashMap<ResourceKind, Watch>>>,
+}
+
+struct Watch {
+    state: Arc<RwLock<State>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+enum State {
+    Unavailable(String),
+    Watching {
+        cluster_scoped: bool,
+        /// (namespace, name) -> object.
+        objects: BTreeMap<(String, String), Arc<Value>>,
+        /// Filled during a relist, swapped in when it is done.
+        relist: Option<BTreeMap<(String, String), Arc<Value>>>,
+        listed: bool,
+    },
+}
+
+impl DynamicWatches {
+    pub fn new(
+        client: Client,
+        namespace: Option<String>,
+        changes: UnboundedSender<Change>,
+    ) -> Self {
+        DynamicWatches {
+            client,
+            namespace,
+            changes,
+            watches: Arc::default(),
+        }
+    }
+
+    /// What the engine may read of `kinds` from `namespace`; starts the watches not started yet.
+    pub fn resources(
+        &self,
+        kinds: &BTreeSet<ResourceKind>,
+        namespace: &str,
+    ) -> BTreeMap<ResourceKind, Resources> {
+        let mut watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+        kinds
+            .iter()
+            .map(|kind| {
+                let watch = watches
+                    .entry(kind.clone())
+                    .or_insert_with(|| self.start(kind.clone()));
+                let state = watch.state.read().unwrap_or_else(|e| e.into_inner());
+                let resources = match &*state {
+                    State::Unavailable(why) => Resources::Unavailable(why.clone()),
+                    State::Watching { listed: false, .. } => Resources::Unavailable(format!(
+                        "{}: gonogo is listing them (the watch has just started)",
+                        kind.kind
+                    )),
+                    State::Watching {
+                        cluster_scoped,
+                        objects,
+                        ..
+                    } => Resources::Objects {
+                        cluster_scoped: *cluster_scoped,
+                        objects: objects
+                            .iter()
+                            .filter(|((ns, _), _)| *cluster_scoped || ns == namespace)
+                            .map(|(_, o)| o.clone())
+                            .collect(),
+                    },
+                };
+                (kind.clone(), resources)
+            })
+            .collect()
+    }
+
+    /// Stops the watches of kinds no gate names any more.
+    pub fn retain(&self, used: &BTreeSet<ResourceKind>) {
+        let mut watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+        watches.retain(|kind, _| used.contains(kind));
+    }
+
+    fn start(&self, kind: ResourceKind) -> Watch {
+        let state = Arc::new(RwLock::new(State::Unavailable(format!(
+            "{}: discovering the kind",
+            kind.kind
+        ))));
+        let task = tokio::spawn(run(
+            self.client.clone(),
+            self.namespace.clone(),
+            kind,
+            state.clone(),
+            self.changes.clone(),
+        ));
+        Watch { state, task }
+    }
+}
+
+fn gvk(kind: &ResourceKind) -> GroupVersionKind {
+    let (group, version) = kind
+        .api_version
+        .rsplit_once('/')
+        .unwrap_or(("", kind.api_version.as_str()));
+    GroupVersionKind::gvk(group, version, &kind.kind)
+}
+
+fn set(state: &RwLock<State>, new: State) {
+    *state.write().unwrap_or_else(|e| e.into_inner()) = new;
+}
+
+/// Discover the kind, then watch it for as long as it is served; discover again when it goes.
+async fn run(
+    client: Client,
+    namespace: Option<String>,
+    kind: ResourceKind,
+    state: Arc<RwLock<State>>,
+    changes: UnboundedSender<Change>,
+) {
+    let gvk = gvk(&kind);
+    loop {
+        let (resource, capabilities) = match kube::discovery::pinned_kind(&client, &gvk).await {
+            Ok(found) => found,
+            Err(e) => {
+                set(&state, State::Unavailable(not_served(&kind, &e)));
+                let _ = changes.send((kind.clone(), None));
+                tokio::time::sleep(REDISCOVER).await;
+                continue;
+            }
+        };
+        let cluster_scoped = capabilities.scope == DiscoveryScope::Cluster;
+        let api: Api<DynamicObject> = match (&namespace, cluster_scoped) {
+            (Some(ns), false) => Api::namespaced_with(client.clone(), ns, &resource),
+            _ => Api::all_with(client.clone(), &resource),
+        };
+        set(
+            &state,
+            State::Watching {
+                cluster_scoped,
+                objects: BTreeMap::new(),
+                relist: None,
+                listed: false,
+            },
+        );
+        watch(api, &resource, cluster_scoped, &kind, &state, &changes).await;
+        // The kind is gone (its CRD deleted): discover it again.
+        tokio::time::sleep(REDISCOVER).await;
+    }
+}
+
+/// Follows one watch until the kind is no longer served.
+async fn watch(
+    api: Api<DynamicObject>,
+    resource: &ApiResource,
+    cluster_scoped: bool,
+    kind: &ResourceKind,
+    state: &RwLock<State>,
+    changes: &UnboundedSender<Change>,
+) {
+    let mut events = watcher(api, watcher::Config::default().any_semantic())
+        .backoff(super::stores::watch_backoff())
+        .boxed();
+    while let Some(event) = events.next().await {
+        let event = match event {
+            Ok(event) => event,
+            Err(e) => {
+                let code = status_code(&e);
+                tracing::warn!(kind = %kind, error = %e, "resource watch failed; retrying");
+                match code {
+                    Some(403) => {
+                        set(state, State::Unavailable(forbidden(kind, resource)));
+                        let _ = changes.send((kind.clone(), None));
+                    }
+                    Some(404) => {
+                        set(state, State::Unavailable(no_longer_served(kind)));
+                        let _ = changes.send((kind.clone(), None));
+                        return;
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+        };
+        let mut guard = state.write().unwrap_or_else(|e| e.into_inner());
+        if let State::Unavailable(_) = &*guard {
+            // Readable again after a refusal (the watcher lists afresh).
+            *guard = State::Watching {
+                cluster_scoped,
+                objects: BTreeMap::new(),
+                relist: None,
+                listed: false,
+            };
+        }
+        let State::Watching {
+            objects,
+            relist,
+            listed,
+            ..
+        } = &mut *guard
+        else {
+            continue;
+        };
+        let change = match event {
+            watcher::Event::Init => {
+                *relist = Some(BTreeMap::new());
+                None
+            }
+            watcher::Event::InitApply(object) => {
+                if let (Some(relist), Some((key, value))) = (relist.as_mut(), entry(object)) {
+                    relist.insert(key, value);
+                }
+                None
+            }
+            watcher::Event::InitDone => {
+                *objects = relist.take().unwrap_or_default();
+                *listed = true;
+                Some(None)
+            }
+            watcher::Event::Apply(object) => entry(object).map(|(key, value)| {
+                let namespace = key.0.clone();
+                objects.insert(key, value);
+                Some(namespace)
+            }),
+            watcher::Event::Delete(object) => entry(object).map(|(key, _)| {
+                let namespace = key.0.clone();
+                objects.remove(&key);
+                Some(namespace)
+            }),
+        };
+        drop(guard);
+        if let Some(namespace) = change {
+            let _ = changes.send((kind.clone(), namespace));
+        }
+    }
+}
+
+fn entry(object: DynamicObject) -> Option<((String, String), Arc<Value>)> {
+    let key = (
+        object.metadata.namespace.clone().unwrap_or_default(),
+        object.metadata.name.clone()?,
+    );
+    let mut value = serde_json::to_value(object).ok()?;
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    Some((key, Arc::new(value)))
+}
+
+fn status_code(error: &watcher::Error) -> Option<u16> {
+    match error {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => match e {
+            kube::Error::Api(status) => Some(status.code),
+            _ => None,
+        },
+        watcher::Error::WatchError(status) => Some(status.code),
+        _ => None,
+    }
+}
+
+fn not_served(kind: &ResourceKind, error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) if status.code != 404 => format!(
+            "{}: discovery of {} failed: {}",
+            kind.kind, kind.api_version, status.message
+        ),
+        _ => format!(
+            "no such kind: the API server serves no {} in {} (is its CRD installed?); gonogo looks again every {} s",
+            kind.kind,
+            kind.api_version,
+            REDISCOVER.as_secs()
+        ),
+    }
+}
+
+fn no_longer_served(kind: &ResourceKind) -> String {
+    format!(
+        "no such kind: the API server no longer serves {} in {} (was its CRD deleted?)",
+        kind.kind, kind.api_version
+    )
+}
+
+fn forbidden(kind: &ResourceKind, resource: &ApiResource) -> String {
+    format!(
+        "gonogo may not list and watch {} ({}.{}): add {{apiGroup: {:?}, resources: [{}]}} to the chart value readKinds",
+        kind.kind,
+        resource.plural,
+        if resource.group.is_empty() {
+            "core"
+        } else {
+            &resource.group
+        },
+        resource.group,
+        resource.plural
+    )
+}
