@@ -1,17 +1,20 @@
-//! A seed system on the real control plane: examples/knowledgebeast/healthy and the
-//! `knowledgebeast` checklist applied as they are, `gonogo run` judging them against a real
-//! Prometheus holding the system's metrics (tests/seed_metrics). The live gates a cluster of
-//! fake nodes can show — `readyReplicas`, `rollout`, `pvcsBound`, `tlsCertificate` and every
-//! `prometheus` gate — pass on the healthy system, then fail when the system turns unhealthy:
-//! the certificate replaced by one expiring in 10 days, the metrics by the unhealthy ones.
+//! The seed systems on the real control plane: each examples/<system>/healthy set and its
+//! checklist applied as they ship, `gonogo run` judging them against a real Prometheus holding
+//! the systems' metrics (tests/seed_metrics). Every gate of the seed checklist that a cluster
+//! of fake nodes can show — the static ones, `rollout`, `readyReplicas`, `service` ready
+//! endpoints, `pvcsBound`, `tlsCertificate` and every `prometheus` gate — passes on the
+//! healthy system (a `prometheus` gate held `for` an hour is Unknown while it holds); then,
+//! with a certificate 4 days from expiry and the unhealthy metrics, every `prometheus` gate
+//! and every certificate gate asking for more days fail.
 //!
 //! `http` gates need answers from the pods (kwok pods answer nothing): tests/seed_http_gates.rs
-//! probes them against the seeds' documented answers; approvals need a person.
+//! probes them against the seeds' documented answers. Approvals need a person.
 
 mod operator;
 mod seed_metrics;
 mod support;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use gonogo::api::{DeploymentReadiness, GateOutcome};
@@ -44,8 +47,8 @@ fn certificate(names: &[&str], days: i64) -> (String, String) {
     (cert.pem(), key.serialize_pem())
 }
 
-fn tls_secret(name: &str, days: i64) -> String {
-    let (cert, key) = certificate(&["api.knowledgebeast.com"], days);
+fn tls_secret(name: &str, host: &str, days: i64) -> String {
+    let (cert, key) = certificate(&[host], days);
     let indent = |pem: &str| {
         pem.lines()
             .map(|l| format!("    {l}\n"))
@@ -108,126 +111,220 @@ async fn wait_for(
     }
 }
 
-/// The `prometheus` items of the knowledgebeast checklist: (name, held `for` a duration).
-fn prometheus_items() -> Vec<(String, bool)> {
-    let text = std::fs::read_to_string(repo_root().join("examples/checklists/knowledgebeast.yaml"))
-        .unwrap();
+/// One seed system as the test applies it.
+struct System {
+    name: &'static str,
+    /// The readiness object bound to the seed's checklist.
+    readiness: &'static str,
+    /// The TLS Secret cert-manager would make, and its host.
+    tls: (&'static str, &'static str),
+    /// Claims to give a PersistentVolume: (name, storage class, size).
+    claims: &'static [(&'static str, &'static str, &'static str)],
+}
+
+const SYSTEMS: [System; 5] = [
+    System {
+        name: "kato",
+        readiness: "kato",
+        tls: ("kato-tls", "kato.example.com"),
+        claims: &[],
+    },
+    System {
+        name: "ai-etl",
+        readiness: "ai-etl-backend",
+        tls: ("ai-etl-tls", "app.ai-etl.example.com"),
+        claims: &[("ai-etl-uploads", "efs-sc", "200Gi")],
+    },
+    System {
+        name: "knowledgebeast",
+        readiness: "knowledgebeast-green",
+        tls: ("knowledgebeast-tls", "api.knowledgebeast.com"),
+        claims: &[("knowledgebeast-data", "", "100Gi")],
+    },
+    System {
+        name: "kailash",
+        readiness: "doc-workflows",
+        tls: ("doc-workflows-tls", "workflows.example.com"),
+        claims: &[],
+    },
+    System {
+        name: "st-risk",
+        readiness: "st-risk-api",
+        tls: ("st-risk-api-tls", "api.prod.example.com"),
+        claims: &[],
+    },
+];
+
+/// Days the unhealthy certificate is valid for (so 4 whole days left).
+const SHORT_DAYS: i64 = 5;
+
+/// An item of a seed checklist: name, check kind, and for `prometheus` whether it is held
+/// `for` a duration, for `tlsCertificate` its `minDaysValid`.
+struct Item {
+    name: String,
+    kind: String,
+    held: bool,
+    min_days: i64,
+}
+
+fn checklist_items(system: &str) -> Vec<Item> {
+    let text =
+        std::fs::read_to_string(repo_root().join(format!("examples/checklists/{system}.yaml")))
+            .unwrap();
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     doc["spec"]["items"]
         .as_sequence()
         .unwrap()
         .iter()
-        .filter_map(|item| {
-            let p = item.get("prometheus")?;
-            Some((
-                item["name"].as_str().unwrap().to_string(),
-                p.get("for").is_some(),
-            ))
+        .map(|item| {
+            let map = item.as_mapping().unwrap();
+            let kind = map
+                .keys()
+                .filter_map(|k| k.as_str())
+                .find(|k| !["name", "description", "severity", "phase"].contains(k))
+                .unwrap()
+                .to_string();
+            Item {
+                name: item["name"].as_str().unwrap().to_string(),
+                held: item[kind.as_str()].get("for").is_some(),
+                min_days: item[kind.as_str()]
+                    .get("minDaysValid")
+                    .and_then(|d| d.as_i64())
+                    .unwrap_or(0),
+                kind,
+            }
         })
         .collect()
 }
 
+/// KNOWN DEFECT, asserted so that it is seen: on the live KATO and st-risk Deployments, `cel` gates
+/// that iterate containers and then their env are refused by the cost estimate (9-45 million
+/// estimated steps, budget 1 million) and stay Unknown, while offline the same gates pass.
+/// Dropping the last-applied-configuration copy (src/checks/cel.rs) fixed this for
+/// KnowledgeBeast's, AI ETL's and Kailash's Deployments, not for these, whose live objects make the estimate's
+/// field bound large (not yet found which field: not managedFields). Remove a gate from this
+/// list when it passes live.
+const REFUSED_BY_COST_LIVE: [(&str, &str); 13] = [
+    ("kato", "redis-credentials"),
+    ("kato", "no-plain-secrets"),
+    ("kato", "environment-production"),
+    ("kato", "log-level"),
+    ("kato", "log-format-json"),
+    ("kato", "processor-id-unique"),
+    ("kato", "max-pattern-length"),
+    ("kato", "recall-threshold"),
+    ("kato", "stm-mode"),
+    ("kato", "session-ttl"),
+    ("kato", "fast-matching"),
+    ("kato", "indexing"),
+    // 1.24 million: just over.
+    ("st-risk", "no-credentials-in-manifests"),
+];
+
+/// What the healthy system shows for a gate: `None` for gates this cluster cannot show
+/// (`http`: kwok pods answer nothing; `approval`: a person signs).
+fn healthy_result(system: &str, item: &Item) -> Option<GateOutcome> {
+    if REFUSED_BY_COST_LIVE.contains(&(system, item.name.as_str())) {
+        return Some(Unknown);
+    }
+    match item.kind.as_str() {
+        // The test cluster runs no resource metrics API: an HPA's ScalingActive stays False.
+        "http" | "approval" | "hpa" => None,
+        // A gate held `for` an hour cannot pass within a test: Unknown while it holds.
+        "prometheus" if item.held => Some(Unknown),
+        _ => Some(Pass),
+    }
+}
+
+/// What the unhealthy system shows: every prometheus gate fails, and every certificate gate
+/// asking for more days than the short certificate has.
+fn unhealthy_result(item: &Item) -> Option<GateOutcome> {
+    match item.kind.as_str() {
+        "prometheus" => Some(Fail),
+        "tlsCertificate" if item.min_days >= SHORT_DAYS - 1 => Some(Fail),
+        "tlsCertificate" => Some(Pass),
+        _ => None,
+    }
+}
+
+async fn apply(n: &str, yaml: &str) {
+    cluster()
+        .kubectl_stdin(&["apply", "-n", n, "-f", "-"], yaml)
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn knowledgebeast_live_gates_pass_on_the_healthy_system_and_fail_on_the_unhealthy_one() {
+async fn seed_live_gates_pass_on_the_healthy_systems_and_fail_on_unhealthy_ones() {
     let (good, bad) = tokio::join!(Server::start("15d"), Server::start("7d"));
     let (good_series, bad_series) = (healthy(), unhealthy());
     tokio::join!(good.push(&good_series), bad.push(&bad_series));
-
     let cluster = cluster();
     install(cluster).await;
     let client = cluster.client().await;
-    let ns = TestNamespace::new(&client, "seed-kb").await;
-    let n = ns.name.as_str();
-    // The healthy Prometheus first; the operator restarts on the unhealthy one below.
-    let good_url = good.url();
-    let mut operator = Operator::start(
-        cluster,
-        "seed-kb",
-        &["--namespace", n, "--prometheus-url", &good_url],
-    )
-    .await;
 
-    // A volume for the claim (the test cluster has no provisioner), the certificate
-    // cert-manager would make, the checklist and the system as examples/ ship them.
-    let volume = format!(
-        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: {n}-data}}\nspec:\n  capacity: {{storage: 100Gi}}\n  accessModes: [ReadWriteMany]\n  hostPath: {{path: /tmp/{n}}}\n  claimRef: {{namespace: {n}, name: knowledgebeast-data}}\n"
-    );
-    cluster.kubectl_stdin(&["apply", "-f", "-"], &volume).await;
-    cluster
-        .kubectl_stdin(
-            &["apply", "-n", n, "-f", "-"],
-            &tls_secret("knowledgebeast-tls", 91),
+    for system in &SYSTEMS {
+        let ns = TestNamespace::new(&client, &format!("seed-{}", system.name)).await;
+        let n = ns.name.as_str();
+        let good_url = good.url();
+        let mut operator = Operator::start(
+            cluster,
+            &format!("seed-{}", system.name),
+            &["--namespace", n, "--prometheus-url", &good_url],
         )
         .await;
-    // The readiness object first, with `enforcement: Annotate`: its approvals stay missing, and
-    // a hold would keep the Deployment from ever rolling out.
-    let checklist = repo_root().join("examples/checklists/knowledgebeast.yaml");
-    let system = repo_root().join("examples/knowledgebeast/healthy");
-    let readiness = std::fs::read_to_string(system.join("readiness.yaml"))
-        .unwrap()
-        .replace(
-            "  progressDeadlineSeconds: 900",
-            "  enforcement: Annotate\n  progressDeadlineSeconds: 900",
-        );
-    assert!(readiness.contains("enforcement: Annotate"));
-    cluster
-        .kubectl(&["apply", "-n", n, "-f", checklist.to_str().unwrap()])
-        .await;
-    cluster
-        .kubectl_stdin(&["apply", "-n", n, "-f", "-"], &readiness)
-        .await;
-    cluster
-        .kubectl(&[
-            "apply",
-            "-n",
-            n,
-            "-f",
-            system.join("green.yaml").to_str().unwrap(),
-        ])
-        .await;
 
-    let drs: Api<DeploymentReadiness> = ns.api(&client);
-    let dr = "knowledgebeast-green";
-    let items = prometheus_items();
-    assert!(items.len() >= 10, "{items:?}");
-    let mut healthy_gates: Vec<(String, GateOutcome)> = [
-        "rollout",
-        "green-ready",
-        "pvcs-bound",
-        "tls-30-days",
-        "probes",
-        "resources",
-        "secret-keys",
-        "no-plain-secrets",
-    ]
-    .iter()
-    .map(|g| (g.to_string(), Pass))
-    .collect();
-    // A gate held `for` 1h cannot pass within a test: it is Unknown while it holds.
-    healthy_gates.extend(
-        items
+        // Volumes for the claims (the test cluster has no provisioner) and the certificate
+        // cert-manager would make.
+        for (claim, class, size) in system.claims {
+            let volume = format!(
+                "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: {n}-{claim}}}\nspec:\n  capacity: {{storage: {size}}}\n  accessModes: [ReadWriteMany]\n  storageClassName: \"{class}\"\n  hostPath: {{path: /tmp/{n}-{claim}}}\n  claimRef: {{namespace: {n}, name: {claim}}}\n"
+            );
+            cluster.kubectl_stdin(&["apply", "-f", "-"], &volume).await;
+        }
+        apply(n, &tls_secret(system.tls.0, system.tls.1, 91)).await;
+        // The checklist, then the readiness objects with `enforcement: Annotate` (their
+        // approvals stay missing, and a hold would keep the Deployments from rolling out),
+        // then the system as examples/ ships it.
+        let dir = repo_root().join(format!("examples/{}/healthy", system.name));
+        let checklist = repo_root().join(format!("examples/checklists/{}.yaml", system.name));
+        apply(n, &std::fs::read_to_string(checklist).unwrap()).await;
+        let readiness = std::fs::read_to_string(dir.join("readiness.yaml"))
+            .unwrap()
+            .replace("\nspec:\n", "\nspec:\n  enforcement: Annotate\n");
+        apply(n, &readiness).await;
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().is_some_and(|f| f != "readiness.yaml"))
+            .collect();
+        files.sort();
+        for file in files {
+            apply(n, &std::fs::read_to_string(file).unwrap()).await;
+        }
+
+        let drs: Api<DeploymentReadiness> = ns.api(&client);
+        let items = checklist_items(system.name);
+        let expected: Vec<(String, GateOutcome)> = items
             .iter()
-            .map(|(name, held)| (name.clone(), if *held { Unknown } else { Pass })),
-    );
-    wait_for(&drs, dr, &healthy_gates, Duration::from_secs(180)).await;
+            .filter_map(|i| Some((i.name.clone(), healthy_result(system.name, i)?)))
+            .collect();
+        wait_for(&drs, system.readiness, &expected, Duration::from_secs(180)).await;
 
-    // Unhealthy: a certificate with 10 days left, and the unhealthy system's metrics.
-    cluster
-        .kubectl_stdin(
-            &["apply", "-n", n, "-f", "-"],
-            &tls_secret("knowledgebeast-tls", 11),
+        // Unhealthy: a certificate with 4 days left, and the unhealthy metrics.
+        apply(n, &tls_secret(system.tls.0, system.tls.1, SHORT_DAYS)).await;
+        operator.stop(false);
+        drop(operator);
+        let bad_url = bad.url();
+        let _operator = Operator::start(
+            cluster,
+            &format!("seed-{}-unhealthy", system.name),
+            &["--namespace", n, "--prometheus-url", &bad_url],
         )
         .await;
-    operator.stop(false);
-    drop(operator);
-    let bad_url = bad.url();
-    let _operator = Operator::start(
-        cluster,
-        "seed-kb-unhealthy",
-        &["--namespace", n, "--prometheus-url", &bad_url],
-    )
-    .await;
-    let mut failing: Vec<(String, GateOutcome)> = vec![("tls-30-days".into(), Fail)];
-    failing.extend(items.iter().map(|(name, _)| (name.clone(), Fail)));
-    wait_for(&drs, dr, &failing, Duration::from_secs(180)).await;
+        let expected: Vec<(String, GateOutcome)> = items
+            .iter()
+            .filter_map(|i| Some((i.name.clone(), unhealthy_result(i)?)))
+            .collect();
+        wait_for(&drs, system.readiness, &expected, Duration::from_secs(180)).await;
+    }
 }
