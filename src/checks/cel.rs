@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -257,8 +258,8 @@ fn variables(
     let mut out = Vec::with_capacity(names.len());
     for &name in names {
         let value = match name {
-            "deployment" => cel::to_value(cx.deployment),
-            "hpa" => cel::to_value(pod::hpa_for(snapshot, cx.deployment_name())),
+            "deployment" => cel::to_value(visible(cx.deployment)),
+            "hpa" => cel::to_value(pod::hpa_for(snapshot, cx.deployment_name()).map(visible)),
             "namespace" => cel::to_value(&snapshot.namespace),
             "now" => Ok(cel::Value::String(Arc::new(snapshot.now.to_string()))),
             list => match related::cel_list(snapshot, list) {
@@ -270,6 +271,31 @@ fn variables(
         out.push((name, value));
     }
     Ok(out)
+}
+
+/// `kubectl apply` (client-side, and Argo CD's default) keeps a copy of the whole object in
+/// this annotation.
+pub(crate) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// An object as an expression sees it: without the last-applied copy of itself (the related
+/// objects lose it when they are stored: `related::trim_metadata`). No gate needs
+/// that copy, and as an object's longest string it would bound every field of the cost
+/// estimate (see `cost`): an expression that nests two comprehensions (containers, then their
+/// env) passes offline and would be refused on every kubectl-applied Deployment.
+fn visible<T: kube::Resource + Clone>(object: &T) -> Cow<'_, T> {
+    let copied = object
+        .meta()
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(LAST_APPLIED));
+    if !copied {
+        return Cow::Borrowed(object);
+    }
+    let mut object = object.clone();
+    if let Some(annotations) = object.meta_mut().annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+    Cow::Owned(object)
 }
 
 #[cfg(test)]
@@ -322,6 +348,49 @@ mod tests {
 
     fn eval(expression: &str) -> Outcome {
         eval_with(expression, None)
+    }
+
+    #[test]
+    fn the_last_applied_copy_neither_shows_nor_bounds_the_cost() {
+        let mut d = deployment();
+        let copy = serde_json::to_string(&d).unwrap().repeat(10);
+        d.metadata.annotations = Some(BTreeMap::from([
+            (LAST_APPLIED.to_string(), copy),
+            ("team".to_string(), "payments".to_string()),
+        ]));
+        let s = snapshot();
+        let pod = PodSpec::default();
+        let labels = BTreeMap::new();
+        let cx = Context {
+            snapshot: &s,
+            deployment: &d,
+            pod: &pod,
+            pod_labels: &labels,
+            readiness: "api",
+            checklist: "inline",
+            item: "x",
+        };
+        let check = |expression: &str| {
+            Cel {
+                expression: expression.into(),
+                message: None,
+            }
+            .evaluate(&cx)
+        };
+        // Containers, then their env: refused over a 3 KB string, fine without it.
+        let nested = r#"deployment.spec.template.spec.containers.all(c, !has(c.env) ||
+            c.env.all(e, !e.name.matches("(KEY|SECRET|PASSWORD|TOKEN)$") || !has(e.value)))"#;
+        assert!(
+            matches!(check(nested), Outcome::Pass(_)),
+            "{:?}",
+            check(nested)
+        );
+        assert!(matches!(
+            check(&format!(
+                "!(\"{LAST_APPLIED}\" in deployment.metadata.annotations) && deployment.metadata.annotations.team == \"payments\""
+            )),
+            Outcome::Pass(_)
+        ));
     }
 
     fn eval_with(expression: &str, message: Option<&str>) -> Outcome {

@@ -1,12 +1,12 @@
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
-use super::references::{Referenced, judge, required_references, template_references};
+use super::references::{Referenced, judge, require_any, required_references, template_references};
 use super::{Check, Context};
 use crate::engine::Outcome;
 
 /// Parameters of the `configMaps` check: as `secrets`, for ConfigMaps (env, envFrom, volumes,
-/// projected volumes).
+/// projected volumes), with `requireAny` likewise.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
@@ -15,6 +15,10 @@ pub struct ConfigMaps {
     pub from_template: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required: Vec<super::secrets::NamedKeys>,
+    /// Fail when nothing is referenced: no ConfigMap the pods need (optional references do not
+    /// count) and none in `required`. Default false: referencing nothing passes.
+    #[serde(default)]
+    pub require_any: bool,
 }
 
 impl Check for ConfigMaps {
@@ -25,6 +29,11 @@ impl Check for ConfigMaps {
             Vec::new()
         };
         refs.extend(required_references(&self.required));
+        if self.require_any
+            && let Some(fail) = require_any(Referenced::ConfigMap, &refs)
+        {
+            return fail;
+        }
         judge(Referenced::ConfigMap, &refs, cx.snapshot)
     }
 }
@@ -72,6 +81,7 @@ spec:
         ConfigMaps {
             from_template: true,
             required: vec![],
+            require_any: false,
         }
     }
 
@@ -94,6 +104,7 @@ spec:
         );
         let check = ConfigMaps {
             from_template: true,
+            require_any: true,
             required: vec![super::super::secrets::NamedKeys {
                 name: "settings".into(),
                 keys: vec!["region".into()],

@@ -48,6 +48,12 @@ pub struct Http {
     /// A substring the body must contain. The body itself is never stored or reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_contains: Option<String>,
+    /// Conditions on a JSON body, all of which must hold (with `bodyContains` too, if set):
+    /// unlike a substring, `{path: status, equals: healthy}` neither matches `"unhealthy"` nor
+    /// depends on the JSON's spacing. The body itself is never stored or reported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub body_json: Vec<JsonCondition>,
     #[serde(default = "default_timeout")]
     #[schemars(range(min = 1, max = 60))]
     pub timeout_seconds: i32,
@@ -58,6 +64,56 @@ pub struct Http {
     #[serde(default = "default_interval")]
     #[schemars(range(min = 5, max = 3600))]
     pub interval_seconds: i32,
+}
+
+/// A condition on a JSON body: every value at `path` equals `equals`.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct JsonCondition {
+    /// Dot-separated keys from the document's root; `*` stands for every member of an object
+    /// or element of an array (`components.*.status`), a number for one array element. The
+    /// condition fails when the path selects nothing, or misses on any member `*` selects.
+    #[schemars(length(min = 1, max = 256))]
+    pub path: String,
+    /// The value every selected value must be: a JSON string equal to it, or a number, boolean
+    /// or null written this way (`true`, `3`).
+    #[schemars(length(max = 256))]
+    pub equals: String,
+}
+
+impl JsonCondition {
+    /// Whether the condition holds in `document`.
+    pub fn holds(&self, document: &serde_json::Value) -> bool {
+        use serde_json::Value;
+        let mut selected = vec![document];
+        for segment in self.path.split('.') {
+            let mut next = Vec::new();
+            for value in selected {
+                match (segment, value) {
+                    ("*", Value::Object(members)) => next.extend(members.values()),
+                    ("*", Value::Array(elements)) => next.extend(elements.iter()),
+                    (key, Value::Object(members)) => match members.get(key) {
+                        Some(v) => next.push(v),
+                        None => return false,
+                    },
+                    (index, Value::Array(elements)) => {
+                        match index.parse::<usize>().ok().and_then(|i| elements.get(i)) {
+                            Some(v) => next.push(v),
+                            None => return false,
+                        }
+                    }
+                    _ => return false,
+                }
+            }
+            selected = next;
+        }
+        !selected.is_empty()
+            && selected.iter().all(|v| match v {
+                Value::String(text) => *text == self.equals,
+                Value::Object(_) | Value::Array(_) => false,
+                other => other.to_string() == self.equals,
+            })
+    }
 }
 
 fn default_path() -> String {
@@ -80,6 +136,28 @@ fn default_one() -> i32 {
 }
 fn default_interval() -> i32 {
     30
+}
+
+impl Http {
+    /// What the body must be, worded as what it failed to be; `None` when unchecked.
+    fn body_expectation(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(text) = &self.body_contains {
+            parts.push(format!("does not contain {text:?}"));
+        }
+        if !self.body_json.is_empty() {
+            let conditions: Vec<String> = self
+                .body_json
+                .iter()
+                .map(|c| format!("{} == {:?}", c.path, c.equals))
+                .collect();
+            parts.push(format!(
+                "is not JSON in which every {}",
+                conditions.join(" and every ")
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join(", or "))
+    }
 }
 
 impl Check for Http {
@@ -158,12 +236,12 @@ impl Check for Http {
                         expected.join(" or ")
                     ));
                 }
-                if let Some(text) = &self.body_contains {
+                if let Some(expected) = self.body_expectation() {
                     match body_matched {
                         Some(true) => {}
                         Some(false) => {
                             return Outcome::fail(format!(
-                                "{request} answered {status} but the body does not contain {text:?}"
+                                "{request} answered {status} but the body {expected}"
                             ));
                         }
                         None => {
@@ -268,6 +346,48 @@ mod tests {
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
         serde_json::from_value(params).unwrap()
+    }
+
+    #[test]
+    fn json_conditions_select_every_member() {
+        let condition = |path: &str, equals: &str| JsonCondition {
+            path: path.into(),
+            equals: equals.into(),
+        };
+        let doc = json!({
+            "status": "healthy",
+            "version": 2,
+            "ok": true,
+            "components": {"db": {"status": "up"}, "disk": {"status": "up"}},
+            "replicas": [{"ready": true}, {"ready": true}],
+            "empty": {}
+        });
+        assert!(condition("status", "healthy").holds(&doc));
+        assert!(!condition("status", "health").holds(&doc));
+        assert!(condition("version", "2").holds(&doc));
+        assert!(condition("ok", "true").holds(&doc));
+        assert!(condition("components.*.status", "up").holds(&doc));
+        assert!(condition("replicas.*.ready", "true").holds(&doc));
+        assert!(condition("replicas.1.ready", "true").holds(&doc));
+        assert!(!condition("replicas.2.ready", "true").holds(&doc));
+        // Nothing selected, a member without the key, a path through a scalar: no.
+        assert!(!condition("empty.*.status", "up").holds(&doc));
+        assert!(!condition("missing", "up").holds(&doc));
+        assert!(!condition("status.deeper", "up").holds(&doc));
+        assert!(!condition("components", "up").holds(&doc));
+        let partial = json!({"components": {"db": {"status": "up"}, "disk": {}}});
+        assert!(!condition("components.*.status", "up").holds(&partial));
+        let down = json!({"components": {"db": {"status": "up"}, "disk": {"status": "down"}}});
+        assert!(!condition("components.*.status", "up").holds(&down));
+    }
+
+    #[test]
+    fn body_json_failure_names_the_condition() {
+        let c = check(json!({"bodyJson": [{"path": "components.*.status", "equals": "up"}]}));
+        assert_eq!(
+            c.body_expectation().as_deref(),
+            Some("is not JSON in which every components.*.status == \"up\"")
+        );
     }
 
     fn observed(outcome: ProbeOutcome, successes: u32, at: &str) -> ProbeObservation {

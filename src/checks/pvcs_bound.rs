@@ -7,7 +7,8 @@ use crate::engine::{Finding, Outcome, Snapshot};
 
 /// Parameters of the `pvcsBound` check: every claim the template mounts (and `claims`) exists
 /// and is Bound. A Pending claim whose StorageClass binds WaitForFirstConsumer passes PreRollout:
-/// it binds only once a pod is scheduled, so blocking on it would deadlock.
+/// it binds only once a pod is scheduled, so blocking on it would deadlock. With `requireAny`, a
+/// template that mounts no claim (and a checklist that names none) fails.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
@@ -15,6 +16,11 @@ pub struct PvcsBound {
     /// Further claim names to require.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub claims: Vec<String>,
+    /// Fail when there is no claim to judge: the template mounts no PersistentVolumeClaim
+    /// (`ephemeral` volumes do not count) and `claims` is empty. Default false: mounting
+    /// nothing passes.
+    #[serde(default)]
+    pub require_any: bool,
 }
 
 /// What one claim's state means for the gate.
@@ -52,6 +58,14 @@ impl Check for PvcsBound {
                 ephemeral.join(", ")
             )
         });
+        if claims.is_empty() && self.require_any {
+            let ephemeral = ephemeral_note
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            return Outcome::fail(format!(
+                "requireAny: the pod template mounts no PersistentVolumeClaim{ephemeral} and the checklist names none"
+            ));
+        }
         if claims.is_empty() {
             let mut message = "the pod template mounts no PersistentVolumeClaims".to_string();
             if let Some(note) = ephemeral_note {
@@ -296,12 +310,33 @@ spec:
     fn explicit_claims_and_duplicates() {
         let check = PvcsBound {
             claims: vec!["data".into(), "archive".into()],
+            require_any: true,
         };
         let yaml = format!("{DEPLOYMENT}{}", pvc("{}", Some("Bound")));
         assert_eq!(
             fail_messages(&evaluate(&check, &snapshot(&yaml, Source::Cluster, &[]))),
             ["PVC archive: not found (required by the checklist)"]
         );
+    }
+
+    #[test]
+    fn require_any_fails_a_template_without_claims_offline_too() {
+        let check = PvcsBound {
+            claims: vec![],
+            require_any: true,
+        };
+        let yaml = DEPLOYMENT.replace(
+            "        - {name: data, persistentVolumeClaim: {claimName: data}}\n",
+            "",
+        );
+        for source in [Source::Cluster, Source::Manifests] {
+            assert_eq!(
+                fail_messages(&evaluate(&check, &snapshot(&yaml, source, &[]))),
+                [
+                    "requireAny: the pod template mounts no PersistentVolumeClaim (ephemeral volume(s) scratch get a claim per pod, not checked) and the checklist names none"
+                ]
+            );
+        }
     }
 
     #[test]

@@ -394,6 +394,24 @@ pub(super) fn judge(kind: Referenced, refs: &[Reference], snapshot: &Snapshot) -
     Outcome::from_findings(findings, unknown, pass.join("; "))
 }
 
+/// `requireAny`: a Fail when no reference is one the pods need (optional references do not
+/// count: the pods start without them), so "the Secrets exist" cannot pass on a template that
+/// uses none.
+pub(super) fn require_any(kind: Referenced, refs: &[Reference]) -> Option<Outcome> {
+    if refs.iter().any(|r| !r.optional) {
+        return None;
+    }
+    let kind_name = kind.kind();
+    let optional = if refs.is_empty() {
+        String::new()
+    } else {
+        " (only optional ones)".to_string()
+    };
+    Some(Outcome::fail(format!(
+        "requireAny: the pod template references no {kind_name}{optional} and the checklist requires none"
+    )))
+}
+
 /// Offline, the objects of `kind` declared present outside the manifests (their contents are
 /// not known).
 pub(super) fn assumed_of_kind<'a>(snapshot: &'a Snapshot, kind: &str) -> Vec<&'a str> {

@@ -1,13 +1,14 @@
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
-use super::references::{Referenced, judge, required_references, template_references};
+use super::references::{Referenced, judge, require_any, required_references, template_references};
 use super::{Check, Context};
 use crate::engine::Outcome;
 
 /// Parameters of the `secrets` check: every Secret the template references (env, envFrom,
 /// volumes, projected volumes, imagePullSecrets) exists with the keys used; `optional: true`
-/// references never fail. `required` adds explicit names and keys.
+/// references never fail. `required` adds explicit names and keys. With `requireAny`, a
+/// template that references no Secret (and a checklist that requires none) fails.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
@@ -17,6 +18,10 @@ pub struct Secrets {
     pub from_template: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required: Vec<NamedKeys>,
+    /// Fail when nothing is referenced: no Secret the pods need (optional references do not
+    /// count) and none in `required`. Default false: referencing nothing passes.
+    #[serde(default)]
+    pub require_any: bool,
 }
 
 /// An object that must exist, with these keys.
@@ -37,6 +42,11 @@ impl Check for Secrets {
             Vec::new()
         };
         refs.extend(required_references(&self.required));
+        if self.require_any
+            && let Some(fail) = require_any(Referenced::Secret, &refs)
+        {
+            return fail;
+        }
         judge(Referenced::Secret, &refs, cx.snapshot)
     }
 }
@@ -101,6 +111,7 @@ data: {.dockerconfigjson: ""}
         Secrets {
             from_template: true,
             required: vec![],
+            require_any: false,
         }
     }
 
@@ -172,6 +183,7 @@ data: {.dockerconfigjson: ""}
     fn explicit_requirements_only() {
         let check = Secrets {
             from_template: false,
+            require_any: false,
             required: vec![
                 NamedKeys {
                     name: "api-tls".into(),
@@ -225,14 +237,52 @@ data: {.dockerconfigjson: ""}
 
     #[test]
     fn nothing_referenced() {
-        let check = Secrets {
+        let mut check = Secrets {
             from_template: false,
             required: vec![],
+            require_any: false,
         };
         let s = snapshot(DEPLOYMENT, Source::Cluster, &[]);
         assert_eq!(
             evaluate(&check, &s),
             Outcome::Pass("the pod template references no Secrets".into())
         );
+        check.require_any = true;
+        assert_eq!(
+            evaluate(&check, &s),
+            Outcome::fail(
+                "requireAny: the pod template references no Secret and the checklist requires none"
+            )
+        );
+    }
+
+    #[test]
+    fn require_any_counts_only_references_the_pods_need() {
+        let optional_only = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers:
+        - name: api
+          image: x
+          envFrom: [{secretRef: {name: feature-flags, optional: true}}]
+"#;
+        let check = Secrets {
+            from_template: true,
+            required: vec![],
+            require_any: true,
+        };
+        let s = snapshot(optional_only, Source::Manifests, &[]);
+        assert!(
+            matches!(evaluate(&check, &s), Outcome::Fail(f) if f[0].message.contains("(only optional ones)"))
+        );
+        // Offline, a needed reference satisfies requireAny; the Secret itself is then judged.
+        let s = snapshot(DEPLOYMENT, Source::Manifests, &[]);
+        assert!(matches!(evaluate(&check, &s), Outcome::Unknown(_)));
     }
 }

@@ -263,9 +263,15 @@ pub fn kinds() -> Vec<KindInfo> {
     kinds.0
 }
 
-/// Managed fields are never read.
+/// Managed fields are never read, nor the copy of the whole object `kubectl apply` keeps in an
+/// annotation (it would double the memory of a store, and bound every field of a `cel`
+/// expression's cost estimate).
 pub fn trim_metadata<K: Resource>(object: &mut K) {
-    object.meta_mut().managed_fields = None;
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
 }
 
 /// Defines [`Snapshot`] with one field per related kind, and the [`RelatedKind`] impls.

@@ -13,9 +13,11 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use reqwest::{Client, Method, Url};
 
 use super::ssrf::Guard;
+use crate::checks::http::JsonCondition;
 use crate::engine::ProbeOutcome;
 
-/// The most of a body searched for `bodyContains`; the rest is never read.
+/// The most of a body searched for `bodyContains` or parsed for `bodyJson`; the rest is never
+/// read (a JSON body longer than this does not match).
 pub const MAX_BODY: usize = 64 * 1024;
 
 /// The HTTP client for probes: no redirects (a redirect could lead anywhere), no proxies from
@@ -44,6 +46,7 @@ pub struct Request<'a> {
     pub method: &'a str,
     pub path: &'a str,
     pub body_contains: Option<&'a str>,
+    pub body_json: &'a [JsonCondition],
     pub timeout: Duration,
 }
 
@@ -64,9 +67,10 @@ async fn exchange(client: &Client, request: &Request<'_>) -> ProbeOutcome {
         "HEAD" => Method::HEAD,
         other => return ProbeOutcome::Error(format!("method {other:?} is not GET or HEAD")),
     };
-    if method == Method::HEAD && request.body_contains.is_some() {
+    let wants_json = !request.body_json.is_empty();
+    if method == Method::HEAD && (request.body_contains.is_some() || wants_json) {
         return ProbeOutcome::Error(
-            "bodyContains needs method GET (a HEAD answer has no body)".into(),
+            "bodyContains and bodyJson need method GET (a HEAD answer has no body)".into(),
         );
     }
     let url = match url(request) {
@@ -83,30 +87,41 @@ async fn exchange(client: &Client, request: &Request<'_>) -> ProbeOutcome {
         Err(e) => return ProbeOutcome::Error(describe(&e, request)),
     };
     let status = response.status().as_u16();
-    let Some(needle) = request.body_contains else {
+    if request.body_contains.is_none() && !wants_json {
         return ProbeOutcome::Http {
             status,
             body_matched: None,
         };
-    };
-    let needle = needle.as_bytes();
+    }
+    let needle = request.body_contains.unwrap_or_default().as_bytes();
     let mut body: Vec<u8> = Vec::new();
     let mut found = needle.is_empty();
-    while !found && body.len() < MAX_BODY {
+    let mut complete = false;
+    // A substring can be found early; a JSON document has to be read to its end.
+    while (!found || wants_json) && body.len() < MAX_BODY {
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 // Search only what is new, plus an overlap for a match across chunks.
                 let from = body.len().saturating_sub(needle.len().saturating_sub(1));
                 let take = chunk.len().min(MAX_BODY - body.len());
                 body.extend_from_slice(&chunk[..take]);
-                found = body[from..].windows(needle.len()).any(|w| w == needle);
+                found = found || body[from..].windows(needle.len()).any(|w| w == needle);
             }
-            Ok(None) => break,
+            Ok(None) => {
+                complete = true;
+                break;
+            }
             Err(e) => {
                 body.fill(0);
                 return ProbeOutcome::Error(describe(&e, request));
             }
         }
+    }
+    if wants_json && found {
+        // The parsed document is dropped with the body; only the verdict leaves.
+        found = complete
+            && serde_json::from_slice::<serde_json::Value>(&body)
+                .is_ok_and(|doc| request.body_json.iter().all(|c| c.holds(&doc)));
     }
     body.fill(0);
     ProbeOutcome::Http {
@@ -388,6 +403,7 @@ mod tests {
             method: "GET",
             path: "/health",
             body_contains: None,
+            body_json: &[],
             timeout: Duration::from_secs(2),
         }
     }
@@ -508,6 +524,50 @@ mod tests {
                 "{shown}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn body_json_reads_the_whole_document() {
+        let conditions = [
+            JsonCondition {
+                path: "status".into(),
+                equals: "healthy".into(),
+            },
+            JsonCondition {
+                path: "components.*.status".into(),
+                equals: "up".into(),
+            },
+        ];
+        let client = client().unwrap();
+        let probe = |body: &'static str| {
+            let client = client.clone();
+            let conditions = conditions.clone();
+            async move {
+                let (address, _) = server(answer("200 OK", "", body), Duration::ZERO).await;
+                probe_once(
+                    &client,
+                    &allow_loopback(),
+                    &Request {
+                        body_json: &conditions,
+                        ..request(address)
+                    },
+                )
+                .await
+            }
+        };
+        let matched = |m| ProbeOutcome::Http {
+            status: 200,
+            body_matched: Some(m),
+        };
+        // Compact or spaced JSON alike.
+        let up =
+            r#"{"status":"healthy","components":{"db":{"status":"up"},"disk":{"status": "up"}}}"#;
+        assert_eq!(probe(up).await, matched(true));
+        let one_down = r#"{"status": "healthy", "components": {"db": {"status": "up"}, "disk": {"status": "down"}}}"#;
+        assert_eq!(probe(one_down).await, matched(false));
+        let unhealthy = r#"{"status": "unhealthy", "components": {"db": {"status": "up"}}}"#;
+        assert_eq!(probe(unhealthy).await, matched(false));
+        assert_eq!(probe("healthy, not JSON").await, matched(false));
     }
 
     #[tokio::test]

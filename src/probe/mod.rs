@@ -423,6 +423,7 @@ async fn run_probe(
                 method: &h.method,
                 path: &h.path,
                 body_contains: h.body_contains.as_deref(),
+                body_json: &h.body_json,
                 timeout,
             };
             http::probe_once(&prober.http, &prober.guard, &request).await
@@ -449,7 +450,8 @@ fn succeeded(outcome: &ProbeOutcome, kind: &ProbeKind) -> bool {
             ProbeKind::Http(h),
         ) => {
             h.expected_status.contains(&i32::from(*status))
-                && (h.body_contains.is_none() || *body_matched == Some(true))
+                && ((h.body_contains.is_none() && h.body_json.is_empty())
+                    || *body_matched == Some(true))
         }
         (ProbeOutcome::Value(Some(v)), ProbeKind::Prometheus(p)) => {
             !v.is_nan() && prometheus::holds(&p.operator, *v, p.threshold)
