@@ -359,7 +359,9 @@ fn watching_one_namespace_shrinks_rbac_to_a_role_and_scopes_admission() {
     assert_eq!(binding["metadata"]["namespace"], "shop");
     assert_eq!(binding["subjects"][0]["namespace"], "gonogo-system");
 
-    // Only the cluster-scoped kinds stay cluster-wide, read only.
+    // `resource` gates' namespaced kinds (value readKinds) are read in the namespace only.
+    assert!(grants(role).contains("cert-manager.io/certificates watch"));
+    // Only the cluster-scoped kinds stay cluster-wide, read only (value readClusterKinds).
     let cluster_roles = find(&docs, "ClusterRole");
     assert_eq!(cluster_roles.len(), 1, "{:?}", kinds(&docs));
     let expected: BTreeSet<String> = [
@@ -368,6 +370,10 @@ fn watching_one_namespace_shrinks_rbac_to_a_role_and_scopes_admission() {
         "gonogo.dev/clusterreadinesschecklists watch",
         "storage.k8s.io/storageclasses list",
         "storage.k8s.io/storageclasses watch",
+        "/nodes list",
+        "/nodes watch",
+        "cert-manager.io/clusterissuers list",
+        "cert-manager.io/clusterissuers watch",
     ]
     .into_iter()
     .map(String::from)

@@ -65,7 +65,10 @@ impl Check for Job {
                         pod::selector_matches(selector, &labels)
                     })
                     .collect();
-                (format!("Jobs selected by {}", describe(selector)), jobs)
+                (
+                    format!("Jobs selected by {}", pod::describe_selector(selector)),
+                    jobs,
+                )
             }
             (None, None) => {
                 return Outcome::Unknown("job: set one of name, selector and cronJob".into());
@@ -247,33 +250,6 @@ fn job_images(job: &BatchJob) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn describe(selector: &LabelSelector) -> String {
-    let mut parts: Vec<String> = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    for e in selector.match_expressions.iter().flatten() {
-        parts.push(format!(
-            "{} {} ({})",
-            e.key,
-            e.operator,
-            e.values
-                .iter()
-                .flatten()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(",")
-        ));
-    }
-    if parts.is_empty() {
-        "{} (every Job)".into()
-    } else {
-        parts.join(",")
-    }
 }
 
 /// `3h12m`, rounded to the minute (or seconds under a minute).

@@ -141,7 +141,9 @@ impl Check for Resource {
             .collect();
         let what = match (&name, &self.selector) {
             (Some(name), _) => format!("{kind} {name}"),
-            (None, Some(selector)) => format!("{kind}s selected by {}", describe(selector)),
+            (None, Some(selector)) => {
+                format!("{kind}s selected by {}", pod::describe_selector(selector))
+            }
             (None, None) => format!("{kind}s"),
         };
         let min = self.count.as_ref().and_then(|c| c.min).unwrap_or(1) as usize;
@@ -379,29 +381,6 @@ fn labels(object: &Value) -> BTreeMap<String, String> {
         .flatten()
         .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
         .collect()
-}
-
-fn describe(selector: &LabelSelector) -> String {
-    let parts: Vec<String> = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={v}"))
-        .chain(selector.match_expressions.iter().flatten().map(|e| {
-            format!(
-                "{} {} ({})",
-                e.key,
-                e.operator,
-                e.values
-                    .iter()
-                    .flatten()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )
-        }))
-        .collect();
-    parts.join(",")
 }
 
 fn shorten_list(names: &[&str]) -> String {

@@ -205,7 +205,10 @@ async fn watch(
                 tracing::warn!(kind = %kind, error = %e, "resource watch failed; retrying");
                 match code {
                     Some(403) => {
-                        set(state, State::Unavailable(forbidden(kind, resource)));
+                        set(
+                            state,
+                            State::Unavailable(forbidden(kind, resource, cluster_scoped)),
+                        );
                         let _ = changes.send((kind.clone(), None));
                     }
                     Some(404) => {
@@ -318,9 +321,9 @@ fn no_longer_served(kind: &ResourceKind) -> String {
     )
 }
 
-fn forbidden(kind: &ResourceKind, resource: &ApiResource) -> String {
+fn forbidden(kind: &ResourceKind, resource: &ApiResource, cluster_scoped: bool) -> String {
     format!(
-        "gonogo may not list and watch {} ({}.{}): add {{apiGroup: {:?}, resources: [{}]}} to the chart value readKinds",
+        "gonogo may not list and watch {} ({}.{}): add {{apiGroup: {:?}, resources: [{}]}} to the chart value {}",
         kind.kind,
         resource.plural,
         if resource.group.is_empty() {
@@ -329,6 +332,11 @@ fn forbidden(kind: &ResourceKind, resource: &ApiResource) -> String {
             &resource.group
         },
         resource.group,
-        resource.plural
+        resource.plural,
+        if cluster_scoped {
+            "readClusterKinds"
+        } else {
+            "readKinds"
+        }
     )
 }

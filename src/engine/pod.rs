@@ -72,6 +72,26 @@ pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, Stri
 
 /// Whether a Service-style map selector selects these labels. An empty map selects nothing
 /// (a selector-less Service has manually managed endpoints).
+/// A label selector as people write it: `app=api,tier in (web,api)`; `{} (everything)` when
+/// empty.
+pub fn describe_selector(selector: &LabelSelector) -> String {
+    let labels = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"));
+    let expressions = selector.match_expressions.iter().flatten().map(|e| {
+        let values: Vec<&str> = e.values.iter().flatten().map(String::as_str).collect();
+        format!("{} {} ({})", e.key, e.operator, values.join(","))
+    });
+    let parts: Vec<String> = labels.chain(expressions).collect();
+    if parts.is_empty() {
+        "{} (everything)".into()
+    } else {
+        parts.join(",")
+    }
+}
+
 pub fn map_selector_matches(
     selector: &BTreeMap<String, String>,
     labels: &BTreeMap<String, String>,

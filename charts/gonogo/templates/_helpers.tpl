@@ -138,6 +138,12 @@ namespace is watched, a Role in the watched namespace otherwise.
 - apiGroups: [batch]
   resources: [jobs, cronjobs]
   verbs: [list, watch]
+{{- range .Values.readKinds }}
+# `resource` gates: {{ .apiGroup | default "core" }} {{ join ", " .resources }} (value readKinds), read only.
+- apiGroups: [{{ .apiGroup | quote }}]
+  resources: [{{ join ", " .resources }}]
+  verbs: [list, watch]
+{{- end }}
 # Events on transitions.
 - apiGroups: [events.k8s.io]
   resources: [events]
@@ -152,8 +158,8 @@ namespace is watched, a Role in the watched namespace otherwise.
 - apiGroups: [storage.k8s.io]
   resources: [storageclasses]
   verbs: [list, watch]
-{{- range .Values.readKinds }}
-# `resource` gates: {{ .apiGroup | default "core" }} {{ join ", " .resources }} (value readKinds), read only.
+{{- range .Values.readClusterKinds }}
+# `resource` gates from ClusterReadinessChecklists: {{ .apiGroup | default "core" }} {{ join ", " .resources }} (value readClusterKinds), read only.
 - apiGroups: [{{ .apiGroup | quote }}]
   resources: [{{ join ", " .resources }}]
   verbs: [list, watch]
