@@ -142,8 +142,14 @@ fn gvk(kind: &ResourceKind) -> GroupVersionKind {
     GroupVersionKind::gvk(group, version, &kind.kind)
 }
 
-fn set(state: &RwLock<State>, new: State) {
-    *state.write().unwrap_or_else(|e| e.into_inner()) = new;
+/// Replaces the state; whether the gates would now say something else (a refusal repeated by
+/// every retry is no news, and re-evaluating on it would be a loop).
+fn set(state: &RwLock<State>, new: State) -> bool {
+    let mut current = state.write().unwrap_or_else(|e| e.into_inner());
+    let same =
+        matches!((&*current, &new), (State::Unavailable(a), State::Unavailable(b)) if a == b);
+    *current = new;
+    !same
 }
 
 /// Discover the kind, then watch it for as long as it is served; discover again when it goes.
@@ -159,8 +165,9 @@ async fn run(
         let (resource, capabilities) = match kube::discovery::pinned_kind(&client, &gvk).await {
             Ok(found) => found,
             Err(e) => {
-                set(&state, State::Unavailable(not_served(&kind, &e)));
-                let _ = changes.send((kind.clone(), None));
+                if set(&state, State::Unavailable(not_served(&kind, &e))) {
+                    let _ = changes.send((kind.clone(), None));
+                }
                 tokio::time::sleep(REDISCOVER).await;
                 continue;
             }
@@ -170,7 +177,7 @@ async fn run(
             (Some(ns), false) => Api::namespaced_with(client.clone(), ns, &resource),
             _ => Api::all_with(client.clone(), &resource),
         };
-        set(
+        let _ = set(
             &state,
             State::Watching {
                 cluster_scoped,
@@ -205,15 +212,15 @@ async fn watch(
                 tracing::warn!(kind = %kind, error = %e, "resource watch failed; retrying");
                 match code {
                     Some(403) => {
-                        set(
-                            state,
-                            State::Unavailable(forbidden(kind, resource, cluster_scoped)),
-                        );
-                        let _ = changes.send((kind.clone(), None));
+                        let refused = forbidden(kind, resource, cluster_scoped);
+                        if set(state, State::Unavailable(refused)) {
+                            let _ = changes.send((kind.clone(), None));
+                        }
                     }
                     Some(404) => {
-                        set(state, State::Unavailable(no_longer_served(kind)));
-                        let _ = changes.send((kind.clone(), None));
+                        if set(state, State::Unavailable(no_longer_served(kind))) {
+                            let _ = changes.send((kind.clone(), None));
+                        }
                         return;
                     }
                     _ => {}
