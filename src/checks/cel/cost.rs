@@ -9,10 +9,13 @@
 //!
 //! The unit is one evaluation step (a call, a field access, a loop iteration). For every
 //! sub-expression the estimate carries its cost and the largest list, map or string it can yield
-//! (`size`) and the largest size of its elements (`element`); a comprehension (`all`, `exists`,
-//! `exists_one`, `map`, `filter`) costs its range's size times its body. Sizes come from the
-//! variables' values: a top-level list variable has its length; a field inside any variable is no
-//! larger than the largest list, map or string found anywhere inside the variables.
+//! (`size`), the largest size of its elements (`element`) and the longest string it can hold
+//! (`bytes`); a comprehension (`all`, `exists`, `exists_one`, `map`, `filter`) costs its range's
+//! size times its body, and a function reads its arguments' sizes and strings. Sizes come from
+//! the variables' values: a top-level list variable has its length; a field inside any variable
+//! is a list or map no longer than the longest found anywhere inside the variables, or a string
+//! no longer than the longest string found there. The two bounds are kept apart: a long string
+//! (an annotation, an env value) must not make every list count as that long.
 
 use std::collections::HashMap;
 
@@ -24,9 +27,25 @@ pub const BUDGET: u64 = 1_000_000;
 /// Size bounds of the variables an expression is evaluated with.
 #[derive(Clone, Debug, Default)]
 pub struct Sizes {
-    /// Each variable's own size (a list's length; 1 for an object or scalar) and the largest
-    /// list, map or string inside it.
-    variables: HashMap<String, (u64, u64)>,
+    /// Each variable's own size (a list's length, a string's bytes; 1 for a scalar), the
+    /// longest list or map inside it, and the longest string inside it.
+    variables: HashMap<String, (u64, Inside)>,
+}
+
+/// The longest list or map, and the longest string, among the parts of a value.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Inside {
+    items: u64,
+    bytes: u64,
+}
+
+impl Inside {
+    fn max(self, other: Inside) -> Inside {
+        Inside {
+            items: self.items.max(other.items),
+            bytes: self.bytes.max(other.bytes),
+        }
+    }
 }
 
 impl Sizes {
@@ -38,24 +57,44 @@ impl Sizes {
         Sizes { variables }
     }
 
-    /// The largest list, map or string inside any variable: the bound of every field.
-    fn field_bound(&self) -> u64 {
-        self.variables
+    /// The longest list or map, and the longest string, inside any variable: the bounds of
+    /// every field.
+    fn field_bound(&self) -> Inside {
+        let inside = self
+            .variables
             .values()
-            .map(|(_, inside)| *inside)
-            .max()
-            .unwrap_or(1)
-            .max(1)
+            .fold(Inside::default(), |all, (_, inside)| all.max(*inside));
+        Inside {
+            items: inside.items.max(1),
+            bytes: inside.bytes.max(1),
+        }
     }
 }
 
-/// The largest list, map or string among the parts of `value` (not counting `value` itself).
-fn largest_inside(value: &cel::Value) -> u64 {
-    let largest = |v: &cel::Value| own_size(v).max(largest_inside(v));
+/// What `value` itself is, as a bound: a list or map of its length, or a string of its bytes.
+fn itself(value: &cel::Value) -> Inside {
     match value {
-        cel::Value::List(l) => l.iter().map(largest).max().unwrap_or(1),
-        cel::Value::Map(m) => m.map.values().map(largest).max().unwrap_or(1),
-        _ => 1,
+        cel::Value::List(_) | cel::Value::Map(_) => Inside {
+            items: own_size(value),
+            bytes: 1,
+        },
+        cel::Value::String(s) => Inside {
+            items: 1,
+            bytes: s.len() as u64,
+        },
+        _ => Inside { items: 1, bytes: 1 },
+    }
+}
+
+/// The longest list or map and the longest string among the parts of `value` (not counting
+/// `value` itself).
+fn largest_inside(value: &cel::Value) -> Inside {
+    let largest = |v: &cel::Value| itself(v).max(largest_inside(v));
+    let one = Inside { items: 1, bytes: 1 };
+    match value {
+        cel::Value::List(l) => l.iter().map(largest).fold(one, Inside::max),
+        cel::Value::Map(m) => m.map.values().map(largest).fold(one, Inside::max),
+        _ => one,
     }
 }
 
@@ -71,10 +110,13 @@ fn own_size(value: &cel::Value) -> u64 {
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Estimate {
     cost: u64,
-    /// The largest list, map or string this can yield (1 for a scalar).
+    /// The largest list, map or string this can yield (1 for a scalar): how many times a
+    /// comprehension over it runs.
     size: u64,
     /// The largest size of one of its elements.
     element: u64,
+    /// The longest string it can be or hold: what reading it costs.
+    bytes: u64,
 }
 
 impl Estimate {
@@ -83,15 +125,18 @@ impl Estimate {
             cost,
             size: 1,
             element: 1,
+            bytes: 1,
         }
     }
 }
 
 /// The estimated cost of evaluating `expr` with variables of these sizes.
 pub fn estimate(expr: &cel::IdedExpr, sizes: &Sizes) -> u64 {
+    let bound = sizes.field_bound();
     Estimator {
         sizes,
-        field: sizes.field_bound(),
+        field: bound.items,
+        text: bound.bytes,
         locals: Vec::new(),
     }
     .walk(expr)
@@ -100,7 +145,10 @@ pub fn estimate(expr: &cel::IdedExpr, sizes: &Sizes) -> u64 {
 
 struct Estimator<'a> {
     sizes: &'a Sizes,
+    /// The longest list or map inside the variables.
     field: u64,
+    /// The longest string inside the variables.
+    text: u64,
     /// Comprehension variables in scope, innermost last: (name, size of what they hold).
     locals: Vec<(String, u64)>,
 }
@@ -113,6 +161,14 @@ struct Parts {
     size_max: u64,
     element_max: u64,
     first_element: Option<u64>,
+    bytes_sum: u64,
+    bytes_max: u64,
+    /// What reading every operand once costs, in bytes or elements.
+    read: u64,
+    /// The least of the operands' reads: a comparison stops at the shorter operand.
+    read_min: Option<u64>,
+    /// The last operand's read (the list of `x in list`).
+    read_last: u64,
 }
 
 impl Parts {
@@ -122,6 +178,12 @@ impl Parts {
         self.size_max = self.size_max.max(e.size);
         self.element_max = self.element_max.max(e.element);
         self.first_element.get_or_insert(e.element);
+        self.bytes_sum = self.bytes_sum.saturating_add(e.bytes);
+        self.bytes_max = self.bytes_max.max(e.bytes);
+        let read = e.size.max(e.bytes);
+        self.read = self.read.saturating_add(read);
+        self.read_min = Some(self.read_min.map_or(read, |m| m.min(read)));
+        self.read_last = read;
     }
 }
 
@@ -135,6 +197,7 @@ impl Estimator<'_> {
                 cost: 1,
                 size: s.len().max(1) as u64,
                 element: 1,
+                bytes: s.len().max(1) as u64,
             },
             Expr::Literal(_) | Expr::Unspecified => Estimate::scalar(1),
             Expr::Ident(name) => self.ident(name),
@@ -154,13 +217,15 @@ impl Estimator<'_> {
                 cost: 1,
                 size: *size,
                 element: self.field,
+                bytes: self.text,
             };
         }
         match self.sizes.variables.get(name) {
             Some((own, inside)) => Estimate {
                 cost: 1,
                 size: (*own).max(1),
-                element: *inside,
+                element: inside.items.max(inside.bytes),
+                bytes: inside.bytes.max(*own),
             },
             None => Estimate::scalar(1),
         }
@@ -173,6 +238,7 @@ impl Estimator<'_> {
             cost: operand.cost.saturating_add(1),
             size: self.field,
             element: self.field,
+            bytes: self.text,
         }
     }
 
@@ -186,6 +252,7 @@ impl Estimator<'_> {
             cost: parts.cost.saturating_add(1),
             size: (l.elements.len() as u64).max(1),
             element: parts.size_max.max(1),
+            bytes: parts.bytes_max.max(1),
         }
     }
 
@@ -209,6 +276,7 @@ impl Estimator<'_> {
             cost: parts.cost.saturating_add(1),
             size: (entries.len() as u64).max(1),
             element: parts.size_max.max(1),
+            bytes: parts.bytes_max.max(1),
         }
     }
 
@@ -220,24 +288,36 @@ impl Estimator<'_> {
         }
         let cost = parts.cost.saturating_add(1);
         // Reading a value costs a tenth of a step per element or byte, as in the API server.
-        let traversal = parts.size_sum / 10;
+        // A comparison reads no more than its shorter operand (a field of unknown length
+        // compared with a literal costs the literal's length), `x in list` the list and one
+        // such comparison per element at most.
+        let traversal = match c.func_name.as_str() {
+            "_==_" | "_!=_" | "_<_" | "_<=_" | "_>_" | "_>=_" | "startsWith" | "endsWith" => {
+                parts.read_min.unwrap_or(0)
+            }
+            "@in" => parts.read_last.saturating_add(parts.read_min.unwrap_or(0)),
+            _ => parts.read,
+        } / 10;
         match c.func_name.as_str() {
             // Booleans and the conditional: no traversal.
             "_&&_" | "_||_" | "!_" | "_?_:_" | "@not_strictly_false" => Estimate {
                 cost,
                 size: parts.size_max.max(1),
                 element: parts.element_max.max(1),
+                bytes: parts.bytes_max.max(1),
             },
             // Concatenation: as large as both together.
             "_+_" => Estimate {
                 cost: cost.saturating_add(traversal),
                 size: parts.size_sum.max(1),
                 element: parts.element_max.max(1),
+                bytes: parts.bytes_sum.max(1),
             },
             "_[_]" => Estimate {
                 cost,
                 size: parts.first_element.unwrap_or(1),
                 element: self.field,
+                bytes: parts.bytes_max.max(1),
             },
             // Anything else reads its arguments once and yields no more than it read
             // (string functions, sets, quantities, comparisons, `in` ...).
@@ -245,6 +325,7 @@ impl Estimator<'_> {
                 cost: cost.saturating_add(traversal),
                 size: parts.size_max.max(1),
                 element: parts.element_max.max(1),
+                bytes: parts.bytes_max.max(1),
             },
         }
     }
@@ -275,6 +356,7 @@ impl Estimator<'_> {
                 .saturating_add(range.size.saturating_mul(per_element)),
             size: range.size,
             element: step.element.max(range.element),
+            bytes: step.bytes.max(range.bytes),
         }
     }
 }
@@ -337,6 +419,33 @@ mod tests {
             "{ten}.map(a, {ten}.map(b, {ten}.map(c, {ten}.map(d, {ten}.map(e, {ten}.map(f, [a, b])))))) != []"
         );
         assert!(cost(&grow, &[]) > BUDGET, "{}", cost(&grow, &[]));
+    }
+
+    #[test]
+    fn a_long_string_does_not_make_every_list_long() {
+        // A Deployment with 3 containers of 40 env entries, and one 10,000-byte annotation.
+        let env = cel::Value::List(std::sync::Arc::new(
+            (0..40)
+                .map(|i| cel::Value::String(std::sync::Arc::new(format!("VAR_{i}"))))
+                .collect(),
+        ));
+        let annotation = cel::Value::String(std::sync::Arc::new("x".repeat(10_000)));
+        let deployment = cel::Value::List(std::sync::Arc::new(vec![
+            cel::Value::List(std::sync::Arc::new(vec![env.clone(), env.clone(), env])),
+            annotation,
+        ]));
+        let vars = [("deployment", deployment)];
+        let nested = cost(
+            "deployment.spec.template.spec.containers.all(c, c.env.all(e, e.name != 'PASSWORD'))",
+            &vars,
+        );
+        assert!(nested < 50_000, "{nested}");
+        // Reading the long string still costs what it is long, inside every iteration.
+        let reading = cost(
+            "deployment.spec.template.spec.containers.all(c, c.env.all(e, e.value.contains('x')))",
+            &vars,
+        );
+        assert!(reading > 40 * 40 * 1_000, "{reading}");
     }
 
     #[test]
