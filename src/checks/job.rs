@@ -103,9 +103,13 @@ impl Check for Job {
             }
         }
         // The newest decides.
-        jobs.sort_by_key(|j| j.metadata.creation_timestamp.clone().map(|t| t.0));
-        let job = jobs.last().expect("not empty");
-        judge_job(cx, job)
+        let newest = jobs
+            .into_iter()
+            .max_by_key(|j| j.metadata.creation_timestamp.clone().map(|t| t.0));
+        match newest {
+            Some(job) => judge_job(cx, job),
+            None => Outcome::Unknown(format!("{what}: none found")),
+        }
     }
 }
 
