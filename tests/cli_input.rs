@@ -188,6 +188,38 @@ fn old_api_versions_are_judged_as_their_replacement_with_a_warning() {
     );
 }
 
+#[test]
+fn a_related_object_in_two_files_is_read_once_the_last_one_winning() {
+    // ingress-nginx ships the same controller Service and PodDisruptionBudget in every cloud
+    // variant's deploy.yaml; both files given (as a glob gives them) used to keep both copies:
+    // "PodDisruptionBudgets ingress-nginx-controller, ingress-nginx-controller all select the pods".
+    let (aws, metal) = (
+        fixture("ingress-nginx-aws.yaml"),
+        fixture("ingress-nginx-baremetal.yaml"),
+    );
+    let run = check(&["-f", &aws, &metal, "-o", "json"]);
+    assert_ne!(run.code, 2, "{}", run.stderr);
+    for expected in [
+        format!(
+            "{metal}:3: Service ingress-nginx/ingress-nginx-controller appears again (first at {aws}:3); the last one is used, as kubectl apply would leave it"
+        ),
+        format!(
+            "{metal}:92: PodDisruptionBudget ingress-nginx/ingress-nginx-controller appears again (first at {aws}:92); the last one is used"
+        ),
+    ] {
+        assert!(
+            run.stderr.contains(&expected),
+            "want {expected:?} in:\n{}",
+            run.stderr
+        );
+    }
+    let gates = results(&json(&run), "ingress-nginx-controller");
+    assert!(
+        gates.contains(&("disruption-budget".into(), "Pass".into())),
+        "{gates:?}"
+    );
+}
+
 // ---------------------------------------------------------------- one bad document
 
 #[test]
