@@ -220,6 +220,50 @@ fn a_related_object_in_two_files_is_read_once_the_last_one_winning() {
     );
 }
 
+#[test]
+fn an_autoscaling_v1_hpa_is_read_as_the_api_server_serves_it() {
+    // bitnami-style: `replicas: 1` on the Deployment, an autoscaling/v1 HPA with minReplicas 3
+    // and targetCPUUtilizationPercentage. It used to be skipped ("not served") and `replicas`
+    // failed on spec.replicas 1.
+    let file = fixture("bitnami-hpa-v1.yaml");
+    let run = check(&["-f", &file, "-o", "json"]);
+    assert_ne!(run.code, 2, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("HorizontalPodAutoscaler"),
+        "{}",
+        run.stderr
+    );
+    let report = json(&run);
+    let gates = results(&report, "web-nginx");
+    assert!(
+        gates.contains(&("replicas".into(), "Pass".into())),
+        "{gates:?}"
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let run = gonogo(&["-f", "-", "-v"], Some(&text), &[]);
+    assert!(
+        run.stdout
+            .contains("HorizontalPodAutoscaler web-nginx spec.minReplicas is 3, at least 2"),
+        "{}",
+        run.stdout
+    );
+    // Other versions than v2 and v1 are still skipped with a warning naming them.
+    let beta = text.replace("autoscaling/v1", "autoscaling/v2beta2");
+    let run = gonogo(&["-f", "-", "-o", "json"], Some(&beta), &[]);
+    assert!(
+        run.stderr.contains(
+            "HorizontalPodAutoscaler autoscaling/v2beta2: gonogo reads HorizontalPodAutoscaler autoscaling/v2 only; skipped"
+        ),
+        "{}",
+        run.stderr
+    );
+    let gates = results(&json(&run), "web-nginx");
+    assert!(
+        gates.contains(&("replicas".into(), "Fail".into())),
+        "{gates:?}"
+    );
+}
+
 // ---------------------------------------------------------------- one bad document
 
 #[test]

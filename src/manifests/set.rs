@@ -851,8 +851,11 @@ struct RelatedObject {
     name: String,
     /// Files the object in its snapshot field: replacing the one at the index given (an
     /// earlier duplicate), else at the end; returns where it is.
-    put: Box<dyn FnOnce(&mut Snapshot, Option<usize>) -> usize + Send + Sync>,
+    put: Box<Put>,
 }
+
+/// Files a related object in a snapshot (see [`RelatedObject::put`]).
+type Put = dyn FnOnce(&mut Snapshot, Option<usize>) -> usize + Send + Sync;
 
 impl std::fmt::Debug for RelatedObject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -936,6 +939,16 @@ pub fn classify(doc: &Document, default_namespace: &str) -> Result<Classified, S
             object: Object::NotKubernetes(warning),
         });
     };
+    // A served version gonogo does not read: read as the API server shows it in the one it does.
+    if let Some(value) = super::versions::hpa_v1_as_v2(&doc.value) {
+        let converted = Document {
+            value,
+            file: doc.file.clone(),
+            line: doc.line,
+            helm_source: doc.helm_source.clone(),
+        };
+        return classify(&converted, default_namespace);
+    }
     let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
     let namespace = doc
         .value
