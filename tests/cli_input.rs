@@ -188,6 +188,82 @@ fn old_api_versions_are_judged_as_their_replacement_with_a_warning() {
     );
 }
 
+#[test]
+fn a_related_object_in_two_files_is_read_once_the_last_one_winning() {
+    // ingress-nginx ships the same controller Service and PodDisruptionBudget in every cloud
+    // variant's deploy.yaml; both files given (as a glob gives them) used to keep both copies:
+    // "PodDisruptionBudgets ingress-nginx-controller, ingress-nginx-controller all select the pods".
+    let (aws, metal) = (
+        fixture("ingress-nginx-aws.yaml"),
+        fixture("ingress-nginx-baremetal.yaml"),
+    );
+    let run = check(&["-f", &aws, &metal, "-o", "json"]);
+    assert_ne!(run.code, 2, "{}", run.stderr);
+    for expected in [
+        format!(
+            "{metal}:3: Service ingress-nginx/ingress-nginx-controller appears again (first at {aws}:3); the last one is used, as kubectl apply would leave it"
+        ),
+        format!(
+            "{metal}:92: PodDisruptionBudget ingress-nginx/ingress-nginx-controller appears again (first at {aws}:92); the last one is used"
+        ),
+    ] {
+        assert!(
+            run.stderr.contains(&expected),
+            "want {expected:?} in:\n{}",
+            run.stderr
+        );
+    }
+    let gates = results(&json(&run), "ingress-nginx-controller");
+    assert!(
+        gates.contains(&("disruption-budget".into(), "Pass".into())),
+        "{gates:?}"
+    );
+}
+
+#[test]
+fn an_autoscaling_v1_hpa_is_read_as_the_api_server_serves_it() {
+    // bitnami-style: `replicas: 1` on the Deployment, an autoscaling/v1 HPA with minReplicas 3
+    // and targetCPUUtilizationPercentage. It used to be skipped ("not served") and `replicas`
+    // failed on spec.replicas 1.
+    let file = fixture("bitnami-hpa-v1.yaml");
+    let run = check(&["-f", &file, "-o", "json"]);
+    assert_ne!(run.code, 2, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("HorizontalPodAutoscaler"),
+        "{}",
+        run.stderr
+    );
+    let report = json(&run);
+    let gates = results(&report, "web-nginx");
+    assert!(
+        gates.contains(&("replicas".into(), "Pass".into())),
+        "{gates:?}"
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let run = gonogo(&["-f", "-", "-v"], Some(&text), &[]);
+    assert!(
+        run.stdout
+            .contains("HorizontalPodAutoscaler web-nginx spec.minReplicas is 3, at least 2"),
+        "{}",
+        run.stdout
+    );
+    // Other versions than v2 and v1 are still skipped with a warning naming them.
+    let beta = text.replace("autoscaling/v1", "autoscaling/v2beta2");
+    let run = gonogo(&["-f", "-", "-o", "json"], Some(&beta), &[]);
+    assert!(
+        run.stderr.contains(
+            "HorizontalPodAutoscaler autoscaling/v2beta2: gonogo reads HorizontalPodAutoscaler autoscaling/v2 only; skipped"
+        ),
+        "{}",
+        run.stderr
+    );
+    let gates = results(&json(&run), "web-nginx");
+    assert!(
+        gates.contains(&("replicas".into(), "Fail".into())),
+        "{gates:?}"
+    );
+}
+
 // ---------------------------------------------------------------- one bad document
 
 #[test]

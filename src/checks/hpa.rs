@@ -84,7 +84,7 @@ fn missing(cx: &Context<'_>, deployment: &str, hpas: &[&HorizontalPodAutoscaler]
         )),
         Source::Manifests => Outcome::Unknown(format!(
             "no HorizontalPodAutoscaler in the manifest set targets Deployment {deployment}{near}; \
-             include it in the manifests (only autoscaling/v2 HorizontalPodAutoscalers are read)"
+             include it in the manifests (autoscaling/v2 and v1 HorizontalPodAutoscalers are read)"
         )),
     }
 }

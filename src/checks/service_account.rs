@@ -2,7 +2,7 @@ use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Check, Context};
-use crate::engine::{Finding, Outcome};
+use crate::engine::{Finding, Outcome, Source};
 
 /// Parameters of the `serviceAccount` check.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -12,7 +12,8 @@ pub struct ServiceAccount {
     /// Refuse the namespace's `default` ServiceAccount (or none set).
     #[serde(default = "super::yes")]
     pub disallow_default: bool,
-    /// Require `automountServiceAccountToken: false` on the pod.
+    /// Require that no token is mounted: `automountServiceAccountToken: false` on the pod, or
+    /// unset there and false on its ServiceAccount.
     #[serde(default)]
     pub disallow_token_automount: bool,
 }
@@ -48,16 +49,43 @@ impl Check for ServiceAccount {
         } else {
             account.as_str()
         };
+        // The pod's own setting wins; unset, the ServiceAccount's decides (Kubernetes mounts
+        // the token unless one of them says false).
+        let account_object = cx
+            .snapshot
+            .service_accounts
+            .iter()
+            .find(|sa| sa.metadata.name.as_deref() == Some(shown_account));
+        let mut automount_from = "";
         if self.disallow_token_automount {
-            match pod.automount_service_account_token {
-                Some(false) => {}
-                Some(true) => findings.push(Finding::new(format!(
+            match (pod.automount_service_account_token, account_object) {
+                (Some(false), _) => {}
+                (Some(true), _) => findings.push(Finding::new(format!(
                     "Deployment {deployment}: spec.template.spec.automountServiceAccountToken is true"
                 ))),
-                None => findings.push(Finding::new(format!(
+                (None, Some(sa)) => match sa.automount_service_account_token {
+                    Some(false) => {
+                        automount_from = " (set on the ServiceAccount; the pod template leaves it unset)"
+                    }
+                    setting => findings.push(Finding::new(format!(
+                        "Deployment {deployment}: spec.template.spec.automountServiceAccountToken is unset and ServiceAccount \
+                         {shown_account} {}, so the token is mounted; set automountServiceAccountToken: false on the \
+                         pod template or on the ServiceAccount",
+                        if setting == Some(true) {
+                            "sets automountServiceAccountToken: true"
+                        } else {
+                            "leaves automountServiceAccountToken unset"
+                        }
+                    ))),
+                },
+                (None, None) => findings.push(Finding::new(format!(
                     "Deployment {deployment}: spec.template.spec.automountServiceAccountToken is unset, so the token is mounted unless \
-                     ServiceAccount {shown_account} sets automountServiceAccountToken: false, which gonogo cannot see (it does not \
-                     watch ServiceAccounts); set it to false on the pod template"
+                     ServiceAccount {shown_account} sets automountServiceAccountToken: false, and {}; set it to false on the pod \
+                     template (or include the ServiceAccount)",
+                    match cx.snapshot.source {
+                        Source::Manifests => "the manifest set does not include it",
+                        Source::Cluster => "it does not exist",
+                    }
                 ))),
             }
         }
@@ -67,6 +95,7 @@ impl Check for ServiceAccount {
         }
         if self.disallow_token_automount {
             pass.push_str(", automountServiceAccountToken: false");
+            pass.push_str(automount_from);
         }
         Outcome::from_findings(findings, Vec::new(), pass)
     }
@@ -125,7 +154,7 @@ mod tests {
         };
         assert_eq!(findings.len(), 1);
         assert!(findings[0].message.contains(
-            "ServiceAccount api sets automountServiceAccountToken: false, which gonogo cannot see"
+            "ServiceAccount api sets automountServiceAccountToken: false, and it does not exist"
         ));
         assert_eq!(
             judge(

@@ -154,6 +154,8 @@ impl EachRelatedKind for Relate<'_> {
 
 /// Names of Secrets, ConfigMaps and PVCs the pod template refers to.
 fn template_references(pod_spec: &PodSpec, out: &mut BTreeSet<(&'static str, String)>) {
+    // The ServiceAccount the pods run as (its token automount); `default` when unset.
+    out.insert(("ServiceAccount", pod::service_account(pod_spec).to_string()));
     for (container, _) in pod::containers(pod_spec) {
         for env in container.env.iter().flatten() {
             if let Some(from) = &env.value_from {
@@ -268,6 +270,8 @@ mod tests {
             ("Secret", "env"),
             ("Secret", "db"),
             ("ConfigMap", "flags"),
+            // The pods' ServiceAccount (`default`: the template names none).
+            ("ServiceAccount", "default"),
         ] {
             assert!(deps.reads(kind, name), "{kind} {name}: {deps:?}");
         }

@@ -50,6 +50,16 @@ pub fn containers(pod: &PodSpec) -> impl Iterator<Item = (&Container, ContainerR
 }
 
 /// Whether a label selector selects these labels. An empty selector selects everything.
+/// The ServiceAccount a pod runs as: `serviceAccountName`, else the deprecated
+/// `serviceAccount`, else `default` (as the API server defaults it).
+pub fn service_account(pod: &PodSpec) -> &str {
+    [&pod.service_account_name, &pod.service_account]
+        .into_iter()
+        .filter_map(|n| n.as_deref())
+        .find(|n| !n.is_empty())
+        .unwrap_or("default")
+}
+
 pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
     let labels_ok = selector
         .match_labels

@@ -5,7 +5,9 @@ use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount,
+};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -168,6 +170,13 @@ related_kinds! {
             short_names: ["cj"],
             cel: Some("cronJobs"),
             relation: Relation::Named, // by a `job` gate
+            trim: trim_metadata,
+        },
+        service_accounts: ServiceAccount {
+            api_version: "v1",
+            short_names: ["sa"],
+            cel: None,
+            relation: Relation::Named, // by `serviceAccountName` (its token automount)
             trim: trim_metadata,
         },
     }

@@ -89,6 +89,10 @@ pub struct ManifestSet {
     /// Number of Kubernetes objects read (of any kind).
     pub objects: usize,
     cluster_checklist_mentions: OnceLock<HashMap<String, Vec<String>>>,
+    /// Related objects read so far, by `(kind, namespace, name)` (namespace empty for
+    /// cluster-scoped kinds): where each was read and its place in its snapshot field, so a
+    /// later duplicate replaces it in place.
+    related_seen: HashMap<(&'static str, String, String), (Origin, usize)>,
 }
 
 /// Names a checklist or readiness mentions, so that the objects they name are in the snapshot.
@@ -176,10 +180,38 @@ impl ManifestSet {
                 self.cluster_checklist_mentions = OnceLock::new();
             }
             Object::Approval(o) => self.ns(&namespace).related.approvals.push(o),
-            Object::Related(o) => match o.scope {
-                Scope::Cluster => (o.put)(&mut self.cluster),
-                Scope::Namespaced => (o.put)(&mut self.ns(&namespace).related),
-            },
+            Object::Related(o) => {
+                // Duplicates of one (kind, namespace, name): the last one wins, as
+                // `kubectl apply` would leave it.
+                let ns_key = match o.scope {
+                    Scope::Cluster => String::new(),
+                    Scope::Namespaced => namespace.clone(),
+                };
+                let key = (o.kind, ns_key, o.name.clone());
+                let earlier = self
+                    .related_seen
+                    .get(&key)
+                    .filter(|_| !o.name.is_empty())
+                    .map(|(at, i)| (at.clone(), *i));
+                if let Some((first, _)) = &earlier {
+                    let shown = match o.scope {
+                        Scope::Cluster => o.name.clone(),
+                        Scope::Namespaced => format!("{namespace}/{}", o.name),
+                    };
+                    self.warnings.push(format!(
+                        "{}:{}: {} {shown} appears again (first at {}:{}); the last one is used, as kubectl apply would leave it",
+                        origin.file, origin.line, o.kind, first.file, first.line
+                    ));
+                }
+                let at = earlier.map(|(_, i)| i);
+                let i = match o.scope {
+                    Scope::Cluster => (o.put)(&mut self.cluster, at),
+                    Scope::Namespaced => (o.put)(&mut self.ns(&namespace).related, at),
+                };
+                if !o.name.is_empty() {
+                    self.related_seen.insert(key, (origin, i));
+                }
+            }
         }
     }
 
@@ -816,8 +848,14 @@ enum Object {
 struct RelatedObject {
     kind: &'static str,
     scope: Scope,
-    put: Box<dyn FnOnce(&mut Snapshot) + Send + Sync>,
+    name: String,
+    /// Files the object in its snapshot field: replacing the one at the index given (an
+    /// earlier duplicate), else at the end; returns where it is.
+    put: Box<Put>,
 }
+
+/// Files a related object in a snapshot (see [`RelatedObject::put`]).
+type Put = dyn FnOnce(&mut Snapshot, Option<usize>) -> usize + Send + Sync;
 
 impl std::fmt::Debug for RelatedObject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -848,7 +886,20 @@ impl EachRelatedKind for ClassifyRelated<'_> {
                     Object::Related(RelatedObject {
                         kind: K::KIND,
                         scope: K::SCOPE,
-                        put: Box::new(move |snapshot| K::of_mut(snapshot).push(Arc::new(object))),
+                        name: object.meta().name.clone().unwrap_or_default(),
+                        put: Box::new(move |snapshot, at| {
+                            let objects = K::of_mut(snapshot);
+                            match at.filter(|&i| i < objects.len()) {
+                                Some(i) => {
+                                    objects[i] = Arc::new(object);
+                                    i
+                                }
+                                None => {
+                                    objects.push(Arc::new(object));
+                                    objects.len() - 1
+                                }
+                            }
+                        }),
                     })
                 }),
             );
@@ -888,6 +939,16 @@ pub fn classify(doc: &Document, default_namespace: &str) -> Result<Classified, S
             object: Object::NotKubernetes(warning),
         });
     };
+    // A served version gonogo does not read: read as the API server shows it in the one it does.
+    if let Some(value) = super::versions::hpa_v1_as_v2(&doc.value) {
+        let converted = Document {
+            value,
+            file: doc.file.clone(),
+            line: doc.line,
+            helm_source: doc.helm_source.clone(),
+        };
+        return classify(&converted, default_namespace);
+    }
     let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
     let namespace = doc
         .value
@@ -1341,6 +1402,33 @@ spec:
         assert!(
             err.message.starts_with("spec.replicas: invalid type"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_related_object_replaces_the_first_in_place_with_a_warning() {
+        let mut set = ManifestSet::default();
+        let first = "{apiVersion: v1, kind: Service, metadata: {name: web}, spec: {type: LoadBalancer}}\n---\n{apiVersion: v1, kind: Service, metadata: {name: api}}\n---\n{apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {name: standard}, provisioner: a}\n";
+        let second = "{apiVersion: v1, kind: Service, metadata: {name: web}, spec: {type: NodePort}}\n---\n{apiVersion: v1, kind: Service, metadata: {name: web, namespace: other}}\n---\n{apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {name: standard, namespace: x}, provisioner: b}\n";
+        for (file, text) in [("aws.yaml", first), ("metal.yaml", second)] {
+            for doc in parse_stream(file, text).unwrap() {
+                set.add(&doc, "default").unwrap();
+            }
+        }
+        let services = &set.namespaces["default"].related.services;
+        assert_eq!(names(services), ["web", "api"], "replaced in place");
+        let web_type = services[0].spec.as_ref().and_then(|s| s.type_.as_deref());
+        assert_eq!(web_type, Some("NodePort"), "the last one wins");
+        // Another namespace is another object; a cluster-scoped kind ignores the namespace.
+        assert_eq!(names(&set.namespaces["other"].related.services), ["web"]);
+        assert_eq!(set.cluster.storage_classes.len(), 1);
+        assert_eq!(set.cluster.storage_classes[0].provisioner, "b");
+        assert_eq!(
+            set.warnings,
+            [
+                "metal.yaml:1: Service default/web appears again (first at aws.yaml:1); the last one is used, as kubectl apply would leave it",
+                "metal.yaml:5: StorageClass standard appears again (first at aws.yaml:5); the last one is used, as kubectl apply would leave it",
+            ]
         );
     }
 }

@@ -3,8 +3,12 @@
 //! One rule: an object in a removed API version of a kind gonogo reads is judged as the
 //! version that replaced it — converted the way the API server converted it while it served
 //! both — with a warning naming the object, its version and the replacement, because a
-//! cluster refuses it as written. Nothing is dropped silently. (HorizontalPodAutoscalers are
-//! read by their own rule in the manifest set.)
+//! cluster refuses it as written. Nothing is dropped silently.
+//!
+//! A version still served but not the one gonogo reads is converted without a warning:
+//! `autoscaling/v1` HorizontalPodAutoscalers (see [`hpa_v1_as_v2`]). Other versions of the
+//! kinds gonogo reads (`autoscaling/v2beta2`, ...) are skipped with a warning by the manifest
+//! set.
 
 use serde_json::{Map, Value, json};
 
@@ -193,6 +197,42 @@ fn pdb(spec: &mut Map<String, Value>) {
     }
 }
 
+/// An `autoscaling/v1` HorizontalPodAutoscaler (still served) as the API server shows it in
+/// `autoscaling/v2`: `targetCPUUtilizationPercentage` becomes a Resource `cpu` metric with a
+/// Utilization target, `currentCPUUtilizationPercentage` its current value. `None` for any
+/// other object.
+pub fn hpa_v1_as_v2(value: &Value) -> Option<Value> {
+    if value.get("apiVersion")?.as_str()? != "autoscaling/v1"
+        || value.get("kind")?.as_str()? != "HorizontalPodAutoscaler"
+    {
+        return None;
+    }
+    let mut value = value.clone();
+    let object = value.as_object_mut()?;
+    object.insert("apiVersion".into(), "autoscaling/v2".into());
+    if let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut)
+        && let Some(target) = spec.remove("targetCPUUtilizationPercentage")
+        && !target.is_null()
+    {
+        spec.insert(
+            "metrics".into(),
+            json!([{"type": "Resource", "resource": {"name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": target}}}]),
+        );
+    }
+    if let Some(status) = object.get_mut("status").and_then(Value::as_object_mut)
+        && let Some(current) = status.remove("currentCPUUtilizationPercentage")
+        && !current.is_null()
+    {
+        status.insert(
+            "currentMetrics".into(),
+            json!([{"type": "Resource", "resource": {"name": "cpu",
+                "current": {"averageUtilization": current}}}]),
+        );
+    }
+    Some(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,5 +294,41 @@ mod tests {
         upgrade(&mut d).unwrap();
         assert_eq!(d.value["apiVersion"], "policy/v1");
         assert!(d.value["spec"]["selector"]["matchExpressions"].is_array());
+    }
+
+    #[test]
+    fn an_autoscaling_v1_hpa_reads_as_v2_with_a_cpu_utilization_metric() {
+        let v1 = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "minReplicas": 3, "maxReplicas": 11, "targetCPUUtilizationPercentage": 50},
+            "status": {"currentReplicas": 3, "desiredReplicas": 3, "currentCPUUtilizationPercentage": 12}});
+        let v2 = hpa_v1_as_v2(&v1).unwrap();
+        assert_eq!(v2["apiVersion"], "autoscaling/v2");
+        assert_eq!(v2["spec"]["minReplicas"], 3);
+        assert_eq!(
+            v2["spec"]["metrics"],
+            json!([{"type": "Resource", "resource": {"name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": 50}}}])
+        );
+        assert!(v2["spec"].get("targetCPUUtilizationPercentage").is_none());
+        assert_eq!(
+            v2["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"],
+            12
+        );
+        // Without a CPU target there is no metric (the API server converts it so too).
+        let bare = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web"}, "spec": {"maxReplicas": 2}});
+        assert!(
+            hpa_v1_as_v2(&bare).unwrap()["spec"]
+                .get("metrics")
+                .is_none()
+        );
+        assert_eq!(
+            hpa_v1_as_v2(
+                &json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler"})
+            ),
+            None
+        );
     }
 }

@@ -121,7 +121,7 @@ namespace is watched, a Role in the watched namespace otherwise.
   verbs: [get, list, watch, patch]
 # Related objects, read only. Secret values are stripped before they are stored.
 - apiGroups: [""]
-  resources: [secrets, configmaps, services, persistentvolumeclaims]
+  resources: [secrets, configmaps, services, persistentvolumeclaims, serviceaccounts]
   verbs: [list, watch]
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
