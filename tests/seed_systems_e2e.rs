@@ -197,38 +197,9 @@ fn checklist_items(system: &str) -> Vec<Item> {
         .collect()
 }
 
-/// KNOWN DEFECT, asserted so that it is seen: on the live KATO and st-risk Deployments, `cel` gates
-/// that iterate containers and then their env are refused by the cost estimate (9-45 million
-/// estimated steps, budget 1 million) and stay Unknown, while offline the same gates pass.
-/// Dropping the last-applied-configuration copy (src/checks/cel.rs) fixed this for
-/// KnowledgeBeast's, AI ETL's and Kailash's Deployments, not for these, whose live objects make the estimate's
-/// field bound large (not yet found which field: not managedFields, and not a long string:
-/// strings have had a bound of their own since session 4, with the same estimates here, so it
-/// is a list or map of about a thousand entries in the live object). Remove a gate from this
-/// list when it passes live.
-const REFUSED_BY_COST_LIVE: [(&str, &str); 13] = [
-    ("kato", "redis-credentials"),
-    ("kato", "no-plain-secrets"),
-    ("kato", "environment-production"),
-    ("kato", "log-level"),
-    ("kato", "log-format-json"),
-    ("kato", "processor-id-unique"),
-    ("kato", "max-pattern-length"),
-    ("kato", "recall-threshold"),
-    ("kato", "stm-mode"),
-    ("kato", "session-ttl"),
-    ("kato", "fast-matching"),
-    ("kato", "indexing"),
-    // 1.24 million: just over.
-    ("st-risk", "no-credentials-in-manifests"),
-];
-
 /// What the healthy system shows for a gate: `None` for gates this cluster cannot show
 /// (`http`: kwok pods answer nothing; `approval`: a person signs).
-fn healthy_result(system: &str, item: &Item) -> Option<GateOutcome> {
-    if REFUSED_BY_COST_LIVE.contains(&(system, item.name.as_str())) {
-        return Some(Unknown);
-    }
+fn healthy_result(item: &Item) -> Option<GateOutcome> {
     match item.kind.as_str() {
         // The test cluster runs no resource metrics API: an HPA's ScalingActive stays False.
         "http" | "approval" | "hpa" => None,
@@ -308,7 +279,7 @@ async fn seed_live_gates_pass_on_the_healthy_systems_and_fail_on_unhealthy_ones(
         let items = checklist_items(system.name);
         let expected: Vec<(String, GateOutcome)> = items
             .iter()
-            .filter_map(|i| Some((i.name.clone(), healthy_result(system.name, i)?)))
+            .filter_map(|i| Some((i.name.clone(), healthy_result(i)?)))
             .collect();
         wait_for(&drs, system.readiness, &expected, Duration::from_secs(180)).await;
 
