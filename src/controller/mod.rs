@@ -290,11 +290,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         .flat_map(move |(kind, namespace): dynamic::Change| {
             let candidates = match &namespace {
                 Some(ns) => related::readiness_in(&readiness, ns),
-                None => readiness
-                    .state()
-                    .iter()
-                    .map(|r| ObjectRef::from_obj(r.as_ref()))
-                    .collect(),
+                None => related::all_readiness(&readiness),
             };
             futures::stream::iter(index.reading_resource(candidates, &kind))
         })

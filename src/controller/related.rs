@@ -97,6 +97,15 @@ impl<K: RelatedKind> ChooseByScope<K> for ApiOf<'_> {
     }
 }
 
+/// Every readiness object.
+pub fn all_readiness(store: &Store<DeploymentReadiness>) -> Vec<ObjectRef<DeploymentReadiness>> {
+    store
+        .state()
+        .iter()
+        .map(|r| ObjectRef::from_obj(r.as_ref()))
+        .collect()
+}
+
 /// The readiness objects in a namespace.
 pub fn readiness_in(
     store: &Store<DeploymentReadiness>,
@@ -121,11 +130,7 @@ fn mapper<K: RelatedKind>(
             return Vec::new();
         };
         let candidates = match (K::SCOPE, object.meta().namespace.as_deref()) {
-            (Scope::Cluster, _) => readiness
-                .state()
-                .iter()
-                .map(|r| ObjectRef::from_obj(r.as_ref()))
-                .collect(),
+            (Scope::Cluster, _) => all_readiness(&readiness),
             (Scope::Namespaced, Some(namespace)) => readiness_in(&readiness, namespace),
             (Scope::Namespaced, None) => return Vec::new(),
         };
