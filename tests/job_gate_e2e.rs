@@ -11,15 +11,12 @@ mod support;
 
 use std::time::Duration;
 
-use gonogo::api::DeploymentReadiness;
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use operator::{Operator, install};
+use operator::{WatchedNamespace, watched_namespace_with_api};
 use serde_json::json;
 use support::{
-    TIMEOUT, TestNamespace, cluster, delete_ignore_missing, from_yaml, gate_message, paused,
-    ready_is, single_container_deployment, wait_until,
+    TIMEOUT, delete_ignore_missing, from_yaml, gate_message, paused, ready_is, wait_until,
 };
 
 /// How soon a verdict must follow a Job's change: a watch event and one reconcile.
@@ -52,23 +49,15 @@ async fn set_status(jobs: &Api<Job>, status: serde_json::Value) {
 
 #[tokio::test]
 async fn a_failed_migration_holds_the_deployment_until_the_next_one_succeeds() {
-    let cluster = cluster();
-    install(cluster).await;
-    let client = cluster.client().await;
-    let ns = TestNamespace::new(&client, "jobgate").await;
-    let operator = Operator::start(cluster, "jobgate", &["--namespace", &ns.name]).await;
-    let drs: Api<DeploymentReadiness> = ns.api(&client);
-    let deployments: Api<Deployment> = ns.api(&client);
+    let WatchedNamespace {
+        client,
+        ns,
+        operator,
+        drs,
+        deployments,
+    } = watched_namespace_with_api("jobgate").await;
     let jobs: Api<Job> = ns.api(&client);
     let pp = PostParams::default();
-
-    deployments
-        .create(
-            &pp,
-            &single_container_deployment("api", "registry.k8s.io/pause:3.10"),
-        )
-        .await
-        .unwrap();
     drs.create(
         &pp,
         &from_yaml(
@@ -152,23 +141,15 @@ spec:
 
 #[tokio::test]
 async fn a_cron_job_whose_last_success_is_too_old_fails_the_gate() {
-    let cluster = cluster();
-    install(cluster).await;
-    let client = cluster.client().await;
-    let ns = TestNamespace::new(&client, "cronjobgate").await;
-    let operator = Operator::start(cluster, "cronjobgate", &["--namespace", &ns.name]).await;
-    let drs: Api<DeploymentReadiness> = ns.api(&client);
-    let deployments: Api<Deployment> = ns.api(&client);
+    let WatchedNamespace {
+        client,
+        ns,
+        operator,
+        drs,
+        deployments: _,
+    } = watched_namespace_with_api("cronjobgate").await;
     let cron_jobs: Api<CronJob> = ns.api(&client);
     let pp = PostParams::default();
-
-    deployments
-        .create(
-            &pp,
-            &single_container_deployment("api", "registry.k8s.io/pause:3.10"),
-        )
-        .await
-        .unwrap();
     // Suspended: the cluster's CronJob controller starts no Job; the test writes its status.
     cron_jobs
         .create(

@@ -14,7 +14,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
-use operator::{Operator, install};
+use operator::{Operator, WatchedNamespace, install, watched_namespace_with_api};
 use serde_json::json;
 use support::{
     TIMEOUT, TestNamespace, cluster, from_yaml, gate_message, paused, ready_is,
@@ -49,22 +49,14 @@ fn readiness(items: &str) -> DeploymentReadiness {
 
 #[tokio::test]
 async fn a_kind_installed_after_the_operator_started_is_judged_and_followed() {
-    let cluster = cluster();
-    install(cluster).await;
-    let client = cluster.client().await;
-    let ns = TestNamespace::new(&client, "resgate").await;
-    let operator = Operator::start(cluster, "resgate", &["--namespace", &ns.name]).await;
-    let drs: Api<DeploymentReadiness> = ns.api(&client);
-    let deployments: Api<Deployment> = ns.api(&client);
+    let WatchedNamespace {
+        client,
+        ns,
+        operator,
+        drs,
+        deployments,
+    } = watched_namespace_with_api("resgate").await;
     let pp = PostParams::default();
-
-    deployments
-        .create(
-            &pp,
-            &single_container_deployment("api", "registry.k8s.io/pause:3.10"),
-        )
-        .await
-        .unwrap();
     drs.create(
         &pp,
         &readiness(

@@ -291,3 +291,38 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 pub fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
+
+/// What most gate tests start from: the operator installed and watching a namespace of its own,
+/// which holds a one-container Deployment `api`.
+pub struct WatchedNamespace {
+    pub client: kube::Client,
+    pub ns: crate::support::TestNamespace,
+    pub operator: Operator,
+    pub drs: kube::Api<gonogo::api::DeploymentReadiness>,
+    pub deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment>,
+}
+
+/// The operator watching a new namespace named after `prefix`, with the Deployment `api`.
+pub async fn watched_namespace_with_api(prefix: &str) -> WatchedNamespace {
+    let cluster = crate::support::cluster();
+    install(cluster).await;
+    let client = cluster.client().await;
+    let ns = crate::support::TestNamespace::new(&client, prefix).await;
+    let operator = Operator::start(cluster, prefix, &["--namespace", &ns.name]).await;
+    let drs = ns.api(&client);
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> = ns.api(&client);
+    deployments
+        .create(
+            &Default::default(),
+            &crate::support::single_container_deployment("api", "registry.k8s.io/pause:3.10"),
+        )
+        .await
+        .expect("the Deployment api is created");
+    WatchedNamespace {
+        client,
+        ns,
+        operator,
+        drs,
+        deployments,
+    }
+}
