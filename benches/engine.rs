@@ -96,7 +96,7 @@ status: {{observedGeneration: 2, replicas: 3, updatedReplicas: 3, readyReplicas:
         "2026-06-01T00:00:00Z".parse().expect("time"),
         Source::Cluster,
     );
-    s.deployment = Some(Arc::new(deployment));
+    s.workload = Some(deployment.into());
     for d in docs {
         match d["kind"].as_str() {
             Some("Service") => s

@@ -58,14 +58,17 @@ fn run_fixture(path: &Path) -> Result<(), String> {
     let mut gates = Vec::new();
     for (ns_name, ns) in &set.namespaces {
         for (readiness, _) in &ns.readiness {
-            let target = &readiness.spec.target_ref.name;
-            let deployment = ns
-                .deployments
+            let (kind, target) = (
+                readiness.spec.target_ref.kind(),
+                &readiness.spec.target_ref.name,
+            );
+            let workload = ns
+                .workloads
                 .iter()
-                .find(|(d, _)| d.metadata.name.as_deref() == Some(target.as_str()))
-                .map(|(d, _)| d.clone())
-                .ok_or_else(|| format!("fixture has no Deployment {target}"))?;
-            let mut snapshot = set.snapshot_for(ns_name, &deployment, now, &BTreeSet::new());
+                .find(|(w, _)| w.is(kind, target))
+                .map(|(w, _)| w.clone())
+                .ok_or_else(|| format!("fixture has no {kind} {target}"))?;
+            let mut snapshot = set.snapshot_for(ns_name, &workload, now, &BTreeSet::new());
             snapshot.source = source;
             let readiness_name = readiness.metadata.name.as_deref().unwrap_or_default();
             fixture_observations::apply(&text, readiness_name, now, &mut snapshot.observations)?;

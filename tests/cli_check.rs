@@ -317,8 +317,9 @@ fn empty_input_is_an_error_unless_allowed() {
     );
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr
-            .contains("no Deployment or DeploymentReadiness among the 1 object(s)"),
+        run.stderr.contains(
+            "no Deployment, StatefulSet, DaemonSet or DeploymentReadiness among the 1 object(s)"
+        ),
         "{}",
         run.stderr
     );

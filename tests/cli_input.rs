@@ -1,6 +1,7 @@
 //! `gonogo check` reads what kubectl reads (issue 15): YAML 1.1 scalars in rendered charts,
 //! JSON streams, old API versions; a document it cannot read is reported and the run goes on;
-//! the table, `-o compact`, several paths after `-f`, strict check parameters.
+//! the table, `-o compact`, several paths after `-f`, strict check parameters. And it judges
+//! every workload kind it can hold (issue 14): StatefulSet-only and DaemonSet-only charts.
 //!
 //! The inputs under `tests/fixtures/rendered/` keep the shape of the real charts and manifests
 //! they are named after.
@@ -68,7 +69,7 @@ fn json(run: &Run) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", run.stdout, run.stderr))
 }
 
-/// `name -> result` of every gate of one Deployment.
+/// `name -> result` of every gate of one workload.
 fn results(report: &Value, deployment: &str) -> Vec<(String, String)> {
     report["deployments"]
         .as_array()
@@ -84,6 +85,153 @@ fn results(report: &Value, deployment: &str) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+// ---------------------------------------------------------------- every workload kind
+
+/// `(kind, name)` of every workload judged.
+fn workloads(report: &Value) -> Vec<(String, String)> {
+    report["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap().to_string(),
+                d["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The message of one gate of one workload.
+fn message(report: &Value, workload: &str, gate: &str) -> String {
+    report["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["name"] == workload)
+        .flat_map(|d| d["evaluations"].as_array().unwrap().iter())
+        .flat_map(|e| e["gates"].as_array().unwrap().iter())
+        .find(|g| g["name"] == gate)
+        .map(|g| g["message"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no gate {gate} on {workload}"))
+}
+
+#[test]
+fn a_statefulset_only_chart_is_judged() {
+    // bitnami redis (replication): two StatefulSets, headless Service, PDBs, no Deployment. It
+    // used to exit 2 ("no Deployment ...").
+    let run = check(&["-f", &fixture("bitnami-redis.yaml"), "-o", "json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report = json(&run);
+    assert_eq!(
+        workloads(&report),
+        [
+            ("StatefulSet".to_string(), "redis-master".to_string()),
+            ("StatefulSet".to_string(), "redis-replicas".to_string())
+        ]
+    );
+    let gates = results(&report, "redis-replicas");
+    for gate in [
+        "probes",
+        "resources",
+        "replicas",
+        "disruption-budget",
+        "pvcs",
+    ] {
+        assert!(
+            gates.contains(&(gate.into(), "Pass".into())),
+            "{gate}: {gates:?}"
+        );
+    }
+    // The baseline's replica count and PDB read the StatefulSet's own spec.replicas; the claims
+    // of its volumeClaimTemplates are created with its pods.
+    assert!(
+        message(&report, "redis-replicas", "disruption-budget")
+            .contains("(StatefulSet redis-replicas spec.replicas)"),
+        "{}",
+        message(&report, "redis-replicas", "disruption-budget")
+    );
+    assert!(
+        message(&report, "redis-replicas", "pvcs")
+            .contains("3 claim(s) from the volumeClaimTemplates of StatefulSet redis-replicas"),
+        "{}",
+        message(&report, "redis-replicas", "pvcs")
+    );
+    // The table names the kind.
+    let table = check(&[
+        "-f",
+        &fixture("bitnami-redis.yaml"),
+        "--color",
+        "never",
+        "-v",
+    ]);
+    assert!(
+        table.stdout.contains("StatefulSet cache/redis-master"),
+        "{}",
+        table.stdout
+    );
+}
+
+#[test]
+fn a_daemonset_is_judged_with_the_checks_that_apply_to_it() {
+    // prometheus-node-exporter: a DaemonSet on the host's network and PID namespaces.
+    let run = check(&["-f", &fixture("node-exporter-daemonset.yaml"), "-o", "json"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let report = json(&run);
+    assert_eq!(
+        workloads(&report),
+        [("DaemonSet".to_string(), "node-exporter".to_string())]
+    );
+    let gates = results(&report, "node-exporter");
+    assert!(
+        gates.contains(&("probes".into(), "Pass".into())),
+        "{gates:?}"
+    );
+    assert!(
+        gates.contains(&("security-context".into(), "Fail".into())),
+        "{gates:?}"
+    );
+    // One pod per node: no replica count to judge offline, not a failure.
+    assert!(
+        gates.contains(&("replicas".into(), "Skipped".into())),
+        "{gates:?}"
+    );
+    assert!(
+        message(&report, "node-exporter", "replicas").contains("one pod per eligible node"),
+        "{}",
+        message(&report, "node-exporter", "replicas")
+    );
+}
+
+#[test]
+fn kinds_limits_the_workloads_judged() {
+    let both = [
+        "-f",
+        &fixture("bitnami-contour.yaml"),
+        &fixture("bitnami-redis.yaml"),
+        "-o",
+        "json",
+    ];
+    let all = json(&check(&both));
+    let kinds: Vec<String> = workloads(&all).into_iter().map(|(k, _)| k).collect();
+    assert!(kinds.contains(&"Deployment".to_string()), "{kinds:?}");
+    assert!(kinds.contains(&"StatefulSet".to_string()), "{kinds:?}");
+
+    let mut only = both.to_vec();
+    only.extend(["--kinds", "sts"]);
+    let sts = json(&check(&only));
+    assert!(
+        workloads(&sts).iter().all(|(k, _)| k == "StatefulSet"),
+        "{:?}",
+        workloads(&sts)
+    );
+    assert_eq!(workloads(&sts).len(), 2);
+
+    let bad = check(&["-f", &fixture("bitnami-redis.yaml"), "--kinds", "pod"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("not a workload kind"), "{}", bad.stderr);
 }
 
 // ---------------------------------------------------------------- parsing as kubectl does
@@ -438,7 +586,7 @@ fn compact_prints_one_line_per_finding() {
         "{}",
         run.stdout
     );
-    assert!(lines.last().unwrap().starts_with("gonogo: 1 Deployment(s)"));
+    assert!(lines.last().unwrap().starts_with("gonogo: 1 workload(s)"));
     assert!(lines.last().unwrap().ends_with("exit 1"));
     assert!(!run.stdout.contains("PASS"));
     let bad = check(&["-f", &fixture("one-bad-document.yaml"), "-o", "compact"]);

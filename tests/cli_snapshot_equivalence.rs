@@ -53,18 +53,18 @@ fn compare(label: &str, set: &ManifestSet, now: jiff::Timestamp) -> (usize, Vec<
             namespaced: &ns.checklists,
             cluster: &set.cluster_checklists,
         };
-        for (deployment, _) in &ns.deployments {
-            let name = deployment.metadata.name.clone().unwrap_or_default();
+        for (workload, _) in &ns.workloads {
+            let name = workload.name().to_string();
             for source in [Source::Cluster, Source::Manifests] {
-                let mut filtered = set.snapshot_for(ns_name, deployment, now, &assumed);
-                let mut full = set.full_snapshot_for(ns_name, deployment, now, &assumed);
+                let mut filtered = set.snapshot_for(ns_name, workload, now, &assumed);
+                let mut full = set.full_snapshot_for(ns_name, workload, now, &assumed);
                 filtered.source = source;
                 full.source = source;
                 differences.extend(missing_related(label, &name, &filtered, &full));
                 for (readiness, _) in ns
                     .readiness
                     .iter()
-                    .filter(|(r, _)| r.spec.target_ref.name == name)
+                    .filter(|(r, _)| workload.is(r.spec.target_ref.kind(), &r.spec.target_ref.name))
                 {
                     compared += 1;
                     let a = evaluate(readiness, checklists, &filtered);
@@ -76,7 +76,7 @@ fn compare(label: &str, set: &ManifestSet, now: jiff::Timestamp) -> (usize, Vec<
                 // The baseline, as `gonogo check` applies it to a Deployment without readiness.
                 let mut extra = baseline_mentions.clone();
                 extra.readiness.insert(name.clone());
-                let mut filtered = set.snapshot_with(ns_name, deployment, now, &assumed, &extra);
+                let mut filtered = set.snapshot_with(ns_name, workload, now, &assumed, &extra);
                 filtered.source = source;
                 let mut readiness = gonogo::api::DeploymentReadiness::new(
                     &name,
@@ -174,14 +174,9 @@ fn missing_related(
     full: &gonogo::engine::Snapshot,
 ) -> Vec<String> {
     use gonogo::engine::pod::{map_selector_matches, selector_matches};
-    let deployment = full.deployment.as_deref().unwrap();
-    let labels = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.metadata.as_ref())
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default();
-    let template = serde_json::to_string(&deployment.spec).unwrap();
+    let workload = full.workload.as_ref().unwrap();
+    let labels = workload.pod_labels().cloned().unwrap_or_default();
+    let template = serde_json::to_string(&workload.to_value()["spec"]).unwrap();
     let names = |objects: Vec<Option<String>>| -> BTreeSet<String> {
         objects.into_iter().flatten().collect()
     };
@@ -262,7 +257,7 @@ fn missing_related(
     expect(
         "HorizontalPodAutoscaler",
         names(
-            gonogo::engine::pod::hpa_for(full, name)
+            gonogo::engine::pod::hpa_for(full, workload)
                 .map(|h| h.metadata.name.clone())
                 .into_iter()
                 .collect(),

@@ -12,6 +12,7 @@ pub use checklist::{
 pub use readiness::{
     ChecklistKind, ChecklistRef, DeploymentReadiness, DeploymentReadinessSpec,
     DeploymentReadinessStatus, Enforcement, GateOutcome, GateStatus, Summary, TargetRef, Waiver,
+    WorkloadKind,
 };
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

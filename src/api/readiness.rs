@@ -19,6 +19,7 @@ use super::checklist::{Item, Phase, Severity};
     derive = "PartialEq",
     derive = "Default",
     doc = "Go/no-go gates for one Deployment, from production-readiness checklists.",
+    printcolumn = r#"{"name":"KIND","type":"string","jsonPath":".spec.targetRef.kind"}"#,
     printcolumn = r#"{"name":"TARGET","type":"string","jsonPath":".spec.targetRef.name"}"#,
     printcolumn = r#"{"name":"GATES","type":"string","jsonPath":".status.summary.passing","description":"Gates passed (or waived) of the total"}"#,
     printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
@@ -72,18 +73,75 @@ impl DeploymentReadiness {
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[x_kube(validation = Rule::new("!has(self.kind) || self.kind == 'Deployment'").message("only Deployments can be targeted"))]
 #[serde(rename_all = "camelCase")]
 pub struct TargetRef {
-    /// Name of the Deployment.
+    /// Name of the workload.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
-    /// Always `Deployment`; accepted for symmetry with other target references.
+    /// The workload's kind: `Deployment` (the default), `StatefulSet` or `DaemonSet`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    #[schemars(extend("default" = "Deployment"))]
+    pub kind: Option<WorkloadKind>,
+    /// `apps/v1`, the only version of the three kinds (may be left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["apps/v1"]))]
+    pub api_version: Option<String>,
     /// Must be empty or this object's own namespace: cross-namespace targets are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+}
+
+impl TargetRef {
+    /// The target's kind (`Deployment` when unset).
+    pub fn kind(&self) -> WorkloadKind {
+        self.kind.unwrap_or_default()
+    }
+}
+
+/// The kinds of workload a DeploymentReadiness can target: those with a pod template whose
+/// rollout gonogo can hold.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    JsonSchema,
+)]
+pub enum WorkloadKind {
+    #[default]
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+}
+
+impl WorkloadKind {
+    pub const ALL: [WorkloadKind; 3] = [Self::Deployment, Self::StatefulSet, Self::DaemonSet];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deployment => "Deployment",
+            Self::StatefulSet => "StatefulSet",
+            Self::DaemonSet => "DaemonSet",
+        }
+    }
+
+    /// The kind named `kind` (as written in `kind:`), if it is a workload kind.
+    pub fn from_kind(kind: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+}
+
+impl std::fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]

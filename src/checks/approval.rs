@@ -81,12 +81,12 @@ impl Check for Approval {
                 "approvals are recorded in the cluster (gonogo approve)".into(),
             );
         }
-        let name = cx.deployment_name();
+        let w = cx.workload;
         let revision = if self.bind_to == "Template" {
-            match cx.deployment.spec.as_ref() {
-                Some(spec) => Revision::Template(template_hash(&spec.template)),
+            match w.template() {
+                Some(template) => Revision::Template(template_hash(template)),
                 None => {
-                    return Outcome::Unknown(format!("Deployment {name} has no spec.template yet"));
+                    return Outcome::Unknown(format!("{w} has no spec.template yet"));
                 }
             }
         } else {
@@ -117,7 +117,7 @@ impl Check for Approval {
                 Revision::Template(current) => match spec.revision.template.as_deref() {
                     Some(t) if t == current => None,
                     Some(t) => Some(format!(
-                        "was for pod template {}, the template of Deployment {name} is now {}",
+                        "was for pod template {}, the template of {w} is now {}",
                         short(t),
                         short(current)
                     )),
@@ -244,7 +244,7 @@ mod tests {
         let labels = BTreeMap::new();
         let cx = Context {
             snapshot: &s,
-            deployment: &d,
+            workload: &crate::engine::Workload::from(d.clone()),
             pod: &pod,
             pod_labels: &labels,
             readiness: "api",

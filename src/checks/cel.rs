@@ -8,9 +8,10 @@ use kube_cel::{KubeCelExt, cel};
 use serde::{Deserialize, Serialize};
 
 use super::{Check, Context};
-use crate::engine::{Outcome, pod, related};
+use crate::engine::{Outcome, Workload, pod, related};
 
-/// Parameters of the `cel` check: a CEL expression that must be true. Variables: `deployment`,
+/// Parameters of the `cel` check: a CEL expression that must be true. Variables: `workload` (the
+/// Deployment, StatefulSet or DaemonSet judged; also named `deployment`),
 /// `hpa` (the HorizontalPodAutoscaler scaling it, or null), `pdbs`, `services`,
 /// `networkPolicies`, `pvcs`, `secrets`, `configMaps`, `jobs` and `cronJobs` (every one in the
 /// namespace; Secrets and ConfigMaps as `{metadata: {name, labels}, type, keys}`, never
@@ -33,7 +34,16 @@ mod cost;
 /// The variables an expression may use besides the lists of related objects
 /// (`related::cel_lists`: `pdbs`, `secrets`, ...).
 /// `object` is the object a `resource` gate's expression judges.
-const VARIABLES: [&str; 5] = ["deployment", "hpa", "namespace", "now", "object"];
+/// `deployment` and `workload` are the same object, the workload judged (`deployment` from the
+/// time only Deployments were judged).
+const VARIABLES: [&str; 6] = [
+    "deployment",
+    "workload",
+    "hpa",
+    "namespace",
+    "now",
+    "object",
+];
 
 impl Check for Cel {
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
@@ -258,8 +268,13 @@ fn variables(
     let mut out = Vec::with_capacity(names.len());
     for &name in names {
         let value = match name {
-            "deployment" => cel::to_value(visible(cx.deployment)),
-            "hpa" => cel::to_value(pod::hpa_for(snapshot, cx.deployment_name()).map(visible)),
+            // Typed, as every object here: through JSON, numbers would become CEL `uint`s.
+            "deployment" | "workload" => match cx.workload {
+                Workload::Deployment(d) => cel::to_value(visible(d.as_ref())),
+                Workload::StatefulSet(s) => cel::to_value(visible(s.as_ref())),
+                Workload::DaemonSet(d) => cel::to_value(visible(d.as_ref())),
+            },
+            "hpa" => cel::to_value(pod::hpa_for(snapshot, cx.workload).map(visible)),
             "namespace" => cel::to_value(&snapshot.namespace),
             "now" => Ok(cel::Value::String(Arc::new(snapshot.now.to_string()))),
             list => match related::cel_list(snapshot, list) {
@@ -363,7 +378,7 @@ mod tests {
         let labels = BTreeMap::new();
         let cx = Context {
             snapshot: &s,
-            deployment: &d,
+            workload: &crate::engine::Workload::from(d.clone()),
             pod: &pod,
             pod_labels: &labels,
             readiness: "api",
@@ -400,7 +415,7 @@ mod tests {
         let labels = BTreeMap::new();
         let cx = Context {
             snapshot: &s,
-            deployment: &d,
+            workload: &crate::engine::Workload::from(d.clone()),
             pod: &pod,
             pod_labels: &labels,
             readiness: "api",
@@ -480,7 +495,7 @@ mod tests {
         let labels = BTreeMap::new();
         let cx = Context {
             snapshot: &s,
-            deployment: &d,
+            workload: &crate::engine::Workload::from(d.clone()),
             pod: &pod,
             pod_labels: &labels,
             readiness: "api",

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, MetricSpec};
 
 use super::{Check, Context};
-use crate::engine::{Finding, Outcome, Source};
+use crate::engine::{Finding, Outcome, Source, WorkloadKind};
 
 /// Parameters of the `hpa` check: an HPA whose scaleTargetRef is the Deployment.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -27,19 +27,24 @@ pub struct Hpa {
 
 impl Check for Hpa {
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
-        let deployment = cx.deployment_name();
+        let w = cx.workload;
+        if w.kind() == WorkloadKind::DaemonSet {
+            return Outcome::Skipped(format!(
+                "{w}: not applicable, a DaemonSet runs one pod per eligible node and no HorizontalPodAutoscaler can scale it"
+            ));
+        }
         let hpas: Vec<&HorizontalPodAutoscaler> =
             cx.snapshot.hpas.iter().map(|h| h.as_ref()).collect();
         let targeting: Vec<&HorizontalPodAutoscaler> = hpas
             .iter()
             .copied()
-            .filter(|h| targets(h, deployment))
+            .filter(|h| targets(h, w.kind(), w.name()))
             .collect();
         match targeting.as_slice() {
-            [] => missing(cx, deployment, &hpas),
-            [hpa] => self.judge(hpa, deployment, cx.snapshot.source),
+            [] => missing(cx, &hpas),
+            [hpa] => self.judge(hpa, cx.snapshot.source),
             many => Outcome::fail(format!(
-                "HorizontalPodAutoscalers {} all target Deployment {deployment}; they would fight over its replica count",
+                "HorizontalPodAutoscalers {} all target {w}; they would fight over its replica count",
                 many.iter()
                     .map(|h| name_of(h))
                     .collect::<Vec<_>>()
@@ -55,20 +60,22 @@ fn name_of(hpa: &HorizontalPodAutoscaler) -> &str {
     hpa.metadata.name.as_deref().unwrap_or_default()
 }
 
-/// No HPA targets the Deployment: missing on a cluster; offline it may be applied elsewhere.
-fn missing(cx: &Context<'_>, deployment: &str, hpas: &[&HorizontalPodAutoscaler]) -> Outcome {
-    // HPAs that name the Deployment but miss on kind or apiVersion are likely typos: say so.
+/// No HPA targets the workload: missing on a cluster; offline it may be applied elsewhere.
+fn missing(cx: &Context<'_>, hpas: &[&HorizontalPodAutoscaler]) -> Outcome {
+    let w = cx.workload;
+    // HPAs that name the workload but miss on kind or apiVersion are likely typos: say so.
     let near: Vec<String> = hpas
         .iter()
         .filter_map(|h| {
             let r = &h.spec.as_ref()?.scale_target_ref;
-            (r.name == deployment).then(|| {
+            (r.name == w.name()).then(|| {
                 format!(
-                    "HorizontalPodAutoscaler {} targets {} {} with apiVersion {}, not apps/v1 Deployment",
+                    "HorizontalPodAutoscaler {} targets {} {} with apiVersion {}, not apps/v1 {}",
                     name_of(h),
                     r.kind,
                     r.name,
-                    r.api_version.as_deref().unwrap_or("unset")
+                    r.api_version.as_deref().unwrap_or("unset"),
+                    w.kind()
                 )
             })
         })
@@ -79,18 +86,16 @@ fn missing(cx: &Context<'_>, deployment: &str, hpas: &[&HorizontalPodAutoscaler]
         format!(" ({})", near.join("; "))
     };
     match cx.snapshot.source {
-        Source::Cluster => Outcome::fail(format!(
-            "no HorizontalPodAutoscaler targets Deployment {deployment}{near}"
-        )),
+        Source::Cluster => Outcome::fail(format!("no HorizontalPodAutoscaler targets {w}{near}")),
         Source::Manifests => Outcome::Unknown(format!(
-            "no HorizontalPodAutoscaler in the manifest set targets Deployment {deployment}{near}; \
+            "no HorizontalPodAutoscaler in the manifest set targets {w}{near}; \
              include it in the manifests (autoscaling/v2 and v1 HorizontalPodAutoscalers are read)"
         )),
     }
 }
 
 impl Hpa {
-    fn judge(&self, hpa: &HorizontalPodAutoscaler, deployment: &str, source: Source) -> Outcome {
+    fn judge(&self, hpa: &HorizontalPodAutoscaler, source: Source) -> Outcome {
         let name = name_of(hpa);
         let Some(spec) = hpa.spec.as_ref() else {
             return Outcome::fail(format!("HorizontalPodAutoscaler {name} has no spec"));
@@ -184,8 +189,8 @@ impl Hpa {
             findings,
             Vec::new(),
             format!(
-                "HorizontalPodAutoscaler {name} scales Deployment {deployment} from {min} to {} replicas{on}{note}",
-                spec.max_replicas
+                "HorizontalPodAutoscaler {name} scales {} {} from {min} to {} replicas{on}{note}",
+                spec.scale_target_ref.kind, spec.scale_target_ref.name, spec.max_replicas
             ),
         )
     }
@@ -238,7 +243,7 @@ mod tests {
         let labels = Default::default();
         check.evaluate(&Context {
             snapshot: &snapshot,
-            deployment: &deployment,
+            workload: &crate::engine::Workload::from(deployment.clone()),
             pod: &pod,
             pod_labels: &labels,
             readiness: "api",

@@ -420,7 +420,7 @@ mod tests {
         let labels = BTreeMap::new();
         let cx = Context {
             snapshot: &s,
-            deployment: &d,
+            workload: &crate::engine::Workload::from(d.clone()),
             pod: &pod,
             pod_labels: &labels,
             readiness: "api",

@@ -96,7 +96,8 @@ impl Check for Job {
             jobs.retain(|j| job_images(j).iter().any(|i| images.contains(i)));
             if jobs.is_empty() {
                 return Outcome::fail(format!(
-                    "{what}: {all} found, none ran the Deployment's current image{} {} (a Job of an earlier release does not count; run the one of this release)",
+                    "{what}: {all} found, none ran the {}'s current image{} {} (a Job of an earlier release does not count; run the one of this release)",
+                    cx.workload.kind(),
                     if images.len() == 1 { "" } else { "s" },
                     images.join(", ")
                 ));
@@ -232,7 +233,7 @@ fn fail_or_unknown(cx: &Context<'_>, message: String) -> Outcome {
 }
 
 fn with_target(name: &str, cx: &Context<'_>) -> String {
-    name.replace("{{ .target }}", cx.deployment_name())
+    name.replace("{{ .target }}", cx.workload_name())
 }
 
 fn current_images(cx: &Context<'_>) -> Vec<String> {

@@ -1,17 +1,16 @@
 //! The check catalog: one file per check kind, one ordered registry.
 //!
 //! Each kind is a parameter type (part of the API schema) implementing [`Check`]: a pure
-//! function from a [`Context`] (the Deployment and the snapshot around it) to an [`Outcome`].
+//! function from a [`Context`] (the workload and the snapshot around it) to an [`Outcome`].
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodSpec;
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{Phase, Severity};
-use crate::engine::{Outcome, Snapshot};
+use crate::engine::{Outcome, Snapshot, Workload};
 
 pub mod approval;
 pub mod cel;
@@ -53,8 +52,9 @@ pub trait Check {
 /// Everything a check may look at for one gate.
 pub struct Context<'a> {
     pub snapshot: &'a Snapshot,
-    pub deployment: &'a Deployment,
-    /// The pod template's spec (an empty default when the Deployment has none).
+    /// The workload judged: a Deployment, StatefulSet or DaemonSet.
+    pub workload: &'a Workload,
+    /// The pod template's spec (an empty default when the workload has none).
     pub pod: &'a PodSpec,
     /// The pod template's labels.
     pub pod_labels: &'a BTreeMap<String, String>,
@@ -67,8 +67,8 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    pub fn deployment_name(&self) -> &str {
-        self.deployment.metadata.name.as_deref().unwrap_or_default()
+    pub fn workload_name(&self) -> &str {
+        self.workload.name()
     }
 
     /// Whether the item comes from a ClusterReadinessChecklist (reported as `cluster/NAME`; a

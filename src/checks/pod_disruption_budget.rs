@@ -78,7 +78,7 @@ impl PodDisruptionBudget {
     /// Judge the one PDB that selects the pods against the Deployment's low replica count.
     fn judge(&self, pdb: &Pdb, cx: &Context<'_>) -> Outcome {
         let name = pdb.metadata.name.as_deref().unwrap_or_default();
-        let (replicas, source) = pod::baseline_replicas(cx.snapshot, cx.deployment);
+        let (replicas, source) = pod::baseline_replicas(cx.snapshot, cx.workload);
         let Some(spec) = pdb.spec.as_ref() else {
             return Outcome::fail(format!("PodDisruptionBudget {name}: no spec"));
         };

@@ -3,7 +3,7 @@ use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Check, Context};
-use crate::engine::{Finding, Outcome, Snapshot};
+use crate::engine::{Finding, Outcome, Snapshot, pod};
 
 /// Parameters of the `pvcsBound` check: every claim the template mounts (and `claims`) exists
 /// and is Bound. A Pending claim whose StorageClass binds WaitForFirstConsumer passes PreRollout:
@@ -52,13 +52,16 @@ impl Check for PvcsBound {
         for name in &self.claims {
             add(&mut claims, name, "required by the checklist".into());
         }
+        // A StatefulSet's claims from its volumeClaimTemplates: the StatefulSet controller
+        // creates each with its pod, so a missing one is waited for, not a failure.
+        let from_templates = pod::claims_of_templates(cx.workload);
         let ephemeral_note = (!ephemeral.is_empty()).then(|| {
             format!(
                 "ephemeral volume(s) {} get a claim per pod, not checked",
                 ephemeral.join(", ")
             )
         });
-        if claims.is_empty() && self.require_any {
+        if claims.is_empty() && from_templates.is_empty() && self.require_any {
             let ephemeral = ephemeral_note
                 .map(|n| format!(" ({n})"))
                 .unwrap_or_default();
@@ -66,7 +69,7 @@ impl Check for PvcsBound {
                 "requireAny: the pod template mounts no PersistentVolumeClaim{ephemeral} and the checklist names none"
             ));
         }
-        if claims.is_empty() {
+        if claims.is_empty() && from_templates.is_empty() {
             let mut message = "the pod template mounts no PersistentVolumeClaims".to_string();
             if let Some(note) = ephemeral_note {
                 message = format!("{message}; {note}");
@@ -86,6 +89,36 @@ impl Check for PvcsBound {
                 Verdict::Fail(message) => findings.push(Finding::new(message)),
                 Verdict::Unknown(message) => unknown.push(message),
             }
+        }
+        let mut pending_pods = Vec::new();
+        for name in &from_templates {
+            let used = format!("volumeClaimTemplates of {}", cx.workload);
+            if cx.snapshot.is_offline() {
+                continue;
+            }
+            if cx.snapshot.pvc(name).is_none() {
+                pending_pods.push(name.as_str());
+                continue;
+            }
+            match claim_verdict(cx.snapshot, name, &used) {
+                Verdict::Bound => bound.push(name.as_str()),
+                Verdict::Waiting(note) => notes.push(note),
+                Verdict::Fail(message) => findings.push(Finding::new(message)),
+                Verdict::Unknown(message) => unknown.push(message),
+            }
+        }
+        if cx.snapshot.is_offline() && !from_templates.is_empty() {
+            notes.push(format!(
+                "{} claim(s) from the volumeClaimTemplates of {} are created with its pods, not checked offline",
+                from_templates.len(),
+                cx.workload
+            ));
+        }
+        if !pending_pods.is_empty() {
+            notes.push(format!(
+                "PVC {} not created yet (the StatefulSet controller creates each with its pod)",
+                pending_pods.join(", ")
+            ));
         }
         let mut pass = Vec::new();
         if !bound.is_empty() {

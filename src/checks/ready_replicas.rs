@@ -10,8 +10,9 @@ use crate::engine::{Outcome, pod};
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct ReadyReplicas {
-    /// Ready replicas required; default the baseline replica count: the HPA's minReplicas when
-    /// one scales the Deployment, otherwise spec.replicas (default 1).
+    /// Ready pods required; default the baseline replica count: the HPA's minReplicas when
+    /// one scales the workload, otherwise spec.replicas (default 1); for a DaemonSet, the nodes
+    /// that should run it (status.desiredNumberScheduled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub min: Option<i32>,
@@ -26,23 +27,19 @@ impl Check for ReadyReplicas {
         if cx.snapshot.is_offline() {
             return Outcome::Skipped("runtime gate: judged on the live cluster".into());
         }
-        let name = cx.deployment_name();
+        let w = cx.workload;
         let (min, source) = match self.min {
             Some(min) => (min, "readyReplicas.min".to_string()),
-            None => pod::baseline_replicas(cx.snapshot, cx.deployment),
+            None => pod::baseline_replicas(cx.snapshot, w),
         };
-        let Some(status) = cx.deployment.status.as_ref() else {
-            return Outcome::Unknown(format!("Deployment {name}: no status reported yet"));
+        let Some(progress) = w.progress() else {
+            return Outcome::Unknown(format!("{w}: no status reported yet"));
         };
-        let ready = status.ready_replicas.unwrap_or(0);
+        let (ready, field) = (progress.ready, progress.ready_field);
         if ready >= min {
-            Outcome::Pass(format!(
-                "Deployment {name}: {ready} ready replica(s), needs {min} ({source})"
-            ))
+            Outcome::Pass(format!("{w}: {ready} ready pod(s), needs {min} ({source})"))
         } else {
-            Outcome::fail(format!(
-                "Deployment {name}: status.readyReplicas {ready} < {min} ({source})"
-            ))
+            Outcome::fail(format!("{w}: {field} {ready} < {min} ({source})"))
         }
     }
 }
@@ -79,7 +76,7 @@ mod tests {
         let labels = BTreeMap::new();
         let cx = Context {
             snapshot: &s,
-            deployment: &d,
+            workload: &crate::engine::Workload::from(d.clone()),
             pod: &pod,
             pod_labels: &labels,
             readiness: "api",

@@ -5,7 +5,8 @@ use super::{Check, Context};
 use crate::engine::{Outcome, pod};
 
 /// Parameters of the `replicas` check: the low point of the replica count (spec.replicas, or the
-/// HPA's minReplicas when an HPA scales the Deployment).
+/// HPA's minReplicas when an HPA scales the workload; for a DaemonSet, the nodes it should run
+/// on, judged on the live cluster).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 #[x_kube(validation = kube::core::Rule::new("!has(self.max) || self.min <= self.max").message("min must not exceed max"))]
@@ -20,19 +21,22 @@ pub struct Replicas {
 
 impl Check for Replicas {
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
-        let name = cx.deployment_name();
-        let spec_replicas = cx.deployment.spec.as_ref().and_then(|s| s.replicas);
-        let hpa = pod::hpa_for(cx.snapshot, name);
+        let w = cx.workload;
+        let Ok(spec_replicas) = w.spec_replicas() else {
+            return daemon_set_nodes(self, cx);
+        };
+        let hpa = pod::hpa_for(cx.snapshot, w);
         if let Some(hpa) = hpa
             && spec_replicas == Some(0)
         {
-            // The HPA controller leaves a Deployment scaled to zero alone (ScalingDisabled).
+            // The HPA controller leaves a workload scaled to zero alone (ScalingDisabled).
             let hpa_name = hpa.metadata.name.as_deref().unwrap_or_default();
             return Outcome::fail(format!(
-                "Deployment {name} spec.replicas is 0: HorizontalPodAutoscaler {hpa_name} does not scale a Deployment at zero replicas"
+                "{w} spec.replicas is 0: HorizontalPodAutoscaler {hpa_name} does not scale a {} at zero replicas",
+                w.kind()
             ));
         }
-        let (count, source) = pod::baseline_replicas(cx.snapshot, cx.deployment);
+        let (count, source) = pod::baseline_replicas(cx.snapshot, w);
         let defaulted = match hpa {
             Some(h) => h.spec.as_ref().is_none_or(|s| s.min_replicas.is_none()),
             None => spec_replicas.is_none(),
@@ -58,6 +62,31 @@ impl Check for Replicas {
     }
 }
 
+/// A DaemonSet runs one pod per eligible node: the count is the nodes it should run on, known
+/// only on the cluster.
+fn daemon_set_nodes(check: &Replicas, cx: &Context<'_>) -> Outcome {
+    let w = cx.workload;
+    if cx.snapshot.is_offline() {
+        return Outcome::Skipped(format!(
+            "{w} runs one pod per eligible node: its count is judged on the live cluster"
+        ));
+    }
+    let (count, source) = pod::baseline_replicas(cx.snapshot, w);
+    let within = count >= check.min && check.max.is_none_or(|max| count <= max);
+    let bounds = match check.max {
+        Some(max) => format!("{}..{max}", check.min),
+        None => format!("at least {}", check.min),
+    };
+    let message = format!("{source} is {count}, wanted {bounds}");
+    if within {
+        Outcome::Pass(message)
+    } else {
+        Outcome::fail(format!(
+            "{message} (a DaemonSet's count follows its node selector, affinity and tolerations)"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -78,7 +107,7 @@ mod tests {
         let labels = Default::default();
         check.evaluate(&Context {
             snapshot: &snapshot,
-            deployment: &deployment,
+            workload: &crate::engine::Workload::from(deployment.clone()),
             pod: &pod,
             pod_labels: &labels,
             readiness: "api",

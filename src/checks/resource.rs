@@ -99,7 +99,7 @@ impl Check for Resource {
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
         let kind = &self.kind;
         let snapshot = cx.snapshot;
-        let name = self.name_for(cx.deployment_name());
+        let name = self.name_for(cx.workload_name());
         let (cluster_scoped, objects) = match snapshot.resources.get(&self.resource_kind()) {
             Some(Resources::Objects {
                 cluster_scoped,

@@ -3,10 +3,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{Check, Context};
 use crate::api::Phase;
-use crate::engine::{Finding, Outcome};
+use crate::engine::{Finding, Outcome, Workload};
 
-/// Parameters of the `rollout` check (PostRollout): the Deployment controller has observed the
-/// current generation and every replica is updated and available.
+/// Parameters of the `rollout` check (PostRollout): the workload's controller has observed the
+/// current generation and every pod is updated and available (for a StatefulSet, every pod above
+/// its partition; for a DaemonSet, one on every node that should run it).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
@@ -24,31 +25,34 @@ impl Check for Rollout {
         if cx.snapshot.is_offline() {
             return Outcome::Skipped("runtime gate: judged on the live cluster".into());
         }
-        let name = cx.deployment_name();
-        let Some(status) = cx.deployment.status.as_ref() else {
-            return Outcome::Unknown(format!("Deployment {name}: no status reported yet"));
+        let w = cx.workload;
+        let Some(p) = w.progress() else {
+            return Outcome::Unknown(format!("{w}: no status reported yet"));
         };
-        let spec = cx.deployment.spec.as_ref();
         let mut findings = Vec::new();
 
-        if spec.and_then(|s| s.paused) == Some(true) {
-            // gonogo itself pauses a Deployment while a required PreRollout gate fails; the
+        if let Some(off) = w.rollout_switched_off() {
+            // gonogo itself holds a rollout while a required PreRollout gate fails; the
             // rollout is then genuinely not complete, so this gate fails too.
             findings.push(Finding::new(format!(
-                "Deployment {name}: spec.paused is true (rollout held, by hand or by gonogo while a required PreRollout gate fails)"
+                "{w}: {off} (rollout held, by hand or by gonogo while a required PreRollout gate fails)"
             )));
         }
-        let generation = cx.deployment.metadata.generation.unwrap_or(0);
-        let observed = status.observed_generation.unwrap_or(0);
+        let (generation, observed) = (p.generation, p.observed_generation);
         if observed < generation {
             findings.push(Finding::new(format!(
-                "Deployment {name}: status.observedGeneration {observed} < metadata.generation {generation} (the Deployment controller has not acted on the latest spec yet)"
+                "{w}: status.observedGeneration {observed} < metadata.generation {generation} (the {} controller has not acted on the latest spec yet)",
+                w.kind()
             )));
         }
-        if let Some(c) =
-            status.conditions.iter().flatten().find(|c| {
-                c.type_ == "Progressing" && c.reason.as_deref() == Some(DEADLINE_EXCEEDED)
-            })
+        if let Workload::Deployment(d) = w
+            && let Some(c) = d
+                .status
+                .iter()
+                .flat_map(|s| s.conditions.iter().flatten())
+                .find(|c| {
+                    c.type_ == "Progressing" && c.reason.as_deref() == Some(DEADLINE_EXCEEDED)
+                })
         {
             let detail = c
                 .message
@@ -56,36 +60,50 @@ impl Check for Rollout {
                 .map(|m| format!(": {m}"))
                 .unwrap_or_default();
             findings.push(Finding::new(format!(
-                "Deployment {name}: condition Progressing is {} with reason {DEADLINE_EXCEEDED} (the rollout exceeded spec.progressDeadlineSeconds){detail}",
+                "{w}: condition Progressing is {} with reason {DEADLINE_EXCEEDED} (the rollout exceeded spec.progressDeadlineSeconds){detail}",
                 c.status
             )));
         }
-        // The same three comparisons `kubectl rollout status` makes.
-        let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
-        let replicas = status.replicas.unwrap_or(0);
-        let updated = status.updated_replicas.unwrap_or(0);
-        let available = status.available_replicas.unwrap_or(0);
-        if updated < desired {
+        // The comparisons `kubectl rollout status` makes, in the kind's own fields. Pods a
+        // StatefulSet's partition keeps on the old revision are not waited for.
+        let desired = p.desired;
+        let to_update = desired - p.partitioned;
+        let (updated, available) = (p.updated, p.available);
+        if updated < to_update {
+            let partition = if p.partitioned > 0 {
+                format!(" less partition {}", p.partitioned)
+            } else {
+                String::new()
+            };
             findings.push(Finding::new(format!(
-                "Deployment {name}: status.updatedReplicas {updated} of spec.replicas {desired} (pods of the new revision still starting)"
+                "{w}: {} {updated} of {} {desired}{partition} (pods of the new revision still starting)",
+                p.updated_field, p.desired_field
             )));
         }
-        if replicas > updated {
+        if matches!(w, Workload::Deployment(_)) && p.current > updated {
             findings.push(Finding::new(format!(
-                "Deployment {name}: status.replicas {replicas} > status.updatedReplicas {updated} ({} old replica(s) pending termination)",
-                replicas - updated
+                "{w}: {} {} > {} {updated} ({} old replica(s) pending termination)",
+                p.current_field,
+                p.current,
+                p.updated_field,
+                p.current - updated
             )));
         }
-        if available < updated {
+        let (wanted, of) = match w {
+            Workload::Deployment(_) => (updated, "updated replicas"),
+            _ => (desired, "pods wanted"),
+        };
+        if available < wanted {
             findings.push(Finding::new(format!(
-                "Deployment {name}: status.availableReplicas {available} of {updated} updated replicas"
+                "{w}: {} {available} of {wanted} {of}",
+                p.available_field
             )));
         }
         Outcome::from_findings(
             findings,
             Vec::new(),
             format!(
-                "Deployment {name}: rollout of generation {generation} complete, {available}/{desired} replicas updated and available"
+                "{w}: rollout of generation {generation} complete, {available}/{desired} pods updated and available"
             ),
         )
     }
@@ -102,12 +120,13 @@ mod tests {
 
     fn judge(deployment: serde_json::Value, source: Source) -> Outcome {
         let d: Deployment = serde_json::from_value(deployment).unwrap();
+        let d = Workload::from(d);
         let s = Snapshot::new("default", "2026-06-01T00:00:00Z".parse().unwrap(), source);
         let pod = PodSpec::default();
         let labels = BTreeMap::new();
         let cx = Context {
             snapshot: &s,
-            deployment: &d,
+            workload: &d,
             pod: &pod,
             pod_labels: &labels,
             readiness: "api",

@@ -16,7 +16,8 @@ use crate::engine::{Finding, Outcome, Snapshot, pod};
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Service {
-    /// A specific Service; by default any Service that selects the pods.
+    /// A specific Service; by default a StatefulSet's governing Service (spec.serviceName),
+    /// otherwise any Service that selects the pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Require at least this many ready endpoints (live only). 0 = do not look at endpoints.
@@ -40,7 +41,9 @@ impl Check for Service {
 
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
         let snapshot = cx.snapshot;
-        let services: Vec<&K8sService> = match &self.name {
+        // A StatefulSet's own Service is the one its spec.serviceName governs it by.
+        let name = self.name.as_deref().or(cx.workload.service_name());
+        let services: Vec<&K8sService> = match name {
             Some(name) => match snapshot.service(name) {
                 None => return self.absent(cx, Some(name)),
                 Some(svc) => {

@@ -20,7 +20,7 @@ pub struct ServiceAccount {
 
 impl Check for ServiceAccount {
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
-        let deployment = cx.deployment_name();
+        let w = cx.workload;
         let pod = cx.pod;
         let set = |v: &Option<String>| v.clone().filter(|n| !n.is_empty());
         // serviceAccountName wins; the deprecated serviceAccount is its fallback.
@@ -36,11 +36,11 @@ impl Check for ServiceAccount {
         if self.disallow_default {
             if account.is_empty() {
                 findings.push(Finding::new(format!(
-                    "Deployment {deployment}: {field} is unset, so the pods run as the namespace's default ServiceAccount"
+                    "{w}: {field} is unset, so the pods run as the namespace's default ServiceAccount"
                 )));
             } else if account == "default" {
                 findings.push(Finding::new(format!(
-                    "Deployment {deployment}: {field} is default (the namespace's default ServiceAccount)"
+                    "{w}: {field} is default (the namespace's default ServiceAccount)"
                 )));
             }
         }
@@ -61,14 +61,14 @@ impl Check for ServiceAccount {
             match (pod.automount_service_account_token, account_object) {
                 (Some(false), _) => {}
                 (Some(true), _) => findings.push(Finding::new(format!(
-                    "Deployment {deployment}: spec.template.spec.automountServiceAccountToken is true"
+                    "{w}: spec.template.spec.automountServiceAccountToken is true"
                 ))),
                 (None, Some(sa)) => match sa.automount_service_account_token {
                     Some(false) => {
                         automount_from = " (set on the ServiceAccount; the pod template leaves it unset)"
                     }
                     setting => findings.push(Finding::new(format!(
-                        "Deployment {deployment}: spec.template.spec.automountServiceAccountToken is unset and ServiceAccount \
+                        "{w}: spec.template.spec.automountServiceAccountToken is unset and ServiceAccount \
                          {shown_account} {}, so the token is mounted; set automountServiceAccountToken: false on the \
                          pod template or on the ServiceAccount",
                         if setting == Some(true) {
@@ -79,7 +79,7 @@ impl Check for ServiceAccount {
                     ))),
                 },
                 (None, None) => findings.push(Finding::new(format!(
-                    "Deployment {deployment}: spec.template.spec.automountServiceAccountToken is unset, so the token is mounted unless \
+                    "{w}: spec.template.spec.automountServiceAccountToken is unset, so the token is mounted unless \
                      ServiceAccount {shown_account} sets automountServiceAccountToken: false, and {}; set it to false on the pod \
                      template (or include the ServiceAccount)",
                     match cx.snapshot.source {

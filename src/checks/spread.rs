@@ -110,8 +110,8 @@ impl Check for Spread {
             format!("found: {}", found.join("; "))
         };
         Outcome::fail(format!(
-            "Deployment {}: {what} spreads the pods ({}) over {}; {detail}",
-            cx.deployment_name(),
+            "{}: {what} spreads the pods ({}) over {}; {detail}",
+            cx.workload,
             show_labels(cx.pod_labels),
             self.topology_key
         ))

@@ -1,5 +1,5 @@
 //! Unit-test helpers shared by the checks: a snapshot from multi-document YAML (first
-//! Deployment as the target), a check evaluated against it, or against a bare pod spec.
+//! workload as the target), a check evaluated against it, or against a bare pod spec.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,14 +16,14 @@ pub fn snapshot(yaml: &str, source: Source, assumed: &[(&str, &str)]) -> Snapsho
         set.add(&doc, "default").unwrap();
     }
     let ns = set.namespaces.get("default").unwrap();
-    let deployment = ns.deployments.first().unwrap().0.clone();
+    let workload = ns.workloads.first().unwrap().0.clone();
     let assumed: BTreeSet<(String, String)> = assumed
         .iter()
         .map(|(k, n)| (k.to_string(), n.to_string()))
         .collect();
     let mut snapshot = set.snapshot_for(
         "default",
-        &deployment,
+        &workload,
         "2026-06-01T00:00:00Z".parse().unwrap(),
         &assumed,
     );
@@ -32,18 +32,14 @@ pub fn snapshot(yaml: &str, source: Source, assumed: &[(&str, &str)]) -> Snapsho
 }
 
 pub fn evaluate(check: &dyn Check, snapshot: &Snapshot) -> Outcome {
-    let deployment = snapshot.deployment.as_deref().unwrap();
-    let template = deployment.spec.as_ref().map(|s| &s.template);
+    let workload = snapshot.workload.as_ref().unwrap();
     let empty_pod = PodSpec::default();
     let empty_labels = BTreeMap::new();
     let cx = Context {
         snapshot,
-        deployment,
-        pod: template.and_then(|t| t.spec.as_ref()).unwrap_or(&empty_pod),
-        pod_labels: template
-            .and_then(|t| t.metadata.as_ref())
-            .and_then(|m| m.labels.as_ref())
-            .unwrap_or(&empty_labels),
+        workload,
+        pod: workload.pod_spec().unwrap_or(&empty_pod),
+        pod_labels: workload.pod_labels().unwrap_or(&empty_labels),
         readiness: "test",
         checklist: "inline",
         item: "item",
@@ -71,7 +67,7 @@ pub fn judge_pod(check: &dyn Check, pod_yaml: &str, labels: &[(&str, &str)]) -> 
         .collect();
     check.evaluate(&Context {
         snapshot: &snapshot,
-        deployment: &deployment,
+        workload: &deployment.into(),
         pod: &pod,
         pod_labels: &labels,
         readiness: "api",

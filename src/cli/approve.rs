@@ -497,7 +497,7 @@ spec:
             };
             let cx = Context {
                 snapshot: &snapshot,
-                deployment: &d,
+                workload: &crate::engine::Workload::from(d.clone()),
                 pod: &pod,
                 pod_labels: &labels,
                 readiness: "api",

@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use super::input::{self, InputError, InputErrors};
 use super::output::{self, Format, OutputOptions};
 use super::verdicts::{self, AppliesTo, CheckReport, FailOn, Plan, Policy};
+use crate::api::WorkloadKind;
 use crate::manifests::ManifestSet;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -51,6 +52,11 @@ pub struct CheckArgs {
     /// Do not judge Deployments that nothing else applies to with the built-in baseline checklist.
     #[arg(long)]
     pub no_baseline: bool,
+
+    /// Judge only workloads of these kinds (comma-separated: deployment, statefulset,
+    /// daemonset; kubectl's short names deploy, sts, ds too). Default: every kind.
+    #[arg(long, value_delimiter = ',', value_parser = parse_workload_kind, value_name = "KINDS")]
+    pub kinds: Vec<WorkloadKind>,
 
     /// Declare an object that exists in the cluster but not in the manifests, as KIND/NAME
     /// (secret/api-keys, configmap/settings, pvc/data, service/db; KIND/* for any name).
@@ -101,6 +107,18 @@ pub struct CheckArgs {
     /// List passing and skipped gates in the table too (by default they are counted only).
     #[arg(short = 'v', long = "show-passed")]
     pub show_passed: bool,
+}
+
+/// `--kinds` values: a workload kind as kubectl names it (any case, short names too).
+fn parse_workload_kind(value: &str) -> Result<WorkloadKind, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "deployment" | "deployments" | "deploy" => Ok(WorkloadKind::Deployment),
+        "statefulset" | "statefulsets" | "sts" => Ok(WorkloadKind::StatefulSet),
+        "daemonset" | "daemonsets" | "ds" => Ok(WorkloadKind::DaemonSet),
+        _ => Err(format!(
+            "{value:?} is not a workload kind: use deployment, statefulset or daemonset"
+        )),
+    }
 }
 
 impl CheckArgs {
@@ -328,6 +346,7 @@ pub fn load(
             fail_on_unknown: args.fail_on_unknown,
         },
         assumed,
+        kinds: args.kinds.iter().copied().collect(),
         ..Default::default()
     };
     let mut checklist_objects = flag_set.cluster_checklists.len();
@@ -378,10 +397,10 @@ pub fn load(
     if !errors.documents.is_empty() {
         return Ok((loaded(set, plan, errors), warnings));
     }
-    let deployments: usize = set
+    let judged: usize = set
         .namespaces
         .values()
-        .map(|ns| ns.deployments.len() + ns.readiness.len())
+        .map(|ns| ns.workloads.len() + ns.readiness.len())
         .sum();
     if set.objects == 0 {
         let what = if streams == 1 {
@@ -402,9 +421,9 @@ pub fn load(
             }
         });
     }
-    if deployments == 0 {
+    if judged == 0 {
         let message = format!(
-            "no Deployment or DeploymentReadiness among the {} object(s) read; nothing to check{}",
+            "no Deployment, StatefulSet, DaemonSet or DeploymentReadiness among the {} object(s) read; nothing to check{}",
             set.objects,
             if args.allow_empty {
                 ""
@@ -435,6 +454,7 @@ pub fn fuzz_one(text: &str) -> bool {
         checklists: Vec::new(),
         checklist_applies_to: AppliesTo::Unbound,
         no_baseline: false,
+        kinds: Vec::new(),
         assume_present: vec!["secret/*".into(), "configmap/settings".into()],
         namespace: "default".into(),
         output: Format::Table,

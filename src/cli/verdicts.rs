@@ -18,7 +18,9 @@ use crate::api::{
     ChecklistKind, ChecklistRef, ClusterReadinessChecklist, DeploymentReadiness,
     DeploymentReadinessSpec, GateOutcome, ReadinessChecklist, Severity, TargetRef,
 };
-use crate::engine::{Checklists, GateResult, Problem, Report, evaluate, kinds_read, resolve};
+use crate::engine::{
+    Checklists, GateResult, Problem, Report, Workload, WorkloadKind, evaluate, kinds_read, resolve,
+};
 use crate::manifests::{ManifestSet, Mentions, Origin};
 
 /// The built-in checklist for Deployments nothing else applies to.
@@ -123,12 +125,13 @@ pub struct Evaluation {
     pub report: Report,
 }
 
-/// One Deployment and every evaluation of it.
+/// One workload (Deployment, StatefulSet or DaemonSet) and every evaluation of it.
 #[derive(Clone, Debug)]
 pub struct DeploymentVerdicts {
     pub namespace: String,
+    pub kind: WorkloadKind,
     pub name: String,
-    /// `None` when a DeploymentReadiness targets a Deployment the input does not contain.
+    /// `None` when a DeploymentReadiness targets a workload the input does not contain.
     pub origin: Option<Origin>,
     pub evaluations: Vec<Evaluation>,
 }
@@ -251,9 +254,16 @@ pub struct Plan {
     pub policy: Policy,
     /// `--assume-present`, as `(Kind, name)`; a name `*` stands for any name of that kind.
     pub assumed: BTreeSet<(String, String)>,
+    /// `--kinds`: the workload kinds judged (empty: every kind).
+    pub kinds: BTreeSet<WorkloadKind>,
 }
 
 impl Plan {
+    /// Whether workloads of `kind` are judged (`--kinds`).
+    pub fn judges(&self, kind: WorkloadKind) -> bool {
+        self.kinds.is_empty() || self.kinds.contains(&kind)
+    }
+
     fn flag_checklists(&self, namespace: &str) -> Vec<Arc<ReadinessChecklist>> {
         self.checklists
             .iter()
@@ -329,42 +339,43 @@ pub fn judge_each(
             cluster: &[],
         };
 
-        let mut last_of_name: HashMap<&str, usize> = HashMap::new();
-        for (i, (d, origin)) in ns.deployments.iter().enumerate() {
-            let name = d.metadata.name.as_deref().unwrap_or_default();
-            if let Some(previous) = last_of_name.insert(name, i) {
-                let (_, first) = &ns.deployments[previous];
+        let mut last_of_name: HashMap<(WorkloadKind, &str), usize> = HashMap::new();
+        for (i, (w, origin)) in ns.workloads.iter().enumerate() {
+            if let Some(previous) = last_of_name.insert((w.kind(), w.name()), i) {
+                let (_, first) = &ns.workloads[previous];
                 warnings.push(format!(
-                    "{}:{}: Deployment {namespace}/{name} appears again (first at {}:{}); the last one is judged, as kubectl apply would leave it",
-                    origin.file, origin.line, first.file, first.line
+                    "{}:{}: {} {namespace}/{} appears again (first at {}:{}); the last one is judged, as kubectl apply would leave it",
+                    origin.file,
+                    origin.line,
+                    w.kind(),
+                    w.name(),
+                    first.file,
+                    first.line
                 ));
             }
         }
-        let mut readiness_by_target: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut readiness_by_target: BTreeMap<(WorkloadKind, &str), Vec<usize>> = BTreeMap::new();
         for (i, (r, _)) in ns.readiness.iter().enumerate() {
+            let target = &r.spec.target_ref;
             readiness_by_target
-                .entry(r.spec.target_ref.name.as_str())
+                .entry((target.kind(), target.name.as_str()))
                 .or_default()
                 .push(i);
         }
 
-        // The Deployments to judge, in input order (the last of each name).
-        let todo: Vec<usize> = (0..ns.deployments.len())
+        // The workloads to judge, in input order (the last of each kind and name), of the
+        // kinds asked for.
+        let todo: Vec<usize> = (0..ns.workloads.len())
             .filter(|&i| {
-                let name = ns.deployments[i]
-                    .0
-                    .metadata
-                    .name
-                    .as_deref()
-                    .unwrap_or_default();
-                last_of_name.get(name) == Some(&i)
+                let w = &ns.workloads[i].0;
+                plan.judges(w.kind()) && last_of_name.get(&(w.kind(), w.name())) == Some(&i)
             })
             .collect();
         let judge_one = |i: usize| -> Result<DeploymentVerdicts, String> {
-            let (deployment, origin) = &ns.deployments[i];
-            let name = deployment.metadata.name.as_deref().unwrap_or_default();
+            let (workload, origin) = &ns.workloads[i];
+            let (kind, name) = (workload.kind(), workload.name());
             let own = readiness_by_target
-                .get(name)
+                .get(&(kind, name))
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             let use_flags =
@@ -381,7 +392,7 @@ pub fn judge_each(
             if use_flags || use_baseline {
                 extra.readiness.insert(name.to_string());
             }
-            let snapshot = snapshot(set, namespace, deployment, plan, &extra);
+            let snapshot = snapshot(set, namespace, workload, plan, &extra);
 
             let mut evaluations = Vec::new();
             for &r in own {
@@ -413,7 +424,7 @@ pub fn judge_each(
                             namespace: None,
                         }),
                 );
-                let readiness = made_up(name, namespace, refs);
+                let readiness = made_up(kind, name, namespace, refs);
                 evaluations.push(Evaluation {
                     readiness: name.to_string(),
                     source: ReadinessSource::ChecklistFlag,
@@ -427,7 +438,7 @@ pub fn judge_each(
                     kind: ChecklistKind::ReadinessChecklist,
                     namespace: None,
                 }];
-                let readiness = made_up(name, namespace, refs);
+                let readiness = made_up(kind, name, namespace, refs);
                 evaluations.push(Evaluation {
                     readiness: name.to_string(),
                     source: ReadinessSource::Baseline,
@@ -437,12 +448,13 @@ pub fn judge_each(
             }
             if evaluations.is_empty() {
                 return Err(format!(
-                    "{}:{}: Deployment {namespace}/{name}: no DeploymentReadiness and no checklist applies (--no-baseline); not judged",
+                    "{}:{}: {kind} {namespace}/{name}: no DeploymentReadiness and no checklist applies (--no-baseline); not judged",
                     origin.file, origin.line
                 ));
             }
             Ok(DeploymentVerdicts {
                 namespace: namespace.clone(),
+                kind,
                 name: name.to_string(),
                 origin: Some(origin.clone()),
                 evaluations,
@@ -454,13 +466,13 @@ pub fn judge_each(
             Err(warning) => warnings.push(warning),
         });
 
-        // DeploymentReadiness objects whose Deployment is not in the input: the engine reports
+        // DeploymentReadiness objects whose workload is not in the input: the engine reports
         // TargetNotFound, which offline means "maybe elsewhere".
-        for (target, indices) in &readiness_by_target {
-            if last_of_name.contains_key(target) {
+        for (&(kind, target), indices) in &readiness_by_target {
+            if last_of_name.contains_key(&(kind, target)) || !plan.judges(kind) {
                 continue;
             }
-            let empty = Arc::new(Deployment::default());
+            let empty = Workload::from(Deployment::default());
             let snapshot = set.snapshot_with(
                 namespace,
                 &empty,
@@ -482,6 +494,7 @@ pub fn judge_each(
                 .collect();
             sink(DeploymentVerdicts {
                 namespace: namespace.clone(),
+                kind,
                 name: target.to_string(),
                 origin: None,
                 evaluations,
@@ -529,11 +542,11 @@ fn for_each_in_parallel<T: Send>(
 fn snapshot(
     set: &ManifestSet,
     namespace: &str,
-    deployment: &Arc<Deployment>,
+    workload: &Workload,
     plan: &Plan,
     extra: &Mentions,
 ) -> crate::engine::Snapshot {
-    let mut snapshot = set.snapshot_with(namespace, deployment, plan.now, &plan.assumed, extra);
+    let mut snapshot = set.snapshot_with(namespace, workload, plan.now, &plan.assumed, extra);
     let wildcard_kinds: Vec<&str> = plan
         .assumed
         .iter()
@@ -541,7 +554,7 @@ fn snapshot(
         .map(|(k, _)| k.as_str())
         .collect();
     if !wildcard_kinds.is_empty() {
-        let mut names = mentioned_names(set, namespace, deployment, extra);
+        let mut names = mentioned_names(set, namespace, workload, extra);
         // Names other objects hold: an Ingress's TLS Secret, a PVC's StorageClass, ...
         let related = [
             snapshot
@@ -582,18 +595,15 @@ fn snapshot(
 fn mentioned_names(
     set: &ManifestSet,
     namespace: &str,
-    deployment: &Arc<Deployment>,
+    workload: &Workload,
     extra: &Mentions,
 ) -> BTreeSet<String> {
     let mut names = extra.names.clone();
-    names.extend(Mentions::of(deployment.as_ref()).names);
+    names.extend(Mentions::of_value(&workload.to_value()).names);
     if let Some(ns) = set.namespaces.get(namespace) {
-        let target = deployment.metadata.name.as_deref().unwrap_or_default();
-        for (r, _) in ns
-            .readiness
-            .iter()
-            .filter(|(r, _)| r.spec.target_ref.name == target)
-        {
+        for (r, _) in ns.readiness.iter().filter(|(r, _)| {
+            r.spec.target_ref.kind() == workload.kind() && r.spec.target_ref.name == workload.name()
+        }) {
             names.extend(Mentions::of(&r.spec).names);
             let checklists = Checklists {
                 namespaced: &ns.checklists,
@@ -607,14 +617,20 @@ fn mentioned_names(
     names
 }
 
-/// A DeploymentReadiness that exists only in memory, named after its Deployment.
-fn made_up(name: &str, namespace: &str, checklists: Vec<ChecklistRef>) -> DeploymentReadiness {
+/// A DeploymentReadiness that exists only in memory, named after its workload.
+fn made_up(
+    kind: WorkloadKind,
+    name: &str,
+    namespace: &str,
+    checklists: Vec<ChecklistRef>,
+) -> DeploymentReadiness {
     let mut readiness = DeploymentReadiness::new(
         name,
         DeploymentReadinessSpec {
             target_ref: TargetRef {
                 name: name.to_string(),
-                kind: None,
+                kind: (kind != WorkloadKind::Deployment).then_some(kind),
+                api_version: None,
                 namespace: None,
             },
             checklists,
@@ -639,7 +655,7 @@ mod tests {
         for doc in crate::manifests::parse_stream("a.yaml", text).unwrap() {
             set.add(&doc, "default").unwrap();
         }
-        let d = set.namespaces["default"].deployments[0].0.clone();
+        let d = set.namespaces["default"].workloads[0].0.clone();
         let plan = Plan {
             assumed: [
                 ("Secret".to_string(), "*".to_string()),

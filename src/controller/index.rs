@@ -10,11 +10,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 
 use crate::api::DeploymentReadiness;
-use crate::engine::{Dependencies, ResourceKind};
+use crate::engine::{Dependencies, ResourceKind, WorkloadKind};
 
 #[derive(Clone, Default)]
 pub struct RelationIndex {
@@ -84,8 +85,8 @@ impl RelationIndex {
     }
 }
 
-/// DeploymentReadiness objects by the Deployment they target, kept from the watch events, so a
-/// Deployment's readiness objects are found without scanning all of them (on every Deployment
+/// DeploymentReadiness objects by the workload they target, kept from the watch events, so a
+/// workload's readiness objects are found without scanning all of them (on every workload
 /// event and every reconcile: quadratic with thousands of objects).
 #[derive(Clone, Default)]
 pub struct TargetIndex {
@@ -94,16 +95,19 @@ pub struct TargetIndex {
 
 #[derive(Default)]
 struct Targets {
-    /// (namespace, Deployment) → readiness names.
-    by_target: HashMap<(String, String), BTreeSet<String>>,
-    /// (namespace, readiness) → Deployment.
-    target_of: HashMap<(String, String), String>,
+    /// (namespace, workload) → readiness names.
+    by_target: HashMap<(String, Target), BTreeSet<String>>,
+    /// (namespace, readiness) → workload.
+    target_of: HashMap<(String, String), Target>,
     /// A relist in progress: what it has brought so far.
-    relist: Option<Vec<(String, String, String)>>,
+    relist: Option<Vec<(String, String, Target)>>,
 }
 
+/// A workload: its kind and name.
+type Target = (WorkloadKind, String);
+
 impl Targets {
-    fn insert(&mut self, namespace: String, name: String, target: String) {
+    fn insert(&mut self, namespace: String, name: String, target: Target) {
         self.remove(&namespace, &name);
         self.by_target
             .entry((namespace.clone(), target.clone()))
@@ -129,12 +133,15 @@ impl Targets {
     }
 }
 
-/// A readiness object and the Deployment it may act on (none for a refused `targetRef`).
-fn entry(readiness: &DeploymentReadiness) -> Option<(String, String, String)> {
+/// A readiness object and the workload it may act on (none for a refused `targetRef`).
+fn entry(readiness: &DeploymentReadiness) -> Option<(String, String, Target)> {
     Some((
         readiness.metadata.namespace.clone()?,
         readiness.metadata.name.clone()?,
-        readiness.target_name()?.to_string(),
+        (
+            readiness.spec.target_ref.kind(),
+            readiness.target_name()?.to_string(),
+        ),
     ))
 }
 
@@ -171,13 +178,29 @@ impl TargetIndex {
         }
     }
 
-    /// Names of the readiness objects targeting this Deployment, sorted.
-    pub fn targeting(&self, namespace: &str, deployment: &str) -> Vec<String> {
+    /// The readiness objects targeting the workload of kind `kind` with this metadata.
+    pub fn readiness_refs(
+        &self,
+        workload: &ObjectMeta,
+        kind: WorkloadKind,
+    ) -> Vec<ObjectRef<DeploymentReadiness>> {
+        let (Some(ns), Some(name)) = (workload.namespace.as_deref(), workload.name.as_deref())
+        else {
+            return Vec::new();
+        };
+        self.targeting(ns, kind, name)
+            .iter()
+            .map(|r| ObjectRef::new(r).within(ns))
+            .collect()
+    }
+
+    /// Names of the readiness objects targeting this workload, sorted.
+    pub fn targeting(&self, namespace: &str, kind: WorkloadKind, name: &str) -> Vec<String> {
         let Ok(t) = self.inner.read() else {
             return Vec::new();
         };
         t.by_target
-            .get(&(namespace.to_string(), deployment.to_string()))
+            .get(&(namespace.to_string(), (kind, name.to_string())))
             .map(|names| names.iter().cloned().collect())
             .unwrap_or_default()
     }
@@ -194,29 +217,52 @@ mod tests {
         .unwrap()
     }
 
+    const D: WorkloadKind = WorkloadKind::Deployment;
+
     #[test]
     fn target_index_follows_applies_moves_deletes_and_relists() {
         let index = TargetIndex::default();
         index.observe(&watcher::Event::Apply(dr("b", "api")));
         index.observe(&watcher::Event::Apply(dr("a", "api")));
         index.observe(&watcher::Event::Apply(dr("c", "web")));
-        assert_eq!(index.targeting("ns", "api"), ["a", "b"]);
+        assert_eq!(index.targeting("ns", D, "api"), ["a", "b"]);
         index.observe(&watcher::Event::Apply(dr("b", "web")));
-        assert_eq!(index.targeting("ns", "api"), ["a"]);
-        assert_eq!(index.targeting("ns", "web"), ["b", "c"]);
+        assert_eq!(index.targeting("ns", D, "api"), ["a"]);
+        assert_eq!(index.targeting("ns", D, "web"), ["b", "c"]);
         index.observe(&watcher::Event::Delete(dr("a", "api")));
-        assert!(index.targeting("ns", "api").is_empty());
-        assert!(index.targeting("other", "web").is_empty());
+        assert!(index.targeting("ns", D, "api").is_empty());
+        assert!(index.targeting("other", D, "web").is_empty());
         // A relist replaces everything once done.
         index.observe(&watcher::Event::Init);
         index.observe(&watcher::Event::InitApply(dr("d", "api")));
         assert_eq!(
-            index.targeting("ns", "web"),
+            index.targeting("ns", D, "web"),
             ["b", "c"],
             "unchanged until the relist is done"
         );
         index.observe(&watcher::Event::InitDone);
-        assert_eq!(index.targeting("ns", "api"), ["d"]);
-        assert!(index.targeting("ns", "web").is_empty());
+        assert_eq!(index.targeting("ns", D, "api"), ["d"]);
+        assert!(index.targeting("ns", D, "web").is_empty());
+    }
+
+    #[test]
+    fn a_statefulset_and_a_deployment_of_one_name_are_two_targets() {
+        let index = TargetIndex::default();
+        index.observe(&watcher::Event::Apply(dr("web-ready", "web")));
+        let sts: DeploymentReadiness = serde_yaml_ng::from_str(
+            "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {name: db-ready, namespace: ns}\nspec: {targetRef: {kind: StatefulSet, name: web}}\n",
+        )
+        .unwrap();
+        index.observe(&watcher::Event::Apply(sts));
+        assert_eq!(index.targeting("ns", D, "web"), ["web-ready"]);
+        assert_eq!(
+            index.targeting("ns", WorkloadKind::StatefulSet, "web"),
+            ["db-ready"]
+        );
+        assert!(
+            index
+                .targeting("ns", WorkloadKind::DaemonSet, "web")
+                .is_empty()
+        );
     }
 }

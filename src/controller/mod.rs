@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::ObjectRef;
@@ -44,6 +44,7 @@ use tracing::{error, info};
 use crate::api::{
     ClusterReadinessChecklist, DeploymentReadiness, ReadinessApproval, ReadinessChecklist,
 };
+use crate::engine::WorkloadKind;
 use crate::probe::certificate::CertificateCache;
 use crate::probe::{ProbeConfig, Prober, ssrf};
 use index::RelationIndex;
@@ -145,6 +146,18 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         metrics.clone(),
         &unreadable,
     );
+    let (stateful_sets, stateful_set_events) = stores::watch(
+        scoped::<StatefulSet>(&client, ns),
+        trim,
+        metrics.clone(),
+        &unreadable,
+    );
+    let (daemon_sets, daemon_set_events) = stores::watch(
+        scoped::<DaemonSet>(&client, ns),
+        trim,
+        metrics.clone(),
+        &unreadable,
+    );
     let (checklists, checklist_events) = stores::watch(
         scoped::<ReadinessChecklist>(&client, ns),
         trim,
@@ -182,6 +195,8 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         readiness: readiness.clone(),
         targets: targets.clone(),
         deployments,
+        stateful_sets,
+        daemon_sets,
         checklists,
         cluster_checklists,
         approvals,
@@ -332,21 +347,21 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
 
     let by_target = {
         let writes = deployment_writes.clone();
+        let targets = targets.clone();
         move |d: Deployment| {
-            let (Some(ns), Some(name)) =
-                (d.metadata.namespace.as_deref(), d.metadata.name.as_deref())
-            else {
-                return Vec::new();
-            };
             if writes.is_echo(&d) {
                 return Vec::new();
             }
-            targets
-                .targeting(ns, name)
-                .iter()
-                .map(|r| ObjectRef::new(r).within(ns))
-                .collect::<Vec<_>>()
+            targets.readiness_refs(&d.metadata, WorkloadKind::Deployment)
         }
+    };
+    let stateful_set_target = {
+        let targets = targets.clone();
+        move |s: StatefulSet| targets.readiness_refs(&s.metadata, WorkloadKind::StatefulSet)
+    };
+    let daemon_set_target = {
+        let targets = targets.clone();
+        move |d: DaemonSet| targets.readiness_refs(&d.metadata, WorkloadKind::DaemonSet)
     };
     let checklist_users = {
         let readiness = readiness.clone();
@@ -422,6 +437,8 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         // API server outage. The watches pass no errors on now; this bounds it should one come.
         .trigger_backoff(stores::watch_backoff())
         .watches_stream(deployment_events, by_target)
+        .watches_stream(stateful_set_events, stateful_set_target)
+        .watches_stream(daemon_set_events, daemon_set_target)
         .watches_stream(checklist_events, checklist_users)
         .watches_stream(cluster_checklist_events, cluster_checklist_users)
         .watches_stream(approval_events, approved)

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
@@ -22,7 +23,10 @@ use super::stores::{Stores, trim};
 use super::writes::RecentWrites;
 use crate::api::{DeploymentReadiness, DeploymentReadinessStatus, Enforcement, GateOutcome};
 use crate::engine::status::{StatusInput, status_from_report};
-use crate::engine::{Checklists, Dependencies, Report, dependencies, evaluate_resolved, resolve};
+use crate::engine::{
+    Checklists, Dependencies, Report, Workload, WorkloadKind, dependencies, evaluate_resolved,
+    resolve,
+};
 use crate::error::{Error, Result};
 use crate::probe::certificate::CertificateCache;
 use crate::probe::{Prober, probe_specs};
@@ -131,11 +135,11 @@ pub fn error_policy(
 fn judge(
     ctx: &Context,
     readiness: &DeploymentReadiness,
-    deployment: Option<Arc<Deployment>>,
+    workload: Option<Workload>,
     now: Timestamp,
 ) -> (Report, Dependencies) {
     let namespace = readiness.namespace().unwrap_or_default();
-    let mut snapshot = ctx.stores.snapshot(&namespace, deployment, now);
+    let mut snapshot = ctx.stores.snapshot(&namespace, workload, now);
     // Live observations gathered outside the engine: probe results and certificate facts.
     snapshot.observations.probes = ctx.prober.observations(&namespace, &readiness.name_any());
     snapshot.observations.certificates = ctx.certificates.in_namespace(&namespace);
@@ -160,6 +164,7 @@ fn judge(
     ctx.stores
         .explain_unreadable_checklists(readiness, &mut report);
     let dependencies = dependencies(
+        readiness.spec.target_ref.kind(),
         &readiness.spec.target_ref.name,
         &resolved.gates(),
         &snapshot,
@@ -181,7 +186,10 @@ fn combined_verdict(
     let mut verdict = DeploymentVerdict::default();
     let mut any = false;
     let current_name = current.map(|(r, _)| r.name_any());
-    for sibling in ctx.stores.readiness_for(namespace, target) {
+    for sibling in ctx
+        .stores
+        .readiness_for(namespace, WorkloadKind::Deployment, target)
+    {
         let name = sibling.name_any();
         if Some(name.as_str()) == excluded
             || Some(&name) == current_name.as_ref()
@@ -189,7 +197,7 @@ fn combined_verdict(
         {
             continue;
         }
-        let (report, _) = judge(ctx, &sibling, Some(deployment.clone()), now);
+        let (report, _) = judge(ctx, &sibling, Some(deployment.clone().into()), now);
         verdict.add(&sibling, &report);
         any = true;
     }
@@ -247,6 +255,28 @@ async fn sync_deployment(
     Ok(Synced::Done)
 }
 
+/// The target workload, as fresh as we know it.
+fn fresh_workload(
+    ctx: &Context,
+    namespace: &str,
+    kind: WorkloadKind,
+    name: &str,
+) -> Option<Workload> {
+    match kind {
+        WorkloadKind::Deployment => fresh_target(ctx, namespace, name).map(Workload::from),
+        _ => ctx.stores.workload(namespace, kind, name),
+    }
+}
+
+/// A reference to the workload, for events about it.
+fn workload_ref(workload: &Workload) -> ObjectReference {
+    match workload {
+        Workload::Deployment(d) => d.object_ref(&()),
+        Workload::StatefulSet(s) => s.object_ref(&()),
+        Workload::DaemonSet(d) => d.object_ref(&()),
+    }
+}
+
 /// The target Deployment, as fresh as we know it.
 fn fresh_target(ctx: &Context, namespace: &str, name: &str) -> Option<Arc<Deployment>> {
     ctx.stores
@@ -288,10 +318,23 @@ async fn apply(
     let namespace = readiness.namespace().unwrap_or_default();
     // A refused cross-namespace targetRef acts on nothing.
     let target_name = readiness.target_name().map(str::to_string);
-    let deployment = target_name
+    let target_kind = readiness.spec.target_ref.kind();
+    let workload = target_name
         .as_deref()
-        .and_then(|name| fresh_target(ctx, &namespace, name));
-    let (report, dependencies) = judge(ctx, &readiness, deployment.clone(), now);
+        .and_then(|name| fresh_workload(ctx, &namespace, target_kind, name));
+    let (report, dependencies) = judge(ctx, &readiness, workload.clone(), now);
+    // Only a Deployment's rollout is held (see `enforce`); StatefulSets and DaemonSets are
+    // judged and reported.
+    let deployment = match &workload {
+        Some(Workload::Deployment(d)) => Some(d.clone()),
+        Some(other) => {
+            if readiness.spec.enforcement == Enforcement::Block && report.holds_rollout() {
+                warn!(readiness = %readiness.name_any(), target = %other, "required gates fail, but gonogo does not hold {} rollouts yet: reported only", other.kind());
+            }
+            None
+        }
+        None => None,
+    };
     let object_ref = ObjectRef::from_obj(readiness.as_ref());
     ctx.index.record(object_ref.clone(), dependencies);
     // Probe exactly the http/prometheus gates this evaluation judged.
@@ -367,7 +410,7 @@ async fn apply(
                 &readiness.name_any(),
             ),
             readiness: readiness.object_ref(&()),
-            deployment: deployment.as_ref().map(|d| d.object_ref(&())),
+            deployment: workload.as_ref().map(workload_ref),
         })
         .await;
     record_metrics(ctx, &readiness, &status);
@@ -399,6 +442,7 @@ async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Context) -> Result<A
     let namespace = readiness.namespace().unwrap_or_default();
     let name = readiness.name_any();
     if let Some(target) = readiness.target_name()
+        && readiness.spec.target_ref.kind() == WorkloadKind::Deployment
         && let Some(deployment) = fresh_target(ctx, &namespace, target)
     {
         let verdict = combined_verdict(

@@ -8,7 +8,7 @@ use std::any::Any;
 
 use futures::future::BoxFuture;
 use futures::{Stream, StreamExt, TryStreamExt};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -24,7 +24,7 @@ use crate::api::{
     ReadinessChecklist,
 };
 use crate::engine::related::{RelatedKind, Scope};
-use crate::engine::{Report, Snapshot, Source};
+use crate::engine::{Report, Snapshot, Source, Workload, WorkloadKind};
 use crate::probe::ClusterView;
 
 /// Read handles on every store. Cheap to clone.
@@ -34,6 +34,8 @@ pub struct Stores {
     /// DeploymentReadiness objects by target.
     pub targets: TargetIndex,
     pub deployments: Store<Deployment>,
+    pub stateful_sets: Store<StatefulSet>,
+    pub daemon_sets: Store<DaemonSet>,
     pub checklists: Store<ReadinessChecklist>,
     pub cluster_checklists: Store<ClusterReadinessChecklist>,
     pub approvals: Store<ReadinessApproval>,
@@ -55,6 +57,8 @@ impl Stores {
         wait!(
             readiness,
             deployments,
+            stateful_sets,
+            daemon_sets,
             checklists,
             cluster_checklists,
             approvals
@@ -65,15 +69,34 @@ impl Stores {
         Ok(())
     }
 
-    /// The snapshot for one Deployment, from the stores: pointer copies, no API calls.
+    /// A StatefulSet or DaemonSet from its store (Deployments: `reconcile::fresh_target`,
+    /// which knows gonogo's own recent writes).
+    pub fn workload(&self, namespace: &str, kind: WorkloadKind, name: &str) -> Option<Workload> {
+        match kind {
+            WorkloadKind::Deployment => self
+                .deployments
+                .get(&at(namespace, name))
+                .map(Workload::from),
+            WorkloadKind::StatefulSet => self
+                .stateful_sets
+                .get(&at(namespace, name))
+                .map(Workload::from),
+            WorkloadKind::DaemonSet => self
+                .daemon_sets
+                .get(&at(namespace, name))
+                .map(Workload::from),
+        }
+    }
+
+    /// The snapshot for one workload, from the stores: pointer copies, no API calls.
     pub fn snapshot(
         &self,
         namespace: &str,
-        deployment: Option<Arc<Deployment>>,
+        workload: Option<Workload>,
         now: jiff::Timestamp,
     ) -> Snapshot {
         let mut s = Snapshot::new(namespace, now, Source::Cluster);
-        s.deployment = deployment;
+        s.workload = workload;
         s.approvals = in_namespace(&self.approvals, namespace);
         for store in self.related.iter() {
             store.fill(namespace, &mut s);
@@ -129,18 +152,24 @@ impl Stores {
         }
     }
 
-    /// DeploymentReadiness objects in a namespace that target this Deployment.
+    /// DeploymentReadiness objects in a namespace that target this workload.
     pub fn readiness_for(
         &self,
         namespace: &str,
-        deployment: &str,
+        kind: WorkloadKind,
+        name: &str,
     ) -> Vec<Arc<DeploymentReadiness>> {
         self.targets
-            .targeting(namespace, deployment)
+            .targeting(namespace, kind, name)
             .iter()
             .filter_map(|name| self.readiness.get(&ObjectRef::new(name).within(namespace)))
             .collect()
     }
+}
+
+/// The reference to the object `name` of kind `K` in `namespace`.
+fn at<K: Resource<DynamicType = ()>>(namespace: &str, name: &str) -> ObjectRef<K> {
+    ObjectRef::new(name).within(namespace)
 }
 
 /// `Store::wait_until_ready` wakes only one of several concurrent waiters (it polls a oneshot

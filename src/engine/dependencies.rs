@@ -7,13 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::core::v1::PodSpec;
 
 use super::related::{EachRelatedKind, RelatedKind, Relation, Scope, relates_now};
-use super::{Gate, ResourceKind, Snapshot, for_each_related_kind, pod};
+use super::{Gate, ResourceKind, Snapshot, WorkloadKind, for_each_related_kind, pod};
 use crate::api::Item;
 
 /// What one readiness object's verdict depends on.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Dependencies {
-    /// The target Deployment's name.
+    /// The target workload's kind and name.
+    pub target_kind: WorkloadKind,
     pub target: String,
     /// The target's pod template labels, for "does this selector select the pods now".
     pub pod_labels: BTreeMap<String, String>,
@@ -45,32 +46,44 @@ pub fn kinds_read<'a>(items: impl IntoIterator<Item = &'a Item>) -> BTreeSet<&'s
 /// The objects a verdict on `gates` of a readiness object targeting `target` could read in
 /// `snapshot`: the controller re-evaluates it when one of them changes, and the offline
 /// snapshot of a Deployment holds them.
-pub fn dependencies(target: &str, gates: &[Gate<'_>], snapshot: &Snapshot) -> Dependencies {
+pub fn dependencies(
+    target_kind: WorkloadKind,
+    target: &str,
+    gates: &[Gate<'_>],
+    snapshot: &Snapshot,
+) -> Dependencies {
     let mut deps = Dependencies {
+        target_kind,
         target: target.to_string(),
         ..Default::default()
     };
-    deps.objects.insert(("Deployment", deps.target.clone()));
+    deps.objects
+        .insert((target_kind.as_str(), deps.target.clone()));
     deps.kinds = kinds_read(gates.iter().map(|g| g.item));
     deps.resources = gates
         .iter()
         .filter_map(|g| g.item.resource.as_ref())
         .map(|r| r.resource_kind())
         .collect();
-    let Some(deployment) = snapshot
-        .deployment
-        .as_deref()
-        .filter(|d| d.metadata.name.as_deref() == Some(target))
+    let Some(workload) = snapshot
+        .workload
+        .as_ref()
+        .filter(|w| w.is(target_kind, target))
     else {
         return deps;
     };
-    let template = deployment.spec.as_ref().map(|s| &s.template);
-    deps.pod_labels = template
-        .and_then(|t| t.metadata.as_ref())
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default();
-    if let Some(pod_spec) = template.and_then(|t| t.spec.as_ref()) {
+    deps.pod_labels = workload.pod_labels().cloned().unwrap_or_default();
+    if let Some(pod_spec) = workload.pod_spec() {
         template_references(pod_spec, &mut deps.objects);
+    }
+    // A StatefulSet's claims from its templates, and its governing Service.
+    deps.objects.extend(
+        pod::claims_of_templates(workload)
+            .into_iter()
+            .map(|c| ("PersistentVolumeClaim", c)),
+    );
+    if let Some(service) = workload.service_name() {
+        deps.objects.insert(("Service", service.to_string()));
     }
     for item in gates.iter().map(|g| g.item) {
         if let Some(s) = &item.secrets {
@@ -206,7 +219,6 @@ fn template_references(pod_spec: &PodSpec, out: &mut BTreeSet<(&'static str, Str
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use super::*;
     use crate::api::DeploymentReadiness;
@@ -221,19 +233,23 @@ mod tests {
 
     fn snapshot() -> Snapshot {
         let mut s = Snapshot::new("shop", jiff::Timestamp::UNIX_EPOCH, Source::Cluster);
-        s.deployment = Some(Arc::new(
-            serde_yaml_ng::from_str(
-                "metadata: {name: api}\nspec:\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec:\n      containers: [{name: api, envFrom: [{secretRef: {name: env}}]}]\n",
-            )
-            .unwrap(),
-        ));
+        let deployment: k8s_openapi::api::apps::v1::Deployment = serde_yaml_ng::from_str(
+            "metadata: {name: api}\nspec:\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec:\n      containers: [{name: api, envFrom: [{secretRef: {name: env}}]}]\n",
+        )
+        .unwrap();
+        s.workload = Some(deployment.into());
         s
     }
 
     fn of(items: &str) -> Dependencies {
         let dr = readiness(items);
         let resolved = resolve(&dr, Checklists::default(), "shop");
-        dependencies("api", &resolved.gates(), &snapshot())
+        dependencies(
+            WorkloadKind::Deployment,
+            "api",
+            &resolved.gates(),
+            &snapshot(),
+        )
     }
 
     #[test]
@@ -283,7 +299,12 @@ mod tests {
     fn without_its_target_a_verdict_depends_on_the_deployment_and_the_lists() {
         let dr = readiness("[{name: c, cel: {expression: 'size(configMaps) > 0'}}]");
         let resolved = resolve(&dr, Checklists::default(), "shop");
-        let deps = dependencies("web", &resolved.gates(), &snapshot());
+        let deps = dependencies(
+            WorkloadKind::Deployment,
+            "web",
+            &resolved.gates(),
+            &snapshot(),
+        );
         assert!(deps.reads("Deployment", "web"));
         assert!(deps.reads("ConfigMap", "any"));
         assert!(

@@ -12,6 +12,7 @@ mod resolve;
 mod snapshot;
 pub mod status;
 mod waivers;
+pub mod workload;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub use snapshot::{
     CertificateFacts, GateKey, Observations, ProbeObservation, ProbeOutcome, RELATED_KINDS,
     ResourceKind, Resources, Snapshot, Source, for_each_related_kind, trim_config_map, trim_secret,
 };
+pub use workload::{Workload, WorkloadKind};
 
 use crate::api::{
     ClusterReadinessChecklist, DeploymentReadiness, GateOutcome, Phase, ReadinessChecklist,
@@ -232,12 +234,13 @@ pub fn evaluate_resolved(
     let readiness_name = readiness.metadata.name.as_deref().unwrap_or_default();
 
     let target = spec.target_ref.name.as_str();
-    let deployment = snapshot
-        .deployment
-        .as_deref()
-        .filter(|d| d.metadata.name.as_deref() == Some(target));
-    report.target_found = deployment.is_some();
-    if deployment.is_none() {
+    let target_kind = spec.target_ref.kind();
+    let workload = snapshot
+        .workload
+        .as_ref()
+        .filter(|w| w.is(target_kind, target));
+    report.target_found = workload.is_some();
+    if workload.is_none() {
         // Before the duplicate items, which only warn.
         let at = report
             .problems
@@ -248,7 +251,7 @@ pub fn evaluate_resolved(
             at,
             Problem {
                 reason: "TargetNotFound",
-                message: format!("Deployment {target} not found in namespace {own_namespace}"),
+                message: format!("{target_kind} {target} not found in namespace {own_namespace}"),
                 blocks: false,
             },
         );
@@ -256,13 +259,9 @@ pub fn evaluate_resolved(
 
     let empty_pod = PodSpec::default();
     let empty_labels = Default::default();
-    let template = deployment
-        .and_then(|d| d.spec.as_ref())
-        .map(|s| &s.template);
-    let pod = template.and_then(|t| t.spec.as_ref()).unwrap_or(&empty_pod);
-    let pod_labels = template
-        .and_then(|t| t.metadata.as_ref())
-        .and_then(|m| m.labels.as_ref())
+    let pod = workload.and_then(Workload::pod_spec).unwrap_or(&empty_pod);
+    let pod_labels = workload
+        .and_then(Workload::pod_labels)
         .unwrap_or(&empty_labels);
 
     for Gate { checklist, item } in resolved.gates() {
@@ -270,7 +269,7 @@ pub fn evaluate_resolved(
         let phase = item
             .phase
             .unwrap_or_else(|| check.map_or(Phase::PreRollout, |(_, c)| c.default_phase()));
-        let (kind, outcome) = match (check, deployment) {
+        let (kind, outcome) = match (check, workload) {
             (None, _) => {
                 let kinds = item.kinds();
                 let message = if kinds.is_empty() {
@@ -286,12 +285,12 @@ pub fn evaluate_resolved(
             }
             (Some((kind, _)), None) => (
                 kind,
-                Outcome::Unknown(format!("Deployment {target} not found")),
+                Outcome::Unknown(format!("{target_kind} {target} not found")),
             ),
-            (Some((kind, check)), Some(deployment)) => {
+            (Some((kind, check)), Some(workload)) => {
                 let cx = Context {
                     snapshot,
-                    deployment,
+                    workload,
                     pod,
                     pod_labels,
                     readiness: readiness_name,
@@ -343,7 +342,7 @@ mod tests {
             "2026-06-01T00:00:00Z".parse().unwrap(),
             Source::Cluster,
         );
-        s.deployment = Some(Arc::new(deployment));
+        s.workload = Some(deployment.into());
         s
     }
 

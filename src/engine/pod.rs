@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{Container, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::Snapshot;
+use super::{Snapshot, Workload, WorkloadKind};
 
 /// How a container runs in the pod.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,39 +109,41 @@ pub fn map_selector_matches(
     !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
-/// Whether an HPA's scaleTargetRef is this Deployment (kind Deployment, its name, apiVersion
-/// apps/v1 or unset).
-pub fn hpa_targets(hpa: &HorizontalPodAutoscaler, deployment: &str) -> bool {
-    hpa_scaled(hpa) == Some(deployment)
+/// Whether an HPA's scaleTargetRef is this workload (its kind and name, apiVersion apps/v1 or
+/// unset).
+pub fn hpa_targets(hpa: &HorizontalPodAutoscaler, kind: WorkloadKind, name: &str) -> bool {
+    hpa_scaled(hpa) == Some((kind, name))
 }
 
-/// The name of the Deployment a HorizontalPodAutoscaler scales, if it scales one.
-pub fn hpa_scaled(hpa: &HorizontalPodAutoscaler) -> Option<&str> {
+/// The workload a HorizontalPodAutoscaler scales, if it scales a Deployment or StatefulSet
+/// (a DaemonSet has no scale subresource).
+pub fn hpa_scaled(hpa: &HorizontalPodAutoscaler) -> Option<(WorkloadKind, &str)> {
     let r = &hpa.spec.as_ref()?.scale_target_ref;
-    (r.kind == "Deployment" && r.api_version.as_deref().is_none_or(|v| v == "apps/v1"))
-        .then_some(r.name.as_str())
+    let kind = WorkloadKind::from_kind(&r.kind).filter(|k| *k != WorkloadKind::DaemonSet)?;
+    r.api_version
+        .as_deref()
+        .is_none_or(|v| v == "apps/v1")
+        .then_some((kind, r.name.as_str()))
 }
 
-/// The HorizontalPodAutoscaler whose scaleTargetRef is this Deployment, if any.
+/// The HorizontalPodAutoscaler whose scaleTargetRef is this workload, if any.
 pub fn hpa_for<'a>(
     snapshot: &'a Snapshot,
-    deployment: &str,
+    workload: &Workload,
 ) -> Option<&'a HorizontalPodAutoscaler> {
     snapshot
         .hpas
         .iter()
         .map(|h| h.as_ref())
-        .find(|h| hpa_targets(h, deployment))
+        .find(|h| hpa_targets(h, workload.kind(), workload.name()))
 }
 
-/// The replica count the Deployment runs at its low point: the HPA's minReplicas when an HPA
-/// scales it (default 1), otherwise spec.replicas (default 1). Returns the source too.
-pub fn baseline_replicas(
-    snapshot: &Snapshot,
-    deployment: &k8s_openapi::api::apps::v1::Deployment,
-) -> (i32, String) {
-    let name = deployment.metadata.name.as_deref().unwrap_or_default();
-    if let Some(hpa) = hpa_for(snapshot, name) {
+/// The replica count the workload runs at its low point: the HPA's minReplicas when an HPA
+/// scales it (default 1), otherwise spec.replicas (default 1). Returns the source too. A
+/// DaemonSet runs one pod per eligible node: its count is the nodes it is scheduled on
+/// (`status.desiredNumberScheduled`), 0 before its controller reported one.
+pub fn baseline_replicas(snapshot: &Snapshot, workload: &Workload) -> (i32, String) {
+    if let Some(hpa) = hpa_for(snapshot, workload) {
         let min = hpa.spec.as_ref().and_then(|s| s.min_replicas).unwrap_or(1);
         let hpa_name = hpa.metadata.name.as_deref().unwrap_or_default();
         return (
@@ -149,12 +151,29 @@ pub fn baseline_replicas(
             format!("HorizontalPodAutoscaler {hpa_name} spec.minReplicas"),
         );
     }
-    let replicas = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.replicas)
-        .unwrap_or(1);
-    (replicas, format!("Deployment {name} spec.replicas"))
+    match workload.spec_replicas() {
+        Ok(replicas) => (replicas.unwrap_or(1), format!("{workload} spec.replicas")),
+        Err(_) => (
+            workload.progress().map_or(0, |p| p.desired),
+            format!("{workload} status.desiredNumberScheduled (one pod per node)"),
+        ),
+    }
+}
+
+/// The claims a StatefulSet's `volumeClaimTemplates` give its pods: `<template>-<set>-<ordinal>`
+/// for each ordinal below spec.replicas (default 1); none for other kinds.
+pub fn claims_of_templates(workload: &Workload) -> Vec<String> {
+    let templates = workload.volume_claim_templates();
+    if templates.is_empty() {
+        return Vec::new();
+    }
+    let replicas = workload.spec_replicas().ok().flatten().unwrap_or(1).max(0);
+    let name = workload.name();
+    templates
+        .iter()
+        .filter_map(|t| t.metadata.name.as_deref())
+        .flat_map(|t| (0..replicas).map(move |i| format!("{t}-{name}-{i}")))
+        .collect()
 }
 
 /// Whether a probe or Service port (number or name) exists on the container. Numbers always

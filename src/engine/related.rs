@@ -17,7 +17,7 @@ use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Dependencies, Snapshot, pod};
+use super::{Dependencies, Snapshot, WorkloadKind, pod};
 
 /// Where objects of a kind live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,9 +66,9 @@ pub enum Relation<K> {
     Named,
     /// Selects the workload's pods (Services, PodDisruptionBudgets, NetworkPolicies).
     SelectsPods(fn(&K) -> PodSelector<'_>),
-    /// Scales the workload (`scaleTargetRef` of a HorizontalPodAutoscaler): the name of the
-    /// Deployment it scales.
-    Scales(fn(&K) -> Option<&str>),
+    /// Scales the workload (`scaleTargetRef` of a HorizontalPodAutoscaler): the kind and name
+    /// of the workload it scales.
+    Scales(fn(&K) -> Option<(WorkloadKind, &str)>),
     /// Belongs to a related Service (EndpointSlices): the Service's name.
     OfService(fn(&K) -> Option<&str>),
     /// Routes to Services (Ingresses): their names, and the names of the Secrets it uses.
@@ -167,7 +167,9 @@ pub fn relates_now<K: RelatedKind>(object: &K, deps: &Dependencies) -> bool {
     match K::relation() {
         Relation::Named => false,
         Relation::SelectsPods(selector) => selector(object).matches(&deps.pod_labels),
-        Relation::Scales(scaled) => scaled(object) == Some(deps.target.as_str()),
+        Relation::Scales(scaled) => {
+            scaled(object) == Some((deps.target_kind, deps.target.as_str()))
+        }
         Relation::OfService(service) => service(object).is_some_and(|s| deps.reads("Service", s)),
         Relation::RoutesTo { services, .. } => {
             services(object).iter().any(|s| deps.reads("Service", s))

@@ -2,7 +2,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
@@ -41,7 +40,8 @@ related_kinds! {
         pub now: Timestamp,
         pub source: Source,
         pub namespace: String,
-        pub deployment: Option<Arc<Deployment>>,
+        /// The workload judged (a Deployment, StatefulSet or DaemonSet).
+        pub workload: Option<super::Workload>,
         /// ReadinessApprovals of the namespace (gonogo's own kind: the controller and the
         /// offline set find them by the readiness object they name).
         pub approvals: Vec<Arc<ReadinessApproval>>,

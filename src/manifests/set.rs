@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::Resource;
 use serde::de::DeserializeOwned;
@@ -35,7 +35,7 @@ use crate::api::{ClusterReadinessChecklist, DeploymentReadiness, ReadinessCheckl
 use crate::engine::related::{EachRelatedKind, PodSelector, RelatedKind, Relation, Scope};
 use crate::engine::{
     ChecklistOrigin, Checklists, Gate, RELATED_KINDS, Resolved, ResourceKind, Resources, Snapshot,
-    Source, dependencies, for_each_related_kind, resolve,
+    Source, Workload, WorkloadKind, dependencies, for_each_related_kind, resolve,
 };
 
 /// Where an object was read from.
@@ -60,16 +60,17 @@ pub struct SetError {
 /// The objects of one namespace.
 #[derive(Clone, Debug, Default)]
 pub struct Namespace {
-    pub deployments: Vec<(Arc<Deployment>, Origin)>,
+    /// Deployments, StatefulSets and DaemonSets, in input order.
+    pub workloads: Vec<(Workload, Origin)>,
     pub readiness: Vec<(Arc<DeploymentReadiness>, Origin)>,
     pub checklists: Vec<Arc<ReadinessChecklist>>,
-    /// Everything else, as the snapshot holds it (`deployment` unset), in input order.
+    /// Everything else, as the snapshot holds it (`workload` unset), in input order.
     pub related: Snapshot,
     /// Objects of other kinds (for `resource` gates), by kind, in input order.
     pub other: BTreeMap<ResourceKind, Vec<Arc<Value>>>,
-    /// Per Deployment (same order): the words of its manifest that could name an object,
-    /// space-separated (one allocation per Deployment rather than one per word).
-    deployment_mentions: Vec<Box<str>>,
+    /// Per workload (same order): the words of its manifest that could name an object,
+    /// space-separated (one allocation per workload rather than one per word).
+    workload_mentions: Vec<Box<str>>,
     index: OnceLock<Index>,
 }
 
@@ -168,10 +169,10 @@ impl ManifestSet {
                     .or_default()
                     .push(object);
             }
-            Object::Deployment(d, mentions) => {
+            Object::Workload(w, mentions) => {
                 let ns = self.ns(&namespace);
-                ns.deployments.push((d, origin));
-                ns.deployment_mentions.push(mentions);
+                ns.workloads.push((w, origin));
+                ns.workload_mentions.push(mentions);
             }
             Object::Readiness(r) => self.ns(&namespace).readiness.push((r, origin)),
             Object::Checklist(c) => self.ns(&namespace).checklists.push(c),
@@ -234,11 +235,11 @@ impl ManifestSet {
     pub fn snapshot_for(
         &self,
         namespace: &str,
-        deployment: &Arc<Deployment>,
+        workload: &Workload,
         now: Timestamp,
         assumed: &BTreeSet<(String, String)>,
     ) -> Snapshot {
-        self.snapshot_with(namespace, deployment, now, assumed, &Mentions::default())
+        self.snapshot_with(namespace, workload, now, assumed, &Mentions::default())
     }
 
     /// As [`snapshot_for`](Self::snapshot_for), with more names and readiness names (checklists
@@ -246,37 +247,38 @@ impl ManifestSet {
     pub fn snapshot_with(
         &self,
         namespace: &str,
-        deployment: &Arc<Deployment>,
+        workload: &Workload,
         now: Timestamp,
         assumed: &BTreeSet<(String, String)>,
         extra: &Mentions,
     ) -> Snapshot {
         let mut snapshot = Snapshot::new(namespace, now, Source::Manifests);
-        snapshot.deployment = Some(deployment.clone());
+        snapshot.workload = Some(workload.clone());
         snapshot.assumed_present = assumed.clone();
         self.copy_cluster_scoped(&mut snapshot);
         let Some(ns) = self.namespaces.get(namespace) else {
             return snapshot;
         };
         let index = ns.index.get_or_init(|| Index::build(ns));
-        let name = deployment.metadata.name.as_deref().unwrap_or_default();
+        let name = workload.name();
+        let target = (workload.kind(), name.to_string());
 
-        // Names that may refer to objects: the Deployment's own strings, the readiness objects
+        // Names that may refer to objects: the workload's own strings, the readiness objects
         // targeting it and their checklists, and what the caller adds.
         let mut names: HashSet<&str> = extra.names.iter().map(String::as_str).collect();
         let mut readiness: HashSet<&str> = extra.readiness.iter().map(String::as_str).collect();
         let own = index
-            .deployments_by_name
-            .get(name)
-            .filter(|&&i| Arc::ptr_eq(&ns.deployments[i as usize].0, deployment))
-            .map(|&i| &ns.deployment_mentions[i as usize]);
+            .workloads_by_target
+            .get(&target)
+            .filter(|&&i| ns.workloads[i as usize].0.ptr_eq(workload))
+            .map(|&i| &ns.workload_mentions[i as usize]);
         let computed;
         match own {
             Some(own) => names.extend(own.split(' ').filter(|w| !w.is_empty())),
             None => {
-                // Not one of ours (a caller-made Deployment): read its strings now.
+                // Not one of ours (a caller-made workload): read its strings now.
                 let mut found = Vec::new();
-                let value = serde_json::to_value(deployment.as_ref()).unwrap_or_default();
+                let value = workload.to_value();
                 collect_names(&value, &mut found);
                 computed = found.into_iter().map(String::from).collect::<Vec<_>>();
                 names.extend(computed.iter().map(String::as_str));
@@ -298,7 +300,7 @@ impl ManifestSet {
             cluster: &self.cluster_checklists,
         };
         let mut resolved = Vec::new();
-        for &r in index.readiness_by_target.get(name).into_iter().flatten() {
+        for &r in index.readiness_by_target.get(&target).into_iter().flatten() {
             let (dr, _) = &ns.readiness[r as usize];
             readiness.extend(dr.metadata.name.as_deref());
             resolved.push(resolve(dr, checklists, namespace));
@@ -323,15 +325,12 @@ impl ManifestSet {
             pick.approvals
                 .extend(index.approvals_by_readiness.get(*r).into_iter().flatten());
         }
-        let labels = deployment
-            .spec
-            .as_ref()
-            .and_then(|s| s.template.metadata.as_ref())
-            .and_then(|m| m.labels.as_ref());
+        let labels = workload.pod_labels();
+        let scaled = scale_key(workload.kind(), name);
         for_each_related_kind(&mut PickRelated {
             index,
             objects,
-            target: name,
+            scaled: &scaled,
             labels,
             pick: &mut pick,
         });
@@ -340,7 +339,7 @@ impl ManifestSet {
         // What the gates depend on, by the same function the controller's index uses: objects
         // they name, and every object of the kinds a `cel` expression reads (as in the cluster).
         let gates: Vec<Gate<'_>> = resolved.iter().flat_map(Resolved::gates).collect();
-        let deps = dependencies(name, &gates, &snapshot);
+        let deps = dependencies(workload.kind(), name, &gates, &snapshot);
         let before = pick.len();
         let kinds = kind_names();
         for (kind, object) in &deps.objects {
@@ -404,7 +403,7 @@ impl ManifestSet {
     pub fn full_snapshot_for(
         &self,
         namespace: &str,
-        deployment: &Arc<Deployment>,
+        workload: &Workload,
         now: Timestamp,
         assumed: &BTreeSet<(String, String)>,
     ) -> Snapshot {
@@ -416,7 +415,7 @@ impl ManifestSet {
         snapshot.namespace = namespace.to_string();
         snapshot.now = now;
         snapshot.source = Source::Manifests;
-        snapshot.deployment = Some(deployment.clone());
+        snapshot.workload = Some(workload.clone());
         snapshot.assumed_present = assumed.clone();
         self.copy_cluster_scoped(&mut snapshot);
         if let Some(ns) = self.namespaces.get(namespace) {
@@ -498,7 +497,8 @@ impl Picked {
 struct PickRelated<'a> {
     index: &'a Index,
     objects: &'a Snapshot,
-    target: &'a str,
+    /// The target's key among objects that scale a workload ([`scale_key`]).
+    scaled: &'a str,
     labels: Option<&'a BTreeMap<String, String>>,
     pick: &'a mut Picked,
 }
@@ -524,7 +524,7 @@ impl EachRelatedKind for PickRelated<'_> {
                 .selectors
                 .candidates(self.labels, &mut self.pick.kinds[K::ORDINAL]),
             Relation::Scales(_) => self.pick.kinds[K::ORDINAL]
-                .extend(index.by_key.get(self.target).into_iter().flatten()),
+                .extend(index.by_key.get(self.scaled).into_iter().flatten()),
             Relation::OfService(_) => {
                 let mut found = index.unkeyed.clone();
                 for service in self.services() {
@@ -554,6 +554,11 @@ impl EachRelatedKind for PickRelated<'_> {
     }
 }
 
+/// How a workload is keyed among the objects that scale one: `StatefulSet/db`.
+fn scale_key(kind: WorkloadKind, name: &str) -> String {
+    format!("{kind}/{name}")
+}
+
 fn sort_dedup(v: &mut Vec<u32>) {
     v.sort_unstable();
     v.dedup();
@@ -576,9 +581,10 @@ struct Index {
     /// Per related kind, by position in the table.
     kinds: [KindIndex; RELATED_KINDS],
     approvals_by_readiness: HashMap<String, Vec<u32>>,
-    /// The last Deployment of each name (a later duplicate replaces an earlier one, as `kubectl apply` would).
-    deployments_by_name: HashMap<String, u32>,
-    readiness_by_target: HashMap<String, Vec<u32>>,
+    /// The last workload of each kind and name (a later duplicate replaces an earlier one, as
+    /// `kubectl apply` would).
+    workloads_by_target: HashMap<(WorkloadKind, String), u32>,
+    readiness_by_target: HashMap<(WorkloadKind, String), Vec<u32>>,
     /// Per DeploymentReadiness (same order as `Namespace::readiness`): names its inline items mention.
     readiness_mentions: Vec<Vec<String>>,
     /// Namespaced checklists by name: the names they mention.
@@ -592,7 +598,7 @@ struct KindIndex {
     all: Vec<u32>,
     /// `SelectsPods`: the selectors.
     selectors: SelectorIndex,
-    /// `Scales`: by the Deployment scaled; `OfService`, `RoutesTo`: by Service.
+    /// `Scales`: by the workload scaled ([`scale_key`]); `OfService`, `RoutesTo`: by Service.
     by_key: HashMap<String, Vec<u32>>,
     /// `OfService`: objects naming no Service (candidates for every Service).
     unkeyed: Vec<u32>,
@@ -621,8 +627,8 @@ impl EachRelatedKind for BuildIndex<'_> {
             }
             Relation::Scales(scaled) => {
                 for (i, object) in objects.iter().enumerate() {
-                    if let Some(target) = scaled(object) {
-                        push(&mut kind.by_key, target, i);
+                    if let Some((kind_scaled, name)) = scaled(object) {
+                        push(&mut kind.by_key, &scale_key(kind_scaled, name), i);
                     }
                 }
             }
@@ -653,7 +659,7 @@ impl Index {
             by_name: HashMap::new(),
             kinds: std::array::from_fn(|_| KindIndex::default()),
             approvals_by_readiness: HashMap::new(),
-            deployments_by_name: HashMap::new(),
+            workloads_by_target: HashMap::new(),
             readiness_by_target: HashMap::new(),
             readiness_mentions: Vec::new(),
             checklist_mentions: HashMap::new(),
@@ -669,13 +675,18 @@ impl Index {
                 i,
             );
         }
-        for (i, (d, _)) in ns.deployments.iter().enumerate() {
-            if let Some(n) = &d.metadata.name {
-                index.deployments_by_name.insert(n.clone(), i as u32);
-            }
+        for (i, (w, _)) in ns.workloads.iter().enumerate() {
+            index
+                .workloads_by_target
+                .insert((w.kind(), w.name().to_string()), i as u32);
         }
         for (i, (r, _)) in ns.readiness.iter().enumerate() {
-            push(&mut index.readiness_by_target, &r.spec.target_ref.name, i);
+            let target = &r.spec.target_ref;
+            index
+                .readiness_by_target
+                .entry((target.kind(), target.name.clone()))
+                .or_default()
+                .push(i as u32);
             index
                 .readiness_mentions
                 .push(Mentions::of(&r.spec.items).names.into_iter().collect());
@@ -829,7 +840,7 @@ enum Object {
     Skipped(String),
     /// A kind gonogo does not judge.
     Ignored,
-    Deployment(Arc<Deployment>, Box<str>),
+    Workload(Workload, Box<str>),
     Readiness(Arc<DeploymentReadiness>),
     Checklist(Arc<ReadinessChecklist>),
     ClusterChecklist(Arc<ClusterReadinessChecklist>),
@@ -963,7 +974,7 @@ pub fn classify(doc: &Document, default_namespace: &str) -> Result<Classified, S
         .and_then(Value::as_str)
         .is_some_and(|n| !n.is_empty());
     let object = match (group, kind) {
-        ("apps", "Deployment")
+        ("apps", "Deployment" | "StatefulSet" | "DaemonSet")
         | (
             "gonogo.dev",
             "DeploymentReadiness" | "ReadinessChecklist" | "ClusterReadinessChecklist",
@@ -971,15 +982,19 @@ pub fn classify(doc: &Document, default_namespace: &str) -> Result<Classified, S
             "{}:{}: {kind} without metadata.name; skipped",
             doc.file, doc.line
         )),
-        ("apps", "Deployment") => {
-            let object: Deployment = typed(doc, kind)?;
+        ("apps", "Deployment" | "StatefulSet" | "DaemonSet") => {
+            let object: Workload = match kind {
+                "Deployment" => typed::<Deployment>(doc, kind)?.into(),
+                "StatefulSet" => typed::<StatefulSet>(doc, kind)?.into(),
+                _ => typed::<DaemonSet>(doc, kind)?.into(),
+            };
             let mut names = Vec::new();
             collect_names(&doc.value, &mut names);
             // Object names are lowercase (RFC 1123): other words can name nothing.
             names.retain(|w| !w.bytes().any(|b| b.is_ascii_uppercase() || b == b'_'));
             names.sort_unstable();
             names.dedup();
-            Object::Deployment(Arc::new(object), names.join(" ").into_boxed_str())
+            Object::Workload(object, names.join(" ").into_boxed_str())
         }
         ("gonogo.dev", "DeploymentReadiness") => {
             validate_items(doc, kind, doc.value.pointer("/spec/items"))?;
@@ -1233,7 +1248,7 @@ spec:
     fn a_snapshot_holds_the_related_objects_only() {
         let set = set(APP);
         let ns = &set.namespaces["default"];
-        let api = &ns.deployments[0].0;
+        let api = &ns.workloads[0].0;
         let s = set.snapshot_for("default", api, Timestamp::UNIX_EPOCH, &BTreeSet::new());
         assert_eq!(
             names(&s.services),
@@ -1259,7 +1274,7 @@ spec:
         assert_eq!(names(&s.approvals), ["a1"]);
         assert_eq!(names(&s.storage_classes), ["standard"]);
 
-        let web = &ns.deployments[1].0;
+        let web = &ns.workloads[1].0;
         let s = set.snapshot_for("default", web, Timestamp::UNIX_EPOCH, &BTreeSet::new());
         assert_eq!(names(&s.services), ["web"]);
         assert_eq!(names(&s.pdbs), ["shop", "web"]);
@@ -1286,7 +1301,7 @@ spec:
         let mut text = APP.to_string();
         text.push_str("---\n{apiVersion: gonogo.dev/v1alpha1, kind: DeploymentReadiness, metadata: {name: web-ready}, spec: {targetRef: {name: web}, items: [{name: c, cel: {expression: 'size(configMaps) == 2'}}]}}\n");
         let set = set(&text);
-        let web = &set.namespaces["default"].deployments[1].0;
+        let web = &set.namespaces["default"].workloads[1].0;
         let s = set.snapshot_for("default", web, Timestamp::UNIX_EPOCH, &BTreeSet::new());
         assert_eq!(
             names(&s.config_maps),
@@ -1295,7 +1310,7 @@ spec:
         );
         assert!(s.secrets.is_empty(), "the expression reads no Secret");
         // Checklists applied from outside the set say which lists their cel items read.
-        let api = &set.namespaces["default"].deployments[0].0;
+        let api = &set.namespaces["default"].workloads[0].0;
         let extra = Mentions {
             kinds: ["Secret"].into(),
             ..Default::default()
@@ -1320,7 +1335,7 @@ spec:
         }
         text.push_str("---\n{apiVersion: apps/v1, kind: Deployment, metadata: {name: a7}, spec: {selector: {matchLabels: {app: a7}}, template: {metadata: {labels: {app: a7, part-of: shop}}}}}\n");
         let set = set(&text);
-        let d = &set.namespaces["default"].deployments[0].0;
+        let d = &set.namespaces["default"].workloads[0].0;
         let s = set.snapshot_for("default", d, Timestamp::UNIX_EPOCH, &BTreeSet::new());
         assert_eq!(names(&s.pdbs), ["p7"]);
     }
@@ -1328,7 +1343,7 @@ spec:
     #[test]
     fn adding_after_a_snapshot_rebuilds_the_index() {
         let mut set = set(APP);
-        let api = set.namespaces["default"].deployments[0].0.clone();
+        let api = set.namespaces["default"].workloads[0].0.clone();
         let before = set.snapshot_for("default", &api, Timestamp::UNIX_EPOCH, &BTreeSet::new());
         let doc = &parse_stream(
             "u.yaml",

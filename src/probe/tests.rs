@@ -231,12 +231,12 @@ spec:
 "#,
     )
     .unwrap();
-    let deployment = serde_yaml_ng::from_str(
+    let deployment: k8s_openapi::api::apps::v1::Deployment = serde_yaml_ng::from_str(
         "metadata: {name: api, namespace: shop}\nspec:\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec:\n      containers: [{name: api, image: 'api:1'}]\n",
     )
     .unwrap();
     let mut snapshot = Snapshot::new("shop", at("2026-06-01T00:00:00Z"), Source::Cluster);
-    snapshot.deployment = Some(Arc::new(deployment));
+    snapshot.workload = Some(deployment.into());
     let namespaced = [Arc::new(sre)];
     let checklists = Checklists {
         namespaced: &namespaced,

@@ -119,6 +119,10 @@ namespace is watched, a Role in the watched namespace otherwise.
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, patch]
+# StatefulSets and DaemonSets are judged and reported; gonogo does not hold them (yet): read only.
+- apiGroups: [apps]
+  resources: [statefulsets, daemonsets]
+  verbs: [list, watch]
 # Related objects, read only. Secret values are stripped before they are stored.
 - apiGroups: [""]
   resources: [secrets, configmaps, services, persistentvolumeclaims, serviceaccounts]

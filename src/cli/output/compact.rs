@@ -84,7 +84,7 @@ pub fn finish(
     }
     writeln!(
         out,
-        "gonogo: {} Deployment(s), {} gate(s): {} pass, {} fail, {} unknown, {} skipped, {} waived; {} failing{}; exit {}",
+        "gonogo: {} workload(s), {} gate(s): {} pass, {} fail, {} unknown, {} skipped, {} waived; {} failing{}; exit {}",
         t.deployments,
         t.gates,
         t.passed,

@@ -6,9 +6,10 @@
 use std::io::Write;
 
 use serde::Serialize;
+
 use serde_json::json;
 
-use crate::api::{GateOutcome, Phase, Severity};
+use crate::api::{GateOutcome, Phase, Severity, WorkloadKind};
 use crate::cli::verdicts::DeploymentVerdicts;
 
 use crate::cli::input::InputError;
@@ -72,6 +73,7 @@ pub fn finish(totals: &Totals, errors: &[InputError], out: &mut dyn Write) -> st
 #[serde(rename_all = "camelCase")]
 struct DeploymentOut<'a> {
     namespace: &'a str,
+    kind: WorkloadKind,
     name: &'a str,
     location: Option<LocationOut<'a>>,
     evaluations: Vec<EvaluationOut<'a>>,
@@ -228,6 +230,7 @@ fn deployment_out(d: &DeploymentVerdicts, policy: Policy) -> DeploymentOut<'_> {
         .collect();
     DeploymentOut {
         namespace: &d.namespace,
+        kind: d.kind,
         name: &d.name,
         location: location(d.origin.as_ref()),
         evaluations,

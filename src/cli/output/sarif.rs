@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use serde_json::{Value, json};
 
 use super::{OutputOptions, artifact, deployment_label, gate_label};
-use crate::api::{GateOutcome, Severity};
+use crate::api::{GateOutcome, Severity, WorkloadKind};
 use crate::cli::input::InputError;
 use crate::cli::verdicts::{DeploymentVerdicts, Policy};
 use crate::manifests::Origin;
@@ -139,9 +139,10 @@ fn location(
     origin: Option<&Origin>,
     options: &OutputOptions,
     namespace: &str,
+    kind: WorkloadKind,
     name: &str,
 ) -> Value {
-    let logical = json!([{"name": name, "fullyQualifiedName": format!("{namespace}/Deployment/{name}"), "kind": "resource"}]);
+    let logical = json!([{"name": name, "fullyQualifiedName": format!("{namespace}/{kind}/{name}"), "kind": "resource"}]);
     match origin {
         Some(o) => {
             let (file, line) = artifact(o, options);
@@ -221,7 +222,7 @@ fn deployment_results(
     options: &OutputOptions,
 ) -> Vec<Value> {
     let mut results = Vec::new();
-    let loc = location(d.location(), options, &d.namespace, &d.name);
+    let loc = location(d.location(), options, &d.namespace, d.kind, &d.name);
     let rendered = d
         .location()
         .filter(|o| o.helm_source.is_some())
@@ -253,8 +254,8 @@ fn deployment_results(
                 "ruleIndex": rule_index(rule),
                 "level": level,
                 "message": {"text": format!(
-                    "Deployment {}: {} gate {} {result_word}: {}",
-                    deployment_label(d), g.severity, gate_label(g), g.message
+                    "{} {}: {} gate {} {result_word}: {}",
+                    d.kind, deployment_label(d), g.severity, gate_label(g), g.message
                 )},
                 "locations": [loc.clone()],
                 "partialFingerprints": {
@@ -262,6 +263,7 @@ fn deployment_results(
                 },
                 "properties": {
                     "namespace": d.namespace,
+                    "kind": d.kind,
                     "deployment": d.name,
                     "readiness": e.readiness,
                     "checklist": g.checklist,
@@ -279,7 +281,7 @@ fn deployment_results(
                 "ruleIndex": rule_index(READINESS_RULE),
                 "level": "error",
                 "message": {"text": format!("Deployment {}: DeploymentReadiness {}: {}: {}", deployment_label(d), e.readiness, p.reason, p.message)},
-                "locations": [location(e.origin.as_ref().or(d.location()), options, &d.namespace, &d.name)],
+                "locations": [location(e.origin.as_ref().or(d.location()), options, &d.namespace, d.kind, &d.name)],
                 "partialFingerprints": {
                     "gonogoGate/v1": format!("{}/{}/{}/problem/{}", d.namespace, d.name, e.readiness, p.reason),
                 },

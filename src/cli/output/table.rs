@@ -27,7 +27,7 @@ const MESSAGE_INDENT: usize = GATE_INDENT + 9;
 /// Items of a list of names shown before "and N more".
 const LIST_KEEP: usize = 5;
 
-/// One Deployment's block.
+/// One workload's block.
 pub fn deployment(
     d: &DeploymentVerdicts,
     policy: Policy,
@@ -36,13 +36,15 @@ pub fn deployment(
 ) -> std::io::Result<()> {
     let head = match &d.origin {
         Some(o) => format!(
-            "{BOLD}Deployment {}{BOLD:#}  {DIM}{}:{}{DIM:#}",
+            "{BOLD}{} {}{BOLD:#}  {DIM}{}:{}{DIM:#}",
+            d.kind,
             deployment_label(d),
             o.file,
             o.line
         ),
         None => format!(
-            "{BOLD}Deployment {}{BOLD:#}  {DIM}(not in the input){DIM:#}",
+            "{BOLD}{} {}{BOLD:#}  {DIM}(not in the input){DIM:#}",
+            d.kind,
             deployment_label(d)
         ),
     };
@@ -220,7 +222,7 @@ pub fn finish(
             String::new()
         }
     );
-    let head = format!("{} Deployment(s), {} gate(s):", t.deployments, t.gates);
+    let head = format!("{} workload(s), {} gate(s):", t.deployments, t.gates);
     let mut lines = wrap(&format!("{head} {counts}"), options.width, 0).into_iter();
     if let Some(first) = lines.next() {
         // The head in bold, the rest as is.
