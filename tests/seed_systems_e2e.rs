@@ -8,7 +8,8 @@
 //! and every certificate gate asking for more days fail.
 //!
 //! `http` gates need answers from the pods (kwok pods answer nothing): tests/seed_http_gates.rs
-//! probes them against the seeds' documented answers. Approvals need a person.
+//! probes them against the seeds' documented answers, and tests/seed_http_gates_e2e.rs shows
+//! them through the operator against a test host giving those answers. Approvals need a person.
 
 mod operator;
 mod seed_metrics;

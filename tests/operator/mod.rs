@@ -304,11 +304,18 @@ pub struct WatchedNamespace {
 
 /// The operator watching a new namespace named after `prefix`, with the Deployment `api`.
 pub async fn watched_namespace_with_api(prefix: &str) -> WatchedNamespace {
+    watched_namespace_with_api_and_args(prefix, &[]).await
+}
+
+/// [`watched_namespace_with_api`], the operator started with `args` besides `--namespace`.
+pub async fn watched_namespace_with_api_and_args(prefix: &str, args: &[&str]) -> WatchedNamespace {
     let cluster = crate::support::cluster();
     install(cluster).await;
     let client = cluster.client().await;
     let ns = crate::support::TestNamespace::new(&client, prefix).await;
-    let operator = Operator::start(cluster, prefix, &["--namespace", &ns.name]).await;
+    let mut all = vec!["--namespace", ns.name.as_str()];
+    all.extend_from_slice(args);
+    let operator = Operator::start(cluster, prefix, &all).await;
     let drs = ns.api(&client);
     let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> = ns.api(&client);
     deployments

@@ -20,6 +20,11 @@
 //! - `/redirect`: 302 to `/landed` (which a probe must never follow);
 //! - `/_hits`: the number of requests per path so far, as `path count` lines.
 //!
+//! Besides, [`TestHost::serving`] gives it [`Route`]s: fixed answers (status and body) to a
+//! request target on a port of the test's choosing, so one host can stand for several
+//! Services, each answering what a system's endpoint would. A route's hits are counted as
+//! `:port/path` ([`Route::hits_key`]).
+//!
 //! Creating a network namespace needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN); without it the
 //! tests fail saying so. Namespaces are named `gonogo-test-<pid>-<n>`: each host removes its
 //! own on drop, and leftovers of processes that are gone are removed by the next run.
@@ -46,6 +51,25 @@ pub const SECRET: &str = "password=hunter2-SECRET";
 const NETNS_PREFIX: &str = "gonogo-test-";
 /// Tells the re-run test binary to serve on this address.
 const SERVE_ENV: &str = "GONOGO_TESTHOST_SERVE";
+/// The re-run test binary's [`Route`]s, as JSON.
+const ROUTES_ENV: &str = "GONOGO_TESTHOST_ROUTES";
+
+/// A fixed answer of the server: `status` and `body` to any request for `path` (the request
+/// target as sent, query included) on `port`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Route {
+    pub port: u16,
+    pub path: String,
+    pub status: u16,
+    pub body: String,
+}
+
+impl Route {
+    /// How [`TestHost::hits`] names this route's requests.
+    pub fn hits_key(&self) -> String {
+        format!(":{}{}", self.port, self.path)
+    }
+}
 
 pub struct TestHost {
     netns: String,
@@ -86,9 +110,9 @@ fn ip(args: &[&str]) -> Result<String, String> {
 fn need_root(error: String) -> ! {
     panic!(
         "cannot create the test network namespace: {error}\n\
-         The live gates tests (tests/live_gates_e2e.rs) run an HTTP server in a network namespace \
-         joined by a veth pair, which needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN): run them as root, \
-         as CI does (sudo -E cargo test --test live_gates_e2e)."
+         The http gate tests (tests/live_gates_e2e.rs, tests/seed_http_gates_e2e.rs) run an HTTP \
+         server in a network namespace joined by a veth pair, which needs root (CAP_NET_ADMIN and \
+         CAP_SYS_ADMIN): run them as root, as CI does (sudo -E cargo test --test live_gates_e2e)."
     )
 }
 
@@ -179,6 +203,12 @@ impl TestHost {
     /// Creates the namespace and veth pair and starts the server; panics with what is needed
     /// when that is not possible.
     pub fn start() -> TestHost {
+        TestHost::serving(&[])
+    }
+
+    /// [`TestHost::start`], the server also answering `routes` (on their ports, before its
+    /// own paths on [`PORT`]).
+    pub fn serving(routes: &[Route]) -> TestHost {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
@@ -274,6 +304,10 @@ impl TestHost {
                 "--test-threads=1",
             ])
             .env(SERVE_ENV, format!("{}:{PORT}", host.address))
+            .env(
+                ROUTES_ENV,
+                serde_json::to_string(routes).expect("routes as JSON"),
+            )
             // The server exits when this pipe closes, i.e. when this process is gone.
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -341,26 +375,52 @@ fn server_entry() {
         return;
     };
     let address = address.to_string_lossy().into_owned();
-    serve(&address);
+    let routes: Vec<Route> = std::env::var(ROUTES_ENV)
+        .ok()
+        .map(|json| serde_json::from_str(&json).expect("test host routes"))
+        .unwrap_or_default();
+    serve(&address, routes);
 }
 
-fn serve(address: &str) {
-    let listener = TcpListener::bind(address)
-        .unwrap_or_else(|e| panic!("test host server: cannot listen on {address}: {e}"));
+fn serve(address: &str, routes: Vec<Route>) {
+    let bind = |address: &str| {
+        TcpListener::bind(address)
+            .unwrap_or_else(|e| panic!("test host server: cannot listen on {address}: {e}"))
+    };
+    let hits: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let routes = Arc::new(routes);
+    // The routes' ports listen before the main one answers, so a host that answers `/_hits`
+    // answers its routes too.
+    let ip = address.rsplit_once(':').map_or(address, |(ip, _)| ip);
+    let ports: BTreeSet<u16> = routes
+        .iter()
+        .map(|r| r.port)
+        .filter(|p| *p != PORT)
+        .collect();
+    for port in ports {
+        let listener = bind(&format!("{ip}:{port}"));
+        let (hits, routes) = (hits.clone(), routes.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (hits, routes) = (hits.clone(), routes.clone());
+                std::thread::spawn(move || answer(stream, port, &routes, &hits));
+            }
+        });
+    }
+    let listener = bind(address);
     // Exit when the test process is gone (its end of the stdin pipe closes).
     std::thread::spawn(|| {
         let mut sink = Vec::new();
         let _ = std::io::stdin().read_to_end(&mut sink);
         std::process::exit(0);
     });
-    let hits: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
     for stream in listener.incoming().flatten() {
-        let hits = hits.clone();
-        std::thread::spawn(move || answer(stream, &hits));
+        let (hits, routes) = (hits.clone(), routes.clone());
+        std::thread::spawn(move || answer(stream, PORT, &routes, &hits));
     }
 }
 
-fn answer(mut stream: TcpStream, hits: &Mutex<BTreeMap<String, u64>>) {
+fn answer(mut stream: TcpStream, port: u16, routes: &[Route], hits: &Mutex<BTreeMap<String, u64>>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut reader = BufReader::new(match stream.try_clone() {
         Ok(s) => s,
@@ -380,8 +440,14 @@ fn answer(mut stream: TcpStream, hits: &Mutex<BTreeMap<String, u64>>) {
         .nth(1)
         .unwrap_or("/")
         .to_string();
-    if path != "/_hits" {
-        *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    let route = routes.iter().find(|r| r.port == port && r.path == path);
+    let key = match route {
+        Some(route) => Some(route.hits_key()),
+        None if port != PORT => Some(format!(":{port}{path}")),
+        None => Some(path.clone()).filter(|p| p != "/_hits"),
+    };
+    if let Some(key) = key {
+        *hits.lock().unwrap().entry(key).or_default() += 1;
     }
     let response = |status: &str, headers: &str, body: &str| {
         format!(
@@ -389,6 +455,17 @@ fn answer(mut stream: TcpStream, hits: &Mutex<BTreeMap<String, u64>>) {
             body.len()
         )
     };
+    if let Some(route) = route {
+        let text = response(&format!("{} Test", route.status), "", &route.body);
+        let _ = stream.write_all(text.as_bytes());
+        let _ = stream.flush();
+        return;
+    }
+    if port != PORT {
+        let _ = stream.write_all(response("404 Not Found", "", "no route\n").as_bytes());
+        let _ = stream.flush();
+        return;
+    }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let text = match segments.as_slice() {
         ["status", code] => response(&format!("{code} Test"), "", &format!("status {code}\n")),
