@@ -373,7 +373,10 @@ async fn apply(
         stale = matches!(synced, Synced::Stale);
     }
 
-    let blocking = readiness.spec.enforcement == Enforcement::Block && report.holds_rollout();
+    // Only a Deployment is held (see above).
+    let blocking = readiness.spec.enforcement == Enforcement::Block
+        && report.holds_rollout()
+        && target_kind == WorkloadKind::Deployment;
     let status = status_from_report(StatusInput {
         report: &report,
         previous: readiness.status.as_ref(),
