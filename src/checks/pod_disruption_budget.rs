@@ -75,7 +75,7 @@ impl Check for PodDisruptionBudget {
 }
 
 impl PodDisruptionBudget {
-    /// Judge the one PDB that selects the pods against the Deployment's low replica count.
+    /// Judge the one PDB that selects the pods against the workload's low replica count.
     fn judge(&self, pdb: &Pdb, cx: &Context<'_>) -> Outcome {
         let name = pdb.metadata.name.as_deref().unwrap_or_default();
         let (replicas, source) = pod::baseline_replicas(cx.snapshot, cx.workload);
@@ -108,6 +108,14 @@ impl PodDisruptionBudget {
             IntOrString::Int(n) => n.to_string(),
             IntOrString::String(s) => format!("{s} (rounds up to {scaled})"),
         };
+        if replicas <= 0 && cx.workload.spec_replicas().is_err() && cx.workload.progress().is_none()
+        {
+            // A DaemonSet's count is the nodes that should run it: known on the cluster only.
+            return Outcome::Pass(format!(
+                "PodDisruptionBudget {name} selects the pods; {field} {shown}; how many disruptions it allows depends on the nodes {} runs on, known on the cluster only",
+                cx.workload
+            ));
+        }
         if replicas <= 0 {
             return Outcome::Pass(format!(
                 "PodDisruptionBudget {name} selects the pods; {replicas} replicas ({source}), nothing to disrupt"
