@@ -43,6 +43,30 @@ const REMOVED: &[Removed] = &[
         removed_in: "1.16",
     },
     Removed {
+        api_version: "apps/v1beta1",
+        kind: "StatefulSet",
+        replacement: "apps/v1",
+        removed_in: "1.16",
+    },
+    Removed {
+        api_version: "apps/v1beta2",
+        kind: "StatefulSet",
+        replacement: "apps/v1",
+        removed_in: "1.16",
+    },
+    Removed {
+        api_version: "extensions/v1beta1",
+        kind: "DaemonSet",
+        replacement: "apps/v1",
+        removed_in: "1.16",
+    },
+    Removed {
+        api_version: "apps/v1beta2",
+        kind: "DaemonSet",
+        replacement: "apps/v1",
+        removed_in: "1.16",
+    },
+    Removed {
         api_version: "extensions/v1beta1",
         kind: "NetworkPolicy",
         replacement: "networking.k8s.io/v1",
@@ -82,7 +106,7 @@ pub fn upgrade(doc: &mut Document) -> Option<String> {
     let removed = REMOVED
         .iter()
         .find(|r| r.api_version == api_version && r.kind == kind)?;
-    let kind = removed.kind;
+    let (kind, old_version) = (removed.kind, removed.api_version);
     let name = doc
         .value
         .pointer("/metadata/name")
@@ -93,7 +117,16 @@ pub fn upgrade(doc: &mut Document) -> Option<String> {
     object.insert("apiVersion".into(), removed.replacement.into());
     if let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) {
         match kind {
-            "Deployment" => deployment(spec),
+            "Deployment" => selector_from_template(spec),
+            "StatefulSet" | "DaemonSet" => {
+                selector_from_template(spec);
+                // These first versions defaulted updates to OnDelete.
+                if matches!(old_version, "apps/v1beta1" | "extensions/v1beta1")
+                    && spec.get("updateStrategy").is_none_or(Value::is_null)
+                {
+                    spec.insert("updateStrategy".into(), json!({"type": "OnDelete"}));
+                }
+            }
             "Ingress" => ingress(spec),
             "PodDisruptionBudget" => pdb(spec),
             _ => {}
@@ -110,8 +143,8 @@ pub fn upgrade(doc: &mut Document) -> Option<String> {
     ))
 }
 
-/// The old versions defaulted a missing selector to the template's labels.
-fn deployment(spec: &mut Map<String, Value>) {
+/// The old versions of the workload kinds defaulted a missing selector to the template's labels.
+fn selector_from_template(spec: &mut Map<String, Value>) {
     if spec.get("selector").is_none_or(Value::is_null)
         && let Some(labels) = spec
             .get("template")
@@ -262,6 +295,36 @@ mod tests {
         );
         let mut current = doc(json!({"apiVersion": "apps/v1", "kind": "Deployment"}));
         assert_eq!(upgrade(&mut current), None);
+    }
+
+    #[test]
+    fn an_old_daemonset_is_judged_as_apps_v1_with_its_old_default_strategy() {
+        let mut old = doc(
+            json!({"apiVersion": "extensions/v1beta1", "kind": "DaemonSet",
+                   "metadata": {"name": "agent"},
+                   "spec": {"template": {"metadata": {"labels": {"app": "agent"}}}}}),
+        );
+        let warning = upgrade(&mut old).unwrap();
+        assert!(
+            warning.contains("DaemonSet agent is extensions/v1beta1"),
+            "{warning}"
+        );
+        assert_eq!(old.value["apiVersion"], "apps/v1");
+        assert_eq!(
+            old.value["spec"]["selector"],
+            json!({"matchLabels": {"app": "agent"}})
+        );
+        assert_eq!(
+            old.value["spec"]["updateStrategy"],
+            json!({"type": "OnDelete"})
+        );
+        let mut newer = doc(json!({"apiVersion": "apps/v1beta2", "kind": "StatefulSet",
+                   "metadata": {"name": "db"}, "spec": {"selector": {"matchLabels": {"app": "db"}}}}));
+        assert!(upgrade(&mut newer).is_some());
+        assert!(
+            newer.value["spec"].get("updateStrategy").is_none(),
+            "apps/v1beta2 defaulted RollingUpdate"
+        );
     }
 
     #[test]
