@@ -107,6 +107,24 @@ spec:
     let deployment = deployments.get("api").await.unwrap();
     assert!(!paused(&deployment), "the Deployment api is not the target");
 
+    // The target cannot change kind (targetRef is immutable), and `kubectl get dr` shows it.
+    let retarget = drs
+        .patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"targetRef": {"kind": "Deployment"}}})),
+        )
+        .await
+        .expect_err("a change of targetRef.kind is refused");
+    assert!(
+        retarget.to_string().contains("targetRef is immutable"),
+        "{retarget}"
+    );
+    let table = support::cluster()
+        .kubectl(&["get", "dr", "db", "-n", &ns.name, "--no-headers"])
+        .await;
+    assert!(table.contains("StatefulSet"), "{table}");
+
     // Its own changes re-judge it: scaled to 3, with its Service, every gate passes.
     sets.patch(
         "api",
