@@ -234,6 +234,30 @@ fn kinds_limits_the_workloads_judged() {
     assert!(bad.stderr.contains("not a workload kind"), "{}", bad.stderr);
 }
 
+#[test]
+fn a_checklist_flag_reads_the_objects_its_items_need() {
+    // A `resource` gate and a `cel` list of a --checklist checklist: their objects are in the
+    // manifests and must reach the snapshot (a `resource` gate was Unknown "not in the manifests").
+    let dir = fixture("checklist-flag");
+    let run = check(&[
+        "-f",
+        &format!("{dir}/app.yaml"),
+        "--checklist",
+        &format!("{dir}/checklist.yaml"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let gates = results(&json(&run), "api");
+    assert_eq!(
+        gates,
+        [
+            ("alert-rules".to_string(), "Pass".to_string()),
+            ("one-deployment-config".to_string(), "Pass".to_string())
+        ]
+    );
+}
+
 // ---------------------------------------------------------------- parsing as kubectl does
 
 #[test]

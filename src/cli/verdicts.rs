@@ -19,7 +19,7 @@ use crate::api::{
     DeploymentReadinessSpec, GateOutcome, ReadinessChecklist, Severity, TargetRef,
 };
 use crate::engine::{
-    Checklists, GateResult, Problem, Report, Workload, WorkloadKind, evaluate, kinds_read, resolve,
+    Checklists, GateResult, Problem, Report, Workload, WorkloadKind, evaluate, resolve,
 };
 use crate::manifests::{ManifestSet, Mentions, Origin};
 
@@ -302,11 +302,11 @@ pub fn judge_each(
         let mut m = Mentions::default();
         for (_, c) in &plan.checklists {
             m.extend(&Mentions::of(&c.spec));
-            m.kinds.extend(kinds_read(&c.spec.items));
+            m.read_by(&c.spec.items);
         }
         for c in &plan.cluster_checklists {
             m.extend(&Mentions::of(&c.spec));
-            m.kinds.extend(kinds_read(&c.spec.checklist.items));
+            m.read_by(&c.spec.checklist.items);
         }
         m
     };
@@ -314,7 +314,7 @@ pub fn judge_each(
     let baseline_mentions = baseline
         .map(|b| {
             let mut m = Mentions::of(&b.spec);
-            m.kinds = kinds_read(&b.spec.items);
+            m.read_by(&b.spec.items);
             m
         })
         .unwrap_or_default();

@@ -104,6 +104,8 @@ pub struct Mentions {
     pub readiness: BTreeSet<String>,
     /// Kinds of which every object is read (by the `cel` items of the checklists mentioned).
     pub kinds: BTreeSet<&'static str>,
+    /// Kinds `resource` items of the checklists mentioned read.
+    pub resources: BTreeSet<ResourceKind>,
 }
 
 impl Mentions {
@@ -125,6 +127,18 @@ impl Mentions {
         self.names.extend(other.names.iter().cloned());
         self.readiness.extend(other.readiness.iter().cloned());
         self.kinds.extend(other.kinds.iter().copied());
+        self.resources.extend(other.resources.iter().cloned());
+    }
+
+    /// What `items` read besides names: the `cel` lists and the `resource` kinds.
+    pub fn read_by(&mut self, items: &[crate::api::Item]) {
+        self.kinds.extend(crate::engine::kinds_read(items));
+        self.resources.extend(
+            items
+                .iter()
+                .filter_map(|i| i.resource.as_ref())
+                .map(|r| r.resource_kind()),
+        );
     }
 }
 
@@ -357,7 +371,7 @@ impl ManifestSet {
         if pick.len() != before {
             pick.fill(objects, &mut snapshot);
         }
-        for kind in &deps.resources {
+        for kind in deps.resources.iter().chain(&extra.resources) {
             self.fill_resources(ns, kind, &mut snapshot);
         }
         snapshot
