@@ -424,7 +424,7 @@ fn an_autoscaling_v1_hpa_is_read_as_the_api_server_serves_it() {
     let run = gonogo(&["-f", "-", "-o", "json"], Some(&beta), &[]);
     assert!(
         run.stderr.contains(
-            "HorizontalPodAutoscaler autoscaling/v2beta2: gonogo reads HorizontalPodAutoscaler autoscaling/v2 only; skipped"
+            "HorizontalPodAutoscaler autoscaling/v2beta2: gonogo reads HorizontalPodAutoscaler autoscaling/v2 and autoscaling/v1 only; skipped"
         ),
         "{}",
         run.stderr

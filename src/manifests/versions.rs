@@ -23,6 +23,9 @@ struct Removed {
     removed_in: &'static str,
 }
 
+/// Served versions read by conversion to the one gonogo reads, by kind (see [`hpa_v1_as_v2`]).
+pub const ALSO_READ: &[(&str, &str)] = &[("HorizontalPodAutoscaler", "autoscaling/v1")];
+
 const REMOVED: &[Removed] = &[
     Removed {
         api_version: "extensions/v1beta1",
