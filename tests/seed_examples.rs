@@ -43,9 +43,6 @@ fn judge(dir: &str) -> Verdicts {
             dir,
             "-f",
             "examples/checklists",
-            // The examples' StatefulSets get their own DeploymentReadiness objects next.
-            "--kinds",
-            "deployment",
             "-o",
             "json",
         ])
