@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::ObjectRef;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -104,6 +104,9 @@ pub trait ClusterView: Send + Sync + 'static {
     fn service(&self, namespace: &str, name: &str) -> Option<Arc<Service>>;
     /// EndpointSlices labelled `kubernetes.io/service-name: service` in the namespace.
     fn endpoint_slices(&self, namespace: &str, service: &str) -> Vec<Arc<EndpointSlice>>;
+    /// The Pods of the namespace, trimmed to name, labels, `hostNetwork`, phase and Pod IPs:
+    /// an endpoint is probed only at a current IP of a Pod its Service selects.
+    fn pods(&self, namespace: &str) -> Vec<Arc<Pod>>;
     /// Whether the readiness object still exists; probes of a vanished one stop by themselves
     /// (its finalizer normally stops them, but a finalizer can be removed by hand).
     fn readiness_exists(&self, readiness: &ObjectRef<DeploymentReadiness>) -> bool;
@@ -395,13 +398,21 @@ async fn run_probe(
 ) -> ProbeOutcome {
     match kind {
         ProbeKind::Http(h) => {
+            if !prober.guard.knows_api_server() {
+                // Not a verdict on the gate: gonogo itself is not ready to probe safely.
+                return ProbeOutcome::Error(
+                    "not probed yet: gonogo has not read the Kubernetes API server's addresses, which http probes must avoid (see the operator's log)".into(),
+                );
+            }
             let service = prober.cluster.service(namespace, &h.service);
             let slices = prober.cluster.endpoint_slices(namespace, &h.service);
+            let pods = prober.cluster.pods(namespace);
             let addresses: Vec<SocketAddr> = match http::resolve(
                 namespace,
                 &h.service,
                 service.as_deref(),
                 &slices,
+                &pods,
                 &h.port,
                 &prober.guard,
             ) {

@@ -307,6 +307,9 @@ impl ClusterView for FakeCluster {
             .unwrap(),
         )]
     }
+    fn pods(&self, _namespace: &str) -> Vec<Arc<k8s_openapi::api::core::v1::Pod>> {
+        Vec::new()
+    }
     fn readiness_exists(&self, readiness: &ObjectRef<DeploymentReadiness>) -> bool {
         *readiness == readiness_ref()
             && self
