@@ -316,7 +316,7 @@ async fn http_gates_judge_status_body_and_timeouts_and_refuse_what_they_may_not_
             ("closed", Unknown, &format!("cannot connect to {}", at(CLOSED_PORT))),
             ("nowhere", Fail, &format!("Service nowhere: not found in namespace {n}")),
             ("byname", Unknown, "Service byname has no ready endpoints for port http"),
-            ("foreign", Fail, &format!("refused: endpoint 203.0.113.7 of Service foreign is Pod kube-system/api-0, not a Pod of namespace {n}")),
+            ("foreign", Fail, &format!("refused: endpoint 203.0.113.7 of Service foreign is not the IP of any Pod of namespace {n} (a hand-written EndpointSlice; its targetRef claims Pod kube-system/api-0")),
             ("external", Fail, "refused: Service external is an ExternalName Service (web.kube-system.svc.cluster.local)"),
             ("metadata", Fail, "refused: fd00:ec2::254 is the cloud metadata address"),
             ("metadata-nat64", Fail, "refused: 64:ff9b::a9fe:a9fe (NAT64 of 169.254.169.254 is the cloud metadata address"),
@@ -420,7 +420,7 @@ async fn without_the_allow_flag_a_hand_written_endpoint_slice_is_refused() {
             "health",
             Fail,
             &format!(
-                "refused: endpoint {server} of Service web is not a Pod of namespace {n} (a hand-written EndpointSlice; allow its address with --http-allow-cidr)"
+                "refused: endpoint {server} of Service web is not the IP of any Pod of namespace {n} (a hand-written EndpointSlice; allow its address with --http-allow-cidr)"
             ),
         )],
     )
@@ -432,6 +432,170 @@ async fn without_the_allow_flag_a_hand_written_endpoint_slice_is_refused() {
         0,
         "a refused endpoint was probed"
     );
+    operator.assert_no_forbidden();
+}
+
+/// A Pod `name` labelled `app: {app}` whose status says it has `ip`: never scheduled (no
+/// scheduler has its name, so neither kwok nor the Pod garbage collector touches it), with
+/// the address written into its status as a kubelet would.
+async fn pod_with_ip(cluster: &Cluster, ns: &str, name: &str, app: &str, ip: &str) {
+    cluster
+        .kubectl_stdin(
+            &["apply", "-n", ns, "-f", "-"],
+            &format!(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, labels: {{app: {app}}}}}\nspec:\n  schedulerName: gonogo-e2e-nobody\n  containers: [{{name: c, image: {IMAGE}}}]\n"
+            ),
+        )
+        .await;
+    let status = format!(r#"{{"status":{{"podIP":"{ip}","podIPs":[{{"ip":"{ip}"}}]}}}}"#);
+    cluster
+        .kubectl(&[
+            "patch",
+            "pod",
+            name,
+            "-n",
+            ns,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &status,
+        ])
+        .await;
+}
+
+/// A Service `name` selecting `app: {app}` (port `http` 80 → 8080) and a hand-written
+/// EndpointSlice for it at `address`, claiming to be Pod `pod` of `ns`.
+fn selecting_service_with_slice(
+    name: &str,
+    app: &str,
+    address: &str,
+    ns: &str,
+    pod: &str,
+) -> String {
+    format!(
+        r#"---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}}}
+spec:
+  selector: {{app: {app}}}
+  ports: [{{name: http, port: 80, targetPort: {PORT}}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: {name}-manual, labels: {{kubernetes.io/service-name: {name}}}}}
+addressType: IPv4
+ports: [{{name: http, port: {PORT}, protocol: TCP}}]
+endpoints: [{{addresses: ["{address}"], targetRef: {{kind: Pod, namespace: {ns}, name: {pod}}}}}]
+"#
+    )
+}
+
+/// Without `--http-allow-cidr`, an endpoint is probed only at a current IP of a Pod of the
+/// namespace that its Service selects. The test host stands in for a Pod: a Pod whose status
+/// carries the test host's address. A forged EndpointSlice that names that Pod in its
+/// `targetRef` but points elsewhere, or that points at the Pod for a Service that does not
+/// select it, is refused, saying why; the legitimate one is probed and passes.
+#[tokio::test]
+async fn only_addresses_of_pods_the_service_selects_are_probed() {
+    let host = TestHost::start();
+    let (cluster, client, ns, operator) = setup("http-pods", &[]).await;
+    let n = &ns.name;
+    let server = host.address.to_string();
+    pod_with_ip(cluster, n, "web-0", "web", &server).await;
+    // A Pod of the namespace at another address: the forged slice cannot borrow its name.
+    pod_with_ip(cluster, n, "other-0", "other", "10.244.200.7").await;
+
+    let mut objects = String::new();
+    objects += &selecting_service_with_slice("web", "web", &server, n, "web-0");
+    // The targetRef names the selected Pod, the address is somewhere else (another
+    // namespace's database, the Internet …).
+    objects += &selecting_service_with_slice("forged", "web", "203.0.113.9", n, "web-0");
+    // The address is a real Pod's, but the Service does not select it.
+    objects += &selecting_service_with_slice("unselected", "other", &server, n, "web-0");
+    // No selector: nothing vouches for the hand-written endpoints.
+    objects += &service_with_slice("selectorless", "IPv4", &server, PORT, Some((n, "web-0")));
+    cluster
+        .kubectl_stdin(&["apply", "-n", n, "-f", "-"], &objects)
+        .await;
+
+    let mut items = String::new();
+    items += &http_item("legit", "web", "/status/200", "");
+    items += &http_item("forged", "forged", "/forged", "");
+    items += &http_item("unselected", "unselected", "/unselected", "");
+    items += &http_item("selectorless", "selectorless", "/selectorless", "");
+    let pp = PostParams::default();
+    ns.api::<Deployment>(&client)
+        .create(&pp, &deployment("api", IMAGE))
+        .await
+        .unwrap();
+    let drs: Api<DeploymentReadiness> = ns.api(&client);
+    drs.create(&pp, &readiness("api", "api", &items))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let dr = wait_gates(
+        &drs,
+        "api",
+        TIMEOUT,
+        &[
+            ("legit", Pass, "GET http://web:80/status/200 answered 200"),
+            (
+                "forged",
+                Fail,
+                &format!(
+                    "refused: endpoint 203.0.113.9 of Service forged is not the IP of any Pod of namespace {n} (a hand-written EndpointSlice; its targetRef claims Pod {n}/web-0; allow its address with --http-allow-cidr)"
+                ),
+            ),
+            (
+                "unselected",
+                Fail,
+                &format!(
+                    "refused: endpoint {server} of Service unselected is Pod web-0, which the Service's selector does not select"
+                ),
+            ),
+            (
+                "selectorless",
+                Fail,
+                &format!(
+                    "refused: endpoint {server} of Service selectorless is Pod web-0, but the Service has no selector"
+                ),
+            ),
+        ],
+    )
+    .await;
+    eprintln!(
+        "http-pods: every gate settled {:.1}s after the readiness object was created",
+        started.elapsed().as_secs_f64()
+    );
+    for g in &dr.status.as_ref().unwrap().gates {
+        eprintln!("  {} {}: {}", g.result, g.name, g.message);
+    }
+    // When the Pod's address changes, the old address is refused at the next probe.
+    pod_with_ip(cluster, n, "web-0", "web", "10.244.200.8").await;
+    wait_gates(
+        &drs,
+        "api",
+        TIMEOUT,
+        &[(
+            "legit",
+            Fail,
+            &format!(
+                "refused: endpoint {server} of Service web is not the IP of any Pod of namespace {n}"
+            ),
+        )],
+    )
+    .await;
+    // The refused gates never reached the server.
+    let hits = host.hits().expect("the test host answers");
+    assert!(hits.get("/status/200").is_some_and(|n| *n >= 1), "{hits:?}");
+    for path in ["/forged", "/unselected", "/selectorless"] {
+        assert_eq!(
+            hits.get(path),
+            None,
+            "a refused gate reached the server: {hits:?}"
+        );
+    }
     operator.assert_no_forbidden();
 }
 

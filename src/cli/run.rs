@@ -31,6 +31,16 @@ pub struct RunArgs {
     /// Probes (`http`, `prometheus` gates) in flight at once.
     #[arg(long, env = "GONOGO_PROBE_CONCURRENCY", default_value_t = 16)]
     pub probe_concurrency: u16,
+    /// Probes in flight at once for the gates of one namespace (of --probe-concurrency):
+    /// one tenant's unanswering targets cannot take every permit.
+    #[arg(long, env = "GONOGO_PROBE_NAMESPACE_CONCURRENCY", default_value_t = 4)]
+    pub probe_namespace_concurrency: u16,
+    /// Probes in flight at once for the gates of one DeploymentReadiness.
+    #[arg(long, env = "GONOGO_PROBE_OBJECT_CONCURRENCY", default_value_t = 2)]
+    pub probe_object_concurrency: u16,
+    /// The longest one probe may take, whatever a gate's timeoutSeconds says.
+    #[arg(long, env = "GONOGO_PROBE_MAX_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub probe_max_timeout_seconds: u64,
     /// The Prometheus that `prometheus` gates query (e.g. http://prometheus-operated.monitoring:9090).
     /// DeploymentReadiness objects cannot name addresses; without this flag those gates fail.
     #[arg(long, env = "GONOGO_PROMETHEUS_URL", value_parser = probe::prometheus::parse_url)]
@@ -160,6 +170,9 @@ pub fn run(args: RunArgs) -> ExitCode {
         identity,
         probe: ProbeConfig {
             concurrency: usize::from(args.probe_concurrency.max(1)),
+            namespace_concurrency: usize::from(args.probe_namespace_concurrency.max(1)),
+            object_concurrency: usize::from(args.probe_object_concurrency.max(1)),
+            max_timeout: std::time::Duration::from_secs(args.probe_max_timeout_seconds),
             allow_cidrs: args.http_allow_cidr,
             prometheus_url: args.prometheus_url,
             ..ProbeConfig::default()

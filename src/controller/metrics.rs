@@ -138,6 +138,11 @@ impl Default for Metrics {
             "Time one http or prometheus probe took",
             probes.duration.clone(),
         );
+        registry.register(
+            "probe_timeouts",
+            "http and prometheus probes that timed out, by the readiness object's namespace and kind",
+            probes.timeouts.clone(),
+        );
         let events_pending = Gauge::default();
         registry.register(
             "events_pending",

@@ -191,6 +191,16 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     };
     crate::engine::for_each_related_kind(&mut related);
 
+    // Pods are read only to vet http gate endpoints (trimmed to their IPs and labels); no
+    // reconcile follows their changes, the prober reads the store at each probe.
+    let (pods, pod_events) = stores::watch(
+        scoped::<k8s_openapi::api::core::v1::Pod>(&client, ns),
+        stores::trim_pod,
+        metrics.clone(),
+        &unreadable,
+    );
+    tokio::spawn(pod_events.for_each(|_| std::future::ready(())));
+
     let stores = Stores {
         readiness: readiness.clone(),
         targets: targets.clone(),
@@ -200,6 +210,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         checklists,
         cluster_checklists,
         approvals,
+        pods,
         related: Arc::new(related.stores),
         unreadable,
     };
@@ -277,9 +288,14 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         });
     }
 
-    // Probes may not reach the API server; its addresses are read once, at start.
-    let api_server = ssrf::api_server_addresses(&client, &kube_config).await;
-    let guard = ssrf::Guard::new(config.probe.allow_cidrs.clone(), api_server);
+    // Probes may not reach the API server; its addresses are read now and every minute, and
+    // until they are known http probes are refused.
+    let guard = ssrf::Guard::awaiting(config.probe.allow_cidrs.clone());
+    tokio::spawn(ssrf::keep_api_server_current(
+        guard.clone(),
+        client.clone(),
+        kube_config.clone(),
+    ));
     let (probe_results, probe_triggers) =
         tokio::sync::mpsc::channel::<ObjectRef<DeploymentReadiness>>(1024);
     let probe_config = ProbeConfig {

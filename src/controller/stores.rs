@@ -9,7 +9,7 @@ use std::any::Any;
 use futures::future::BoxFuture;
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -39,6 +39,8 @@ pub struct Stores {
     pub checklists: Store<ReadinessChecklist>,
     pub cluster_checklists: Store<ClusterReadinessChecklist>,
     pub approvals: Store<ReadinessApproval>,
+    /// Pods, trimmed by [`trim_pod`]: only for vetting `http` gate endpoints.
+    pub pods: Store<Pod>,
     /// One store per related kind, in the order of the table (`engine::for_each_related_kind`).
     pub related: Arc<Vec<Box<dyn RelatedStore>>>,
     /// Objects of the watched kinds that gonogo cannot read, left out of the stores.
@@ -61,7 +63,8 @@ impl Stores {
             daemon_sets,
             checklists,
             cluster_checklists,
-            approvals
+            approvals,
+            pods
         );
         for store in self.related.iter() {
             store.wait_ready().await?;
@@ -211,6 +214,11 @@ impl ClusterView for Stores {
         })
     }
 
+    fn pods(&self, namespace: &str) -> Vec<Arc<Pod>> {
+        self.pods
+            .state_filter(|p| p.metadata.namespace.as_deref() == Some(namespace))
+    }
+
     fn readiness_exists(&self, readiness: &ObjectRef<DeploymentReadiness>) -> bool {
         self.readiness.get(readiness).is_some()
     }
@@ -229,6 +237,31 @@ fn in_namespace<K: Resource<DynamicType = ()> + Clone + 'static>(
 /// Remove what gonogo never needs before an object is stored.
 pub fn trim<K: Resource>(object: &mut K) {
     crate::engine::related::trim_metadata(object);
+}
+
+/// A Pod as the prober needs it, and no more: name, namespace, labels, `hostNetwork`, phase
+/// and Pod IPs. Everything else (the spec's containers, env, volumes, the status' conditions)
+/// is dropped before the Pod is stored.
+pub fn trim_pod(pod: &mut Pod) {
+    let metadata = &mut pod.metadata;
+    *metadata = kube::api::ObjectMeta {
+        name: metadata.name.take(),
+        namespace: metadata.namespace.take(),
+        labels: metadata.labels.take(),
+        resource_version: metadata.resource_version.take(),
+        uid: metadata.uid.take(),
+        ..Default::default()
+    };
+    pod.spec = Some(PodSpec {
+        host_network: pod.spec.as_ref().and_then(|s| s.host_network),
+        ..Default::default()
+    });
+    pod.status = pod.status.take().map(|status| PodStatus {
+        phase: status.phase,
+        pod_ip: status.pod_ip,
+        pod_ips: status.pod_ips,
+        ..Default::default()
+    });
 }
 
 /// The store of one related kind, whatever the kind.

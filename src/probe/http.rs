@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Service, ServicePort};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service, ServicePort};
 use k8s_openapi::api::discovery::v1::{EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use reqwest::{Client, Method, Url};
@@ -197,14 +197,18 @@ pub(crate) fn shorten(text: &str, max: usize) -> String {
     }
 }
 
-/// The ready endpoints of a Service port that the guard lets the prober reach, sorted, or the
-/// outcome that says why there is none. `namespace` is the DeploymentReadiness's own: the
-/// Service is always looked up there.
+/// The ready endpoints of a Service port that the prober may reach, sorted, or the outcome
+/// that says why there is none. `namespace` is the DeploymentReadiness's own: the Service is
+/// always looked up there. An endpoint is probed only when the guard lets its address through
+/// and it is a current IP of a Pod of `pods` (the namespace's) that the Service selects, or
+/// the admin allowed its range with `--http-allow-cidr`: an EndpointSlice can be written by
+/// hand, and its `targetRef` says whatever its writer wants.
 pub fn resolve(
     namespace: &str,
     name: &str,
     service: Option<&Service>,
     slices: &[Arc<EndpointSlice>],
+    pods: &[Arc<Pod>],
     port: &IntOrString,
     guard: &Guard,
 ) -> Result<Vec<SocketAddr>, ProbeOutcome> {
@@ -272,12 +276,20 @@ pub fn resolve(
                     continue;
                 };
                 ready += 1;
-                let verdict = if guard.allowed_by_flag(ip) {
-                    Ok(())
-                } else {
-                    pod_of_namespace(endpoint.target_ref.as_ref(), namespace, ip, name)
-                        .and_then(|()| guard.check(ip))
-                };
+                let verdict = guard.check(ip).and_then(|()| {
+                    if guard.allowed_by_flag(ip) {
+                        Ok(())
+                    } else {
+                        selected_pod(
+                            &spec,
+                            pods,
+                            endpoint.target_ref.as_ref(),
+                            namespace,
+                            ip,
+                            name,
+                        )
+                    }
+                });
                 match verdict {
                     Ok(()) => allowed.push(SocketAddr::new(ip, number)),
                     Err(reason) => {
@@ -324,30 +336,83 @@ fn slice_port(service_port: &ServicePort, ports: &[EndpointPort]) -> Option<i32>
         .and_then(|p| p.port)
 }
 
-/// An endpoint counts as the namespace's own only when it is one of its Pods: a hand-written
-/// EndpointSlice could otherwise point the probe anywhere.
-fn pod_of_namespace(
-    target: Option<&k8s_openapi::api::core::v1::ObjectReference>,
+/// An endpoint counts as the namespace's own only when its address is a current IP of a Pod
+/// of the namespace that the Service selects (`pods` holds the namespace's Pods). A Pod on the
+/// host's network does not count: its address is the node's.
+fn selected_pod(
+    spec: &k8s_openapi::api::core::v1::ServiceSpec,
+    pods: &[Arc<Pod>],
+    target: Option<&ObjectReference>,
     namespace: &str,
     ip: IpAddr,
     service: &str,
 ) -> Result<(), String> {
-    match target {
-        Some(t)
-            if t.kind.as_deref() == Some("Pod") && t.namespace.as_deref() == Some(namespace) =>
-        {
-            Ok(())
-        }
-        Some(t) => Err(format!(
-            "endpoint {ip} of Service {service} is {} {}/{}, not a Pod of namespace {namespace} (allow its address with --http-allow-cidr)",
+    let ip = super::ssrf::canonical(ip);
+    let holders: Vec<&Pod> = pods
+        .iter()
+        .map(Arc::as_ref)
+        .filter(|p| p.metadata.namespace.as_deref() == Some(namespace) && holds_ip(p, ip))
+        .collect();
+    let claim = match target {
+        Some(t) => format!(
+            "; its targetRef claims {} {}/{}",
             t.kind.as_deref().unwrap_or("an object"),
             t.namespace.as_deref().unwrap_or(""),
             t.name.as_deref().unwrap_or("")
-        )),
-        None => Err(format!(
-            "endpoint {ip} of Service {service} is not a Pod of namespace {namespace} (a hand-written EndpointSlice; allow its address with --http-allow-cidr)"
-        )),
+        ),
+        None => String::new(),
+    };
+    if holders.is_empty() {
+        return Err(format!(
+            "endpoint {ip} of Service {service} is not the IP of any Pod of namespace {namespace} (a hand-written EndpointSlice{claim}; allow its address with --http-allow-cidr)"
+        ));
     }
+    let selector = spec.selector.as_ref().filter(|s| !s.is_empty());
+    let pod_name = |p: &Pod| p.metadata.name.clone().unwrap_or_default();
+    let Some(selector) = selector else {
+        return Err(format!(
+            "endpoint {ip} of Service {service} is Pod {}, but the Service has no selector, so it selects no Pod (allow its address with --http-allow-cidr)",
+            pod_name(holders[0])
+        ));
+    };
+    let selected = |p: &&&Pod| {
+        let labels = p.metadata.labels.as_ref();
+        selector
+            .iter()
+            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+    };
+    let Some(pod) = holders.iter().find(selected) else {
+        return Err(format!(
+            "endpoint {ip} of Service {service} is Pod {}, which the Service's selector does not select (allow its address with --http-allow-cidr)",
+            pod_name(holders[0])
+        ));
+    };
+    if pod.spec.as_ref().and_then(|s| s.host_network) == Some(true) {
+        return Err(format!(
+            "endpoint {ip} of Service {service} is Pod {}, which uses the node's network: its address is the node's (allow it with --http-allow-cidr)",
+            pod_name(pod)
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `ip` is a current address of the Pod: listed in its status, and the Pod not
+/// finished (a finished Pod's address goes back to the pool).
+fn holds_ip(pod: &Pod, ip: IpAddr) -> bool {
+    let Some(status) = pod.status.as_ref() else {
+        return false;
+    };
+    if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+        return false;
+    }
+    status
+        .pod_ips
+        .iter()
+        .flatten()
+        .map(|p| p.ip.as_str())
+        .chain(status.pod_ip.as_deref())
+        .filter_map(|text| text.parse::<IpAddr>().ok())
+        .any(|held| super::ssrf::canonical(held) == ip)
 }
 
 #[cfg(test)]
@@ -698,11 +763,49 @@ mod tests {
         );
     }
 
-    fn service(spec: serde_json::Value) -> Service {
+    /// The Service `api` of `shop`; it selects `app: api` unless `spec` says otherwise.
+    fn service(mut spec: serde_json::Value) -> Service {
+        if spec.get("type").is_none() && spec.get("selector").is_none() {
+            spec["selector"] = json!({"app": "api"});
+        }
         serde_json::from_value(
             json!({"metadata": {"name": "api", "namespace": "shop"}, "spec": spec}),
         )
         .unwrap()
+    }
+
+    fn pod_at(name: &str, namespace: &str, labels: serde_json::Value, ips: &[&str]) -> Arc<Pod> {
+        let pod_ips: Vec<_> = ips.iter().map(|ip| json!({"ip": ip})).collect();
+        Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "status": {"phase": "Running", "podIP": ips.first(), "podIPs": pod_ips}
+            }))
+            .unwrap(),
+        )
+    }
+
+    /// The Pods the Service `api` selects in `shop` (at 10.0.0.1-4, and two addresses the
+    /// guard refuses whatever), and one of `payments` at 10.0.0.9.
+    fn pods() -> Vec<Arc<Pod>> {
+        let mut pods: Vec<_> = [
+            "10.0.0.1",
+            "10.0.0.2",
+            "10.0.0.3",
+            "10.0.0.4",
+            "169.254.169.254",
+            "10.96.0.1",
+        ]
+        .iter()
+        .map(|ip| pod_at(&format!("api-{ip}"), "shop", json!({"app": "api"}), &[ip]))
+        .collect();
+        pods.push(pod_at(
+            "db-0",
+            "payments",
+            json!({"app": "api"}),
+            &["10.0.0.9"],
+        ));
+        pods
     }
 
     fn slice(
@@ -749,7 +852,16 @@ mod tests {
         ];
         let guard = Guard::default();
         assert_eq!(
-            resolve("shop", "api", Some(&svc), &slices, &named_port(), &guard).unwrap(),
+            resolve(
+                "shop",
+                "api",
+                Some(&svc),
+                &slices,
+                &pods(),
+                &named_port(),
+                &guard
+            )
+            .unwrap(),
             [
                 "10.0.0.1:8080".parse().unwrap(),
                 "10.0.0.2:8080".parse::<SocketAddr>().unwrap()
@@ -761,6 +873,7 @@ mod tests {
                 "api",
                 Some(&svc),
                 &slices,
+                &pods(),
                 &IntOrString::Int(80),
                 &guard
             )
@@ -774,6 +887,7 @@ mod tests {
                 "api",
                 Some(&svc),
                 &slices,
+                &pods(),
                 &IntOrString::Int(9090),
                 &guard
             )
@@ -789,6 +903,7 @@ mod tests {
                 "api",
                 Some(&svc),
                 &slices,
+                &pods(),
                 &IntOrString::Int(81),
                 &guard
             ),
@@ -800,6 +915,7 @@ mod tests {
                 "api",
                 Some(&svc),
                 &slices[1..],
+                &pods(),
                 &named_port(),
                 &guard
             ),
@@ -808,7 +924,7 @@ mod tests {
             ))
         );
         assert_eq!(
-            resolve("shop", "api", None, &slices, &named_port(), &guard),
+            resolve("shop", "api", None, &slices, &pods(), &named_port(), &guard),
             Err(ProbeOutcome::Error(
                 "Service api not found in namespace shop".into()
             ))
@@ -825,15 +941,22 @@ mod tests {
             "api",
             Some(&svc),
             &[slice("s", ports.clone(), endpoints)],
+            &pods(),
             &named_port(),
             &guard,
         ) {
             Err(ProbeOutcome::Refused(reason)) => reason,
             other => panic!("{other:?}"),
         };
+        // Another namespace's Pod, whatever the targetRef says.
         assert_eq!(
             refused(json!([pod("10.0.0.9", "payments", None)])),
-            "endpoint 10.0.0.9 of Service api is Pod payments/api-10.0.0.9, not a Pod of namespace shop (allow its address with --http-allow-cidr)"
+            "endpoint 10.0.0.9 of Service api is not the IP of any Pod of namespace shop (a hand-written EndpointSlice; its targetRef claims Pod payments/api-10.0.0.9; allow its address with --http-allow-cidr)"
+        );
+        // A forged targetRef naming a Pod of the namespace does not make its address one.
+        assert_eq!(
+            refused(json!([pod("203.0.113.5", "shop", None)])),
+            "endpoint 203.0.113.5 of Service api is not the IP of any Pod of namespace shop (a hand-written EndpointSlice; its targetRef claims Pod shop/api-203.0.113.5; allow its address with --http-allow-cidr)"
         );
         assert!(
             refused(json!([{"addresses": ["10.0.0.9"]}])).contains("a hand-written EndpointSlice")
@@ -856,6 +979,7 @@ mod tests {
                     pod("10.0.0.4", "shop", None)
                 ]),
             )],
+            &pods(),
             &named_port(),
             &guard,
         );
@@ -875,6 +999,7 @@ mod tests {
                 "api",
                 Some(&svc),
                 std::slice::from_ref(&loopback),
+                &pods(),
                 &named_port(),
                 &allow_loopback()
             )
@@ -887,6 +1012,7 @@ mod tests {
                 "api",
                 Some(&svc),
                 &[loopback],
+                &pods(),
                 &named_port(),
                 &guard
             ),
@@ -909,16 +1035,102 @@ mod tests {
         other_svc.metadata.labels =
             Some([("kubernetes.io/service-name".to_string(), "web".to_string())].into());
         assert!(matches!(
-            resolve("shop", "api", Some(&svc), &[Arc::new(other_ns), Arc::new(other_svc)], &named_port(), &Guard::default()),
+            resolve("shop", "api", Some(&svc), &[Arc::new(other_ns), Arc::new(other_svc)], &pods(), &named_port(), &Guard::default()),
             Err(ProbeOutcome::Error(reason)) if reason.contains("no ready endpoints")
         ));
         let external =
             service(json!({"type": "ExternalName", "externalName": "metadata.google.internal"}));
         assert_eq!(
-            resolve("shop", "api", Some(&external), &[], &named_port(), &Guard::default()),
+            resolve("shop", "api", Some(&external), &[], &pods(), &named_port(), &Guard::default()),
             Err(ProbeOutcome::Refused(
                 "Service api is an ExternalName Service (metadata.google.internal): only endpoints inside the cluster are probed".into()
             ))
+        );
+    }
+
+    #[test]
+    fn only_current_ips_of_pods_the_service_selects_are_probed() {
+        let ports = json!([{"name": "http", "port": 80}]);
+        let endpoints = json!([{"addresses": ["10.0.0.7"]}]);
+        let with = |svc: &Service, pods: &[Arc<Pod>]| {
+            resolve(
+                "shop",
+                "api",
+                Some(svc),
+                &[slice("s", ports.clone(), endpoints.clone())],
+                pods,
+                &named_port(),
+                &Guard::default(),
+            )
+        };
+        let selecting = service(
+            json!({"selector": {"app": "api", "tier": "web"}, "ports": [{"name": "http", "port": 80}]}),
+        );
+        let web = |labels| pod_at("web-1", "shop", labels, &["fd00::7", "10.0.0.7"]);
+        // A selected Pod's address, found among its podIPs: probed.
+        assert_eq!(
+            with(
+                &selecting,
+                &[web(json!({"app": "api", "tier": "web", "extra": "x"}))]
+            )
+            .unwrap(),
+            ["10.0.0.7:80".parse::<SocketAddr>().unwrap()]
+        );
+        let reason = |result: Result<Vec<SocketAddr>, ProbeOutcome>| match result {
+            Err(ProbeOutcome::Refused(reason)) => reason,
+            other => panic!("{other:?}"),
+        };
+        // Labels that do not match the selector (one differs, one is missing).
+        for labels in [json!({"app": "api", "tier": "db"}), json!({"app": "api"})] {
+            assert_eq!(
+                reason(with(&selecting, &[web(labels)])),
+                "endpoint 10.0.0.7 of Service api is Pod web-1, which the Service's selector does not select (allow its address with --http-allow-cidr)"
+            );
+        }
+        // A selector-less Service selects no Pod.
+        let selectorless =
+            service(json!({"selector": {}, "ports": [{"name": "http", "port": 80}]}));
+        assert!(
+            reason(with(&selectorless, &[web(json!({"app": "api"}))]))
+                .contains("is Pod web-1, but the Service has no selector")
+        );
+        // A finished Pod's address goes back to the pool.
+        let mut finished = (*web(json!({"app": "api", "tier": "web"}))).clone();
+        finished.status.as_mut().unwrap().phase = Some("Succeeded".into());
+        assert!(reason(with(&selecting, &[Arc::new(finished)])).starts_with(
+            "endpoint 10.0.0.7 of Service api is not the IP of any Pod of namespace shop"
+        ));
+        // A Pod on the host's network has the node's address.
+        let mut host = (*web(json!({"app": "api", "tier": "web"}))).clone();
+        host.spec = Some(k8s_openapi::api::core::v1::PodSpec {
+            host_network: Some(true),
+            ..Default::default()
+        });
+        assert!(reason(with(&selecting, &[Arc::new(host)])).contains("uses the node's network"));
+        // The same Pod in another namespace does not count.
+        let elsewhere = pod_at(
+            "web-1",
+            "payments",
+            json!({"app": "api", "tier": "web"}),
+            &["10.0.0.7"],
+        );
+        assert!(
+            reason(with(&selecting, &[elsewhere]))
+                .contains("not the IP of any Pod of namespace shop")
+        );
+        // The allow flag admits the address without a Pod.
+        let allowed = resolve(
+            "shop",
+            "api",
+            Some(&selecting),
+            &[slice("s", ports.clone(), endpoints.clone())],
+            &[],
+            &named_port(),
+            &Guard::new(vec![parse_cidr("10.0.0.0/24").unwrap()], []),
+        );
+        assert_eq!(
+            allowed.unwrap(),
+            ["10.0.0.7:80".parse::<SocketAddr>().unwrap()]
         );
     }
 
@@ -936,6 +1148,7 @@ mod tests {
                 "api",
                 Some(&svc),
                 &slices,
+                &pods(),
                 &named_port(),
                 &Guard::default()
             )

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::ObjectRef;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -40,8 +40,15 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Settings of the prober (flags of `gonogo run`).
 #[derive(Clone, Debug)]
 pub struct ProbeConfig {
-    /// Probes in flight at once.
+    /// Probes in flight at once, in all.
     pub concurrency: usize,
+    /// Probes in flight at once for the gates of one namespace: one tenant's slow targets
+    /// cannot take every permit.
+    pub namespace_concurrency: usize,
+    /// Probes in flight at once for the gates of one readiness object.
+    pub object_concurrency: usize,
+    /// The longest any one probe may take, whatever its gate asks (`timeoutSeconds`).
+    pub max_timeout: Duration,
     /// `--http-allow-cidr`; the API server's addresses are added at start.
     pub allow_cidrs: Vec<ipnet::IpNet>,
     /// `--prometheus-url`: the only Prometheus queried.
@@ -54,6 +61,9 @@ impl Default for ProbeConfig {
     fn default() -> Self {
         ProbeConfig {
             concurrency: 16,
+            namespace_concurrency: 4,
+            object_concurrency: 2,
+            max_timeout: Duration::from_secs(10),
             allow_cidrs: Vec::new(),
             prometheus_url: None,
             metrics: ProbeMetrics::default(),
@@ -76,11 +86,20 @@ pub struct ProbeKindLabel {
     pub kind: &'static str,
 }
 
+/// `namespace` and `kind` of a probe that timed out.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProbeTimeoutLabels {
+    pub namespace: String,
+    pub kind: &'static str,
+}
+
 /// Probe counters and latency; cheap to clone (the families are shared).
 #[derive(Clone, Debug)]
 pub struct ProbeMetrics {
     pub probes: Family<ProbeLabels, Counter>,
     pub duration: Family<ProbeKindLabel, Histogram>,
+    /// Probes that timed out, by namespace: which tenant's targets do not answer.
+    pub timeouts: Family<ProbeTimeoutLabels, Counter>,
 }
 
 impl Default for ProbeMetrics {
@@ -95,6 +114,7 @@ impl Default for ProbeMetrics {
         ProbeMetrics {
             probes: Family::default(),
             duration,
+            timeouts: Family::default(),
         }
     }
 }
@@ -104,6 +124,9 @@ pub trait ClusterView: Send + Sync + 'static {
     fn service(&self, namespace: &str, name: &str) -> Option<Arc<Service>>;
     /// EndpointSlices labelled `kubernetes.io/service-name: service` in the namespace.
     fn endpoint_slices(&self, namespace: &str, service: &str) -> Vec<Arc<EndpointSlice>>;
+    /// The Pods of the namespace, trimmed to name, labels, `hostNetwork`, phase and Pod IPs:
+    /// an endpoint is probed only at a current IP of a Pod its Service selects.
+    fn pods(&self, namespace: &str) -> Vec<Arc<Pod>>;
     /// Whether the readiness object still exists; probes of a vanished one stop by themselves
     /// (its finalizer normally stops them, but a finalizer can be removed by hand).
     fn readiness_exists(&self, readiness: &ObjectRef<DeploymentReadiness>) -> bool;
@@ -176,7 +199,15 @@ struct Inner {
     prometheus_url: Option<Url>,
     http: reqwest::Client,
     prometheus: reqwest::Client,
-    permits: Semaphore,
+    /// Probe permits: all of them, then per namespace and per readiness object (created on
+    /// first use). A probe holds one of each, taken object first, so a tenant waiting on its
+    /// own caps holds none of the shared ones.
+    permits: Arc<Semaphore>,
+    namespace_permits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    object_permits: Mutex<HashMap<ObjectRef<DeploymentReadiness>, Arc<Semaphore>>>,
+    namespace_concurrency: usize,
+    object_concurrency: usize,
+    max_timeout: Duration,
     metrics: ProbeMetrics,
     cluster: Arc<dyn ClusterView>,
     trigger: mpsc::Sender<ObjectRef<DeploymentReadiness>>,
@@ -216,7 +247,12 @@ impl Prober {
                 prometheus_url: config.prometheus_url,
                 http: http::client()?,
                 prometheus: prometheus::client()?,
-                permits: Semaphore::new(config.concurrency.max(1)),
+                permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
+                namespace_permits: Mutex::new(HashMap::new()),
+                object_permits: Mutex::new(HashMap::new()),
+                namespace_concurrency: config.namespace_concurrency.max(1),
+                object_concurrency: config.object_concurrency.max(1),
+                max_timeout: config.max_timeout.max(Duration::from_secs(1)),
                 metrics: config.metrics,
                 cluster,
                 trigger,
@@ -257,6 +293,9 @@ impl Prober {
         }
         if gates.is_empty() {
             running.remove(readiness);
+            if let Ok(mut permits) = self.inner.object_permits.lock() {
+                permits.remove(readiness);
+            }
         }
         drop(running);
         if !stale.is_empty()
@@ -317,12 +356,22 @@ async fn probe_loop(
             return;
         }
         let outcome = {
-            let Ok(_permit) = prober.permits.acquire().await else {
+            let Some(_permits) = prober.permits(&readiness).await else {
                 return;
             };
             let started = std::time::Instant::now();
-            let outcome = run_probe(&prober, &namespace, &spec.kind, attempt).await;
-            prober.record(&spec.kind, &outcome, started.elapsed());
+            // Each probe bounds itself; this bounds whatever it might wait on besides.
+            let limit = prober.max_timeout + Duration::from_secs(1);
+            let outcome = match tokio::time::timeout(
+                limit,
+                run_probe(&prober, &namespace, &spec.kind, attempt),
+            )
+            .await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => ProbeOutcome::Error(format!("timed out after {}s", limit.as_secs())),
+            };
+            prober.record(&namespace, &spec.kind, &outcome, started.elapsed());
             outcome
         };
         attempt = attempt.wrapping_add(1);
@@ -350,8 +399,57 @@ async fn probe_loop(
     }
 }
 
+/// The permits one probe holds while it runs.
+struct Permits {
+    _object: tokio::sync::OwnedSemaphorePermit,
+    _namespace: tokio::sync::OwnedSemaphorePermit,
+    _all: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Whether a probe outcome is a time-out (the probes word them so).
+fn timed_out(outcome: &ProbeOutcome) -> bool {
+    matches!(outcome, ProbeOutcome::Error(reason)
+        if reason.starts_with("timed out after") || reason.starts_with("Prometheus did not answer within"))
+}
+
 impl Inner {
-    fn record(&self, kind: &ProbeKind, outcome: &ProbeOutcome, took: Duration) {
+    /// Wait for a permit of the readiness object, then of its namespace, then a shared one.
+    async fn permits(&self, readiness: &ObjectRef<DeploymentReadiness>) -> Option<Permits> {
+        let namespace = readiness.namespace.clone().unwrap_or_default();
+        let object = self
+            .object_permits
+            .lock()
+            .ok()?
+            .entry(readiness.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.object_concurrency)))
+            .clone();
+        let in_namespace = self
+            .namespace_permits
+            .lock()
+            .ok()?
+            .entry(namespace)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.namespace_concurrency)))
+            .clone();
+        let object = object.acquire_owned().await.ok()?;
+        let in_namespace = in_namespace.acquire_owned().await.ok()?;
+        let all = self.permits.clone().acquire_owned().await.ok()?;
+        Some(Permits {
+            _object: object,
+            _namespace: in_namespace,
+            _all: all,
+        })
+    }
+
+    fn record(&self, namespace: &str, kind: &ProbeKind, outcome: &ProbeOutcome, took: Duration) {
+        if timed_out(outcome) {
+            self.metrics
+                .timeouts
+                .get_or_create(&ProbeTimeoutLabels {
+                    namespace: namespace.to_string(),
+                    kind: kind.name(),
+                })
+                .inc();
+        }
         let result = match outcome {
             ProbeOutcome::Error(_) => "error",
             ProbeOutcome::Refused(_) => "refused",
@@ -395,13 +493,21 @@ async fn run_probe(
 ) -> ProbeOutcome {
     match kind {
         ProbeKind::Http(h) => {
+            if !prober.guard.knows_api_server() {
+                // Not a verdict on the gate: gonogo itself is not ready to probe safely.
+                return ProbeOutcome::Error(
+                    "not probed yet: gonogo has not read the Kubernetes API server's addresses, which http probes must avoid (see the operator's log)".into(),
+                );
+            }
             let service = prober.cluster.service(namespace, &h.service);
             let slices = prober.cluster.endpoint_slices(namespace, &h.service);
+            let pods = prober.cluster.pods(namespace);
             let addresses: Vec<SocketAddr> = match http::resolve(
                 namespace,
                 &h.service,
                 service.as_deref(),
                 &slices,
+                &pods,
                 &h.port,
                 &prober.guard,
             ) {
@@ -416,7 +522,8 @@ async fn run_probe(
                 ));
             };
             let timeout =
-                Duration::from_secs(u64::try_from(h.timeout_seconds).unwrap_or(5).clamp(1, 60));
+                Duration::from_secs(u64::try_from(h.timeout_seconds).unwrap_or(5).clamp(1, 60))
+                    .min(prober.max_timeout);
             let request = http::Request {
                 scheme: &h.scheme,
                 address,
@@ -430,7 +537,8 @@ async fn run_probe(
         }
         ProbeKind::Prometheus(p) => match &prober.prometheus_url {
             Some(url) => {
-                prometheus::query_once(&prober.prometheus, url, &p.query, QUERY_TIMEOUT).await
+                let timeout = QUERY_TIMEOUT.min(prober.max_timeout);
+                prometheus::query_once(&prober.prometheus, url, &p.query, timeout).await
             }
             None => ProbeOutcome::Refused(
                 "no Prometheus address is configured (gonogo run --prometheus-url)".into(),

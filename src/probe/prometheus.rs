@@ -52,8 +52,7 @@ struct Answer {
     data: Option<Data>,
     #[serde(default)]
     error_type: Option<String>,
-    #[serde(default)]
-    error: Option<String>,
+    // `error` is not read: its text can quote series and their labels.
 }
 
 #[derive(Deserialize)]
@@ -116,16 +115,42 @@ pub async fn query_once(
         ));
     };
     if answer.status != "success" {
-        let kind = answer.error_type.unwrap_or_else(|| "error".into());
-        let error = shorten(answer.error.as_deref().unwrap_or("no reason given"), 200);
+        // Prometheus' own `error` text can quote series with their labels (duplicate series,
+        // many-to-many matching): data of any namespace. Only its error type is passed on.
+        let (kind, meaning) = error_meaning(answer.error_type.as_deref());
         return ProbeOutcome::Error(format!(
-            "Prometheus answered {}: {kind}: {error}",
+            "Prometheus answered {}: {kind}: {meaning} (Prometheus' own message is not repeated: it can quote series and their labels)",
             status.as_u16()
         ));
     }
     match answer.data {
         Some(data) => value_of(&data.result_type, &data.result),
         None => ProbeOutcome::Error("Prometheus answered success without data".into()),
+    }
+}
+
+/// Prometheus' `errorType` (one of the API's documented values, else `unknown`) and a fixed
+/// wording for it: nothing of the answer's own text.
+fn error_meaning(error_type: Option<&str>) -> (&'static str, &'static str) {
+    match error_type {
+        Some("bad_data") => (
+            "bad_data",
+            "the query or its parameters are not valid (check the PromQL in the Prometheus UI)",
+        ),
+        Some("execution") => (
+            "execution",
+            "the query failed while being evaluated (for example many-to-many matching or duplicate series)",
+        ),
+        Some("timeout") => ("timeout", "the query took longer than Prometheus allows"),
+        Some("canceled") => ("canceled", "the query was canceled"),
+        Some("internal") => ("internal", "Prometheus reported an internal error"),
+        Some("unavailable") => ("unavailable", "Prometheus is not available"),
+        Some("not_found") => ("not_found", "Prometheus did not find what was asked"),
+        Some("not_acceptable") => ("not_acceptable", "Prometheus refused the request"),
+        _ => (
+            "unknown",
+            "Prometheus reported an error of a type gonogo does not know",
+        ),
     }
 }
 
@@ -335,6 +360,48 @@ mod tests {
         );
     }
 
+    /// Prometheus' error texts can carry label sets of any namespace; none of it reaches the
+    /// gate's message, whatever the error type (a made-up one included).
+    #[tokio::test]
+    async fn prometheus_error_texts_are_reduced_to_their_type() {
+        const MARKER: &str = "LEAKED-LABEL-VALUE-7731";
+        for (status, body, kind) in [
+            (
+                "422 Unprocessable Entity",
+                r#"{"status":"error","errorType":"execution","error":"found duplicate series for the match group {namespace=\"payments\", secret_name=\"LEAKED-LABEL-VALUE-7731\"} on the right hand-side of the operation"}"#,
+                "execution: the query failed while being evaluated",
+            ),
+            (
+                "400 Bad Request",
+                r#"{"status":"error","errorType":"bad_data","error":"1:1: parse error: unexpected LEAKED-LABEL-VALUE-7731"}"#,
+                "bad_data: the query or its parameters are not valid",
+            ),
+            (
+                "503 Service Unavailable",
+                r#"{"status":"error","errorType":"timeout","error":"query timed out in expression evaluation LEAKED-LABEL-VALUE-7731"}"#,
+                "timeout: the query took longer than Prometheus allows",
+            ),
+            (
+                "500 Internal Server Error",
+                r#"{"status":"error","errorType":"LEAKED-LABEL-VALUE-7731","error":"LEAKED-LABEL-VALUE-7731"}"#,
+                "unknown: Prometheus reported an error of a type gonogo does not know",
+            ),
+            (
+                "500 Internal Server Error",
+                r#"{"status":"error","error":"LEAKED-LABEL-VALUE-7731"}"#,
+                "unknown:",
+            ),
+        ] {
+            match ask(status, body).await {
+                ProbeOutcome::Error(message) => {
+                    assert!(!message.contains(MARKER), "{message}");
+                    assert!(message.contains(kind), "{message}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_native_histogram_is_not_a_value() {
         assert_eq!(
@@ -351,7 +418,7 @@ mod tests {
     async fn error_answers_say_why_without_the_page() {
         assert_eq!(
             ask("400 Bad Request", r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:5: parse error"}"#).await,
-            ProbeOutcome::Error("Prometheus answered 400: bad_data: invalid parameter \"query\": 1:5: parse error".into())
+            ProbeOutcome::Error("Prometheus answered 400: bad_data: the query or its parameters are not valid (check the PromQL in the Prometheus UI) (Prometheus' own message is not repeated: it can quote series and their labels)".into())
         );
         assert_eq!(
             ask(

@@ -307,6 +307,9 @@ impl ClusterView for FakeCluster {
             .unwrap(),
         )]
     }
+    fn pods(&self, _namespace: &str) -> Vec<Arc<k8s_openapi::api::core::v1::Pod>> {
+        Vec::new()
+    }
     fn readiness_exists(&self, readiness: &ObjectRef<DeploymentReadiness>) -> bool {
         *readiness == readiness_ref()
             && self
@@ -483,4 +486,140 @@ async fn probes_of_a_vanished_readiness_stop_by_themselves() {
     .await
     .unwrap();
     assert!(prober.observations("shop", "api").is_empty());
+}
+
+/// Every namespace has a Service `api` whose hand-written slice points at the address given
+/// for that namespace; every readiness object exists.
+struct Tenants(HashMap<String, SocketAddr>);
+
+impl ClusterView for Tenants {
+    fn service(&self, namespace: &str, name: &str) -> Option<Arc<Service>> {
+        (self.0.contains_key(namespace) && name == "api").then(|| {
+            Arc::new(serde_json::from_value(json!({"metadata": {"name": "api", "namespace": namespace}, "spec": {"ports": [{"name": "http", "port": 80}]}})).unwrap())
+        })
+    }
+    fn endpoint_slices(&self, namespace: &str, service: &str) -> Vec<Arc<EndpointSlice>> {
+        let Some(address) = self.0.get(namespace).filter(|_| service == "api") else {
+            return Vec::new();
+        };
+        vec![Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": "api-manual", "namespace": namespace, "labels": {"kubernetes.io/service-name": "api"}},
+                "addressType": "IPv4",
+                "ports": [{"name": "http", "port": address.port()}],
+                "endpoints": [{"addresses": [address.ip().to_string()]}]
+            }))
+            .unwrap(),
+        )]
+    }
+    fn pods(&self, _namespace: &str) -> Vec<Arc<k8s_openapi::api::core::v1::Pod>> {
+        Vec::new()
+    }
+    fn readiness_exists(&self, _readiness: &ObjectRef<DeploymentReadiness>) -> bool {
+        true
+    }
+}
+
+/// A server that accepts connections and never answers (the sockets are kept open).
+async fn silent_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    address
+}
+
+/// One tenant with two readiness objects of 16 http gates each against a server that never
+/// answers (asking for 60 s time-outs) cannot starve another namespace's gate: the victim
+/// gets its result at once, and the time-outs are counted for the tenant's namespace.
+#[tokio::test]
+async fn a_tenant_with_unanswering_targets_does_not_starve_another_namespace() {
+    let silent = silent_server().await;
+    let healthy = health_server().await;
+    let cluster = Arc::new(Tenants(HashMap::from([
+        ("greedy".to_string(), silent),
+        ("victim".to_string(), healthy),
+    ])));
+    let (tx, mut rx) = mpsc::channel(256);
+    let guard = Guard::new(vec![ssrf::parse_cidr("127.0.0.1/32").unwrap()], []);
+    let config = ProbeConfig {
+        max_timeout: Duration::from_secs(3),
+        ..ProbeConfig::default()
+    };
+    let metrics = config.metrics.clone();
+    let prober = Prober::new(config, guard, cluster, tx).unwrap();
+    let stalled = ProbeKind::Http(http_gate(json!({"timeoutSeconds": 60})));
+    for object in ["hog-1", "hog-2"] {
+        let readiness = ObjectRef::new(object).within("greedy");
+        let specs = (0..16)
+            .map(|i| ProbeSpec {
+                key: GateKey {
+                    readiness: object.into(),
+                    checklist: "inline".into(),
+                    item: format!("stalled-{i}"),
+                },
+                kind: stalled.clone(),
+            })
+            .collect();
+        prober.register(&readiness, specs);
+    }
+    // Let the tenant's probes take every permit they can.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let victim = ObjectRef::new("api").within("victim");
+    let started = std::time::Instant::now();
+    prober.register(
+        &victim,
+        vec![ProbeSpec {
+            key: key("health"),
+            kind: ProbeKind::Http(http_gate(json!({}))),
+        }],
+    );
+    let asked = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let asked = rx.recv().await.unwrap();
+            if asked == victim {
+                return asked;
+            }
+        }
+    })
+    .await
+    .expect("the victim's gate got no result");
+    let latency = started.elapsed();
+    eprintln!(
+        "victim's first result {:.1} ms after registering, while 32 gates of another namespace hang",
+        latency.as_secs_f64() * 1000.0
+    );
+    assert_eq!(asked, victim);
+    assert!(latency < Duration::from_secs(1), "{latency:?}");
+    assert_eq!(
+        prober.observations("victim", "api")[&key("health")].outcome,
+        ProbeOutcome::Http {
+            status: 200,
+            body_matched: None
+        }
+    );
+    // The tenant's probes end at the maximum time-out (3 s), not their own 60 s, and count.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let timeouts = |namespace: &str| {
+        metrics
+            .timeouts
+            .get_or_create(&ProbeTimeoutLabels {
+                namespace: namespace.into(),
+                kind: "http",
+            })
+            .get()
+    };
+    assert!(timeouts("greedy") >= 4, "{}", timeouts("greedy"));
+    assert_eq!(timeouts("victim"), 0);
+    let shown = prober.observations("greedy", "hog-1");
+    assert!(
+        shown
+            .values()
+            .any(|o| o.outcome == ProbeOutcome::Error("timed out after 3s".into())),
+        "{shown:?}"
+    );
 }

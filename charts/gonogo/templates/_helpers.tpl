@@ -130,6 +130,11 @@ namespace is watched, a Role in the watched namespace otherwise.
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
   verbs: [list, watch]
+# Pods, read only: an http gate's endpoint is probed only at a Pod IP of a Pod its Service
+# selects (only name, labels, hostNetwork, phase and IPs are kept).
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, watch]
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
   verbs: [list, watch]
