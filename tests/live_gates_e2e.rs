@@ -11,13 +11,15 @@ mod testhost;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use gonogo::api::{DeploymentReadiness, GateOutcome, GateStatus};
+use gonogo::api::{DeploymentReadiness, GateOutcome};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use operator::{Operator, install};
-use support::{Cluster, TIMEOUT, TestNamespace, cluster, from_yaml, repo_root, wait_until};
+use support::{
+    Cluster, TIMEOUT, TestNamespace, cluster, from_yaml, repo_root, wait_gates, wait_until,
+};
 use testhost::{ALLOW_CIDR, CLOSED_PORT, PORT, SECRET, TestHost};
 
 use GateOutcome::{Fail, Pass, Unknown};
@@ -34,49 +36,8 @@ fn readiness(name: &str, target: &str, items: &str) -> DeploymentReadiness {
     ))
 }
 
-fn gate<'a>(dr: &'a DeploymentReadiness, name: &str) -> Option<&'a GateStatus> {
-    dr.status.as_ref()?.gates.iter().find(|g| g.name == name)
-}
-
 fn paused(d: &Deployment) -> bool {
     d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false)
-}
-
-/// Waits until every `(gate, result, message substring)` holds at once; on timeout, names
-/// each one that does not, with what the gate says instead.
-async fn wait_gates(
-    drs: &Api<DeploymentReadiness>,
-    name: &str,
-    timeout: Duration,
-    expected: &[(&str, GateOutcome, &str)],
-) -> DeploymentReadiness {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let dr = drs
-            .get(name)
-            .await
-            .unwrap_or_else(|e| panic!("reading DeploymentReadiness {name}: {e}"));
-        let unmet: Vec<String> = expected
-            .iter()
-            .filter_map(|(g, result, text)| match gate(&dr, g) {
-                Some(s) if s.result == *result && s.message.contains(text) => None,
-                Some(s) => Some(format!(
-                    "  {g}: want {result} with {text:?}, got {}: {}",
-                    s.result, s.message
-                )),
-                None => Some(format!("  {g}: not reported yet")),
-            })
-            .collect();
-        if unmet.is_empty() {
-            return dr;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "after {timeout:?}, gates of DeploymentReadiness {name} not as expected:\n{}",
-            unmet.join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 async fn setup(prefix: &str, args: &[&str]) -> (&'static Cluster, Client, TestNamespace, Operator) {

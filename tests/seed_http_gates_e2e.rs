@@ -21,11 +21,11 @@ mod support;
 mod testhost;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gonogo::api::{DeploymentReadiness, GateOutcome};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{Api, PostParams};
+use kube::api::PostParams;
 use operator::{WatchedNamespace, watched_namespace_with_api_and_args};
 use seed_http::{Gate, answers, http_gates};
 use support::{TIMEOUT, cluster, ready_is, wait_until};
@@ -188,7 +188,11 @@ async fn judge(healthy: bool) {
         .zip(&routes)
         .map(|(gate, route)| (item_name(&gate.name), format!("answered {}", route.status)))
         .collect();
-    let dr = wait_for(&drs, "seed-http", want, &expected, TIMEOUT).await;
+    let expected: Vec<(&str, GateOutcome, &str)> = expected
+        .iter()
+        .map(|(gate, text)| (gate.as_str(), want, text.as_str()))
+        .collect();
+    let dr = support::wait_gates(&drs, "seed-http", TIMEOUT, &expected).await;
     eprintln!(
         "{state}: every seed http gate {want} {:.1}s after the readiness object was created",
         started.elapsed().as_secs_f64()
@@ -219,51 +223,6 @@ async fn judge(healthy: bool) {
         "the test host saw no request for {missed:?}; it saw {hits:?}"
     );
     operator.assert_no_forbidden();
-}
-
-/// Waits until every gate of `expected` is `want` with a message containing its text; on
-/// timeout names each one that is not, with what it says instead.
-async fn wait_for(
-    drs: &Api<DeploymentReadiness>,
-    name: &str,
-    want: GateOutcome,
-    expected: &[(String, String)],
-    timeout: Duration,
-) -> DeploymentReadiness {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let dr = drs
-            .get(name)
-            .await
-            .unwrap_or_else(|e| panic!("reading DeploymentReadiness {name}: {e}"));
-        let gates = dr
-            .status
-            .as_ref()
-            .map(|s| s.gates.as_slice())
-            .unwrap_or_default();
-        let unmet: Vec<String> = expected
-            .iter()
-            .filter_map(
-                |(gate, text)| match gates.iter().find(|g| g.name == *gate) {
-                    Some(g) if g.result == want && g.message.contains(text.as_str()) => None,
-                    Some(g) => Some(format!(
-                        "  {gate}: want {want} with {text:?}, got {}: {}",
-                        g.result, g.message
-                    )),
-                    None => Some(format!("  {gate}: not reported yet")),
-                },
-            )
-            .collect();
-        if unmet.is_empty() {
-            return dr;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "after {timeout:?}, gates of DeploymentReadiness {name} not as expected:\n{}",
-            unmet.join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 #[tokio::test]

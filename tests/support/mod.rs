@@ -697,3 +697,47 @@ pub fn gate_message(dr: &DeploymentReadiness, name: &str) -> String {
 pub fn paused(d: &Deployment) -> bool {
     d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false)
 }
+
+/// Waits until every `(gate, result, message substring)` holds at once; on timeout, names
+/// each one that does not, with what the gate says instead.
+pub async fn wait_gates(
+    drs: &Api<DeploymentReadiness>,
+    name: &str,
+    timeout: Duration,
+    expected: &[(&str, gonogo::api::GateOutcome, &str)],
+) -> DeploymentReadiness {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let dr = drs
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("reading DeploymentReadiness {name}: {e}"));
+        let unmet: Vec<String> = expected
+            .iter()
+            .filter_map(|(g, result, text)| {
+                match dr
+                    .status
+                    .iter()
+                    .flat_map(|s| s.gates.iter())
+                    .find(|s| s.name == *g)
+                {
+                    Some(s) if s.result == *result && s.message.contains(text) => None,
+                    Some(s) => Some(format!(
+                        "  {g}: want {result} with {text:?}, got {}: {}",
+                        s.result, s.message
+                    )),
+                    None => Some(format!("  {g}: not reported yet")),
+                }
+            })
+            .collect();
+        if unmet.is_empty() {
+            return dr;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after {timeout:?}, gates of DeploymentReadiness {name} not as expected:\n{}",
+            unmet.join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
