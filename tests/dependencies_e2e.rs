@@ -155,3 +155,48 @@ spec:
     eprintln!("Secret deleted -> not Ready in {:?}", start.elapsed());
     operator.assert_no_forbidden();
 }
+
+#[tokio::test]
+async fn helm_release_records_and_token_secrets_are_not_watched() {
+    // Helm keeps each release revision as a Secret of type helm.sh/release.v1 (the whole
+    // rendered release, often hundreds of KiB): no gate reads them, a manifest set never holds
+    // them, and the controller's watch leaves them out (a field selector on `type`).
+    let operator::WatchedNamespace {
+        client,
+        ns,
+        drs,
+        operator: _operator,
+        ..
+    } = operator::watched_namespace_with_api("secretsel").await;
+    let secrets: Api<Secret> = ns.api(&client);
+    let pp = PostParams::default();
+    for secret in [
+        "metadata: {name: sh.helm.release.v1.api.v1}\ntype: helm.sh/release.v1\nstringData: {release: H4sIAAAA}\n",
+        "metadata: {name: api-keys}\nstringData: {OPENAI_API_KEY: sk-test}\n",
+    ] {
+        secrets.create(&pp, &from_yaml(secret)).await.unwrap();
+    }
+    drs.create(
+        &pp,
+        &from_yaml(
+            r#"
+apiVersion: gonogo.dev/v1alpha1
+kind: DeploymentReadiness
+metadata: {name: api}
+spec:
+  targetRef: {name: api}
+  enforcement: Annotate
+  items:
+  - name: secrets-seen
+    cel:
+      expression: "secrets.map(s, s.metadata.name) == ['api-keys']"
+"#,
+        ),
+    )
+    .await
+    .unwrap();
+    wait_until(&drs, "api", "Ready: only api-keys is seen", TIMEOUT, |d| {
+        ready(d) == Some(true)
+    })
+    .await;
+}

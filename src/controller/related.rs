@@ -55,6 +55,7 @@ impl EachRelatedKind for WatchRelated {
         };
         let (store, events) = stores::watch_observed(
             api,
+            K::WATCH_FIELDS,
             K::trim,
             self.metrics.clone(),
             &self.unreadable,

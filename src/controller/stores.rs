@@ -332,13 +332,14 @@ where
         + Sync
         + 'static,
 {
-    watch_observed(api, trim_fn, metrics, unreadable, |_| {})
+    watch_observed(api, None, trim_fn, metrics, unreadable, |_| {})
 }
 
 /// [`watch`], with `observe` seeing every event before the objects are trimmed (certificate
 /// facts are read from Secrets there, the only moment their values are in memory).
 pub fn watch_observed<K>(
     api: Api<K>,
+    fields: Option<&str>,
     trim_fn: fn(&mut K),
     metrics: Arc<Metrics>,
     unreadable: &UnreadableObjects,
@@ -361,7 +362,10 @@ where
     let mut readable = guard::readable_events::<K>(unreadable.clone(), |_| {});
     let stream = watcher(
         guard::guarded(api),
-        watcher::Config::default().any_semantic(),
+        match fields {
+            Some(fields) => watcher::Config::default().any_semantic().fields(fields),
+            None => watcher::Config::default().any_semantic(),
+        },
     )
     .backoff(watch_backoff())
     .try_filter_map(move |event| std::future::ready(Ok(readable(event))))

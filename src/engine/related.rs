@@ -137,6 +137,9 @@ pub trait RelatedKind:
     const CEL_LIST: Option<&'static str>;
     /// Position in the table.
     const ORDINAL: usize;
+    /// A field selector for the controller's watch, leaving out objects of the kind that no
+    /// gate reads (and that a manifest set never holds).
+    const WATCH_FIELDS: Option<&'static str> = None;
     fn relation() -> Relation<Self>;
     /// Drop what gonogo never needs before an object is kept (in a store or a manifest set):
     /// managed fields always; values of Secrets and ConfigMaps.
@@ -292,6 +295,7 @@ macro_rules! related_kinds {
                     cel: $cel:expr,
                     relation: $relation:expr,
                     trim: $trim:expr
+                    $(, watch_fields: $watch_fields:literal)?
                     $(, cel_view: $cel_view:expr)?
                     $(, blank: $blank:expr)? $(,)?
                 }
@@ -318,6 +322,7 @@ macro_rules! related_kinds {
                 const SHORT_NAMES: &'static [&'static str] = &[$($short),*];
                 const CEL_LIST: Option<&'static str> = $cel;
                 const ORDINAL: usize = Ordinal::$field as usize;
+                $(const WATCH_FIELDS: Option<&'static str> = Some($watch_fields);)?
                 fn relation() -> $crate::engine::related::Relation<Self> {
                     $relation
                 }

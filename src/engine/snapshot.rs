@@ -139,6 +139,10 @@ related_kinds! {
             cel: Some("secrets"),
             relation: Relation::Named,
             trim: trim_secret,
+            // Helm's release records (the whole rendered release, gzipped: the bulk of a
+            // namespace's Secrets) and ServiceAccount tokens: no gate reads them, `helm
+            // template` never renders them, and they would dominate the controller's memory.
+            watch_fields: "type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token",
             cel_view: |s: &Secret| {
                 let data = s.data.iter().flat_map(|m| m.keys());
                 let string_data = s.string_data.iter().flat_map(|m| m.keys());
