@@ -13,8 +13,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, PostParams};
 use operator::{Operator, install};
 use support::{
-    TIMEOUT, TestNamespace, cluster, delete_ignore_missing, from_yaml, single_container_deployment,
-    wait_until,
+    TIMEOUT, TestNamespace, cluster, delete_ignore_missing, from_yaml, gate_message, paused,
+    single_container_deployment, wait_until,
 };
 
 /// How soon a verdict must follow a change it depends on: a watch event and one reconcile.
@@ -27,19 +27,6 @@ fn ready(dr: &DeploymentReadiness) -> Option<bool> {
     }
     let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
     Some(ready.status == "True")
-}
-
-fn gate_message(dr: &DeploymentReadiness, name: &str) -> String {
-    dr.status
-        .iter()
-        .flat_map(|s| s.gates.iter())
-        .find(|g| g.name == name)
-        .map(|g| g.message.clone())
-        .unwrap_or_default()
-}
-
-fn paused(d: &Deployment) -> bool {
-    d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false)
 }
 
 #[tokio::test]
