@@ -161,17 +161,25 @@ async fn run(
     changes: UnboundedSender<Change>,
 ) {
     let gvk = gvk(&kind);
+    // Once served, a kind that goes away was deleted: say so for as long as it stays away.
+    let mut was_served = false;
     loop {
         let (resource, capabilities) = match kube::discovery::pinned_kind(&client, &gvk).await {
             Ok(found) => found,
             Err(e) => {
-                if set(&state, State::Unavailable(not_served(&kind, &e))) {
+                let why = match &e {
+                    kube::Error::Api(status) if status.code != 404 => not_served(&kind, &e),
+                    _ if was_served => no_longer_served(&kind),
+                    _ => not_served(&kind, &e),
+                };
+                if set(&state, State::Unavailable(why)) {
                     let _ = changes.send((kind.clone(), None));
                 }
                 tokio::time::sleep(REDISCOVER).await;
                 continue;
             }
         };
+        was_served = true;
         let cluster_scoped = capabilities.scope == DiscoveryScope::Cluster;
         let api: Api<DynamicObject> = match (&namespace, cluster_scoped) {
             (Some(ns), false) => Api::namespaced_with(client.clone(), ns, &resource),
@@ -323,8 +331,10 @@ fn not_served(kind: &ResourceKind, error: &kube::Error) -> String {
 
 fn no_longer_served(kind: &ResourceKind) -> String {
     format!(
-        "no such kind: the API server no longer serves {} in {} (was its CRD deleted?)",
-        kind.kind, kind.api_version
+        "no such kind: the API server no longer serves {} in {} (was its CRD deleted?); gonogo looks again every {} s",
+        kind.kind,
+        kind.api_version,
+        REDISCOVER.as_secs()
     )
 }
 
