@@ -7,6 +7,7 @@
 //! with a certificate 4 days from expiry and the unhealthy metrics, every `prometheus` gate
 //! and every certificate gate asking for more days fail.
 //!
+//! The seeds' cluster checklists (Nodes, a StorageClass) pass on the test cluster's kwok nodes.
 //! The `job` and `resource` gates read what other controllers make: the cluster's own Job and
 //! CronJob controllers run the migration Jobs and one run of each backup CronJob (kwok completes
 //! Job pods); the PrometheusRule, cert-manager Certificate and ExternalSecret kinds get
@@ -176,16 +177,26 @@ struct Item {
     min_days: i64,
 }
 
+/// The seed's checklist files: its ReadinessChecklist, and its ClusterReadinessChecklist (the
+/// cluster-scoped kinds) when it has one.
+fn checklist_files(system: &str) -> Vec<PathBuf> {
+    [format!("{system}.yaml"), format!("{system}-cluster.yaml")]
+        .into_iter()
+        .map(|f| repo_root().join("examples/checklists").join(f))
+        .filter(|p| p.exists())
+        .collect()
+}
+
 fn checklist_items(system: &str) -> Vec<Item> {
-    let text =
-        std::fs::read_to_string(repo_root().join(format!("examples/checklists/{system}.yaml")))
-            .unwrap();
-    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
-    doc["spec"]["items"]
-        .as_sequence()
-        .unwrap()
+    checklist_files(system)
         .iter()
+        .flat_map(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+            doc["spec"]["items"].as_sequence().unwrap().clone()
+        })
         .map(|item| {
+            let item = &item;
             let map = item.as_mapping().unwrap();
             let kind = map
                 .keys()
@@ -358,6 +369,13 @@ async fn seed_live_gates_pass_on_the_healthy_systems_and_fail_on_unhealthy_ones(
     install(cluster).await;
     let client = cluster.client().await;
     install_custom_kinds(&client).await;
+    // The StorageClass ai-etl's uploads claim asks for, as the cluster's storage setup makes it.
+    cluster
+        .kubectl_stdin(
+            &["apply", "-f", "-"],
+            "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: efs-sc}\nprovisioner: efs.csi.aws.com\n",
+        )
+        .await;
 
     for system in &SYSTEMS {
         let ns = TestNamespace::new(&client, &format!("seed-{}", system.name)).await;
@@ -383,8 +401,9 @@ async fn seed_live_gates_pass_on_the_healthy_systems_and_fail_on_unhealthy_ones(
         // approvals stay missing, and a hold would keep the Deployments from rolling out),
         // then the system as examples/ ships it.
         let dir = repo_root().join(format!("examples/{}/healthy", system.name));
-        let checklist = repo_root().join(format!("examples/checklists/{}.yaml", system.name));
-        apply(n, &std::fs::read_to_string(checklist).unwrap()).await;
+        for checklist in checklist_files(system.name) {
+            apply(n, &std::fs::read_to_string(checklist).unwrap()).await;
+        }
         let readiness = std::fs::read_to_string(dir.join("readiness.yaml"))
             .unwrap()
             .replace("\nspec:\n", "\nspec:\n  enforcement: Annotate\n");
