@@ -6,12 +6,15 @@
 //! - a kind the chart does not let gonogo read is Unknown, naming the chart value to change;
 //! - a kind whose CRD is deleted while a gate reads it makes the gate Unknown "no longer
 //!   serves", the controller keeps judging other readiness objects, and the CRD re-created
-//!   brings the gate back.
+//!   brings the gate back;
+//! - a cluster-scoped kind (Node) read by a ClusterReadinessChecklist's selector: a node
+//!   labelled, then unlabelled, moves the gate within seconds (its labels before and after
+//!   the change are matched; not the 10-minute resync).
 
 mod operator;
 mod support;
 
-use gonogo::api::{DeploymentReadiness, GateOutcome};
+use gonogo::api::{ClusterReadinessChecklist, DeploymentReadiness, GateOutcome};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
@@ -317,5 +320,68 @@ async fn a_crd_deleted_while_a_gate_reads_it_is_unknown_and_recreating_it_recove
     })
     .await;
     crds.delete(crd_name, &Default::default()).await.unwrap();
+    operator.assert_no_forbidden();
+}
+
+#[tokio::test]
+async fn a_node_gaining_and_losing_a_label_moves_a_cluster_checklist_gate_promptly() {
+    let WatchedNamespace {
+        client,
+        ns,
+        operator,
+        drs,
+        deployments: _,
+    } = watched_namespace_with_api("resnode").await;
+    let pp = PostParams::default();
+    let label = format!("e2e.gonogo.dev/{}", ns.name);
+    let checklists: Api<ClusterReadinessChecklist> = Api::all(client.clone());
+    let checklist: ClusterReadinessChecklist = from_yaml(&format!(
+        "apiVersion: gonogo.dev/v1alpha1\nkind: ClusterReadinessChecklist\nmetadata: {{name: {n}}}\nspec:\n  items:\n  - name: nodes\n    resource:\n      apiVersion: v1\n      kind: Node\n      selector: {{matchLabels: {{\"{label}\": ready}}}}\n",
+        n = ns.name
+    ));
+    checklists.create(&pp, &checklist).await.unwrap();
+    let dr: DeploymentReadiness = from_yaml(&format!(
+        "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {{name: api}}\nspec:\n  targetRef: {{name: api}}\n  checklists:\n  - {{name: {n}, kind: ClusterReadinessChecklist}}\n",
+        n = ns.name
+    ));
+    drs.create(&pp, &dr).await.unwrap();
+    wait_until(&drs, "api", "to find no labelled Node", TIMEOUT, |d| {
+        gate_result(d, "nodes") == Some(GateOutcome::Fail)
+            && gate_message(d, "nodes").contains("no Nodes selected by")
+    })
+    .await;
+    // A watch event and one reconcile, far under the resync.
+    let promptly = std::time::Duration::from_secs(15);
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let set_label = |value: Option<&str>| json!({"metadata": {"labels": {label.clone(): value}}});
+    nodes
+        .patch(
+            "kwok-node-0",
+            &PatchParams::default(),
+            &Patch::Merge(set_label(Some("ready"))),
+        )
+        .await
+        .unwrap();
+    wait_until(&drs, "api", "to see the labelled Node", promptly, |d| {
+        gate_result(d, "nodes") == Some(GateOutcome::Pass)
+            && gate_message(d, "nodes").contains("kwok-node-0")
+    })
+    .await;
+    nodes
+        .patch(
+            "kwok-node-0",
+            &PatchParams::default(),
+            &Patch::Merge(set_label(None)),
+        )
+        .await
+        .unwrap();
+    wait_until(&drs, "api", "to see the label gone", promptly, |d| {
+        gate_result(d, "nodes") == Some(GateOutcome::Fail)
+    })
+    .await;
+    checklists
+        .delete(&ns.name, &Default::default())
+        .await
+        .unwrap();
     operator.assert_no_forbidden();
 }
