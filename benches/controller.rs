@@ -25,6 +25,11 @@
 //! state observed, default 60), GONOGO_BENCH_APISERVER_PROFILE (a file: the API server's CPU
 //! profile over the first 15 s of convergence, for `go tool pprof -top`).
 //!
+//! GONOGO_BENCH_HOLD_POLICY=0 deletes the binding of the admission policy that holds rollouts
+//! (installed as the chart does): it is matched against every DeploymentReadiness of the
+//! namespace on each Deployment write, which at N = 1000 in one namespace is most of the API
+//! server's CPU.
+//!
 //! The API server is started through a wrapper (kube-apiserver with extra flags) that the
 //! launcher's `--bin` picks up: audit log at level Metadata, and priority and fairness on (the
 //! launcher turns it off for the tests; real clusters run with it).
@@ -593,6 +598,18 @@ async fn run(n: usize, full: bool, mode: Mode, audit_log: &Path) {
     cluster
         .kubectl_stdin(&["apply", "-f", "-"], FLOW_SCHEMA)
         .await;
+    // GONOGO_BENCH_HOLD_POLICY=0: without the admission policy that holds rollouts (its
+    // binding deleted), to tell the API server's cost of it from gonogo's own.
+    let hold_policy = env_or("GONOGO_BENCH_HOLD_POLICY", 1) != 0;
+    if !hold_policy {
+        cluster
+            .kubectl(&[
+                "delete",
+                "mutatingadmissionpolicybinding",
+                "gonogo-hold-rollouts",
+            ])
+            .await;
+    }
     let client = cluster.client().await;
     let ns = support::TestNamespace::new(&client, "bench").await;
     let deployments: Api<Deployment> = ns.api(&client);
@@ -806,7 +823,12 @@ async fn run(n: usize, full: bool, mode: Mode, audit_log: &Path) {
         ),
     };
     println!(
-        "== {n} Deployments, each with a DeploymentReadiness ({what}); operator in namespace mode, --concurrency {concurrency}"
+        "== {n} Deployments, each with a DeploymentReadiness ({what}); operator in namespace mode, --concurrency {concurrency}{}",
+        if hold_policy {
+            ""
+        } else {
+            "; the rollout-hold admission policy unbound"
+        }
     );
     println!(
         "load average (1/5/15 min): at start {load_start}; at convergence {load_converged}; at the end {load_end}"
