@@ -16,9 +16,6 @@ pub use crate::checks::Item;
     printcolumn = r#"{"name":"DESCRIPTION","type":"string","jsonPath":".spec.description"}"#,
     printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
-// On the kind, not on the spec: ClusterReadinessChecklist shares the spec's schema and may read
-// cluster-scoped kinds.
-#[kube(validation = crate::checks::resource::namespaced_items_rule())]
 #[kube(
     derive = "PartialEq",
     derive = "Default",

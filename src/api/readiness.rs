@@ -25,8 +25,6 @@ use super::checklist::{Item, Phase, Severity};
     printcolumn = r#"{"name":"MODE","type":"string","jsonPath":".spec.enforcement"}"#,
     printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
-// Inline items read the object's namespace only.
-#[kube(validation = crate::checks::resource::namespaced_items_rule())]
 #[x_kube(validation = Rule::new("(has(self.checklists) && size(self.checklists) > 0) || (has(self.items) && size(self.items) > 0)").message("at least one checklist reference or inline item is required"))]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentReadinessSpec {

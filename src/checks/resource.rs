@@ -358,11 +358,11 @@ fn cluster_scoped_unknown(kind: &str) -> Outcome {
 /// kind.
 pub const CLUSTER_SCOPED_REFUSAL: &str = "a resource gate on a cluster-scoped kind (Node, StorageClass, ClusterIssuer, ...) reads the whole cluster: put it in a ClusterReadinessChecklist (a namespace's checklists and a DeploymentReadiness's inline items read their namespace only)";
 
-/// The admission rule of the namespaced kinds whose items are `resource` gates of their own
+/// The admission rule on `spec.items` of the namespaced kinds whose items read their own
 /// namespace (ReadinessChecklist, DeploymentReadiness; not ClusterReadinessChecklist): no item
-/// names a cluster-scoped kind of [`CLUSTER_SCOPED_KINDS`]. It sits on the kind's root, as the
-/// three kinds share the item's schema.
-pub fn namespaced_items_rule() -> kube::core::Rule {
+/// is a `resource` gate on a cluster-scoped kind of [`CLUSTER_SCOPED_KINDS`].
+pub fn namespaced_items_rule()
+-> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule {
     let known = CLUSTER_SCOPED_KINDS
         .iter()
         .map(|(group, kind)| {
@@ -375,11 +375,11 @@ pub fn namespaced_items_rule() -> kube::core::Rule {
         })
         .collect::<Vec<_>>()
         .join(" || ");
-    kube::core::Rule::new(format!(
-        "!has(self.spec) || !has(self.spec.items) || self.spec.items.all(i, !has(i.resource) || !({known}))"
-    ))
-    .message(CLUSTER_SCOPED_REFUSAL)
-    .field_path(".spec.items")
+    k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule {
+        rule: format!("self.all(i, !has(i.resource) || !({known}))"),
+        message: Some(CLUSTER_SCOPED_REFUSAL.to_string()),
+        ..Default::default()
+    }
 }
 
 /// A JSON value serialized with its whole numbers as signed integers, as the API server's CEL
