@@ -12,11 +12,23 @@
 //!
 //!     GONOGO_CLUSTER_BIN=$(tests/cluster/build.sh) cargo bench --bench controller
 //!
+//! With GONOGO_BENCH_MODE=resource, each DeploymentReadiness has instead two `resource` gates
+//! over a custom resource kind (cert-manager's Certificate, its CRD installed by the bench) with
+//! GONOGO_BENCH_OBJECTS objects (default 5000; 100 under `cargo test`): its own Certificate
+//! `cert-<i>` Ready (none is at first, so every Deployment is held), and at least one
+//! Certificate labelled with its team (a selector matching 1 in 50). The change measured is then
+//! one Certificate's status becoming Ready.
+//!
 //! Environment: GONOGO_BENCH_N (comma-separated sizes, default 1000,5000; 20 under
 //! `cargo test`), GONOGO_BENCH_CONCURRENCY (the operator's --concurrency, default 16),
 //! GONOGO_BENCH_SAMPLES (latency samples, default 200), GONOGO_BENCH_STEADY (seconds of steady
 //! state observed, default 60), GONOGO_BENCH_APISERVER_PROFILE (a file: the API server's CPU
 //! profile over the first 15 s of convergence, for `go tool pprof -top`).
+//!
+//! GONOGO_BENCH_HOLD_POLICY=0 deletes the binding of the admission policy that holds rollouts
+//! (installed as the chart does): it is matched against every DeploymentReadiness of the
+//! namespace on each Deployment write, which at N = 1000 in one namespace is most of the API
+//! server's CPU.
 //!
 //! The API server is started through a wrapper (kube-apiserver with extra flags) that the
 //! launcher's `--bin` picks up: audit log at level Metadata, and priority and fairness on (the
@@ -38,13 +50,116 @@ use gonogo::api::DeploymentReadiness;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, PostParams};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
 const USER_AGENT_PREFIX: &str = "gonogo/";
 /// Objects the bench creates at once.
 const CREATE_CONCURRENCY: usize = 32;
+
+/// What every DeploymentReadiness waits for.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Its Deployment's Secret (missing until the change).
+    Secret,
+    /// Two `resource` gates over `objects` Certificates: its own one Ready (none is until the
+    /// change), and one of its team's (a label selector).
+    Resource { objects: usize },
+}
+
+/// Teams the Certificates are labelled with: a team selector matches 1 in TEAMS.
+const TEAMS: usize = 50;
+
+fn certificates_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("cert-manager.io", "v1", "Certificate"),
+        "certificates",
+    )
+}
+
+/// The Certificate CRD (any content, a status subresource) and `objects` Certificates, none
+/// Ready.
+async fn create_certificates(client: &Client, namespace: &str, objects: usize) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd: CustomResourceDefinition = yaml(
+        "metadata: {name: certificates.cert-manager.io}
+spec:
+  group: cert-manager.io
+  scope: Namespaced
+  names: {kind: Certificate, plural: certificates, singular: certificate, listKind: CertificateList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+",
+    );
+    crds.create(&PostParams::default(), &crd)
+        .await
+        .expect("create the Certificate CRD");
+    let certificates: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &certificates_resource());
+    let certificate = |j: usize| -> DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+            "metadata": {"name": format!("cert-{j}"), "labels": {"team": format!("t{}", j % TEAMS)}},
+            "spec": {"secretName": format!("cert-{j}"), "dnsNames": [format!("app-{j}.example.com")],
+                     "issuerRef": {"kind": "ClusterIssuer", "name": "letsencrypt"}},
+        }))
+        .expect("a Certificate")
+    };
+    // Served a moment after the CRD is created.
+    wait_for_async(
+        "the Certificate kind to be served",
+        Duration::from_secs(60),
+        || {
+            let certificates = certificates.clone();
+            let first = certificate(0);
+            async move {
+                certificates
+                    .create(&PostParams::default(), &first)
+                    .await
+                    .is_ok()
+            }
+        },
+    )
+    .await;
+    futures::stream::iter(1..objects)
+        .map(|j| {
+            let certificates = certificates.clone();
+            let object = certificate(j);
+            async move {
+                certificates
+                    .create(&PostParams::default(), &object)
+                    .await
+                    .expect("create Certificate");
+            }
+        })
+        .buffer_unordered(CREATE_CONCURRENCY)
+        .collect::<()>()
+        .await;
+}
+
+/// The change of the resource mode: Certificate `cert-<i>` becomes Ready.
+async fn certificate_ready(certificates: &Api<DynamicObject>, i: usize) {
+    let now = Timestamp::now().to_string();
+    certificates
+        .patch_status(
+            &format!("cert-{i}"),
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {"conditions": [
+                {"type": "Ready", "status": "True", "reason": "Ready", "message": "issued", "lastTransitionTime": now}
+            ]}})),
+        )
+        .await
+        .expect("Certificate status");
+}
 
 fn yaml<T: serde::de::DeserializeOwned>(s: &str) -> T {
     serde_yaml_ng::from_str(s).expect("bench YAML")
@@ -467,7 +582,7 @@ fn load() -> String {
         .unwrap_or_default()
 }
 
-async fn run(n: usize, full: bool, audit_log: &Path) {
+async fn run(n: usize, full: bool, mode: Mode, audit_log: &Path) {
     let samples = env_or("GONOGO_BENCH_SAMPLES", if full { 200 } else { n }).min(n);
     let steady = Duration::from_secs(env_or("GONOGO_BENCH_STEADY", if full { 60 } else { 5 }));
     let concurrency: u16 = env_or("GONOGO_BENCH_CONCURRENCY", 16);
@@ -483,14 +598,33 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
     cluster
         .kubectl_stdin(&["apply", "-f", "-"], FLOW_SCHEMA)
         .await;
+    // GONOGO_BENCH_HOLD_POLICY=0: without the admission policy that holds rollouts (its
+    // binding deleted), to tell the API server's cost of it from gonogo's own.
+    let hold_policy = env_or("GONOGO_BENCH_HOLD_POLICY", 1) != 0;
+    if !hold_policy {
+        cluster
+            .kubectl(&[
+                "delete",
+                "mutatingadmissionpolicybinding",
+                "gonogo-hold-rollouts",
+            ])
+            .await;
+    }
     let client = cluster.client().await;
     let ns = support::TestNamespace::new(&client, "bench").await;
     let deployments: Api<Deployment> = ns.api(&client);
     let drs: Api<DeploymentReadiness> = ns.api(&client);
     let secrets: Api<Secret> = ns.api(&client);
+    let certificates: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns.name, &certificates_resource());
 
     // The bench's own work: every object exists before the operator starts.
     let t = Instant::now();
+    if let Mode::Resource { objects } = mode {
+        assert!(objects >= n, "GONOGO_BENCH_OBJECTS ({objects}) < N ({n})");
+        create_certificates(&client, &ns.name, objects).await;
+    }
+    let created_certificates = t.elapsed();
     futures::stream::iter(0..n)
         .map(|i| {
             let deployments = deployments.clone();
@@ -510,8 +644,15 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
         .map(|i| {
             let drs = drs.clone();
             async move {
+                let items = match mode {
+                    Mode::Secret => "[{name: secrets, secrets: {}}, {name: probes, probes: {readiness: false, liveness: false}}]".to_string(),
+                    Mode::Resource { .. } => format!(
+                        "[{{name: certificate, resource: {{apiVersion: cert-manager.io/v1, kind: Certificate, name: cert-{i}, condition: {{type: Ready}}}}}}, {{name: team-certificates, resource: {{apiVersion: cert-manager.io/v1, kind: Certificate, selector: {{matchLabels: {{team: t{}}}}}}}}}]",
+                        i % TEAMS
+                    ),
+                };
                 let r: DeploymentReadiness = yaml(&format!(
-                    "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {{name: app-{i}}}\nspec:\n  targetRef: {{name: app-{i}}}\n  items: [{{name: secrets, secrets: {{}}}}, {{name: probes, probes: {{readiness: false, liveness: false}}}}]\n"
+                    "apiVersion: gonogo.dev/v1alpha1\nkind: DeploymentReadiness\nmetadata: {{name: app-{i}}}\nspec:\n  targetRef: {{name: app-{i}}}\n  items: {items}\n"
                 ));
                 drs.create(&PostParams::default(), &r).await.expect("create DeploymentReadiness");
             }
@@ -601,18 +742,24 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let wall_settled = Timestamp::now();
 
-    // Latency: a relevant change (the missing Secret appears) → Ready=True and unpaused.
+    // Latency: a relevant change (the missing Secret appears, or the Certificate becomes
+    // Ready) → Ready=True and unpaused.
     let wall_changes = Timestamp::now();
     let mut created_at = Vec::new();
     for i in 0..samples {
-        let s: Secret = yaml(&format!(
-            "metadata: {{name: secret-{i}}}\nstringData: {{KEY: v}}\n"
-        ));
         created_at.push((format!("app-{i}"), Instant::now()));
-        secrets
-            .create(&PostParams::default(), &s)
-            .await
-            .expect("create Secret");
+        match mode {
+            Mode::Secret => {
+                let s: Secret = yaml(&format!(
+                    "metadata: {{name: secret-{i}}}\nstringData: {{KEY: v}}\n"
+                ));
+                secrets
+                    .create(&PostParams::default(), &s)
+                    .await
+                    .expect("create Secret");
+            }
+            Mode::Resource { .. } => certificate_ready(&certificates, i).await,
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut latencies = Vec::new();
@@ -666,15 +813,35 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
     let minutes = steady.as_secs_f64() / 60.0;
     let per_object = |x: f64| x / n as f64;
 
+    let (what, change) = match mode {
+        Mode::Secret => ("Secret missing".to_string(), "Secret created"),
+        Mode::Resource { objects } => (
+            format!(
+                "2 resource gates over {objects} Certificates: its own not Ready, and one of its team's (1 in {TEAMS})"
+            ),
+            "Certificate Ready",
+        ),
+    };
     println!(
-        "== {n} Deployments, each with a DeploymentReadiness (Secret missing); operator in namespace mode, --concurrency {concurrency}"
+        "== {n} Deployments, each with a DeploymentReadiness ({what}); operator in namespace mode, --concurrency {concurrency}{}",
+        if hold_policy {
+            ""
+        } else {
+            "; the rollout-hold admission policy unbound"
+        }
     );
     println!(
         "load average (1/5/15 min): at start {load_start}; at convergence {load_converged}; at the end {load_end}"
     );
+    if let Mode::Resource { objects } = mode {
+        println!(
+            "bench creation: the Certificate CRD and {objects} Certificates in {:.1} s",
+            created_certificates.as_secs_f64()
+        );
+    }
     println!(
         "bench creation: {n} Deployments in {:.1} s, then {n} DeploymentReadiness objects in {:.1} s ({CREATE_CONCURRENCY} at once); controller manager done after {:.1} s",
-        created_deployments.as_secs_f64(),
+        (created_deployments - created_certificates).as_secs_f64(),
         (created - created_deployments).as_secs_f64(),
         quiet.as_secs_f64()
     );
@@ -709,7 +876,7 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
         converge_requests.throttled
     );
     println!(
-        "latency, Secret created -> Ready=True and unpaused, {} samples 50 ms apart: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (target p99 < 1000 ms)",
+        "latency, {change} -> Ready=True and unpaused, {} samples 50 ms apart: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (target p99 < 1000 ms)",
         latencies.len(),
         ms(percentile(&latencies, 0.5)),
         ms(percentile(&latencies, 0.99)),
@@ -721,10 +888,11 @@ async fn run(n: usize, full: bool, audit_log: &Path) {
         change_requests.breakdown()
     );
     println!(
-        "RSS: {:.1} MiB at convergence, {:.1} MiB at the end, peak {:.1} MiB (target < 200 MiB)",
+        "RSS: {:.1} MiB at convergence, {:.1} MiB at the end, peak {:.1} MiB (target < {} MiB)",
         rss_converged as f64 / 1024.0,
         rss as f64 / 1024.0,
-        hwm as f64 / 1024.0
+        hwm as f64 / 1024.0,
+        if mode == Mode::Secret { 200 } else { 250 }
     );
     println!(
         "steady state, {} s: {steady_writes} writes (target 0)",
@@ -788,7 +956,14 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    runtime.block_on(run(n, full, &instrumented.audit_log));
+    let mode = match std::env::var("GONOGO_BENCH_MODE").as_deref() {
+        Ok("resource") => Mode::Resource {
+            objects: env_or("GONOGO_BENCH_OBJECTS", if full { 5000 } else { 100 }),
+        },
+        Ok("secret") | Err(_) => Mode::Secret,
+        Ok(other) => panic!("GONOGO_BENCH_MODE: {other:?} is neither secret nor resource"),
+    };
+    runtime.block_on(run(n, full, mode, &instrumented.audit_log));
     drop(runtime);
     let _ = std::fs::remove_dir_all(&instrumented.dir);
 }

@@ -1,7 +1,8 @@
 //! The CRD schemas are no wider than gonogo's types, on the real API server: for every risky
 //! field (date-times, integers, int-or-string ports, bounded strings), a value at the bound is
 //! accepted and gonogo reads it back; the value just past it is refused at admission, with
-//! the field named.
+//! the field named. And a `resource` gate on a cluster-scoped kind is refused in a namespace's
+//! checklist and in inline items, and accepted in a ClusterReadinessChecklist.
 
 mod support;
 
@@ -363,4 +364,83 @@ fn shown(value: &Value) -> String {
     } else {
         text
     }
+}
+
+/// A namespace's checklist or inline items naming a cluster-scoped kind are refused at
+/// admission with the rule's words; a ClusterReadinessChecklist takes the same item, and a
+/// namespaced kind (or a kind called Node in another group) passes everywhere.
+#[tokio::test]
+async fn a_cluster_scoped_kind_is_refused_outside_a_cluster_checklist() {
+    let cluster = cluster();
+    cluster.apply_crds().await;
+    let client: Client = cluster.client().await;
+    let ns = TestNamespace::new(&client, "bounds-scope").await;
+    let item = |api_version: &str, kind: &str| json!([{"name": "gate", "resource": {"apiVersion": api_version, "kind": kind}}]);
+    let mut failures = Vec::new();
+    let cases = [
+        ("ReadinessChecklist", "v1", "Node", false),
+        (
+            "ReadinessChecklist",
+            "storage.k8s.io/v1",
+            "StorageClass",
+            false,
+        ),
+        ("DeploymentReadiness", "v1", "Node", false),
+        (
+            "DeploymentReadiness",
+            "cert-manager.io/v1",
+            "ClusterIssuer",
+            false,
+        ),
+        ("ClusterReadinessChecklist", "v1", "Node", true),
+        (
+            "ClusterReadinessChecklist",
+            "storage.k8s.io/v1",
+            "StorageClass",
+            true,
+        ),
+        (
+            "ReadinessChecklist",
+            "cert-manager.io/v1",
+            "Certificate",
+            true,
+        ),
+        ("ReadinessChecklist", "example.com/v1", "Node", true),
+        (
+            "DeploymentReadiness",
+            "cert-manager.io/v1",
+            "Certificate",
+            true,
+        ),
+    ];
+    for (i, (kind, api_version, gate_kind, accepted)) in cases.into_iter().enumerate() {
+        let resource = api_resource(kind);
+        let api: Api<DynamicObject> = if kind.starts_with("Cluster") {
+            Api::all_with(client.clone(), &resource)
+        } else {
+            Api::namespaced_with(client.clone(), &ns.name, &resource)
+        };
+        let name = format!("{}-{i}", ns.name);
+        let mut object = base(kind);
+        object["spec"]["items"] = item(api_version, gate_kind);
+        object["apiVersion"] = json!("gonogo.dev/v1alpha1");
+        object["kind"] = json!(kind);
+        object["metadata"] = json!({"name": name});
+        let object: DynamicObject = serde_json::from_value(object).unwrap();
+        match (api.create(&PostParams::default(), &object).await, accepted) {
+            (Ok(_), true) => {}
+            (Err(kube::Error::Api(e)), false)
+                if e.code == 422
+                    && e.message.contains("spec.items")
+                    && e.message.contains("put it in a ClusterReadinessChecklist") => {}
+            (result, _) => failures.push(format!(
+                "{kind} with a {gate_kind} ({api_version}) gate: {:?}, expected accepted={accepted}",
+                result.map(|o| o.name_unchecked())
+            )),
+        }
+        if kind.starts_with("Cluster") {
+            let _ = api.delete(&name, &Default::default()).await;
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -7,6 +7,13 @@
 //! with a certificate 4 days from expiry and the unhealthy metrics, every `prometheus` gate
 //! and every certificate gate asking for more days fail.
 //!
+//! The seeds' cluster checklists (Nodes, a StorageClass) pass on the test cluster's kwok nodes.
+//! The `job` and `resource` gates read what other controllers make: the cluster's own Job and
+//! CronJob controllers run the migration Jobs and one run of each backup CronJob (kwok completes
+//! Job pods); the PrometheusRule, cert-manager Certificate and ExternalSecret kinds get
+//! CRDs of their own, and the test writes the Ready condition cert-manager and External Secrets
+//! would.
+//!
 //! `http` gates need answers from the pods (kwok pods answer nothing): tests/seed_http_gates.rs
 //! probes them against the seeds' documented answers, and tests/seed_http_gates_e2e.rs shows
 //! them through the operator against a test host giving those answers. Approvals need a person.
@@ -19,10 +26,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use gonogo::api::{DeploymentReadiness, GateOutcome};
-use kube::api::Api;
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use operator::{Operator, install};
 use seed_metrics::{Server, healthy, unhealthy};
-use support::{TestNamespace, cluster, repo_root};
+use serde_json::json;
+use support::{TestNamespace, cluster, eventually, from_yaml, repo_root};
 
 use GateOutcome::{Fail, Pass, Unknown};
 
@@ -168,16 +178,26 @@ struct Item {
     min_days: i64,
 }
 
+/// The seed's checklist files: its ReadinessChecklist, and its ClusterReadinessChecklist (the
+/// cluster-scoped kinds) when it has one.
+fn checklist_files(system: &str) -> Vec<PathBuf> {
+    [format!("{system}.yaml"), format!("{system}-cluster.yaml")]
+        .into_iter()
+        .map(|f| repo_root().join("examples/checklists").join(f))
+        .filter(|p| p.exists())
+        .collect()
+}
+
 fn checklist_items(system: &str) -> Vec<Item> {
-    let text =
-        std::fs::read_to_string(repo_root().join(format!("examples/checklists/{system}.yaml")))
-            .unwrap();
-    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
-    doc["spec"]["items"]
-        .as_sequence()
-        .unwrap()
+    checklist_files(system)
         .iter()
+        .flat_map(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+            doc["spec"]["items"].as_sequence().unwrap().clone()
+        })
         .map(|item| {
+            let item = &item;
             let map = item.as_mapping().unwrap();
             let kind = map
                 .keys()
@@ -221,6 +241,120 @@ fn unhealthy_result(item: &Item) -> Option<GateOutcome> {
     }
 }
 
+/// The custom resource kinds the seed systems use, as (group, version, kind, plural): the
+/// projects' CRDs cut to a schema that keeps any field, with the status subresource.
+const CUSTOM_KINDS: [(&str, &str, &str, &str); 3] = [
+    (
+        "monitoring.coreos.com",
+        "v1",
+        "PrometheusRule",
+        "prometheusrules",
+    ),
+    ("cert-manager.io", "v1", "Certificate", "certificates"),
+    (
+        "external-secrets.io",
+        "v1beta1",
+        "ExternalSecret",
+        "externalsecrets",
+    ),
+];
+
+async fn install_custom_kinds(client: &kube::Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let apply = PatchParams::apply("seed-systems-e2e").force();
+    for (group, version, kind, plural) in CUSTOM_KINDS {
+        let crd: CustomResourceDefinition = from_yaml(&format!(
+            r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: {plural}.{group}}}
+spec:
+  group: {group}
+  scope: Namespaced
+  names: {{kind: {kind}, plural: {plural}, singular: {singular}, listKind: {kind}List}}
+  versions:
+  - name: {version}
+    served: true
+    storage: true
+    subresources: {{status: {{}}}}
+    schema:
+      openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+"#,
+            singular = kind.to_lowercase()
+        ));
+        crds.patch(&format!("{plural}.{group}"), &apply, &Patch::Apply(crd))
+            .await
+            .unwrap_or_else(|e| panic!("CRD {plural}.{group}: {e}"));
+    }
+    // Established before a set naming these kinds is applied.
+    for (group, _, _, plural) in CUSTOM_KINDS {
+        let name = format!("{plural}.{group}");
+        eventually(
+            &format!("CRD {name} established"),
+            Duration::from_secs(60),
+            || {
+                let crds = crds.clone();
+                let name = name.clone();
+                async move {
+                    let crd = crds.get(&name).await.map_err(|e| e.to_string())?;
+                    let established = crd
+                        .status
+                        .and_then(|s| s.conditions)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True");
+                    if established {
+                        Ok(())
+                    } else {
+                        Err("not established".to_string())
+                    }
+                }
+            },
+        )
+        .await;
+    }
+}
+
+/// What cert-manager and External Secrets would do with the set's objects (Ready), and one run
+/// of each CronJob, made by the cluster's Job controller and recorded by its CronJob controller
+/// as `status.lastSuccessfulTime`.
+async fn act_as_the_other_controllers(client: &kube::Client, n: &str) {
+    for (group, version, kind, plural) in &CUSTOM_KINDS[1..] {
+        let resource =
+            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+        let objects: Api<DynamicObject> = Api::namespaced_with(client.clone(), n, &resource);
+        for object in objects.list(&Default::default()).await.unwrap() {
+            let name = object.metadata.name.unwrap();
+            let now = jiff::Timestamp::now().to_string();
+            objects
+                .patch_status(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": {"conditions": [{
+                        "type": "Ready", "status": "True", "reason": "Ready",
+                        "message": "set by the test as its controller would",
+                        "lastTransitionTime": now}]}})),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{kind} {name}: status: {e}"));
+        }
+    }
+    let cron_jobs: Api<CronJob> = Api::namespaced(client.clone(), n);
+    for cron_job in cron_jobs.list(&Default::default()).await.unwrap() {
+        let name = cron_job.metadata.name.unwrap();
+        cluster()
+            .kubectl(&[
+                "create",
+                "job",
+                "-n",
+                n,
+                &format!("{name}-e2e"),
+                &format!("--from=cronjob/{name}"),
+            ])
+            .await;
+    }
+}
+
 async fn apply(n: &str, yaml: &str) {
     cluster()
         .kubectl_stdin(&["apply", "-n", n, "-f", "-"], yaml)
@@ -235,6 +369,14 @@ async fn seed_live_gates_pass_on_the_healthy_systems_and_fail_on_unhealthy_ones(
     let cluster = cluster();
     install(cluster).await;
     let client = cluster.client().await;
+    install_custom_kinds(&client).await;
+    // The StorageClass ai-etl's uploads claim asks for, as the cluster's storage setup makes it.
+    cluster
+        .kubectl_stdin(
+            &["apply", "-f", "-"],
+            "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: efs-sc}\nprovisioner: efs.csi.aws.com\n",
+        )
+        .await;
 
     for system in &SYSTEMS {
         let ns = TestNamespace::new(&client, &format!("seed-{}", system.name)).await;
@@ -260,8 +402,9 @@ async fn seed_live_gates_pass_on_the_healthy_systems_and_fail_on_unhealthy_ones(
         // approvals stay missing, and a hold would keep the Deployments from rolling out),
         // then the system as examples/ ships it.
         let dir = repo_root().join(format!("examples/{}/healthy", system.name));
-        let checklist = repo_root().join(format!("examples/checklists/{}.yaml", system.name));
-        apply(n, &std::fs::read_to_string(checklist).unwrap()).await;
+        for checklist in checklist_files(system.name) {
+            apply(n, &std::fs::read_to_string(checklist).unwrap()).await;
+        }
         let readiness = std::fs::read_to_string(dir.join("readiness.yaml"))
             .unwrap()
             .replace("\nspec:\n", "\nspec:\n  enforcement: Annotate\n");
@@ -275,6 +418,7 @@ async fn seed_live_gates_pass_on_the_healthy_systems_and_fail_on_unhealthy_ones(
         for file in files {
             apply(n, &std::fs::read_to_string(file).unwrap()).await;
         }
+        act_as_the_other_controllers(&client, n).await;
 
         let drs: Api<DeploymentReadiness> = ns.api(&client);
         let items = checklist_items(system.name);

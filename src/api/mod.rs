@@ -23,8 +23,8 @@ pub const GROUP: &str = "gonogo.dev";
 /// Every CRD gonogo ships, in a stable order (the order of files in `crds/`).
 pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![
-        with_pending_status(DeploymentReadiness::crd()),
-        ReadinessChecklist::crd(),
+        namespaced_items(with_pending_status(DeploymentReadiness::crd())),
+        namespaced_items(ReadinessChecklist::crd()),
         ClusterReadinessChecklist::crd(),
         ReadinessApproval::crd(),
     ]
@@ -54,6 +54,33 @@ pub fn crd_files() -> Result<Vec<(String, String)>, serde_yaml_ng::Error> {
             ))
         })
         .collect()
+}
+
+/// The items of a namespace's checklist and a DeploymentReadiness's inline items read their
+/// namespace only: [`crate::checks::resource::namespaced_items_rule`] on `spec.items`.
+///
+/// Added here, not by the derive: the ClusterReadinessChecklist shares the item schema and may
+/// name cluster-scoped kinds, and on the kind's root (the derive's `kube(validation)`) the rule
+/// would not ratchet, so an object stored before it could no longer take a status, lose its
+/// finalizer or change at all. On `spec.items` an update leaving the items alone is not judged.
+fn namespaced_items(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    for version in &mut crd.spec.versions {
+        let items = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("spec"))
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("items"));
+        if let Some(items) = items {
+            items
+                .x_kubernetes_validations
+                .get_or_insert_with(Vec::new)
+                .push(crate::checks::resource::namespaced_items_rule());
+        }
+    }
+    crd
 }
 
 /// A DeploymentReadiness reads as `status.observedGeneration: 0` until the controller first

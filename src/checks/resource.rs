@@ -99,6 +99,10 @@ impl Check for Resource {
     fn evaluate(&self, cx: &Context<'_>) -> Outcome {
         let kind = &self.kind;
         let snapshot = cx.snapshot;
+        // Refused at admission; offline (and for objects stored before the rule) an Unknown.
+        if is_cluster_scoped(&self.api_version, kind) && !cx.from_cluster_checklist() {
+            return cluster_scoped_unknown(kind);
+        }
         let name = self.name_for(cx.workload_name());
         let (cluster_scoped, objects) = match snapshot.resources.get(&self.resource_kind()) {
             Some(Resources::Objects {
@@ -127,9 +131,7 @@ impl Check for Resource {
             }
         };
         if cluster_scoped && !cx.from_cluster_checklist() {
-            return Outcome::Unknown(format!(
-                "{kind} is cluster-scoped: only a ClusterReadinessChecklist may read it (a namespace's checklists read their namespace only)"
-            ));
+            return cluster_scoped_unknown(kind);
         }
         let selected: Vec<&Arc<Value>> = objects
             .iter()
@@ -307,31 +309,77 @@ impl Resource {
     }
 }
 
-/// Kinds known to be cluster-scoped. The controller learns a kind's scope from discovery;
-/// offline and at admission this list stands in for it.
-pub const CLUSTER_SCOPED_KINDS: &[&str] = &[
-    "Node",
-    "Namespace",
-    "PersistentVolume",
-    "StorageClass",
-    "CSIDriver",
-    "CSINode",
-    "IngressClass",
-    "RuntimeClass",
-    "PriorityClass",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "CustomResourceDefinition",
-    "APIService",
-    "ValidatingWebhookConfiguration",
-    "MutatingWebhookConfiguration",
-    "ClusterIssuer",
-    "ClusterSecretStore",
-    "ClusterReadinessChecklist",
+/// Kinds known to be cluster-scoped, with their API group (`""` is the core group). The
+/// controller learns a kind's scope from discovery; offline and at admission this list stands
+/// in for it.
+pub const CLUSTER_SCOPED_KINDS: &[(&str, &str)] = &[
+    ("", "Node"),
+    ("", "Namespace"),
+    ("", "PersistentVolume"),
+    ("storage.k8s.io", "StorageClass"),
+    ("storage.k8s.io", "CSIDriver"),
+    ("storage.k8s.io", "CSINode"),
+    ("networking.k8s.io", "IngressClass"),
+    ("node.k8s.io", "RuntimeClass"),
+    ("scheduling.k8s.io", "PriorityClass"),
+    ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("apiregistration.k8s.io", "APIService"),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+    ),
+    ("cert-manager.io", "ClusterIssuer"),
+    ("external-secrets.io", "ClusterSecretStore"),
+    ("gonogo.dev", "ClusterReadinessChecklist"),
 ];
 
-pub fn is_cluster_scoped(kind: &str) -> bool {
-    CLUSTER_SCOPED_KINDS.contains(&kind)
+/// Whether `kind` of `api_version` (`v1`, `storage.k8s.io/v1`) is a cluster-scoped kind gonogo
+/// knows.
+pub fn is_cluster_scoped(api_version: &str, kind: &str) -> bool {
+    let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
+    CLUSTER_SCOPED_KINDS.contains(&(group, kind))
+}
+
+/// A namespace's checklist (or inline item) naming a cluster-scoped kind: known offline from
+/// [`CLUSTER_SCOPED_KINDS`], live from discovery.
+fn cluster_scoped_unknown(kind: &str) -> Outcome {
+    Outcome::Unknown(format!(
+        "{kind} is cluster-scoped: only a ClusterReadinessChecklist may read it (a namespace's checklists and a DeploymentReadiness's inline items read their namespace only)"
+    ))
+}
+
+/// Said at admission (the CRD rule below) when a namespace's checklist names a cluster-scoped
+/// kind.
+pub const CLUSTER_SCOPED_REFUSAL: &str = "a resource gate on a cluster-scoped kind (Node, StorageClass, ClusterIssuer, ...) reads the whole cluster: put it in a ClusterReadinessChecklist (a namespace's checklists and a DeploymentReadiness's inline items read their namespace only)";
+
+/// The admission rule on `spec.items` of the namespaced kinds whose items read their own
+/// namespace (ReadinessChecklist, DeploymentReadiness; not ClusterReadinessChecklist): no item
+/// is a `resource` gate on a cluster-scoped kind of [`CLUSTER_SCOPED_KINDS`].
+pub fn namespaced_items_rule()
+-> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule {
+    let known = CLUSTER_SCOPED_KINDS
+        .iter()
+        .map(|(group, kind)| {
+            let version = if group.is_empty() {
+                "i.resource.apiVersion.matches('^v[0-9a-z]+$')".to_string()
+            } else {
+                format!("i.resource.apiVersion.startsWith('{group}/')")
+            };
+            format!("(i.resource.kind == '{kind}' && {version})")
+        })
+        .collect::<Vec<_>>()
+        .join(" || ");
+    k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule {
+        rule: format!("self.all(i, !has(i.resource) || !({known}))"),
+        message: Some(CLUSTER_SCOPED_REFUSAL.to_string()),
+        ..Default::default()
+    }
 }
 
 /// A JSON value serialized with its whole numbers as signed integers, as the API server's CEL

@@ -24,9 +24,26 @@ use crate::engine::{ResourceKind, Resources};
 /// How often discovery is asked again for a kind the API server does not serve (yet).
 const REDISCOVER: Duration = Duration::from_secs(5);
 
-/// A change to objects of a kind: in one namespace, or (None) anywhere (a relist, the kind
-/// appearing or becoming readable).
-pub type Change = (ResourceKind, Option<String>);
+/// A change to objects of a kind.
+pub struct Change {
+    pub kind: ResourceKind,
+    /// The changed object's namespace; `None` for a cluster-scoped kind (every readiness
+    /// object may read it) or a change to the whole kind.
+    pub namespace: Option<String>,
+    /// The changed object's name and its labels before and after; `None` for a change to
+    /// the whole kind (a relist, the kind appearing, going or becoming readable).
+    pub object: Option<(String, Vec<BTreeMap<String, String>>)>,
+}
+
+impl Change {
+    fn whole(kind: &ResourceKind) -> Change {
+        Change {
+            kind: kind.clone(),
+            namespace: None,
+            object: None,
+        }
+    }
+}
 
 /// The watches, by kind. Cheap to clone.
 #[derive(Clone)]
@@ -161,17 +178,25 @@ async fn run(
     changes: UnboundedSender<Change>,
 ) {
     let gvk = gvk(&kind);
+    // Once served, a kind that goes away was deleted: say so for as long as it stays away.
+    let mut was_served = false;
     loop {
         let (resource, capabilities) = match kube::discovery::pinned_kind(&client, &gvk).await {
             Ok(found) => found,
             Err(e) => {
-                if set(&state, State::Unavailable(not_served(&kind, &e))) {
-                    let _ = changes.send((kind.clone(), None));
+                let why = match &e {
+                    kube::Error::Api(status) if status.code != 404 => not_served(&kind, &e),
+                    _ if was_served => no_longer_served(&kind),
+                    _ => not_served(&kind, &e),
+                };
+                if set(&state, State::Unavailable(why)) {
+                    let _ = changes.send(Change::whole(&kind));
                 }
                 tokio::time::sleep(REDISCOVER).await;
                 continue;
             }
         };
+        was_served = true;
         let cluster_scoped = capabilities.scope == DiscoveryScope::Cluster;
         let api: Api<DynamicObject> = match (&namespace, cluster_scoped) {
             (Some(ns), false) => Api::namespaced_with(client.clone(), ns, &resource),
@@ -214,12 +239,12 @@ async fn watch(
                     Some(403) => {
                         let refused = forbidden(kind, resource, cluster_scoped);
                         if set(state, State::Unavailable(refused)) {
-                            let _ = changes.send((kind.clone(), None));
+                            let _ = changes.send(Change::whole(kind));
                         }
                     }
                     Some(404) => {
                         if set(state, State::Unavailable(no_longer_served(kind))) {
-                            let _ = changes.send((kind.clone(), None));
+                            let _ = changes.send(Change::whole(kind));
                         }
                         return;
                     }
@@ -261,24 +286,50 @@ async fn watch(
             watcher::Event::InitDone => {
                 *objects = relist.take().unwrap_or_default();
                 *listed = true;
-                Some(None)
+                Some(Change::whole(kind))
             }
             watcher::Event::Apply(object) => entry(object).map(|(key, value)| {
-                let namespace = key.0.clone();
-                objects.insert(key, value);
-                Some(namespace)
+                let mut labels = vec![labels_of(&value)];
+                if let Some(old) = objects.insert(key.clone(), value) {
+                    labels.push(labels_of(&old));
+                }
+                changed(kind, cluster_scoped, key, labels)
             }),
-            watcher::Event::Delete(object) => entry(object).map(|(key, _)| {
-                let namespace = key.0.clone();
+            watcher::Event::Delete(object) => entry(object).map(|(key, value)| {
                 objects.remove(&key);
-                Some(namespace)
+                changed(kind, cluster_scoped, key, vec![labels_of(&value)])
             }),
         };
         drop(guard);
-        if let Some(namespace) = change {
-            let _ = changes.send((kind.clone(), namespace));
+        if let Some(change) = change {
+            let _ = changes.send(change);
         }
     }
+}
+
+/// One object changed: readiness objects of its namespace (of every namespace for a
+/// cluster-scoped kind) whose gates could pick it by name or labels.
+fn changed(
+    kind: &ResourceKind,
+    cluster_scoped: bool,
+    (namespace, name): (String, String),
+    labels: Vec<BTreeMap<String, String>>,
+) -> Change {
+    Change {
+        kind: kind.clone(),
+        namespace: (!cluster_scoped).then_some(namespace),
+        object: Some((name, labels)),
+    }
+}
+
+fn labels_of(object: &Value) -> BTreeMap<String, String> {
+    object
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
 }
 
 fn entry(object: DynamicObject) -> Option<((String, String), Arc<Value>)> {
@@ -323,8 +374,10 @@ fn not_served(kind: &ResourceKind, error: &kube::Error) -> String {
 
 fn no_longer_served(kind: &ResourceKind) -> String {
     format!(
-        "no such kind: the API server no longer serves {} in {} (was its CRD deleted?)",
-        kind.kind, kind.api_version
+        "no such kind: the API server no longer serves {} in {} (was its CRD deleted?); gonogo looks again every {} s",
+        kind.kind,
+        kind.api_version,
+        REDISCOVER.as_secs()
     )
 }
 

@@ -7,7 +7,7 @@
 //! depended on it at their last evaluation *or* depend on it now (a new Service selecting the
 //! pods), so both gaining and losing a relation trigger re-evaluation.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -36,18 +36,26 @@ impl RelationIndex {
     }
 
     /// Of `candidates`, the readiness objects whose verdict reads objects of the `resource`
-    /// kind `kind` (and those not evaluated yet).
+    /// kind `kind` (and those not evaluated yet): for a change to one object (its name, and
+    /// its labels before and after), those with a gate that could pick it; for a change to
+    /// the whole kind (a relist, the kind appearing or going), every one reading the kind.
     pub fn reading_resource(
         &self,
         candidates: impl IntoIterator<Item = ObjectRef<DeploymentReadiness>>,
         kind: &ResourceKind,
+        object: Option<&(String, Vec<BTreeMap<String, String>>)>,
     ) -> Vec<ObjectRef<DeploymentReadiness>> {
         let Ok(map) = self.inner.read() else {
             return candidates.into_iter().collect();
         };
         candidates
             .into_iter()
-            .filter(|r| map.get(r).is_none_or(|deps| deps.resources.contains(kind)))
+            .filter(|r| {
+                map.get(r).is_none_or(|deps| match object {
+                    None => deps.resources.contains(kind),
+                    Some((name, labels)) => deps.reads_resource(kind, name, labels),
+                })
+            })
             .collect()
     }
 

@@ -318,12 +318,16 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         futures::stream::unfold(changed_resources, |mut rx| async move {
             rx.recv().await.map(|c| (c, rx))
         })
-        .flat_map(move |(kind, namespace): dynamic::Change| {
-            let candidates = match &namespace {
+        .flat_map(move |change: dynamic::Change| {
+            let candidates = match &change.namespace {
                 Some(ns) => related::readiness_in(&readiness, ns),
                 None => related::all_readiness(&readiness),
             };
-            futures::stream::iter(index.reading_resource(candidates, &kind))
+            futures::stream::iter(index.reading_resource(
+                candidates,
+                &change.kind,
+                change.object.as_ref(),
+            ))
         })
     };
     // A kind no gate reads any more stops being watched.

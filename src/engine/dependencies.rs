@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::related::{EachRelatedKind, RelatedKind, Relation, Scope, relates_now};
 use super::{Gate, ResourceKind, Snapshot, WorkloadKind, for_each_related_kind, pod};
@@ -24,12 +25,45 @@ pub struct Dependencies {
     pub kinds: BTreeSet<&'static str>,
     /// Kinds `resource` gates read (any object of them: a selector may come to match).
     pub resources: BTreeSet<ResourceKind>,
+    /// How each `resource` gate picks objects of its kind: a change to an object it cannot
+    /// pick (another name, labels its selector matches neither before nor after) leaves the
+    /// verdict as it is.
+    pub resource_picks: Vec<(ResourceKind, ResourcePick)>,
+}
+
+/// The objects of its kind a `resource` gate reads.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ResourcePick {
+    /// One, by name (`{{ .target }}` replaced).
+    Name(String),
+    /// Those with labels this selector matches.
+    Selector(LabelSelector),
+    /// Every one.
+    Every,
 }
 
 impl Dependencies {
     /// Whether the verdict could read the object `(kind, name)` as it was at evaluation time.
     pub fn reads(&self, kind: &'static str, name: &str) -> bool {
         self.kinds.contains(kind) || self.objects.contains(&(kind, name.to_string()))
+    }
+
+    /// Whether a `resource` gate could read the object `name` of `kind` that had or has one
+    /// of `labels` (its labels before and after the change).
+    pub fn reads_resource(
+        &self,
+        kind: &ResourceKind,
+        name: &str,
+        labels: &[BTreeMap<String, String>],
+    ) -> bool {
+        self.resource_picks
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .any(|(_, pick)| match pick {
+                ResourcePick::Name(n) => n == name,
+                ResourcePick::Selector(s) => labels.iter().any(|l| pod::selector_matches(s, l)),
+                ResourcePick::Every => true,
+            })
     }
 }
 
@@ -64,6 +98,18 @@ pub fn dependencies(
         .iter()
         .filter_map(|g| g.item.resource.as_ref())
         .map(|r| r.resource_kind())
+        .collect();
+    deps.resource_picks = gates
+        .iter()
+        .filter_map(|g| g.item.resource.as_ref())
+        .map(|r| {
+            let pick = match (r.name_for(target), &r.selector) {
+                (Some(name), _) => ResourcePick::Name(name),
+                (None, Some(selector)) => ResourcePick::Selector(selector.clone()),
+                (None, None) => ResourcePick::Every,
+            };
+            (r.resource_kind(), pick)
+        })
         .collect();
     let Some(workload) = snapshot
         .workload
@@ -267,6 +313,31 @@ mod tests {
             "any Secret, named or not"
         );
         assert!(!deps.reads("ConfigMap", "db"));
+    }
+
+    #[test]
+    fn a_resource_gate_depends_on_the_objects_it_could_pick() {
+        let deps = of(
+            "[{name: own, resource: {apiVersion: cert-manager.io/v1, kind: Certificate, name: '{{ .target }}-tls'}}, {name: team, resource: {apiVersion: cert-manager.io/v1, kind: Certificate, selector: {matchLabels: {team: a}}}}]",
+        );
+        let certificate = ResourceKind {
+            api_version: "cert-manager.io/v1".into(),
+            kind: "Certificate".into(),
+        };
+        let labels = |team: &str| BTreeMap::from([("team".to_string(), team.to_string())]);
+        assert!(deps.resources.contains(&certificate));
+        assert!(deps.reads_resource(&certificate, "api-tls", &[labels("b")]));
+        assert!(deps.reads_resource(&certificate, "web-tls", &[labels("a")]));
+        // Labels before and after: leaving the selection matters as much as entering it.
+        assert!(deps.reads_resource(&certificate, "web-tls", &[labels("b"), labels("a")]));
+        assert!(!deps.reads_resource(&certificate, "web-tls", &[labels("b")]));
+        let issuer = ResourceKind {
+            api_version: "cert-manager.io/v1".into(),
+            kind: "Issuer".into(),
+        };
+        assert!(!deps.reads_resource(&issuer, "api-tls", &[labels("a")]));
+        let every = of("[{name: all, resource: {apiVersion: cert-manager.io/v1, kind: Issuer}}]");
+        assert!(every.reads_resource(&issuer, "anything", &[BTreeMap::new()]));
     }
 
     #[test]

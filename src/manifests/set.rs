@@ -392,7 +392,10 @@ impl ManifestSet {
             snapshot.resources.insert(
                 kind.clone(),
                 Resources::Objects {
-                    cluster_scoped: crate::checks::resource::is_cluster_scoped(&kind.kind),
+                    cluster_scoped: crate::checks::resource::is_cluster_scoped(
+                        &kind.api_version,
+                        &kind.kind,
+                    ),
                     objects,
                 },
             );
