@@ -258,6 +258,29 @@ fn a_checklist_flag_reads_the_objects_its_items_need() {
     );
 }
 
+#[test]
+fn control_characters_from_the_input_never_reach_the_terminal() {
+    // A container name carrying an escape sequence (clear screen, set the window title) and a
+    // bell: shown escaped, in colour or not, in the table and the one-line format.
+    let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec:\n      containers: [{name: \"api\\u001b[2J\\u001b]0;pwned\\u0007\", image: \"api:1\"}]\n";
+    for args in [
+        &["-f", "-", "--color", "always"][..],
+        &["-f", "-", "-o", "compact"][..],
+    ] {
+        let run = gonogo(args, Some(text), &[]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(run.stdout.contains("api\\u{1b}[2J"), "{}", run.stdout);
+        assert!(
+            !run.stdout.contains("\u{1b}[2J"),
+            "a raw escape sequence reached the output"
+        );
+        assert!(
+            !run.stdout.contains('\u{7}'),
+            "a raw bell reached the output"
+        );
+    }
+}
+
 // ---------------------------------------------------------------- parsing as kubectl does
 
 #[test]

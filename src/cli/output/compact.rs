@@ -111,5 +111,5 @@ fn location(e: &InputError) -> String {
 }
 
 fn one_line(text: &str) -> String {
-    text.replace('\n', "; ")
+    super::printable(text).replace('\n', "; ")
 }

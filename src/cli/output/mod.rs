@@ -192,12 +192,32 @@ pub(crate) fn write_pretty(
 
 /// `checklist/gate`, as gates are named in every format.
 pub(crate) fn gate_label(gate: &GateResult) -> String {
-    format!("{}/{}", gate.checklist, gate.name)
+    printable(&format!("{}/{}", gate.checklist, gate.name)).into_owned()
 }
 
-/// `namespace/name` of a Deployment.
+/// `namespace/name` of a workload.
 pub(crate) fn deployment_label(d: &DeploymentVerdicts) -> String {
-    format!("{}/{}", d.namespace, d.name)
+    printable(&format!("{}/{}", d.namespace, d.name)).into_owned()
+}
+
+/// Text from the input as a terminal or CI log may show it: control characters other than
+/// line breaks (an escape sequence in a manifest's string, a carriage return that would
+/// overwrite a line) written as `\u{1b}`, never passed through.
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() && c != '\n' {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 pub(crate) fn source_name(source: ReadinessSource) -> &'static str {

@@ -39,7 +39,7 @@ pub fn deployment(
             "{BOLD}{} {}{BOLD:#}  {DIM}{}:{}{DIM:#}",
             d.kind,
             deployment_label(d),
-            o.file,
+            super::printable(&o.file),
             o.line
         ),
         None => format!(
@@ -65,9 +65,13 @@ fn evaluation(
     let from = match (e.source, &e.origin) {
         (ReadinessSource::Manifest, Some(o)) => format!(
             "DeploymentReadiness {}  {DIM}{}:{}{DIM:#}",
-            e.readiness, o.file, o.line
+            super::printable(&e.readiness),
+            super::printable(&o.file),
+            o.line
         ),
-        (ReadinessSource::Manifest, None) => format!("DeploymentReadiness {}", e.readiness),
+        (ReadinessSource::Manifest, None) => {
+            format!("DeploymentReadiness {}", super::printable(&e.readiness))
+        }
         (ReadinessSource::ChecklistFlag, _) => "checklists from --checklist".to_string(),
         (ReadinessSource::Baseline, _) => {
             "built-in baseline checklist (no DeploymentReadiness in the input)".to_string()
@@ -113,7 +117,8 @@ fn evaluation(
             g.message.lines().collect()
         };
         for finding in findings {
-            for line in wrap(&shorten_lists(finding, LIST_KEEP), width, MESSAGE_INDENT) {
+            let finding = super::printable(finding);
+            for line in wrap(&shorten_lists(&finding, LIST_KEEP), width, MESSAGE_INDENT) {
                 writeln!(out, "{:MESSAGE_INDENT$}{line}", "")?;
             }
         }
@@ -135,7 +140,7 @@ fn evaluation(
             "{:GATE_INDENT$}{style}{:<7}{style:#}  {}",
             "", "PROBLEM", p.reason
         )?;
-        for line in wrap(&p.message, width, MESSAGE_INDENT) {
+        for line in wrap(&super::printable(&p.message), width, MESSAGE_INDENT) {
             writeln!(out, "{:MESSAGE_INDENT$}{line}", "")?;
         }
     }
