@@ -48,6 +48,9 @@ mkdir -p "$out/deploy/admission"
   echo "kind: Namespace"
   echo "metadata:"
   echo "  name: gonogo-system"
+  echo "  labels:"
+  echo "    pod-security.kubernetes.io/enforce: restricted"
+  echo "    pod-security.kubernetes.io/warn: restricted"
   render --include-crds
 } >"$out/deploy/gonogo.yaml"
 {
