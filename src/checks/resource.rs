@@ -421,7 +421,8 @@ fn object_name(object: &Value) -> &str {
         .unwrap_or_default()
 }
 
-fn labels(object: &Value) -> BTreeMap<String, String> {
+/// An object's labels, from its JSON (the controller's dynamic watches read them too).
+pub(crate) fn labels(object: &Value) -> BTreeMap<String, String> {
     object
         .pointer("/metadata/labels")
         .and_then(Value::as_object)

@@ -289,15 +289,20 @@ async fn watch(
                 Some(Change::whole(kind))
             }
             watcher::Event::Apply(object) => entry(object).map(|(key, value)| {
-                let mut labels = vec![labels_of(&value)];
+                let mut labels = vec![crate::checks::resource::labels(&value)];
                 if let Some(old) = objects.insert(key.clone(), value) {
-                    labels.push(labels_of(&old));
+                    labels.push(crate::checks::resource::labels(&old));
                 }
                 changed(kind, cluster_scoped, key, labels)
             }),
             watcher::Event::Delete(object) => entry(object).map(|(key, value)| {
                 objects.remove(&key);
-                changed(kind, cluster_scoped, key, vec![labels_of(&value)])
+                changed(
+                    kind,
+                    cluster_scoped,
+                    key,
+                    vec![crate::checks::resource::labels(&value)],
+                )
             }),
         };
         drop(guard);
@@ -320,16 +325,6 @@ fn changed(
         namespace: (!cluster_scoped).then_some(namespace),
         object: Some((name, labels)),
     }
-}
-
-fn labels_of(object: &Value) -> BTreeMap<String, String> {
-    object
-        .pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-        .collect()
 }
 
 fn entry(object: DynamicObject) -> Option<((String, String), Arc<Value>)> {
