@@ -28,33 +28,43 @@
 //! judgement: the API server refuses the write, and the reconcile runs again on the new object.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use kube::api::{Api, Patch, PatchParams};
+use kube::Client;
 use serde_json::json;
 
 use crate::api::{DeploymentReadiness, Enforcement};
 use crate::checks::approval::template_hash;
-use crate::engine::Report;
+use crate::engine::{Report, Workload, WorkloadKind};
 
 pub const FIELD_MANAGER: &str = "gonogo";
 pub const ANNOTATION_FAILING: &str = "gonogo.dev/failing";
 pub const ANNOTATION_BLOCKED: &str = "gonogo.dev/blocked";
 pub const ANNOTATION_BLOCKED_BY: &str = "gonogo.dev/blocked-by";
+/// gonogo's mark on a hold it set, on every kind (the name is from when only Deployments, and
+/// so only pauses, were held).
 pub const ANNOTATION_PAUSED_BY_GONOGO: &str = "gonogo.dev/paused-by-gonogo";
 pub const ANNOTATION_BREAK_GLASS: &str = "gonogo.dev/break-glass";
+/// A held StatefulSet's own partition, restored on release.
+pub const ANNOTATION_PARTITION_BEFORE_HOLD: &str = "gonogo.dev/partition-before-hold";
+/// The partition that holds a StatefulSet: above every ordinal, so no pod (existing, or added
+/// by a scale-up while held, whatever `spec.ordinals.start`) is created on the new revision.
+pub const HOLD_PARTITION: i32 = i32::MAX;
 /// Written by earlier versions on every verdict; removed when seen.
 const RETIRED_ANNOTATIONS: [&str; 2] = ["gonogo.dev/gates", "gonogo.dev/readiness"];
 
-const OUR_ANNOTATIONS: [&str; 5] = [
+const OUR_ANNOTATIONS: [&str; 6] = [
     ANNOTATION_FAILING,
     ANNOTATION_BLOCKED,
     ANNOTATION_BLOCKED_BY,
     ANNOTATION_PAUSED_BY_GONOGO,
     ANNOTATION_BREAK_GLASS,
+    ANNOTATION_PARTITION_BEFORE_HOLD,
 ];
 
-/// The combined verdict of every DeploymentReadiness targeting one Deployment. Sets, so the
+/// The combined verdict of every DeploymentReadiness targeting one workload. Sets, so the
 /// order in which readiness objects are judged never changes what is written.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DeploymentVerdict {
@@ -84,46 +94,113 @@ impl DeploymentVerdict {
     }
 }
 
-/// What gonogo wants of the Deployment: exactly the `gonogo.dev/*` annotations it should carry
-/// (none: gonogo owns nothing), and `spec.paused` when gonogo has a say in it.
+/// What gonogo wants of the workload: exactly the `gonogo.dev/*` annotations it should carry
+/// (none: gonogo owns nothing), and its hold when gonogo has a say in it.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Desired {
     pub annotations: BTreeMap<String, String>,
     /// `Some(true)`: hold the rollout; `Some(false)`: release gonogo's own hold; `None`: leave
-    /// `spec.paused` to whoever owns it.
+    /// the hold field to whoever owns it.
     pub pause: Option<bool>,
     /// A person resumed gonogo's hold of this template by hand: worth an event.
     pub break_glass: bool,
 }
 
+/// The hold as the workload carries it, in the terms of its kind's mechanism:
+/// - Deployment: `spec.paused: true`;
+/// - StatefulSet with `RollingUpdate`: `spec.updateStrategy.rollingUpdate.partition` at
+///   [`HOLD_PARTITION`]; its own partition is kept in [`ANNOTATION_PARTITION_BEFORE_HOLD`] and
+///   restored on release (never lowered);
+/// - DaemonSet: `spec.updateStrategy.type: OnDelete`, released to `RollingUpdate` (its
+///   `rollingUpdate` parameters are never touched).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HoldState {
+    /// The hold field has its hold value (whoever set it).
+    pub engaged: bool,
+    /// gonogo may hold it at all: not a StatefulSet with `updateStrategy.type: OnDelete`
+    /// (nothing rolls, so nothing to hold: reported, never changed).
+    pub holdable: bool,
+    /// gonogo's mark: the hold is gonogo's.
+    pub marked: bool,
+    /// The pod template's hash.
+    pub template: Option<String>,
+    /// A StatefulSet's partition to restore on release: the recorded one while gonogo holds
+    /// it, else its current one.
+    pub restore_partition: Option<i32>,
+}
+
+impl HoldState {
+    pub fn of(workload: &Workload) -> HoldState {
+        let meta = workload.metadata();
+        let marked = annotation(meta, ANNOTATION_PAUSED_BY_GONOGO) == Some("true");
+        let template = workload.template().map(template_hash);
+        let (engaged, holdable, restore_partition) = match workload {
+            Workload::Deployment(d) => (
+                d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false),
+                true,
+                None,
+            ),
+            Workload::StatefulSet(s) => {
+                let strategy = s.spec.as_ref().and_then(|s| s.update_strategy.as_ref());
+                let rolling = strategy.and_then(|u| u.type_.as_deref()) != Some("OnDelete");
+                let partition = strategy
+                    .and_then(|u| u.rolling_update.as_ref())
+                    .and_then(|r| r.partition)
+                    .unwrap_or(0);
+                let engaged = rolling && partition == HOLD_PARTITION;
+                let recorded = annotation(meta, ANNOTATION_PARTITION_BEFORE_HOLD)
+                    .and_then(|p| p.parse().ok());
+                let restore = if engaged && marked {
+                    recorded.unwrap_or(0)
+                } else {
+                    partition
+                };
+                (engaged, rolling, Some(restore))
+            }
+            Workload::DaemonSet(d) => (
+                d.spec
+                    .as_ref()
+                    .and_then(|s| s.update_strategy.as_ref())
+                    .and_then(|u| u.type_.as_deref())
+                    == Some("OnDelete"),
+                true,
+                None,
+            ),
+        };
+        HoldState {
+            engaged,
+            holdable,
+            marked,
+            template,
+            restore_partition,
+        }
+    }
+}
+
 /// Decide from the combined verdict (`None`: no readiness object targets it any more) and the
-/// Deployment as it is now.
-pub fn decide(deployment: &Deployment, verdict: Option<&DeploymentVerdict>) -> Desired {
-    let paused = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.paused)
-        .unwrap_or(false);
-    let marked = annotation(deployment, ANNOTATION_PAUSED_BY_GONOGO) == Some("true");
-    let template = deployment.spec.as_ref().map(|s| template_hash(&s.template));
+/// workload as it is now.
+pub fn decide(workload: &Workload, verdict: Option<&DeploymentVerdict>) -> Desired {
+    let state = HoldState::of(workload);
+    let meta = workload.metadata();
     let empty = BTreeSet::new();
     let (holds, blocked_by, failing) = match verdict {
         Some(v) => (v.holds(), &v.blocked_by, &v.failing),
         None => (false, &empty, &empty),
     };
     // Resumed by hand now, or earlier for this very template.
-    let resumed_by_hand = marked && !paused;
+    let resumed_by_hand = state.marked && !state.engaged;
     let overridden = resumed_by_hand
-        || (template.is_some()
-            && annotation(deployment, ANNOTATION_BREAK_GLASS) == template.as_deref());
+        || (state.template.is_some()
+            && annotation(meta, ANNOTATION_BREAK_GLASS) == state.template.as_deref());
 
-    let pause = match (holds, marked && paused) {
+    let pause = match (holds, state.marked && state.engaged) {
         // Keep holding, or release, what is ours.
         (true, true) => Some(true),
         (false, true) => Some(false),
-        // Hold a running Deployment, unless a person overrode the gates for this template.
-        (true, false) if !paused && !overridden => Some(true),
-        // A person's pause, a released Deployment, a break-glass: not gonogo's to change.
+        // Hold a running workload, unless a person overrode the gates for this template.
+        (true, false) if !state.engaged && !overridden && state.holdable => Some(true),
+        // A person's hold, a released workload, a break-glass, nothing to hold: not gonogo's
+        // to change.
         _ => None,
     };
     let mut annotations = BTreeMap::new();
@@ -135,10 +212,13 @@ pub fn decide(deployment: &Deployment, verdict: Option<&DeploymentVerdict>) -> D
         put(ANNOTATION_BLOCKED, "true".to_string());
         put(ANNOTATION_BLOCKED_BY, join(blocked_by));
         put(ANNOTATION_PAUSED_BY_GONOGO, "true".to_string());
+        if let Some(partition) = state.restore_partition {
+            put(ANNOTATION_PARTITION_BEFORE_HOLD, partition.to_string());
+        }
     }
     if holds
         && overridden
-        && let Some(template) = template
+        && let Some(template) = state.template
     {
         put(ANNOTATION_BREAK_GLASS, template);
     }
@@ -157,23 +237,46 @@ fn join(names: &BTreeSet<String>) -> String {
         .join(",")
 }
 
-/// Whether the Deployment already looks as `desired` says (so nothing is written).
-pub fn in_sync(deployment: &Deployment, desired: &Desired) -> bool {
-    let current: BTreeMap<String, String> = OUR_ANNOTATIONS
+fn our_annotations(workload: &Workload) -> BTreeMap<String, String> {
+    let meta = workload.metadata();
+    OUR_ANNOTATIONS
         .iter()
         .chain(RETIRED_ANNOTATIONS.iter())
-        .filter_map(|k| annotation(deployment, k).map(|v| (k.to_string(), v.to_string())))
-        .collect();
-    let paused = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.paused)
-        .unwrap_or(false);
-    current == desired.annotations && desired.pause.is_none_or(|p| p == paused)
+        .filter_map(|k| annotation(meta, k).map(|v| (k.to_string(), v.to_string())))
+        .collect()
 }
 
-/// Apply `desired` to the Deployment as `seen` (its `resourceVersion` is the precondition: a
-/// changed Deployment is refused with a Conflict).
+/// Whether the workload already looks as `desired` says (so nothing is written).
+pub fn in_sync(workload: &Workload, desired: &Desired) -> bool {
+    our_annotations(workload) == desired.annotations
+        && desired
+            .pause
+            .is_none_or(|hold| hold == HoldState::of(workload).engaged)
+}
+
+/// The `spec` of an apply that sets the workload's hold field: held, released (to what it was
+/// before gonogo held it), or as it is now (`None`: to keep owning it unchanged).
+fn hold_fields(workload: &Workload, hold: Option<bool>) -> serde_json::Value {
+    let state = HoldState::of(workload);
+    let hold = hold.unwrap_or(state.engaged);
+    match workload {
+        Workload::Deployment(_) => json!({ "paused": hold }),
+        Workload::StatefulSet(_) => {
+            let partition = if hold {
+                HOLD_PARTITION
+            } else {
+                state.restore_partition.unwrap_or(0)
+            };
+            json!({ "updateStrategy": { "rollingUpdate": { "partition": partition } } })
+        }
+        Workload::DaemonSet(_) => json!({
+            "updateStrategy": { "type": if hold { "OnDelete" } else { "RollingUpdate" } }
+        }),
+    }
+}
+
+/// Apply `desired` to the workload as `seen` (its `resourceVersion` is the precondition: a
+/// changed workload is refused with a Conflict).
 ///
 /// Server-side apply removes only the fields the applier owns, and the admission policy sets the
 /// mark in the user's own request, so the mark (or any `gonogo.dev/*` annotation) to be removed
@@ -181,88 +284,83 @@ pub fn in_sync(deployment: &Deployment, desired: &Desired) -> bool {
 /// then left out. The extra write happens only when something is to be removed, and changes
 /// nothing but ownership.
 pub async fn apply(
-    api: &Api<Deployment>,
-    seen: &Deployment,
+    client: &Client,
+    seen: &Workload,
     desired: &Desired,
-) -> Result<Deployment, kube::Error> {
-    let name = seen.metadata.name.clone().unwrap_or_default();
-    let leaving: BTreeMap<String, String> = OUR_ANNOTATIONS
-        .iter()
-        .chain(RETIRED_ANNOTATIONS.iter())
-        .filter(|k| !desired.annotations.contains_key(**k))
-        .filter_map(|k| annotation(seen, k).map(|v| (k.to_string(), v.to_string())))
+) -> Result<Workload, kube::Error> {
+    let leaving: BTreeMap<String, String> = our_annotations(seen)
+        .into_iter()
+        .filter(|(k, _)| !desired.annotations.contains_key(k))
         .collect();
-    let mut resource_version = seen.metadata.resource_version.clone();
+    let mut resource_version = seen.metadata().resource_version.clone();
     if !leaving.is_empty() {
         let mut owned = desired.annotations.clone();
         owned.extend(leaving);
-        let taken = api
-            .patch(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(applied_configuration(
-                    &name,
-                    &resource_version,
-                    &owned,
-                    // Nothing changes yet: a half-done release must not read as a break-glass.
-                    desired.pause.map(|_| paused_now(seen)),
-                )),
-            )
-            .await?;
-        resource_version = taken.metadata.resource_version;
+        // Nothing changes yet: a half-done release must not read as a break-glass.
+        let spec = desired.pause.map(|_| hold_fields(seen, None));
+        let taken = patch(client, seen, &resource_version, &owned, spec).await?;
+        resource_version = taken.metadata().resource_version.clone();
     }
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(applied_configuration(
-            &name,
-            &resource_version,
-            &desired.annotations,
-            desired.pause,
-        )),
-    )
-    .await
+    let spec = desired.pause.map(|hold| hold_fields(seen, Some(hold)));
+    patch(client, seen, &resource_version, &desired.annotations, spec).await
 }
 
-fn paused_now(d: &Deployment) -> bool {
-    d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false)
-}
-
-fn applied_configuration(
-    name: &str,
+/// One server-side apply of gonogo's annotations (and hold field) to the workload.
+async fn patch(
+    client: &Client,
+    workload: &Workload,
     resource_version: &Option<String>,
     annotations: &BTreeMap<String, String>,
-    pause: Option<bool>,
-) -> serde_json::Value {
-    let mut patch = json!({
+    spec: Option<serde_json::Value>,
+) -> Result<Workload, kube::Error> {
+    let name = workload.name();
+    let namespace = workload.metadata().namespace.as_deref().unwrap_or_default();
+    let mut body = json!({
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        "kind": workload.kind().as_str(),
         "metadata": {
             "name": name,
             "resourceVersion": resource_version,
             "annotations": annotations,
         },
     });
-    if let Some(paused) = pause {
-        patch["spec"] = json!({ "paused": paused });
+    if let Some(spec) = spec {
+        body["spec"] = spec;
     }
-    patch
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let body = Patch::Apply(body);
+    Ok(match workload.kind() {
+        WorkloadKind::Deployment => Workload::Deployment(Arc::new(
+            Api::<Deployment>::namespaced(client.clone(), namespace)
+                .patch(name, &params, &body)
+                .await?,
+        )),
+        WorkloadKind::StatefulSet => Workload::StatefulSet(Arc::new(
+            Api::<StatefulSet>::namespaced(client.clone(), namespace)
+                .patch(name, &params, &body)
+                .await?,
+        )),
+        WorkloadKind::DaemonSet => Workload::DaemonSet(Arc::new(
+            Api::<DaemonSet>::namespaced(client.clone(), namespace)
+                .patch(name, &params, &body)
+                .await?,
+        )),
+    })
 }
 
-fn annotation<'a>(deployment: &'a Deployment, key: &str) -> Option<&'a str> {
-    deployment
-        .metadata
-        .annotations
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
+fn annotation<'a>(meta: &'a kube::core::ObjectMeta, key: &str) -> Option<&'a str> {
+    meta.annotations.as_ref()?.get(key).map(String::as_str)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn deployment(paused: bool, ours: bool) -> Deployment {
+    fn deployment(paused: bool, ours: bool) -> Workload {
+        Workload::from(Arc::new(plain_deployment(paused, ours)))
+    }
+
+    fn plain_deployment(paused: bool, ours: bool) -> Deployment {
         let mut d = Deployment::default();
         d.metadata.name = Some("api".into());
         d.spec = Some(k8s_openapi::api::apps::v1::DeploymentSpec {
@@ -292,8 +390,11 @@ mod tests {
     }
 
     /// The Deployment after `desired` was applied to it.
-    fn applied(d: &Deployment, desired: &Desired) -> Deployment {
-        let mut d = d.clone();
+    fn applied(w: &Workload, desired: &Desired) -> Workload {
+        let Workload::Deployment(d) = w else {
+            unreachable!()
+        };
+        let mut d = Deployment::clone(d);
         let mut annotations = d.metadata.annotations.take().unwrap_or_default();
         annotations.retain(|k, _| !k.starts_with("gonogo.dev/"));
         annotations.extend(desired.annotations.clone());
@@ -301,7 +402,7 @@ mod tests {
         if let (Some(spec), Some(p)) = (d.spec.as_mut(), desired.pause) {
             spec.paused = Some(p);
         }
-        d
+        Workload::from(Arc::new(d))
     }
 
     #[test]
@@ -353,7 +454,7 @@ mod tests {
 
     #[test]
     fn old_annotations_are_removed_once() {
-        let mut running = deployment(false, false);
+        let mut running = plain_deployment(false, false);
         running.metadata.annotations = Some(
             [
                 ("gonogo.dev/gates".to_string(), "3/3".to_string()),
@@ -361,6 +462,7 @@ mod tests {
             ]
             .into(),
         );
+        let running = Workload::from(Arc::new(running));
         let d = decide(&running, Some(&verdict(false)));
         assert!(!in_sync(&running, &d));
         assert!(in_sync(&applied(&running, &d), &d));
@@ -393,7 +495,10 @@ mod tests {
         assert!(!again.break_glass);
         assert!(in_sync(&recorded, &again));
         // A new template (image changed) is held again; the record goes.
-        let mut changed = recorded.clone();
+        let Workload::Deployment(recorded_deployment) = &recorded else {
+            unreachable!()
+        };
+        let mut changed = Deployment::clone(recorded_deployment);
         changed.spec.as_mut().unwrap().template.metadata = Some(Default::default());
         changed
             .spec
@@ -404,7 +509,7 @@ mod tests {
             .as_mut()
             .unwrap()
             .labels = Some([("v".to_string(), "2".to_string())].into());
-        let next = decide(&changed, Some(&verdict(true)));
+        let next = decide(&Workload::from(Arc::new(changed)), Some(&verdict(true)));
         assert_eq!(next.pause, Some(true));
         assert!(!next.annotations.contains_key(ANNOTATION_BREAK_GLASS));
         // Gates passing: the record is not needed any more.
@@ -454,5 +559,113 @@ mod tests {
         let d = decide(&deployment(false, false), Some(&one));
         assert_eq!(d.annotations[ANNOTATION_BLOCKED_BY], "a,c");
         assert_eq!(d.annotations[ANNOTATION_FAILING], "a/secrets,c/secrets");
+    }
+
+    fn stateful_set(strategy: serde_json::Value, annotations: serde_json::Value) -> Workload {
+        Workload::from(
+            serde_json::from_value::<StatefulSet>(json!({
+                "metadata": {"name": "db", "namespace": "shop", "annotations": annotations},
+                "spec": {
+                    "replicas": 3,
+                    "selector": {"matchLabels": {"app": "db"}},
+                    "serviceName": "db",
+                    "template": {"metadata": {"labels": {"app": "db"}}},
+                    "updateStrategy": strategy,
+                },
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn daemon_set(strategy_type: &str, annotations: serde_json::Value) -> Workload {
+        Workload::from(
+            serde_json::from_value::<DaemonSet>(json!({
+                "metadata": {"name": "agent", "namespace": "shop", "annotations": annotations},
+                "spec": {
+                    "selector": {"matchLabels": {"app": "agent"}},
+                    "template": {"metadata": {"labels": {"app": "agent"}}},
+                    "updateStrategy": {"type": strategy_type, "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                },
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_statefulset_is_held_by_its_partition_and_released_to_its_own() {
+        // A person's staged rollout: partition 2 of 3.
+        let running = stateful_set(
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}),
+            json!({}),
+        );
+        let hold = decide(&running, Some(&verdict(true)));
+        assert_eq!(hold.pause, Some(true));
+        assert_eq!(hold.annotations[ANNOTATION_PARTITION_BEFORE_HOLD], "2");
+        assert_eq!(
+            hold_fields(&running, Some(true)),
+            json!({"updateStrategy": {"rollingUpdate": {"partition": HOLD_PARTITION}}})
+        );
+        // Held: partition at the hold value, marked, its own partition recorded.
+        let held = stateful_set(
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": HOLD_PARTITION}}),
+            json!({ANNOTATION_PAUSED_BY_GONOGO: "true", ANNOTATION_PARTITION_BEFORE_HOLD: "2",
+                   ANNOTATION_BLOCKED: "true", ANNOTATION_BLOCKED_BY: "api",
+                   ANNOTATION_FAILING: "api/secrets"}),
+        );
+        assert!(in_sync(&held, &decide(&held, Some(&verdict(true)))));
+        // Released: back to the person's partition, never lower; nothing of gonogo's left.
+        let release = decide(&held, Some(&verdict(false)));
+        assert_eq!(release.pause, Some(false));
+        assert!(release.annotations.is_empty());
+        assert_eq!(
+            hold_fields(&held, Some(false)),
+            json!({"updateStrategy": {"rollingUpdate": {"partition": 2}}})
+        );
+        // A person lowering gonogo's partition by hand is a break-glass.
+        let lowered = stateful_set(
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+            json!({ANNOTATION_PAUSED_BY_GONOGO: "true", ANNOTATION_PARTITION_BEFORE_HOLD: "2"}),
+        );
+        let glass = decide(&lowered, Some(&verdict(true)));
+        assert_eq!(glass.pause, None);
+        assert!(glass.break_glass);
+    }
+
+    #[test]
+    fn a_statefulset_updated_on_delete_has_nothing_to_hold() {
+        let on_delete = stateful_set(json!({"type": "OnDelete"}), json!({}));
+        let d = decide(&on_delete, Some(&verdict(true)));
+        assert_eq!(d.pause, None);
+        assert!(!HoldState::of(&on_delete).holdable);
+        assert!(!d.annotations.contains_key(ANNOTATION_PAUSED_BY_GONOGO));
+    }
+
+    #[test]
+    fn a_daemonset_is_held_on_delete_and_released_to_rolling_update() {
+        let running = daemon_set("RollingUpdate", json!({}));
+        let hold = decide(&running, Some(&verdict(true)));
+        assert_eq!(hold.pause, Some(true));
+        assert!(!hold.annotations.contains_key(ANNOTATION_PARTITION_BEFORE_HOLD));
+        assert_eq!(
+            hold_fields(&running, Some(true)),
+            json!({"updateStrategy": {"type": "OnDelete"}})
+        );
+        let held = daemon_set(
+            "OnDelete",
+            json!({ANNOTATION_PAUSED_BY_GONOGO: "true", ANNOTATION_BLOCKED: "true",
+                   ANNOTATION_BLOCKED_BY: "api", ANNOTATION_FAILING: "api/secrets"}),
+        );
+        assert!(in_sync(&held, &decide(&held, Some(&verdict(true)))));
+        assert_eq!(decide(&held, None).pause, Some(false));
+        assert_eq!(
+            hold_fields(&held, Some(false)),
+            json!({"updateStrategy": {"type": "RollingUpdate"}})
+        );
+        // A person's own OnDelete (no mark) stays theirs.
+        let theirs = daemon_set("OnDelete", json!({}));
+        assert_eq!(decide(&theirs, Some(&verdict(true))), Desired {
+            annotations: [(ANNOTATION_FAILING.to_string(), "api/secrets".to_string())].into(),
+            ..Default::default()
+        });
     }
 }

@@ -172,23 +172,22 @@ fn judge(
     (report, dependencies)
 }
 
-/// The combined verdict of the live readiness objects targeting `target`, with `current`
+/// The combined verdict of the live readiness objects targeting `workload`, with `current`
 /// (already judged) standing in for its own possibly stale store copy, and `excluded` left out.
 fn combined_verdict(
     ctx: &Context,
-    namespace: &str,
-    target: &str,
-    deployment: &Arc<Deployment>,
+    workload: &Workload,
     current: Option<(&DeploymentReadiness, &Report)>,
     excluded: Option<&str>,
     now: Timestamp,
 ) -> Option<DeploymentVerdict> {
+    let namespace = workload.metadata().namespace.as_deref().unwrap_or_default();
     let mut verdict = DeploymentVerdict::default();
     let mut any = false;
     let current_name = current.map(|(r, _)| r.name_any());
     for sibling in ctx
         .stores
-        .readiness_for(namespace, WorkloadKind::Deployment, target)
+        .readiness_for(namespace, workload.kind(), workload.name())
     {
         let name = sibling.name_any();
         if Some(name.as_str()) == excluded
@@ -197,7 +196,7 @@ fn combined_verdict(
         {
             continue;
         }
-        let (report, _) = judge(ctx, &sibling, Some(deployment.clone().into()), now);
+        let (report, _) = judge(ctx, &sibling, Some(workload.clone()), now);
         verdict.add(&sibling, &report);
         any = true;
     }
@@ -208,47 +207,47 @@ fn combined_verdict(
     any.then_some(verdict)
 }
 
-/// What writing the Deployment came to.
+/// What writing the workload came to.
 enum Synced {
     /// Already as decided, or written.
     Done,
-    /// The Deployment changed since it was judged (the API server refused the stale
+    /// The workload changed since it was judged (the API server refused the stale
     /// `resourceVersion`): judge it again.
     Stale,
 }
 
-async fn sync_deployment(
+async fn sync_workload(
     ctx: &Context,
-    namespace: &str,
-    deployment: &Arc<Deployment>,
+    workload: &Workload,
     verdict: Option<&DeploymentVerdict>,
     readiness: &DeploymentReadiness,
 ) -> Result<Synced> {
-    let desired = enforce::decide(deployment, verdict);
-    if enforce::in_sync(deployment, &desired) {
+    let desired = enforce::decide(workload, verdict);
+    if enforce::in_sync(workload, &desired) {
         return Ok(Synced::Done);
     }
-    let name = deployment.name_any();
-    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
-    let mut applied = match enforce::apply(&api, deployment, &desired).await {
+    let applied = match enforce::apply(&ctx.client, workload, &desired).await {
         Ok(applied) => applied,
         Err(kube::Error::Api(e)) if e.code == 409 => {
-            debug!(deployment = %name, "Deployment changed since it was judged; judging again");
+            debug!(%workload, "the workload changed since it was judged; judging again");
             return Ok(Synced::Stale);
         }
         Err(e) => return Err(e.into()),
     };
     ctx.metrics.deployment_writes.inc();
-    trim(&mut applied);
-    ctx.deployment_writes.record(deployment, applied);
-    info!(deployment = %name, pause = ?desired.pause, "applied rollout gate to Deployment");
+    if let (Workload::Deployment(before), Workload::Deployment(after)) = (workload, applied) {
+        let mut after = Arc::unwrap_or_clone(after);
+        trim(&mut after);
+        ctx.deployment_writes.record(before, after);
+    }
+    info!(%workload, hold = ?desired.pause, "applied rollout gate");
     if desired.break_glass {
-        warn!(deployment = %name, "rollout resumed by hand while gates fail: gonogo no longer holds this pod template");
+        warn!(%workload, "rollout resumed by hand while gates fail: gonogo no longer holds this pod template");
         ctx.events
             .send(Publication {
                 transitions: events::break_glass(verdict),
                 readiness: readiness.object_ref(&()),
-                deployment: Some(deployment.object_ref(&())),
+                deployment: Some(workload_ref(workload)),
             })
             .await;
     }
@@ -323,18 +322,6 @@ async fn apply(
         .as_deref()
         .and_then(|name| fresh_workload(ctx, &namespace, target_kind, name));
     let (report, dependencies) = judge(ctx, &readiness, workload.clone(), now);
-    // Only a Deployment's rollout is held (see `enforce`); StatefulSets and DaemonSets are
-    // judged and reported.
-    let deployment = match &workload {
-        Some(Workload::Deployment(d)) => Some(d.clone()),
-        Some(other) => {
-            if readiness.spec.enforcement == Enforcement::Block && report.holds_rollout() {
-                warn!(readiness = %readiness.name_any(), target = %other, "required gates fail, but gonogo does not hold {} rollouts yet: reported only", other.kind());
-            }
-            None
-        }
-        None => None,
-    };
     let object_ref = ObjectRef::from_obj(readiness.as_ref());
     ctx.index.record(object_ref.clone(), dependencies);
     // Probe exactly the http/prometheus gates this evaluation judged.
@@ -353,30 +340,27 @@ async fn apply(
 
     let mut readiness = readiness;
     let mut stale = false;
-    if let (Some(deployment), Some(target_name)) = (&deployment, &target_name) {
-        // The finalizer goes on before gonogo touches the Deployment, so deleting this object
+    if let Some(workload) = &workload {
+        // The finalizer goes on before gonogo touches the workload, so deleting this object
         // always releases what it holds; it is not needed while the target does not exist.
         if !readiness.finalizers().iter().any(|f| f == FINALIZER) {
             readiness = add_finalizer(ctx, api, &readiness).await?;
         }
-        let verdict = combined_verdict(
-            ctx,
-            &namespace,
-            target_name,
-            deployment,
-            Some((&readiness, &report)),
-            None,
-            now,
-        );
-        let synced =
-            sync_deployment(ctx, &namespace, deployment, verdict.as_ref(), &readiness).await?;
+        let verdict = combined_verdict(ctx, workload, Some((&readiness, &report)), None, now);
+        let synced = sync_workload(ctx, workload, verdict.as_ref(), &readiness).await?;
         stale = matches!(synced, Synced::Stale);
     }
 
-    // Only a Deployment is held (see above).
-    let blocking = readiness.spec.enforcement == Enforcement::Block
-        && report.holds_rollout()
-        && target_kind == WorkloadKind::Deployment;
+    // A StatefulSet with `updateStrategy.type: OnDelete` rolls nothing: gonogo reports it and
+    // holds nothing (see `enforce::HoldState`).
+    let holdable = workload
+        .as_ref()
+        .is_none_or(|w| enforce::HoldState::of(w).holdable);
+    let blocking =
+        readiness.spec.enforcement == Enforcement::Block && report.holds_rollout() && holdable;
+    if readiness.spec.enforcement == Enforcement::Block && report.holds_rollout() && !holdable {
+        debug!(readiness = %readiness.name_any(), "required gates fail; the target's updateStrategy is OnDelete, so there is no rollout to hold");
+    }
     let status = status_from_report(StatusInput {
         report: &report,
         previous: readiness.status.as_ref(),
@@ -445,24 +429,15 @@ async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Context) -> Result<A
     let namespace = readiness.namespace().unwrap_or_default();
     let name = readiness.name_any();
     if let Some(target) = readiness.target_name()
-        && readiness.spec.target_ref.kind() == WorkloadKind::Deployment
-        && let Some(deployment) = fresh_target(ctx, &namespace, target)
+        && let Some(workload) =
+            fresh_workload(ctx, &namespace, readiness.spec.target_ref.kind(), target)
     {
-        let verdict = combined_verdict(
-            ctx,
-            &namespace,
-            target,
-            &deployment,
-            None,
-            Some(&name),
-            Timestamp::now(),
-        );
-        let synced =
-            sync_deployment(ctx, &namespace, &deployment, verdict.as_ref(), &readiness).await?;
+        let verdict = combined_verdict(ctx, &workload, None, Some(&name), Timestamp::now());
+        let synced = sync_workload(ctx, &workload, verdict.as_ref(), &readiness).await?;
         if let Synced::Stale = synced {
-            // Keep the finalizer until the release is written on the current Deployment.
+            // Keep the finalizer until the release is written on the current workload.
             return Err(Error::Stale(format!(
-                "Deployment {target} changed while its hold was being released; retrying"
+                "{workload} changed while its hold was being released; retrying"
             )));
         }
     }
