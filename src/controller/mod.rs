@@ -21,8 +21,8 @@ mod stores;
 mod webhook;
 mod writes;
 
-pub use admission::holds_at_admission;
-pub use enforce::{ANNOTATION_BLOCKED, ANNOTATION_PAUSED_BY_GONOGO, FIELD_MANAGER};
+pub use admission::{hold_patch, holds_at_admission};
+pub use enforce::{ANNOTATION_BLOCKED, ANNOTATION_PAUSED_BY_GONOGO, FIELD_MANAGER, HoldState};
 pub use metrics::Metrics;
 pub use reconcile::FINALIZER;
 pub use webhook::WebhookConfig;

@@ -1,6 +1,7 @@
 //! The mutating admission webhook that holds new pod templates on clusters without
-//! MutatingAdmissionPolicy (Kubernetes < 1.36): the same decision as the policy,
-//! [`holds_at_admission`], answered as a JSONPatch (`spec.paused: true` and gonogo's mark).
+//! MutatingAdmissionPolicy (Kubernetes < 1.36): the same decision as the policies,
+//! [`holds_at_admission`], answered as a JSONPatch ([`hold_patch`]: the kind's hold field and
+//! gonogo's mark).
 //!
 //! It serves HTTPS with its own certificate (see [`certificates`]): every replica serves the
 //! one in the Secret it names, reloads it when the Secret changes, and keeps the `caBundle` of
@@ -23,7 +24,7 @@ use axum::routing::post;
 use futures::StreamExt;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 use kube::runtime::reflector::{self, Store};
@@ -31,10 +32,12 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use tracing::{debug, info, warn};
 
-use super::admission::holds_at_admission;
+use super::admission::{hold_patch, holds_at_admission};
+#[cfg(test)]
 use super::enforce::ANNOTATION_PAUSED_BY_GONOGO;
 use super::metrics::{DecisionLabel, Metrics};
 use crate::api::DeploymentReadiness;
+use crate::engine::Workload;
 
 /// The path the MutatingWebhookConfiguration calls.
 pub const PATH: &str = "/hold-rollouts";
@@ -157,28 +160,39 @@ fn count(metrics: &Metrics, decision: &str) {
         .inc();
 }
 
-/// Answers one AdmissionReview (as JSON bytes) about a Deployment.
+/// Answers one AdmissionReview (as JSON bytes) about a Deployment, StatefulSet or DaemonSet.
 async fn review(
     body: &[u8],
     readiness: &Store<DeploymentReadiness>,
     metrics: &Metrics,
 ) -> AdmissionReview<DynamicObject> {
-    let request: AdmissionRequest<Deployment> =
-        match serde_json::from_slice::<AdmissionReview<Deployment>>(body)
+    let request: AdmissionRequest<DynamicObject> =
+        match serde_json::from_slice::<AdmissionReview<DynamicObject>>(body)
             .map_err(|e| e.to_string())
             .and_then(|review| review.try_into().map_err(|e| format!("{e}")))
         {
             Ok(request) => request,
             Err(e) => {
                 count(metrics, "invalid");
-                warn!(error = %e, "admission webhook: not an AdmissionReview of a Deployment");
+                warn!(error = %e, "admission webhook: not an AdmissionReview of a workload");
                 return AdmissionResponse::invalid(format!(
                     "gonogo's admission webhook expects an admission.k8s.io/v1 AdmissionReview \
-                     of an apps/v1 Deployment: {e}"
+                     of an apps/v1 Deployment, StatefulSet or DaemonSet: {e}"
                 ))
                 .into_review();
             }
         };
+    let (old, new) = match (
+        request.old_object.as_ref().map(|o| workload(&request, o)).transpose(),
+        request.object.as_ref().map(|o| workload(&request, o)).transpose(),
+    ) {
+        (Ok(old), Ok(new)) => (old, new),
+        (Err(e), _) | (_, Err(e)) => {
+            count(metrics, "invalid");
+            warn!(error = %e, "admission webhook: not a workload gonogo holds");
+            return AdmissionResponse::invalid(e).into_review();
+        }
+    };
     let response = AdmissionResponse::from(&request);
     if tokio::time::timeout(SYNC_WAIT, readiness.wait_until_ready())
         .await
@@ -202,13 +216,14 @@ async fn review(
     }
     let namespace = request.namespace.clone().unwrap_or_default();
     let (Some(new), true) = (
-        request.object.as_ref(),
-        holds(&request, readiness, &namespace),
+        new.as_ref(),
+        new.as_ref()
+            .is_some_and(|new| holds(old.as_ref(), new, readiness, &namespace)),
     ) else {
         count(metrics, "admitted");
         return response.into_review();
     };
-    match response.clone().with_patch(hold_patch(new)) {
+    match response.clone().with_patch(hold_patch(old.as_ref(), new)) {
         Ok(held) => {
             count(metrics, "held");
             debug!(%namespace, deployment = request.name, "admission webhook: held");
@@ -222,50 +237,42 @@ async fn review(
     }
 }
 
+/// The request's object as the workload of its kind, named and namespaced as in the request (a
+/// CREATE may name them only there).
+fn workload(request: &AdmissionRequest<DynamicObject>, object: &DynamicObject) -> Result<Workload, String> {
+    let mut object = object.clone();
+    object
+        .metadata
+        .namespace
+        .get_or_insert_with(|| request.namespace.clone().unwrap_or_default());
+    if object.metadata.name.is_none() {
+        object.metadata.name = Some(request.name.clone()).filter(|n| !n.is_empty());
+    }
+    let value = serde_json::to_value(&object).map_err(|e| e.to_string())?;
+    let kind = &request.kind;
+    match (kind.group.as_str(), kind.kind.as_str()) {
+        ("apps", "Deployment") => serde_json::from_value::<Deployment>(value).map(Workload::from),
+        ("apps", "StatefulSet") => serde_json::from_value::<StatefulSet>(value).map(Workload::from),
+        ("apps", "DaemonSet") => serde_json::from_value::<DaemonSet>(value).map(Workload::from),
+        _ => {
+            return Err(format!(
+                "gonogo holds apps/v1 Deployments, StatefulSets and DaemonSets, not {}/{}",
+                kind.group, kind.kind
+            ));
+        }
+    }
+    .map_err(|e| format!("{} {}: {e}", kind.kind, request.name))
+}
+
 fn holds(
-    request: &AdmissionRequest<Deployment>,
+    old: Option<&Workload>,
+    new: &Workload,
     readiness: &Store<DeploymentReadiness>,
     namespace: &str,
 ) -> bool {
-    let Some(new) = request.object.as_ref() else {
-        return false;
-    };
-    let mut new = new.clone();
-    // A CREATE may name its namespace only in the request.
-    new.metadata
-        .namespace
-        .get_or_insert_with(|| namespace.to_string());
-    if new.metadata.name.is_none() {
-        new.metadata.name = Some(request.name.clone()).filter(|n| !n.is_empty());
-    }
     let in_namespace =
         readiness.state_filter(|r| r.metadata.namespace.as_deref() == Some(namespace));
-    holds_at_admission(
-        request.old_object.as_ref(),
-        &new,
-        in_namespace.iter().map(|r| r.as_ref()),
-    )
-}
-
-/// The JSONPatch that holds `deployment`: paused, with gonogo's mark. `add` replaces a member
-/// that exists; the annotations map itself is added whole when the object has none.
-pub fn hold_patch(deployment: &Deployment) -> json_patch::Patch {
-    let mark = if deployment.metadata.annotations.is_some() {
-        serde_json::json!({
-            "op": "add",
-            "path": format!("/metadata/annotations/{}", ANNOTATION_PAUSED_BY_GONOGO.replace('~', "~0").replace('/', "~1")),
-            "value": "true",
-        })
-    } else {
-        serde_json::json!({
-            "op": "add",
-            "path": "/metadata/annotations",
-            "value": { ANNOTATION_PAUSED_BY_GONOGO: "true" },
-        })
-    };
-    let pause = serde_json::json!({ "op": "add", "path": "/spec/paused", "value": true });
-    // Both operations are well-formed by construction.
-    serde_json::from_value(serde_json::json!([mark, pause])).unwrap_or_default()
+    holds_at_admission(old, new, in_namespace.iter().map(|r| r.as_ref()))
 }
 
 #[cfg(test)]
@@ -288,7 +295,7 @@ mod tests {
 
     fn applied(d: &Deployment) -> serde_json::Value {
         let mut value = serde_json::to_value(d).unwrap();
-        json_patch::patch(&mut value, &hold_patch(d)).unwrap();
+        json_patch::patch(&mut value, &hold_patch(None, &Workload::from(d.clone()))).unwrap();
         value
     }
 

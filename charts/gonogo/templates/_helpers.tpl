@@ -79,6 +79,22 @@ it exists and the webhook below 1.36; `policy` on an older cluster holds nothing
 {{- if eq (include "gonogo.holdRolloutsPath" .) "webhook" }}true{{ end }}
 {{- end }}
 
+{{/*
+The rollout-hold policies' test of one DeploymentReadiness (`params`): it holds this workload
+(the kind given) when it targets it by kind and name, in this namespace (a targetRef naming
+another namespace is refused and acts on nothing, as in the controller), in Block mode, and is
+not being deleted.
+*/}}
+{{- define "gonogo.holdsVariable" -}}
+- name: holds
+  expression: >
+    params.spec.targetRef.?kind.orValue('Deployment') == '{{ . }}' &&
+    params.spec.targetRef.name == object.metadata.name &&
+    params.spec.targetRef.?namespace.orValue(request.namespace) == request.namespace &&
+    params.spec.?enforcement.orValue('Block') == 'Block' &&
+    !has(params.metadata.deletionTimestamp)
+{{- end }}
+
 {{/* The webhook's names: its Service, certificate Secret and MutatingWebhookConfiguration. */}}
 {{- define "gonogo.webhookService" -}}
 {{- printf "%s-webhook" (include "gonogo.fullname" .) }}
@@ -119,10 +135,11 @@ namespace is watched, a Role in the watched namespace otherwise.
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, patch]
-# StatefulSets and DaemonSets are judged and reported; gonogo does not hold them (yet): read only.
+# StatefulSets and DaemonSets are held like Deployments (their partition, their update
+# strategy's type), by server-side apply.
 - apiGroups: [apps]
   resources: [statefulsets, daemonsets]
-  verbs: [list, watch]
+  verbs: [list, watch, patch]
 # Related objects, read only. Secret values are stripped before they are stored.
 - apiGroups: [""]
   resources: [secrets, configmaps, services, persistentvolumeclaims, serviceaccounts]
