@@ -22,7 +22,9 @@
 use crate::api::{DeploymentReadiness, Enforcement};
 use crate::engine::Workload;
 
-use super::enforce::{ANNOTATION_PARTITION_BEFORE_HOLD, ANNOTATION_PAUSED_BY_GONOGO, HOLD_PARTITION};
+use super::enforce::{
+    ANNOTATION_PARTITION_BEFORE_HOLD, ANNOTATION_PAUSED_BY_GONOGO, HOLD_PARTITION,
+};
 
 /// Whether admitting `new` (replacing `old`, `None` on CREATE) must hold its rollout, given
 /// the DeploymentReadiness objects of its namespace. `old` is of the same kind as `new`.

@@ -31,8 +31,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 use crate::api::{DeploymentReadiness, Enforcement};
@@ -148,8 +148,8 @@ impl HoldState {
                     .and_then(|r| r.partition)
                     .unwrap_or(0);
                 let engaged = rolling && partition == HOLD_PARTITION;
-                let recorded = annotation(meta, ANNOTATION_PARTITION_BEFORE_HOLD)
-                    .and_then(|p| p.parse().ok());
+                let recorded =
+                    annotation(meta, ANNOTATION_PARTITION_BEFORE_HOLD).and_then(|p| p.parse().ok());
                 let restore = if engaged && marked {
                     recorded.unwrap_or(0)
                 } else {
@@ -645,7 +645,11 @@ mod tests {
         let running = daemon_set("RollingUpdate", json!({}));
         let hold = decide(&running, Some(&verdict(true)));
         assert_eq!(hold.pause, Some(true));
-        assert!(!hold.annotations.contains_key(ANNOTATION_PARTITION_BEFORE_HOLD));
+        assert!(
+            !hold
+                .annotations
+                .contains_key(ANNOTATION_PARTITION_BEFORE_HOLD)
+        );
         assert_eq!(
             hold_fields(&running, Some(true)),
             json!({"updateStrategy": {"type": "OnDelete"}})
@@ -663,9 +667,12 @@ mod tests {
         );
         // A person's own OnDelete (no mark) stays theirs.
         let theirs = daemon_set("OnDelete", json!({}));
-        assert_eq!(decide(&theirs, Some(&verdict(true))), Desired {
-            annotations: [(ANNOTATION_FAILING.to_string(), "api/secrets".to_string())].into(),
-            ..Default::default()
-        });
+        assert_eq!(
+            decide(&theirs, Some(&verdict(true))),
+            Desired {
+                annotations: [(ANNOTATION_FAILING.to_string(), "api/secrets".to_string())].into(),
+                ..Default::default()
+            }
+        );
     }
 }

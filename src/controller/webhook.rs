@@ -183,8 +183,16 @@ async fn review(
             }
         };
     let (old, new) = match (
-        request.old_object.as_ref().map(|o| workload(&request, o)).transpose(),
-        request.object.as_ref().map(|o| workload(&request, o)).transpose(),
+        request
+            .old_object
+            .as_ref()
+            .map(|o| workload(&request, o))
+            .transpose(),
+        request
+            .object
+            .as_ref()
+            .map(|o| workload(&request, o))
+            .transpose(),
     ) {
         (Ok(old), Ok(new)) => (old, new),
         (Err(e), _) | (_, Err(e)) => {
@@ -239,7 +247,10 @@ async fn review(
 
 /// The request's object as the workload of its kind, named and namespaced as in the request (a
 /// CREATE may name them only there).
-fn workload(request: &AdmissionRequest<DynamicObject>, object: &DynamicObject) -> Result<Workload, String> {
+fn workload(
+    request: &AdmissionRequest<DynamicObject>,
+    object: &DynamicObject,
+) -> Result<Workload, String> {
     let mut object = object.clone();
     object
         .metadata

@@ -134,15 +134,15 @@ impl Short {
 /// A workload of `kind` from its JSON.
 pub fn workload(kind: WorkloadKind, object: serde_json::Value) -> Workload {
     match kind {
-        WorkloadKind::Deployment => Workload::from(
-            serde_json::from_value::<Deployment>(object).expect("a Deployment"),
-        ),
-        WorkloadKind::StatefulSet => Workload::from(
-            serde_json::from_value::<StatefulSet>(object).expect("a StatefulSet"),
-        ),
-        WorkloadKind::DaemonSet => Workload::from(
-            serde_json::from_value::<DaemonSet>(object).expect("a DaemonSet"),
-        ),
+        WorkloadKind::Deployment => {
+            Workload::from(serde_json::from_value::<Deployment>(object).expect("a Deployment"))
+        }
+        WorkloadKind::StatefulSet => {
+            Workload::from(serde_json::from_value::<StatefulSet>(object).expect("a StatefulSet"))
+        }
+        WorkloadKind::DaemonSet => {
+            Workload::from(serde_json::from_value::<DaemonSet>(object).expect("a DaemonSet"))
+        }
     }
 }
 
