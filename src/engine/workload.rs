@@ -141,23 +141,36 @@ impl Workload {
     }
 
     /// Whether the kind's own rollout is switched off by its spec: a paused Deployment, a
-    /// StatefulSet or DaemonSet with `updateStrategy.type: OnDelete`. Returns the field and value.
-    pub fn rollout_switched_off(&self) -> Option<&'static str> {
+    /// StatefulSet or DaemonSet with `updateStrategy.type: OnDelete`, a StatefulSet whose
+    /// partition is not below its replica count (gonogo's own hold among them). Says the field
+    /// and value.
+    pub fn rollout_switched_off(&self) -> Option<String> {
         match self {
             Workload::Deployment(d) => (d.spec.as_ref().and_then(|s| s.paused) == Some(true))
-                .then_some("spec.paused is true"),
-            Workload::StatefulSet(s) => s
-                .spec
-                .as_ref()
-                .and_then(|s| s.update_strategy.as_ref())
-                .filter(|u| u.type_.as_deref() == Some("OnDelete"))
-                .map(|_| "spec.updateStrategy.type is OnDelete"),
+                .then(|| "spec.paused is true".to_string()),
+            Workload::StatefulSet(s) => {
+                let spec = s.spec.as_ref()?;
+                let strategy = spec.update_strategy.as_ref();
+                if strategy.and_then(|u| u.type_.as_deref()) == Some("OnDelete") {
+                    return Some("spec.updateStrategy.type is OnDelete".to_string());
+                }
+                let partition = strategy
+                    .and_then(|u| u.rolling_update.as_ref())
+                    .and_then(|r| r.partition)
+                    .unwrap_or(0);
+                let replicas = spec.replicas.unwrap_or(1);
+                (partition > 0 && partition >= replicas).then(|| {
+                    format!(
+                        "spec.updateStrategy.rollingUpdate.partition is {partition}, not below spec.replicas {replicas}"
+                    )
+                })
+            }
             Workload::DaemonSet(d) => d
                 .spec
                 .as_ref()
                 .and_then(|s| s.update_strategy.as_ref())
                 .filter(|u| u.type_.as_deref() == Some("OnDelete"))
-                .map(|_| "spec.updateStrategy.type is OnDelete"),
+                .map(|_| "spec.updateStrategy.type is OnDelete".to_string()),
         }
     }
 
