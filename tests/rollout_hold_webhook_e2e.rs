@@ -112,12 +112,14 @@ fn webhook_objects(port: u16, failure_policy: &str) -> String {
             continue;
         }
         if value["kind"] == "MutatingWebhookConfiguration" {
-            let webhook = &mut value["webhooks"][0];
-            webhook["clientConfig"] = serde_yaml_ng::from_str(&format!(
-                "{{url: 'https://127.0.0.1:{port}/hold-rollouts'}}"
-            ))
-            .unwrap();
-            webhook["failurePolicy"] = failure_policy.into();
+            // Deployments, and StatefulSets with DaemonSets.
+            for webhook in value["webhooks"].as_sequence_mut().expect("webhooks") {
+                webhook["clientConfig"] = serde_yaml_ng::from_str(&format!(
+                    "{{url: 'https://127.0.0.1:{port}/hold-rollouts'}}"
+                ))
+                .unwrap();
+                webhook["failurePolicy"] = failure_policy.into();
+            }
         }
         out.push(serde_yaml_ng::to_string(&value).unwrap());
     }
