@@ -329,7 +329,7 @@ mod tests {
         let w = Workload::from(d);
         assert_eq!(w.spec_replicas(), Err(NoReplicas));
         assert_eq!(
-            w.rollout_switched_off(),
+            w.rollout_switched_off().as_deref(),
             Some("spec.updateStrategy.type is OnDelete")
         );
         let p = w.progress().unwrap();
