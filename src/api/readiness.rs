@@ -218,7 +218,9 @@ pub struct DeploymentReadinessStatus {
     /// Every gate, in checklist order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gates: Vec<GateStatus>,
-    /// True while gonogo holds the target's rollout (spec.paused) because of this object.
+    /// True while gonogo holds the target's rollout because of this object (a Deployment's
+    /// `spec.paused`, a StatefulSet's partition, a DaemonSet's `OnDelete`). Always false for a
+    /// StatefulSet updated `OnDelete`: nothing rolls, so nothing is held.
     #[serde(default)]
     pub blocking: bool,
     /// When the current generation started waiting for its required gates; the clock of

@@ -66,10 +66,7 @@ pub fn hold_patch(old: Option<&Workload>, new: &Workload) -> json_patch::Patch {
         }
         Workload::StatefulSet(s) => {
             let strategy = s.spec.as_ref().and_then(|s| s.update_strategy.as_ref());
-            let partition = strategy
-                .and_then(|u| u.rolling_update.as_ref())
-                .and_then(|r| r.partition)
-                .unwrap_or(0);
+            let partition = new.partition().unwrap_or(0);
             // Kept by a request that keeps gonogo's hold: the one recorded before it.
             let before = if partition == HOLD_PARTITION {
                 old.and_then(|o| annotation(o, ANNOTATION_PARTITION_BEFORE_HOLD))
@@ -136,20 +133,8 @@ pub fn hold_patch(old: Option<&Workload>, new: &Workload) -> json_patch::Patch {
 
 /// A StatefulSet's or DaemonSet's update strategy rolls pods out (`RollingUpdate`, the default).
 fn rolling_update(w: &Workload) -> bool {
-    let kind = match w {
-        Workload::Deployment(_) => return true,
-        Workload::StatefulSet(s) => s
-            .spec
-            .as_ref()
-            .and_then(|s| s.update_strategy.as_ref())
-            .and_then(|u| u.type_.as_deref()),
-        Workload::DaemonSet(d) => d
-            .spec
-            .as_ref()
-            .and_then(|s| s.update_strategy.as_ref())
-            .and_then(|u| u.type_.as_deref()),
-    };
-    kind.is_none_or(|k| k == "RollingUpdate")
+    w.update_strategy_type()
+        .is_none_or(|t| t == "RollingUpdate")
 }
 
 /// A Deployment's `spec.paused` (false for the other kinds).

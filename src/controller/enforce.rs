@@ -140,13 +140,9 @@ impl HoldState {
                 true,
                 None,
             ),
-            Workload::StatefulSet(s) => {
-                let strategy = s.spec.as_ref().and_then(|s| s.update_strategy.as_ref());
-                let rolling = strategy.and_then(|u| u.type_.as_deref()) != Some("OnDelete");
-                let partition = strategy
-                    .and_then(|u| u.rolling_update.as_ref())
-                    .and_then(|r| r.partition)
-                    .unwrap_or(0);
+            Workload::StatefulSet(_) => {
+                let rolling = workload.update_strategy_type() != Some("OnDelete");
+                let partition = workload.partition().unwrap_or(0);
                 let engaged = rolling && partition == HOLD_PARTITION;
                 let recorded =
                     annotation(meta, ANNOTATION_PARTITION_BEFORE_HOLD).and_then(|p| p.parse().ok());
@@ -157,12 +153,8 @@ impl HoldState {
                 };
                 (engaged, rolling, Some(restore))
             }
-            Workload::DaemonSet(d) => (
-                d.spec
-                    .as_ref()
-                    .and_then(|s| s.update_strategy.as_ref())
-                    .and_then(|u| u.type_.as_deref())
-                    == Some("OnDelete"),
+            Workload::DaemonSet(_) => (
+                workload.update_strategy_type() == Some("OnDelete"),
                 true,
                 None,
             ),

@@ -140,38 +140,51 @@ impl Workload {
         }
     }
 
+    /// A StatefulSet's or DaemonSet's `spec.updateStrategy.type` as written (`None` for a
+    /// Deployment, or when absent: `RollingUpdate` by default).
+    pub fn update_strategy_type(&self) -> Option<&str> {
+        match self {
+            Workload::Deployment(_) => None,
+            Workload::StatefulSet(s) => s.spec.as_ref()?.update_strategy.as_ref()?.type_.as_deref(),
+            Workload::DaemonSet(d) => d.spec.as_ref()?.update_strategy.as_ref()?.type_.as_deref(),
+        }
+    }
+
+    /// A StatefulSet's `spec.updateStrategy.rollingUpdate.partition` (0 when absent; `None` for
+    /// the other kinds).
+    pub fn partition(&self) -> Option<i32> {
+        match self {
+            Workload::StatefulSet(s) => Some(
+                s.spec
+                    .as_ref()
+                    .and_then(|s| s.update_strategy.as_ref())
+                    .and_then(|u| u.rolling_update.as_ref())
+                    .and_then(|r| r.partition)
+                    .unwrap_or(0),
+            ),
+            _ => None,
+        }
+    }
+
     /// Whether the kind's own rollout is switched off by its spec: a paused Deployment, a
     /// StatefulSet or DaemonSet with `updateStrategy.type: OnDelete`, a StatefulSet whose
     /// partition is not below its replica count (gonogo's own hold among them). Says the field
     /// and value.
     pub fn rollout_switched_off(&self) -> Option<String> {
-        match self {
-            Workload::Deployment(d) => (d.spec.as_ref().and_then(|s| s.paused) == Some(true))
-                .then(|| "spec.paused is true".to_string()),
-            Workload::StatefulSet(s) => {
-                let spec = s.spec.as_ref()?;
-                let strategy = spec.update_strategy.as_ref();
-                if strategy.and_then(|u| u.type_.as_deref()) == Some("OnDelete") {
-                    return Some("spec.updateStrategy.type is OnDelete".to_string());
-                }
-                let partition = strategy
-                    .and_then(|u| u.rolling_update.as_ref())
-                    .and_then(|r| r.partition)
-                    .unwrap_or(0);
-                let replicas = spec.replicas.unwrap_or(1);
-                (partition > 0 && partition >= replicas).then(|| {
-                    format!(
-                        "spec.updateStrategy.rollingUpdate.partition is {partition}, not below spec.replicas {replicas}"
-                    )
-                })
-            }
-            Workload::DaemonSet(d) => d
-                .spec
-                .as_ref()
-                .and_then(|s| s.update_strategy.as_ref())
-                .filter(|u| u.type_.as_deref() == Some("OnDelete"))
-                .map(|_| "spec.updateStrategy.type is OnDelete".to_string()),
+        if let Workload::Deployment(d) = self {
+            return (d.spec.as_ref().and_then(|s| s.paused) == Some(true))
+                .then(|| "spec.paused is true".to_string());
         }
+        if self.update_strategy_type() == Some("OnDelete") {
+            return Some("spec.updateStrategy.type is OnDelete".to_string());
+        }
+        let partition = self.partition()?;
+        let replicas = self.spec_replicas().ok().flatten().unwrap_or(1);
+        (partition > 0 && partition >= replicas).then(|| {
+            format!(
+                "spec.updateStrategy.rollingUpdate.partition is {partition}, not below spec.replicas {replicas}"
+            )
+        })
     }
 
     /// The rollout's progress, or `None` before the kind's controller reported a status.
@@ -200,11 +213,7 @@ impl Workload {
                 let status = s.status.as_ref()?;
                 let spec = s.spec.as_ref();
                 let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
-                let partition = spec
-                    .and_then(|s| s.update_strategy.as_ref())
-                    .and_then(|u| u.rolling_update.as_ref())
-                    .and_then(|r| r.partition)
-                    .unwrap_or(0);
+                let partition = self.partition().unwrap_or(0);
                 Some(Progress {
                     generation,
                     observed_generation: status.observed_generation.unwrap_or(0),
