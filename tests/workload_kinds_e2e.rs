@@ -406,6 +406,7 @@ spec:
         0,
         "no pod on the new revision"
     );
+    assert_eq!(operator.metric("gonogo_held_workloads"), 1.0);
 
     // Fixed: released to the person's partition (1): pods 1 and 2 move, pod 0 stays.
     sets.patch(
@@ -432,6 +433,7 @@ spec:
         "{:?}",
         released.metadata.annotations
     );
+    assert_eq!(operator.metric("gonogo_held_workloads"), 0.0);
     operator.assert_no_forbidden();
 }
 

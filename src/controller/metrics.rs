@@ -47,6 +47,8 @@ pub struct Metrics {
     /// 1 when the DeploymentReadiness is blocking its Deployment's rollout.
     pub blocking: Family<ReadinessLabels, Gauge>,
     pub blocked_deployments: Gauge,
+    /// Workloads gonogo holds, by kind (Deployment, StatefulSet, DaemonSet).
+    pub held_workloads: Family<KindLabel, Gauge>,
     pub reconcile_duration: Histogram,
     pub reconcile_errors: Family<ReasonLabel, Counter>,
     pub watch_restarts: Family<KindLabel, Counter>,
@@ -89,6 +91,12 @@ impl Default for Metrics {
             "blocked_deployments",
             "Deployments paused by gonogo",
             blocked_deployments.clone(),
+        );
+        let held_workloads = Family::<KindLabel, Gauge>::default();
+        registry.register(
+            "held_workloads",
+            "Workloads held by gonogo (a Deployment paused, a StatefulSet's partition, a DaemonSet OnDelete), by kind",
+            held_workloads.clone(),
         );
         let reconcile_duration =
             Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]);
@@ -179,6 +187,7 @@ impl Default for Metrics {
             gate_passing,
             blocking,
             blocked_deployments,
+            held_workloads,
             reconcile_duration,
             reconcile_errors,
             watch_restarts,

@@ -222,14 +222,36 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     // Counted when scraped: once per reconcile it would cost O(Deployments) each time.
     let count_blocked = {
         let deployments = stores.deployments.clone();
+        let stateful_sets = stores.stateful_sets.clone();
+        let daemon_sets = stores.daemon_sets.clone();
         let metrics = metrics.clone();
         move || {
-            let blocked = deployments.state_filter(|d| {
-                d.annotations()
-                    .get(ANNOTATION_PAUSED_BY_GONOGO)
-                    .is_some_and(|v| v == "true")
-            });
-            metrics.blocked_deployments.set(blocked.len() as i64);
+            fn held<K: kube::Resource + Clone>(store: &reflector::Store<K>) -> i64
+            where
+                K::DynamicType: std::hash::Hash + Eq + Clone,
+            {
+                store
+                    .state_filter(|o| {
+                        o.annotations()
+                            .get(ANNOTATION_PAUSED_BY_GONOGO)
+                            .is_some_and(|v| v == "true")
+                    })
+                    .len() as i64
+            }
+            let deployments = held(&deployments);
+            metrics.blocked_deployments.set(deployments);
+            for (kind, count) in [
+                ("Deployment", deployments),
+                ("StatefulSet", held(&stateful_sets)),
+                ("DaemonSet", held(&daemon_sets)),
+            ] {
+                metrics
+                    .held_workloads
+                    .get_or_create(&metrics::KindLabel {
+                        kind: kind.to_string(),
+                    })
+                    .set(count);
+            }
         }
     };
     tokio::spawn(server::serve(
