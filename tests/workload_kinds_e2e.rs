@@ -75,6 +75,22 @@ async fn pod_revisions(pods: &Api<Pod>, app: &str) -> Vec<String> {
         .collect()
 }
 
+/// Sets the image of the container named like the workload `name`, as `kubectl set image` does:
+/// a new pod template.
+async fn set_image<K>(api: &Api<K>, name: &str, image: &str) -> K
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let containers = json!([{"name": name, "image": image}]);
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"template": {"spec": {"containers": containers}}}})),
+    )
+    .await
+    .unwrap()
+}
+
 /// A readiness object `name` for the `kind` `target` whose one required PreRollout gate refuses
 /// `latest` images.
 fn image_gate(name: &str, kind: &str, target: &str) -> gonogo::api::DeploymentReadiness {
@@ -362,14 +378,7 @@ spec:
     let old_revision = first.status.unwrap().current_revision.unwrap();
 
     // The failing update is held at admission: its partition is above every ordinal.
-    let held = sets
-        .patch(
-            "db",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"template": {"spec": {"containers": [{"name": "db", "image": BAD}]}}}})),
-        )
-        .await
-        .unwrap();
+    let held = set_image(&sets, "db", BAD).await;
     assert_eq!(partition(&held), HOLD_PARTITION);
     assert_eq!(annotation(&held.metadata, BEFORE), Some("1"));
     wait_until(&drs, "db", "to fail on the new image", PROMPTLY, |d| {
@@ -409,13 +418,7 @@ spec:
     assert_eq!(operator.metric("gonogo_held_workloads"), 1.0);
 
     // Fixed: released to the person's partition (1): pods 1 and 2 move, pod 0 stays.
-    sets.patch(
-        "db",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"template": {"spec": {"containers": [{"name": "db", "image": "registry.k8s.io/pause:3.9"}]}}}})),
-    )
-    .await
-    .unwrap();
+    set_image(&sets, "db", "registry.k8s.io/pause:3.9").await;
     wait_until(&drs, "db", "Ready on the fixed image", TIMEOUT, |d| {
         ready_is(d, "True")
     })
@@ -480,14 +483,7 @@ spec:
     let nodes = first.status.unwrap().desired_number_scheduled as usize;
     let old_revisions = pod_revisions(&pods, "agent").await;
 
-    let held = sets
-        .patch(
-            "agent",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"template": {"spec": {"containers": [{"name": "agent", "image": BAD}]}}}})),
-        )
-        .await
-        .unwrap();
+    let held = set_image(&sets, "agent", BAD).await;
     assert_eq!(strategy(&held), "OnDelete");
     assert_eq!(annotation(&held.metadata, MARK), Some("true"));
     wait_until(&drs, "agent", "to fail on the new image", PROMPTLY, |d| {
