@@ -97,7 +97,7 @@ pub fn transitions(
             .map(|g| format!("{}: {}", g.name, g.message))
             .collect();
         let note = format!(
-            "{readiness}: rollout paused by gonogo; failing PreRollout gates: {}",
+            "{readiness}: rollout held by gonogo; failing PreRollout gates: {}",
             failing.join("; ")
         );
         deployment.push(event(EventType::Warning, "RolloutBlocked", note));
