@@ -36,6 +36,10 @@ pub const FINALIZER: &str = "gonogo.dev/release-rollout";
 const RESYNC: Duration = Duration::from_secs(600);
 /// Judge again after the Deployment changed under a write (its watch event may lag).
 const STALE_RETRY: Duration = Duration::from_millis(200);
+/// The time every `cel` expression of one evaluation of a readiness object may take together
+/// (each one also has its own limit: `cel::TIME_LIMIT`): however many gates and objects they
+/// run over, one evaluation ends within about this.
+pub const CEL_TIME: Duration = Duration::from_secs(2);
 
 pub struct Context {
     pub client: Client,
@@ -131,8 +135,23 @@ pub fn error_policy(
     Action::requeue(delay)
 }
 
-/// Evaluate one readiness object against the stores.
+/// Evaluate one readiness object against the stores, off the async runtime's workers: an
+/// evaluation may take up to [`CEL_TIME`], and the other reconciles, lease renewal and the
+/// health endpoints share those workers.
 fn judge(
+    ctx: &Context,
+    readiness: &DeploymentReadiness,
+    workload: Option<Workload>,
+    now: Timestamp,
+) -> (Report, Dependencies) {
+    let judge = || judge_here(ctx, readiness, workload, now);
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(judge),
+        _ => judge(),
+    }
+}
+
+fn judge_here(
     ctx: &Context,
     readiness: &DeploymentReadiness,
     workload: Option<Workload>,
@@ -160,7 +179,9 @@ fn judge(
     if !kinds.is_empty() {
         snapshot.resources = ctx.resources.resources(&kinds, &namespace);
     }
-    let mut report = evaluate_resolved(readiness, &resolved, &snapshot);
+    let mut report = crate::checks::cel::within(CEL_TIME, || {
+        evaluate_resolved(readiness, &resolved, &snapshot)
+    });
     ctx.stores
         .explain_unreadable_checklists(readiness, &mut report);
     let dependencies = dependencies(
