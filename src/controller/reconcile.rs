@@ -135,20 +135,26 @@ pub fn error_policy(
     Action::requeue(delay)
 }
 
-/// Evaluate one readiness object against the stores, off the async runtime's workers: an
-/// evaluation may take up to [`CEL_TIME`], and the other reconciles, lease renewal and the
-/// health endpoints share those workers.
-fn judge(
-    ctx: &Context,
-    readiness: &DeploymentReadiness,
+/// Evaluate one readiness object against the stores, on the runtime's blocking pool: an
+/// evaluation may take up to [`CEL_TIME`], and the other reconciles (polled by the same
+/// controller task), lease renewal and the health endpoints must not wait for it. At most
+/// `--concurrency` evaluations run at once (one per reconcile in flight).
+async fn judge(
+    ctx: &Arc<Context>,
+    readiness: &Arc<DeploymentReadiness>,
     workload: Option<Workload>,
     now: Timestamp,
 ) -> (Report, Dependencies) {
-    let judge = || judge_here(ctx, readiness, workload, now);
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(judge),
-        _ => judge(),
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if !multi_thread {
+        return judge_here(ctx, readiness, workload, now);
     }
+    let (ctx, readiness) = (ctx.clone(), readiness.clone());
+    tokio::task::spawn_blocking(move || judge_here(&ctx, &readiness, workload, now))
+        .await
+        // A panic stays a panic of this reconcile (see `panics`).
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 fn judge_here(
@@ -195,8 +201,8 @@ fn judge_here(
 
 /// The combined verdict of the live readiness objects targeting `target`, with `current`
 /// (already judged) standing in for its own possibly stale store copy, and `excluded` left out.
-fn combined_verdict(
-    ctx: &Context,
+async fn combined_verdict(
+    ctx: &Arc<Context>,
     namespace: &str,
     target: &str,
     deployment: &Arc<Deployment>,
@@ -218,7 +224,7 @@ fn combined_verdict(
         {
             continue;
         }
-        let (report, _) = judge(ctx, &sibling, Some(deployment.clone().into()), now);
+        let (report, _) = judge(ctx, &sibling, Some(deployment.clone().into()), now).await;
         verdict.add(&sibling, &report);
         any = true;
     }
@@ -332,7 +338,7 @@ async fn add_finalizer(
 
 async fn apply(
     readiness: Arc<DeploymentReadiness>,
-    ctx: &Context,
+    ctx: &Arc<Context>,
     api: &Api<DeploymentReadiness>,
 ) -> Result<Action> {
     let now = Timestamp::now();
@@ -343,7 +349,7 @@ async fn apply(
     let workload = target_name
         .as_deref()
         .and_then(|name| fresh_workload(ctx, &namespace, target_kind, name));
-    let (report, dependencies) = judge(ctx, &readiness, workload.clone(), now);
+    let (report, dependencies) = judge(ctx, &readiness, workload.clone(), now).await;
     // Only a Deployment's rollout is held (see `enforce`); StatefulSets and DaemonSets are
     // judged and reported.
     let deployment = match &workload {
@@ -388,7 +394,8 @@ async fn apply(
             Some((&readiness, &report)),
             None,
             now,
-        );
+        )
+        .await;
         let synced =
             sync_deployment(ctx, &namespace, deployment, verdict.as_ref(), &readiness).await?;
         stale = matches!(synced, Synced::Stale);
@@ -462,7 +469,7 @@ async fn apply(
     )))
 }
 
-async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Context) -> Result<Action> {
+async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Arc<Context>) -> Result<Action> {
     let namespace = readiness.namespace().unwrap_or_default();
     let name = readiness.name_any();
     if let Some(target) = readiness.target_name()
@@ -477,7 +484,8 @@ async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Context) -> Result<A
             None,
             Some(&name),
             Timestamp::now(),
-        );
+        )
+        .await;
         let synced =
             sync_deployment(ctx, &namespace, &deployment, verdict.as_ref(), &readiness).await?;
         if let Synced::Stale = synced {
