@@ -59,6 +59,16 @@ impl Check for Cel {
         } else {
             ""
         };
+        // A list of a kind this gonogo does not read would be empty, not absent.
+        for &list in &compiled.variables {
+            if let Some(kind) = related::kind_of_cel_list(list)
+                && let Some(why) = cx.snapshot.unread(kind)
+            {
+                return Outcome::Unknown(format!(
+                    "cel: the expression reads `{list}`, but {kind}s are not read ({why})"
+                ));
+            }
+        }
         let variables = match variables(cx, &compiled.variables) {
             Ok(variables) => variables,
             Err(e) => {
@@ -779,6 +789,40 @@ mod tests {
             run_metered(&compile("[1, 2].all(x, x > 0)").unwrap(), Vec::new()),
             Ok(cel::Value::Bool(true))
         ));
+    }
+
+    #[test]
+    fn a_list_of_an_unread_kind_is_unknown_not_empty() {
+        let d = deployment();
+        let mut s = snapshot();
+        s.secrets.clear();
+        s.unread.insert("Secret", "--read-secrets=false".into());
+        let pod = PodSpec::default();
+        let labels = BTreeMap::new();
+        let cx = Context {
+            snapshot: &s,
+            workload: &crate::engine::Workload::from(d),
+            pod: &pod,
+            pod_labels: &labels,
+            readiness: "api",
+            checklist: "inline",
+            item: "x",
+        };
+        let check = |expression: &str| {
+            Cel {
+                expression: expression.into(),
+                message: None,
+            }
+            .evaluate(&cx)
+        };
+        assert_eq!(
+            check("size(secrets) == 0"),
+            Outcome::Unknown(
+                "cel: the expression reads `secrets`, but Secrets are not read (--read-secrets=false)"
+                    .into()
+            )
+        );
+        assert!(matches!(check("size(configMaps) == 0"), Outcome::Pass(_)));
     }
 
     #[test]

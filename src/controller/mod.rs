@@ -64,6 +64,9 @@ pub struct RunConfig {
     pub lease_namespace: String,
     /// This replica's identity for the Lease and events (the pod name).
     pub identity: String,
+    /// Related kinds not to read at all (Secrets, ConfigMaps), with why, for the gates that
+    /// need them.
+    pub unread: std::collections::BTreeMap<&'static str, String>,
     /// Live probes: concurrency, the SSRF guard's allowed ranges, the Prometheus address.
     pub probe: ProbeConfig,
     /// The admission webhook that holds new pod templates, when served.
@@ -181,6 +184,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let mut related = related::WatchRelated {
         client: client.clone(),
         namespace: config.namespace.clone(),
+        unread: config.unread.clone(),
         metrics: metrics.clone(),
         unreadable: unreadable.clone(),
         readiness: readiness.clone(),

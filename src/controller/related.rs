@@ -27,6 +27,8 @@ pub struct WatchRelated {
     pub client: Client,
     /// Watch only this namespace (namespaced kinds).
     pub namespace: Option<String>,
+    /// Kinds not watched at all, with why (see [`stores::Unread`]).
+    pub unread: std::collections::BTreeMap<&'static str, String>,
     pub metrics: Arc<Metrics>,
     pub unreadable: UnreadableObjects,
     pub readiness: Store<DeploymentReadiness>,
@@ -41,6 +43,14 @@ pub struct WatchRelated {
 
 impl EachRelatedKind for WatchRelated {
     fn kind<K: RelatedKind>(&mut self) {
+        if let Some(why) = self.unread.get(K::KIND) {
+            self.stores.push(Box::new(stores::Unread {
+                kind: K::KIND,
+                why: why.clone(),
+            }));
+            self.triggers.push(futures::stream::empty().boxed());
+            return;
+        }
         let api = <K::Scope as KnownScope>::choose::<K, _>(ApiOf {
             client: self.client.clone(),
             namespace: self.namespace.as_deref(),

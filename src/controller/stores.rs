@@ -272,6 +272,27 @@ pub trait RelatedStore: Send + Sync {
     fn as_any(&self) -> &dyn Any;
 }
 
+/// A kind not read at all (turned off by a flag): always ready, and every snapshot says why
+/// its objects are not known.
+pub struct Unread {
+    pub kind: &'static str,
+    pub why: String,
+}
+
+impl RelatedStore for Unread {
+    fn wait_ready(&self) -> BoxFuture<'_, Result<(), reflector::store::WriterDropped>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn fill(&self, _namespace: &str, snapshot: &mut Snapshot) {
+        snapshot.unread.insert(self.kind, self.why.clone());
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
 impl<K: RelatedKind> RelatedStore for Store<K> {
     fn wait_ready(&self) -> BoxFuture<'_, Result<(), reflector::store::WriterDropped>> {
         Box::pin(async move {
