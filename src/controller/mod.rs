@@ -109,6 +109,9 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let (readiness, readiness_writer) = reflector::store();
     let targets = index::TargetIndex::default();
     let unreadable = guard::UnreadableObjects::new(metrics.unreadable_objects.clone());
+    // Readiness objects gone (`Some`), or a relist that may have missed deletions (`None`):
+    // what the controller keeps about them is dropped (`reconcile::forget`).
+    let (gone_tx, mut gone_rx) = tokio::sync::mpsc::unbounded_channel();
     let readiness_triggers = {
         let writes = readiness_writes.clone();
         let targets = targets.clone();
@@ -132,6 +135,15 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         .inspect_ok(move |event| targets.observe(event))
         .modify(trim)
         .reflect(readiness_writer)
+        .inspect_ok(move |event| match event {
+            watcher::Event::Delete(r) => {
+                let _ = gone_tx.send(Some(ObjectRef::from_obj(r)));
+            }
+            watcher::Event::InitDone => {
+                let _ = gone_tx.send(None);
+            }
+            _ => {}
+        })
         .applied_objects()
         // Our own writes coming back need no evaluation; of the rest, only what changes the
         // verdict (spec, deletion: the generation) or the finalizer does.
@@ -368,6 +380,17 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         readiness_writes,
         deployment_writes: deployment_writes.clone(),
     });
+    {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            while let Some(gone) = gone_rx.recv().await {
+                match gone {
+                    Some(object) => reconcile::forget(&ctx, &object),
+                    None => reconcile::forget_missing(&ctx),
+                }
+            }
+        });
+    }
 
     let by_target = {
         let writes = deployment_writes.clone();

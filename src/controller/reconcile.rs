@@ -18,7 +18,7 @@ use tracing::{debug, info, instrument, warn};
 use super::enforce::{self, DeploymentVerdict, FIELD_MANAGER};
 use super::events::{self, EventQueue, Publication};
 use super::index::RelationIndex;
-use super::metrics::{GateLabels, Metrics, ReadinessLabels, ReasonLabel};
+use super::metrics::{GateLabels, Metrics, ReasonLabel};
 use super::stores::{Stores, trim};
 use super::writes::RecentWrites;
 use crate::api::{DeploymentReadiness, DeploymentReadinessStatus, Enforcement, GateOutcome};
@@ -495,18 +495,7 @@ async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Arc<Context>) -> Res
             )));
         }
     }
-    ctx.index.forget(&ObjectRef::from_obj(readiness.as_ref()));
-    ctx.prober.forget(&ObjectRef::from_obj(readiness.as_ref()));
-    let labels = ReadinessLabels {
-        namespace: namespace.clone(),
-        readiness: name.clone(),
-    };
-    ctx.metrics.blocking.remove(&labels);
-    for gate in readiness.status.iter().flat_map(|s| s.gates.iter()) {
-        ctx.metrics
-            .gate_passing
-            .remove(&gate_labels(&namespace, &name, gate));
-    }
+    forget(ctx, &ObjectRef::from_obj(readiness.as_ref()));
     info!(readiness = %name, "released rollout gate on deletion");
     Ok(Action::await_change())
 }
@@ -528,23 +517,43 @@ fn record_metrics(
 ) {
     let namespace = readiness.namespace().unwrap_or_default();
     let name = readiness.name_any();
-    for gate in &status.gates {
+    let gates = status.gates.iter().map(|gate| {
         let passing = matches!(
             gate.result,
             GateOutcome::Pass | GateOutcome::Waived | GateOutcome::Skipped
         );
-        ctx.metrics
-            .gate_passing
-            .get_or_create(&gate_labels(&namespace, &name, gate))
-            .set(passing as i64);
-    }
+        (gate_labels(&namespace, &name, gate), passing)
+    });
     ctx.metrics
-        .blocking
-        .get_or_create(&ReadinessLabels {
-            namespace,
-            readiness: name,
-        })
-        .set(status.blocking as i64);
+        .set_readiness(&namespace, &name, gates, status.blocking);
+}
+
+/// Drops what the controller keeps about a readiness object that is gone: its relations, probe
+/// registrations, metric series, backoff count and recent writes. Run at cleanup, and for an
+/// object deleted without the finalizer (never reconciled again) from the watch of deletions.
+pub fn forget(ctx: &Context, object: &ObjectRef<DeploymentReadiness>) {
+    ctx.index.forget(object);
+    ctx.prober.forget(object);
+    ctx.metrics.forget_readiness(
+        object.namespace.as_deref().unwrap_or_default(),
+        &object.name,
+    );
+    if let Ok(mut failures) = ctx.failures.lock() {
+        failures.remove(object);
+    }
+    ctx.readiness_writes.forget(object);
+}
+
+/// Forgets the readiness objects with metric series (every object reconciled since it was
+/// last forgotten) that are no longer in the store: after a relist, deletions seen by no
+/// watch event.
+pub fn forget_missing(ctx: &Context) {
+    for (namespace, name) in ctx.metrics.readiness_with_series() {
+        let object = ObjectRef::new(&name).within(&namespace);
+        if ctx.stores.readiness.get(&object).is_none() {
+            forget(ctx, &object);
+        }
+    }
 }
 
 /// When time alone changes the verdict: a waiver or approval expiring, the progress deadline
