@@ -22,6 +22,12 @@ use crate::engine::related::{
 };
 use crate::probe::certificate::CertificateCache;
 
+/// Objects per list page of the kinds whose objects may each hold up to 1 MiB of values
+/// (Secrets, ConfigMaps). A page is held whole, as JSON and decoded, before its objects are
+/// trimmed: at the default 500 a page of 400 KiB Secrets took the controller to 560 MiB
+/// (`tests/secret_memory_e2e.rs`), over the chart's 256 Mi limit.
+const LARGE_OBJECTS_PAGE: u32 = 25;
+
 /// Starts the watch of every related kind (see [`crate::engine::for_each_related_kind`]).
 pub struct WatchRelated {
     pub client: Client,
@@ -66,6 +72,7 @@ impl EachRelatedKind for WatchRelated {
         let (store, events) = stores::watch_observed(
             api,
             K::WATCH_FIELDS,
+            matches!(K::KIND, "Secret" | "ConfigMap").then_some(LARGE_OBJECTS_PAGE),
             K::trim,
             self.metrics.clone(),
             &self.unreadable,
