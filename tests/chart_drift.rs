@@ -365,7 +365,6 @@ fn watching_one_namespace_shrinks_rbac_to_a_role_and_scopes_admission() {
     let cluster_roles = find(&docs, "ClusterRole");
     assert_eq!(cluster_roles.len(), 1, "{:?}", kinds(&docs));
     let expected: BTreeSet<String> = [
-        "gonogo.dev/clusterreadinesschecklists get",
         "gonogo.dev/clusterreadinesschecklists list",
         "gonogo.dev/clusterreadinesschecklists watch",
         "storage.k8s.io/storageclasses list",
@@ -394,6 +393,77 @@ fn watching_one_namespace_shrinks_rbac_to_a_role_and_scopes_admission() {
 }
 
 #[test]
+fn secrets_and_config_maps_can_be_left_unread() {
+    let grants_of = |docs: &[Value]| {
+        grants(
+            find(docs, "ClusterRole")
+                .into_iter()
+                .find(|r| r["metadata"]["name"] == "gonogo-controller")
+                .unwrap(),
+        )
+    };
+    let defaults = template(&[]);
+    let granted = grants_of(&defaults);
+    for g in [
+        "/secrets list",
+        "/secrets watch",
+        "/configmaps list",
+        "/configmaps watch",
+    ] {
+        assert!(granted.contains(g), "{g} missing from {granted:?}");
+    }
+    let args = controller_args(&defaults);
+    assert!(!args.iter().any(|a| a.starts_with("--read-")), "{args:?}");
+
+    let off = template(&[
+        "--set",
+        "readSecrets=false",
+        "--set",
+        "readConfigMaps=false",
+    ]);
+    let granted = grants_of(&off);
+    assert!(
+        !granted
+            .iter()
+            .any(|g| g.starts_with("/secrets") || g.starts_with("/configmaps")),
+        "{granted:?}"
+    );
+    assert!(granted.contains("/services watch"), "{granted:?}");
+    let args = controller_args(&off);
+    assert!(
+        args.contains(&"--read-secrets=false".to_string())
+            && args.contains(&"--read-config-maps=false".to_string()),
+        "{args:?}"
+    );
+}
+
+#[test]
+fn the_lease_is_read_and_renewed_by_name() {
+    let docs = template(&[]);
+    let role = find(&docs, "Role")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "gonogo-leader-election")
+        .unwrap();
+    let rules = role["rules"].as_sequence().unwrap();
+    for rule in rules {
+        let verbs: Vec<&str> = rule["verbs"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        if verbs == ["create"] {
+            // RBAC cannot name an object being created.
+            assert!(rule.get("resourceNames").is_none(), "{rule:?}");
+        } else {
+            assert_eq!(verbs, ["get", "update"], "{rule:?}");
+            assert_eq!(rule["resourceNames"][0], "gonogo-controller", "{rule:?}");
+        }
+    }
+    assert_eq!(rules.len(), 2, "{rules:?}");
+}
+
+#[test]
 fn the_cluster_role_grants_exactly_the_namespaced_and_cluster_rules() {
     // All-namespaces ClusterRole == watched-namespace Role + the small ClusterRole.
     let all = template(&[]);
@@ -413,7 +483,7 @@ fn the_cluster_role_grants_exactly_the_namespaced_and_cluster_rules() {
     assert!(
         !cluster_role
             .iter()
-            .any(|g| g.contains("secrets get") || g.contains("delete") || g.contains("update")),
+            .any(|g| g.ends_with(" get") || g.contains("delete") || g.contains("update")),
         "{cluster_role:?}"
     );
 }

@@ -541,6 +541,7 @@ async fn two_replicas_elect_one_writer_and_fail_over() {
     let client = cluster.client().await;
     let ns = TestNamespace::new(&client, "leader").await;
     let lease = format!("gonogo-{}", ns.name);
+    operator::grant_lease(cluster, &lease).await;
     let args = [
         "--namespace",
         ns.name.as_str(),

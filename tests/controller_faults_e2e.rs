@@ -331,6 +331,7 @@ async fn a_verdict_follows_a_change_within_seconds_of_the_api_server_coming_back
 async fn a_healed_partition_gets_no_write_from_the_old_leader() {
     let (client, ns) = setup("partition").await;
     let lease = format!("gonogo-{}", ns.name);
+    operator::grant_lease(cluster(), &lease).await;
     let args = [
         "--namespace",
         ns.name.as_str(),

@@ -2,6 +2,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use kube::KubeSchema;
 use kube_cel::{KubeCelExt, cel};
@@ -58,6 +59,16 @@ impl Check for Cel {
         } else {
             ""
         };
+        // A list of a kind this gonogo does not read would be empty, not absent.
+        for &list in &compiled.variables {
+            if let Some(kind) = related::kind_of_cel_list(list)
+                && let Some(why) = cx.snapshot.unread(kind)
+            {
+                return Outcome::Unknown(format!(
+                    "cel: the expression reads `{list}`, but {kind}s are not read ({why})"
+                ));
+            }
+        }
         let variables = match variables(cx, &compiled.variables) {
             Ok(variables) => variables,
             Err(e) => {
@@ -105,6 +116,8 @@ impl Cel {
 /// A compiled expression and the variables it refers to (only those are converted).
 pub(crate) struct Compiled {
     program: cel::Program,
+    /// The program's expression with every loop iteration metered (see [`meter`]): what runs.
+    metered: cel::IdedExpr,
     pub(crate) variables: Vec<&'static str>,
 }
 
@@ -121,12 +134,145 @@ pub(crate) enum NotEvaluated {
     Error(String),
     #[error("the interpreter failed on this expression")]
     Panicked,
+    #[error("{0}")]
+    Stopped(Limit),
 }
 
-/// Evaluates `compiled` with `variables`, bounded before it runs by the cost budget (an
-/// expression is user input, the controller is shared). The interpreter is third-party code
-/// running user input and has todo!()s left: a panic in it becomes an error, never takes the
-/// controller down.
+/// How long one expression may run. The static estimate refuses what would run long before it
+/// starts; this catches what the estimate misjudged (a controller shared by every namespace
+/// must answer for all of them).
+pub const TIME_LIMIT: Duration = Duration::from_millis(500);
+/// How many loop iterations one expression may run: the estimate's budget, counted for real.
+pub const STEP_LIMIT: u64 = cost::BUDGET;
+
+/// A limit an expression ran into while it ran.
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+pub enum Limit {
+    #[error(
+        "stopped at the time limit of {} ms per expression (nested iteration over large lists?); nest less",
+        TIME_LIMIT.as_millis()
+    )]
+    Time,
+    #[error(
+        "stopped after {STEP_LIMIT} loop iterations, the limit per expression (nested iteration over large lists?); nest less"
+    )]
+    Steps,
+    #[error(
+        "not evaluated: the time for all expressions of this evaluation ({} ms) is spent",
+        .0.as_millis()
+    )]
+    Shared(Duration),
+}
+
+/// The running expression's meter: loop iterations left, the deadline, and why it stopped.
+struct Meter {
+    steps_left: u64,
+    deadline: Instant,
+    /// The deadline is the shared one of [`within`] (not the expression's own).
+    shared: Option<Duration>,
+    stopped: Option<Limit>,
+}
+
+impl Meter {
+    fn tick(&mut self) -> Option<Limit> {
+        if self.stopped.is_none() {
+            if self.steps_left == 0 {
+                self.stopped = Some(Limit::Steps);
+            } else if Instant::now() >= self.deadline {
+                self.stopped = Some(self.shared.map_or(Limit::Time, Limit::Shared));
+            } else {
+                self.steps_left -= 1;
+            }
+        }
+        self.stopped
+    }
+}
+
+thread_local! {
+    static METER: std::cell::RefCell<Option<Meter>> = const { std::cell::RefCell::new(None) };
+    /// The deadline [`within`] set for every expression evaluated in it, and its length.
+    static SHARED: std::cell::Cell<Option<(Instant, Duration)>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with every expression it evaluates (on this thread) sharing one deadline, `total`
+/// from now, besides each one's own [`TIME_LIMIT`]: the controller bounds one evaluation of a
+/// readiness object, whatever number of gates and objects its expressions run over.
+pub fn within<T>(total: Duration, f: impl FnOnce() -> T) -> T {
+    let before = SHARED.replace(Some((Instant::now() + total, total)));
+    let result = f();
+    SHARED.set(before);
+    result
+}
+
+/// The name of the function every loop iteration calls (a name no expression can write).
+const TICK: &str = "@gonogo_meter";
+
+/// Counts one loop iteration of the running expression; an error once a limit is reached, on
+/// every later iteration too, so the interpreter unwinds at once (an error absorbed by `||`
+/// or `&&` does not end the evaluation; the result is thrown away: see [`evaluate_bounded`]).
+fn tick(ftx: &cel::FunctionContext, value: cel::Value) -> cel::ResolveResult {
+    let stopped = METER.with(|m| m.borrow_mut().as_mut().and_then(Meter::tick));
+    match stopped {
+        Some(limit) => Err(ftx.error(limit)),
+        None => Ok(value),
+    }
+}
+
+/// `expr` with the condition of every comprehension wrapped in [`TICK`]: the interpreter
+/// evaluates it before each iteration (`all`, `exists`, `map`, `filter`, ...), and nothing else
+/// in an expression runs longer than its text and the sizes of its inputs allow.
+fn meter(expr: &mut cel::IdedExpr) {
+    use cel::common::ast::{CallExpr, EntryExpr, Expr};
+    match &mut expr.expr {
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+        Expr::Select(s) => meter(&mut s.operand),
+        Expr::Call(c) => {
+            if let Some(target) = c.target.as_deref_mut() {
+                meter(target);
+            }
+            c.args.iter_mut().for_each(meter);
+        }
+        Expr::List(l) => l.elements.iter_mut().for_each(meter),
+        Expr::Map(cel::common::ast::MapExpr { entries })
+        | Expr::Struct(cel::common::ast::StructExpr { entries, .. }) => {
+            for entry in entries {
+                match &mut entry.expr {
+                    EntryExpr::MapEntry(e) => {
+                        meter(&mut e.key);
+                        meter(&mut e.value);
+                    }
+                    EntryExpr::StructField(f) => meter(&mut f.value),
+                }
+            }
+        }
+        Expr::Comprehension(c) => {
+            for part in [
+                &mut c.iter_range,
+                &mut c.accu_init,
+                &mut c.loop_cond,
+                &mut c.loop_step,
+                &mut c.result,
+            ] {
+                meter(part);
+            }
+            let condition = std::mem::take(&mut c.loop_cond);
+            c.loop_cond = cel::IdedExpr {
+                id: condition.id,
+                expr: Expr::Call(CallExpr {
+                    func_name: TICK.to_string(),
+                    target: None,
+                    args: vec![condition],
+                }),
+            };
+        }
+    }
+}
+
+/// Evaluates `compiled` with `variables`, bounded before it runs by the cost budget and while
+/// it runs by [`TIME_LIMIT`], [`STEP_LIMIT`] and the deadline of [`within`] (an expression is
+/// user input, the controller is shared). The interpreter is third-party code running user
+/// input and has todo!()s left: a panic in it becomes an error, never takes the controller
+/// down.
 pub(crate) fn evaluate_bounded(
     compiled: &Compiled,
     variables: Vec<(&'static str, cel::Value)>,
@@ -135,15 +281,39 @@ pub(crate) fn evaluate_bounded(
     if estimated > cost::BUDGET {
         return Err(NotEvaluated::OverBudget(estimated));
     }
+    run_metered(compiled, variables)
+}
+
+/// Runs `compiled` under the limits of time and steps (the estimate is [`evaluate_bounded`]'s).
+fn run_metered(
+    compiled: &Compiled,
+    variables: Vec<(&'static str, cel::Value)>,
+) -> Result<cel::Value, NotEvaluated> {
+    let now = Instant::now();
+    let own = now + TIME_LIMIT;
+    let (deadline, shared) = match SHARED.get() {
+        Some((at, total)) if at <= now => return Err(NotEvaluated::Stopped(Limit::Shared(total))),
+        Some((at, total)) if at < own => (at, Some(total)),
+        _ => (own, None),
+    };
+    METER.set(Some(Meter {
+        steps_left: STEP_LIMIT,
+        deadline,
+        shared,
+        stopped: None,
+    }));
     let result = ROOT.with(|root| {
         catch_unwind(AssertUnwindSafe(|| {
             let mut scope = root.new_inner_scope();
             for (name, value) in variables {
                 scope.add_variable_from_value(name, value);
             }
-            compiled.program.execute(&scope)
+            scope.resolve(&compiled.metered)
         }))
     });
+    if let Some(limit) = METER.take().and_then(|m| m.stopped) {
+        return Err(NotEvaluated::Stopped(limit));
+    }
     match result {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err(NotEvaluated::Error(shorten(&e.to_string(), 300))),
@@ -161,7 +331,11 @@ const CACHE_CAPACITY: usize = 512;
 thread_local! {
     // The standard and Kubernetes functions, registered once per thread; each evaluation adds
     // its variables in a child scope.
-    static ROOT: cel::Context<'static> = cel::Context::default().with_all();
+    static ROOT: cel::Context<'static> = {
+        let mut root = cel::Context::default().with_all();
+        root.add_function(TICK, tick);
+        root
+    };
 }
 
 pub(crate) fn compile(expression: &str) -> Result<Arc<Compiled>, String> {
@@ -196,7 +370,13 @@ fn compile_uncached(expression: &str) -> Result<Arc<Compiled>, String> {
         .chain(related::cel_lists())
         .filter(|v| references.has_variable(v))
         .collect();
-    Ok(Arc::new(Compiled { program, variables }))
+    let mut metered = program.expression().clone();
+    meter(&mut metered);
+    Ok(Arc::new(Compiled {
+        program,
+        metered,
+        variables,
+    }))
 }
 
 /// The first parse error, on one line (the parser reports one per token after the first, and
@@ -508,11 +688,7 @@ mod tests {
 
     #[test]
     fn an_expression_over_budget_is_unknown_naming_the_limit() {
-        let ten = "[0,1,2,3,4,5,6,7,8,9]";
-        let mut bomb = "true".to_string();
-        for v in ["a", "b", "c", "d", "e", "f", "g", "h"] {
-            bomb = format!("{ten}.exists({v}, {bomb} && {v} < 0)");
-        }
+        let bomb = bomb();
         let started = std::time::Instant::now();
         match eval(&bomb) {
             Outcome::Unknown(message) => {
@@ -524,6 +700,129 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    /// The bomb: eight nested `exists` over literal lists, ~330 characters.
+    fn bomb() -> String {
+        let ten = "[0,1,2,3,4,5,6,7,8,9]";
+        let mut bomb = "true".to_string();
+        for v in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+            bomb = format!("{ten}.exists({v}, {bomb} && {v} < 0)");
+        }
+        bomb
+    }
+
+    #[test]
+    fn what_slips_past_the_estimate_stops_at_a_limit_while_it_runs() {
+        // Run past the estimate, as an expression it misjudged would.
+        let started = Instant::now();
+        let compiled = compile(&bomb()).unwrap();
+        let result = run_metered(&compiled, Vec::new());
+        assert!(
+            matches!(
+                result,
+                Err(NotEvaluated::Stopped(Limit::Steps | Limit::Time))
+            ),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < TIME_LIMIT + Duration::from_millis(300));
+        // Growing memory by nested `map`: stopped as well, the lists thrown away.
+        let ten = "[0,1,2,3,4,5,6,7,8,9]";
+        let grow = format!(
+            "{ten}.map(a, {ten}.map(b, {ten}.map(c, {ten}.map(d, {ten}.map(e, {ten}.map(f, {ten}.map(g, [a, b, c, d, e, f, g]))))))) != []"
+        );
+        let started = Instant::now();
+        let result = run_metered(&compile(&grow).unwrap(), Vec::new());
+        assert!(
+            matches!(result, Err(NotEvaluated::Stopped(_))),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < TIME_LIMIT + Duration::from_millis(300));
+        // `|| true` absorbs the error of a stopped loop, but the result is thrown away.
+        let absorbed = format!("{} || true", bomb().replacen("true &&", "false ||", 1));
+        assert!(matches!(
+            run_metered(&compile(&absorbed).unwrap(), Vec::new()),
+            Err(NotEvaluated::Stopped(_))
+        ));
+        // A later, small expression runs with a fresh meter.
+        assert!(matches!(
+            run_metered(&compile("[1, 2].all(x, x > 0)").unwrap(), Vec::new()),
+            Ok(cel::Value::Bool(true))
+        ));
+    }
+
+    #[test]
+    fn the_limits_are_named_in_the_gate_message() {
+        let steps = NotEvaluated::Stopped(Limit::Steps).to_string();
+        assert!(steps.contains("1000000 loop iterations"), "{steps}");
+        let time = NotEvaluated::Stopped(Limit::Time).to_string();
+        assert!(time.contains("time limit of 500 ms"), "{time}");
+    }
+
+    #[test]
+    fn expressions_within_a_shared_deadline_stop_when_it_is_spent() {
+        let long = "[0,1,2,3,4,5,6,7,8,9].all(a, [0,1,2,3,4,5,6,7,8,9].all(b, [0,1,2,3,4,5,6,7,8,9].all(c, [0,1,2,3,4,5,6,7,8,9].all(d, [0,1,2,3,4,5,6,7,8,9].all(e, a + b + c + d + e >= 0)))))";
+        let compiled = compile(long).unwrap();
+        let started = Instant::now();
+        let (first, second) = within(Duration::from_millis(20), || {
+            (
+                run_metered(&compiled, Vec::new()),
+                run_metered(&compiled, Vec::new()),
+            )
+        });
+        assert!(
+            matches!(first, Err(NotEvaluated::Stopped(Limit::Shared(_)))),
+            "{first:?}"
+        );
+        let Err(second) = second else {
+            panic!("{second:?}")
+        };
+        assert!(
+            second
+                .to_string()
+                .contains("the time for all expressions of this evaluation (20 ms) is spent"),
+            "{second}"
+        );
+        assert!(started.elapsed() < Duration::from_millis(200));
+        // Outside, expressions have their own limits again.
+        assert!(matches!(
+            run_metered(&compile("[1, 2].all(x, x > 0)").unwrap(), Vec::new()),
+            Ok(cel::Value::Bool(true))
+        ));
+    }
+
+    #[test]
+    fn a_list_of_an_unread_kind_is_unknown_not_empty() {
+        let d = deployment();
+        let mut s = snapshot();
+        s.secrets.clear();
+        s.unread.insert("Secret", "--read-secrets=false".into());
+        let pod = PodSpec::default();
+        let labels = BTreeMap::new();
+        let cx = Context {
+            snapshot: &s,
+            workload: &crate::engine::Workload::from(d),
+            pod: &pod,
+            pod_labels: &labels,
+            readiness: "api",
+            checklist: "inline",
+            item: "x",
+        };
+        let check = |expression: &str| {
+            Cel {
+                expression: expression.into(),
+                message: None,
+            }
+            .evaluate(&cx)
+        };
+        assert_eq!(
+            check("size(secrets) == 0"),
+            Outcome::Unknown(
+                "cel: the expression reads `secrets`, but Secrets are not read (--read-secrets=false)"
+                    .into()
+            )
+        );
+        assert!(matches!(check("size(configMaps) == 0"), Outcome::Pass(_)));
     }
 
     #[test]

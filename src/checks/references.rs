@@ -285,6 +285,17 @@ pub(super) fn judge(kind: Referenced, refs: &[Reference], snapshot: &Snapshot) -
     if refs.is_empty() {
         return Outcome::Pass(format!("the pod template references no {kind_name}s"));
     }
+    if let Some(why) = snapshot.unread(kind_name) {
+        return Outcome::Unknown(format!(
+            "{kind_name}s are not read ({why}): whether {} exist is not known",
+            refs.iter()
+                .map(|r| r.name.as_str())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     let mut by_name: BTreeMap<&str, Vec<&Reference>> = BTreeMap::new();
     let mut order = Vec::new();
     for r in refs {

@@ -133,6 +133,23 @@ data: {.dockerconfigjson: ""}
     }
 
     #[test]
+    fn unread_secrets_make_the_gate_unknown_saying_why() {
+        let mut snapshot = snapshot(&format!("{DEPLOYMENT}{OBJECTS}"), Source::Cluster, &[]);
+        snapshot.secrets.clear();
+        snapshot
+            .unread
+            .insert("Secret", "gonogo runs with --read-secrets=false".into());
+        match evaluate(&check(), &snapshot) {
+            Outcome::Unknown(m) => assert!(
+                m.starts_with("Secrets are not read (gonogo runs with --read-secrets=false): whether api-keys, ")
+                    && m.ends_with(" exist is not known"),
+                "{m}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn findings_carry_their_container() {
         let objects = OBJECTS
             .replace("data: {OPENAI_API_KEY: \"\"}", "data: {OTHER: \"\"}")

@@ -126,6 +126,12 @@ impl Check for TlsCertificate {
                 )
             };
             let facts = snapshot.observations.certificates.get(secret);
+            if let Some(why) = snapshot.unread("Secret") {
+                unknown.push(format!(
+                    "Secret {secret}{origin}: Secrets are not read ({why})"
+                ));
+                continue;
+            }
             match snapshot.secret(secret) {
                 Some(s) => {
                     let has_cert = s.data.as_ref().is_some_and(|d| d.contains_key(CERT_KEY))

@@ -28,6 +28,15 @@ pub struct RunArgs {
     /// This replica's identity (normally the pod name, from the downward API).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+    /// List and watch Secrets (values are dropped as each one arrives, but the permission
+    /// returns them). `--read-secrets=false`: no Secret is read, and gates that need them
+    /// (`secrets`, `tlsCertificate`, a `cel` expression reading `secrets`) are Unknown, saying
+    /// why; the chart's `readSecrets: false` also drops the RBAC rule.
+    #[arg(long, env = "GONOGO_READ_SECRETS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub read_secrets: bool,
+    /// As `--read-secrets`, for ConfigMaps (`configMaps` gates, `configMaps` in `cel`).
+    #[arg(long, env = "GONOGO_READ_CONFIG_MAPS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub read_config_maps: bool,
     /// Probes (`http`, `prometheus` gates) in flight at once.
     #[arg(long, env = "GONOGO_PROBE_CONCURRENCY", default_value_t = 16)]
     pub probe_concurrency: u16,
@@ -168,6 +177,22 @@ pub fn run(args: RunArgs) -> ExitCode {
         lease_name: args.lease_name,
         lease_namespace: args.lease_namespace,
         identity,
+        unread: [
+            (
+                !args.read_secrets,
+                "Secret",
+                "gonogo runs with --read-secrets=false, chart value readSecrets: false",
+            ),
+            (
+                !args.read_config_maps,
+                "ConfigMap",
+                "gonogo runs with --read-config-maps=false, chart value readConfigMaps: false",
+            ),
+        ]
+        .into_iter()
+        .filter(|(off, _, _)| *off)
+        .map(|(_, kind, why)| (kind, why.to_string()))
+        .collect(),
         probe: ProbeConfig {
             concurrency: usize::from(args.probe_concurrency.max(1)),
             namespace_concurrency: usize::from(args.probe_namespace_concurrency.max(1)),

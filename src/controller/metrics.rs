@@ -1,5 +1,7 @@
 //! Prometheus metrics, registered in one place with the `gonogo` prefix.
 
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -69,6 +71,9 @@ pub struct Metrics {
     /// Admission reviews the webhook answered, by decision (held, admitted, unsynced, invalid).
     pub admission_reviews: Family<DecisionLabel, Counter>,
     pub registry: Registry,
+    /// The `gate_passing` series last set per readiness object (namespace, name): a gate
+    /// renamed or removed, or an object gone, takes its series with it.
+    gate_series: Mutex<BTreeMap<(String, String), HashSet<GateLabels>>>,
 }
 
 impl Default for Metrics {
@@ -201,6 +206,7 @@ impl Default for Metrics {
             leadership_lost,
             admission_reviews,
             registry,
+            gate_series: Mutex::default(),
         }
     }
 }
@@ -211,6 +217,66 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// Sets the gates of one readiness object and its `blocking` gauge; the series of its gates
+    /// that are no longer there go.
+    pub fn set_readiness(
+        &self,
+        namespace: &str,
+        readiness: &str,
+        gates: impl IntoIterator<Item = (GateLabels, bool)>,
+        blocking: bool,
+    ) {
+        let mut now = HashSet::new();
+        for (labels, passing) in gates {
+            self.gate_passing
+                .get_or_create(&labels)
+                .set(i64::from(passing));
+            now.insert(labels);
+        }
+        let key = (namespace.to_string(), readiness.to_string());
+        let mut series = self.gate_series.lock().unwrap_or_else(|e| e.into_inner());
+        for gone in series.get(&key).into_iter().flatten() {
+            if !now.contains(gone) {
+                self.gate_passing.remove(gone);
+            }
+        }
+        series.insert(key, now);
+        drop(series);
+        self.blocking
+            .get_or_create(&ReadinessLabels {
+                namespace: namespace.to_string(),
+                readiness: readiness.to_string(),
+            })
+            .set(i64::from(blocking));
+    }
+
+    /// Removes every series of one readiness object.
+    pub fn forget_readiness(&self, namespace: &str, readiness: &str) {
+        let key = (namespace.to_string(), readiness.to_string());
+        let gone = self
+            .gate_series
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        for labels in gone.into_iter().flatten() {
+            self.gate_passing.remove(&labels);
+        }
+        self.blocking.remove(&ReadinessLabels {
+            namespace: key.0,
+            readiness: key.1,
+        });
+    }
+
+    /// The readiness objects (namespace, name) that have series.
+    pub fn readiness_with_series(&self) -> Vec<(String, String)> {
+        self.gate_series
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// A timer that records the reconcile duration when dropped.
@@ -230,5 +296,49 @@ pub struct ReconcileTimer<'a> {
 impl Drop for ReconcileTimer<'_> {
     fn drop(&mut self) {
         self.histogram.observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(name: &str) -> GateLabels {
+        GateLabels {
+            namespace: "shop".into(),
+            readiness: "api".into(),
+            checklist: "inline".into(),
+            gate: name.into(),
+            severity: "Required".into(),
+        }
+    }
+
+    #[test]
+    fn renamed_gates_and_forgotten_objects_leave_no_series() {
+        let m = Metrics::default();
+        m.set_readiness(
+            "shop",
+            "api",
+            [(gate("old"), true), (gate("kept"), false)],
+            true,
+        );
+        assert!(m.encode().contains("gate=\"old\""));
+        m.set_readiness(
+            "shop",
+            "api",
+            [(gate("new"), true), (gate("kept"), true)],
+            false,
+        );
+        let text = m.encode();
+        assert!(!text.contains("gate=\"old\""), "{text}");
+        assert!(text.contains("gate=\"new\"") && text.contains("gate=\"kept\""));
+        assert_eq!(
+            m.readiness_with_series(),
+            vec![("shop".to_string(), "api".to_string())]
+        );
+        m.forget_readiness("shop", "api");
+        let text = m.encode();
+        assert!(!text.contains("readiness=\"api\""), "{text}");
+        assert!(m.readiness_with_series().is_empty());
     }
 }

@@ -64,6 +64,9 @@ pub struct RunConfig {
     pub lease_namespace: String,
     /// This replica's identity for the Lease and events (the pod name).
     pub identity: String,
+    /// Related kinds not to read at all (Secrets, ConfigMaps), with why, for the gates that
+    /// need them.
+    pub unread: std::collections::BTreeMap<&'static str, String>,
     /// Live probes: concurrency, the SSRF guard's allowed ranges, the Prometheus address.
     pub probe: ProbeConfig,
     /// The admission webhook that holds new pod templates, when served.
@@ -106,6 +109,9 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let (readiness, readiness_writer) = reflector::store();
     let targets = index::TargetIndex::default();
     let unreadable = guard::UnreadableObjects::new(metrics.unreadable_objects.clone());
+    // Readiness objects gone (`Some`), or a relist that may have missed deletions (`None`):
+    // what the controller keeps about them is dropped (`reconcile::forget`).
+    let (gone_tx, mut gone_rx) = tokio::sync::mpsc::unbounded_channel();
     let readiness_triggers = {
         let writes = readiness_writes.clone();
         let targets = targets.clone();
@@ -129,6 +135,15 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         .inspect_ok(move |event| targets.observe(event))
         .modify(trim)
         .reflect(readiness_writer)
+        .inspect_ok(move |event| match event {
+            watcher::Event::Delete(r) => {
+                let _ = gone_tx.send(Some(ObjectRef::from_obj(r)));
+            }
+            watcher::Event::InitDone => {
+                let _ = gone_tx.send(None);
+            }
+            _ => {}
+        })
         .applied_objects()
         // Our own writes coming back need no evaluation; of the rest, only what changes the
         // verdict (spec, deletion: the generation) or the finalizer does.
@@ -181,6 +196,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let mut related = related::WatchRelated {
         client: client.clone(),
         namespace: config.namespace.clone(),
+        unread: config.unread.clone(),
         metrics: metrics.clone(),
         unreadable: unreadable.clone(),
         readiness: readiness.clone(),
@@ -386,6 +402,17 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         readiness_writes,
         deployment_writes: deployment_writes.clone(),
     });
+    {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            while let Some(gone) = gone_rx.recv().await {
+                match gone {
+                    Some(object) => reconcile::forget(&ctx, &object),
+                    None => reconcile::forget_missing(&ctx),
+                }
+            }
+        });
+    }
 
     let by_target = {
         let writes = deployment_writes.clone();

@@ -18,7 +18,7 @@ use tracing::{debug, info, instrument, warn};
 use super::enforce::{self, DeploymentVerdict, FIELD_MANAGER};
 use super::events::{self, EventQueue, Publication};
 use super::index::RelationIndex;
-use super::metrics::{GateLabels, Metrics, ReadinessLabels, ReasonLabel};
+use super::metrics::{GateLabels, Metrics, ReasonLabel};
 use super::stores::{Stores, trim};
 use super::writes::RecentWrites;
 use crate::api::{DeploymentReadiness, DeploymentReadinessStatus, Enforcement, GateOutcome};
@@ -36,6 +36,10 @@ pub const FINALIZER: &str = "gonogo.dev/release-rollout";
 const RESYNC: Duration = Duration::from_secs(600);
 /// Judge again after the Deployment changed under a write (its watch event may lag).
 const STALE_RETRY: Duration = Duration::from_millis(200);
+/// The time every `cel` expression of one evaluation of a readiness object may take together
+/// (each one also has its own limit: `cel::TIME_LIMIT`): however many gates and objects they
+/// run over, one evaluation ends within about this.
+pub const CEL_TIME: Duration = Duration::from_secs(2);
 
 pub struct Context {
     pub client: Client,
@@ -131,8 +135,29 @@ pub fn error_policy(
     Action::requeue(delay)
 }
 
-/// Evaluate one readiness object against the stores.
-fn judge(
+/// Evaluate one readiness object against the stores, on the runtime's blocking pool: an
+/// evaluation may take up to [`CEL_TIME`], and the other reconciles (polled by the same
+/// controller task), lease renewal and the health endpoints must not wait for it. At most
+/// `--concurrency` evaluations run at once (one per reconcile in flight).
+async fn judge(
+    ctx: &Arc<Context>,
+    readiness: &Arc<DeploymentReadiness>,
+    workload: Option<Workload>,
+    now: Timestamp,
+) -> (Report, Dependencies) {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if !multi_thread {
+        return judge_here(ctx, readiness, workload, now);
+    }
+    let (ctx, readiness) = (ctx.clone(), readiness.clone());
+    tokio::task::spawn_blocking(move || judge_here(&ctx, &readiness, workload, now))
+        .await
+        // A panic stays a panic of this reconcile (see `panics`).
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+fn judge_here(
     ctx: &Context,
     readiness: &DeploymentReadiness,
     workload: Option<Workload>,
@@ -160,7 +185,9 @@ fn judge(
     if !kinds.is_empty() {
         snapshot.resources = ctx.resources.resources(&kinds, &namespace);
     }
-    let mut report = evaluate_resolved(readiness, &resolved, &snapshot);
+    let mut report = crate::checks::cel::within(CEL_TIME, || {
+        evaluate_resolved(readiness, &resolved, &snapshot)
+    });
     ctx.stores
         .explain_unreadable_checklists(readiness, &mut report);
     let dependencies = dependencies(
@@ -174,8 +201,8 @@ fn judge(
 
 /// The combined verdict of the live readiness objects targeting `workload`, with `current`
 /// (already judged) standing in for its own possibly stale store copy, and `excluded` left out.
-fn combined_verdict(
-    ctx: &Context,
+async fn combined_verdict(
+    ctx: &Arc<Context>,
     workload: &Workload,
     current: Option<(&DeploymentReadiness, &Report)>,
     excluded: Option<&str>,
@@ -196,7 +223,7 @@ fn combined_verdict(
         {
             continue;
         }
-        let (report, _) = judge(ctx, &sibling, Some(workload.clone()), now);
+        let (report, _) = judge(ctx, &sibling, Some(workload.clone()), now).await;
         verdict.add(&sibling, &report);
         any = true;
     }
@@ -310,7 +337,7 @@ async fn add_finalizer(
 
 async fn apply(
     readiness: Arc<DeploymentReadiness>,
-    ctx: &Context,
+    ctx: &Arc<Context>,
     api: &Api<DeploymentReadiness>,
 ) -> Result<Action> {
     let now = Timestamp::now();
@@ -321,7 +348,7 @@ async fn apply(
     let workload = target_name
         .as_deref()
         .and_then(|name| fresh_workload(ctx, &namespace, target_kind, name));
-    let (report, dependencies) = judge(ctx, &readiness, workload.clone(), now);
+    let (report, dependencies) = judge(ctx, &readiness, workload.clone(), now).await;
     let object_ref = ObjectRef::from_obj(readiness.as_ref());
     ctx.index.record(object_ref.clone(), dependencies);
     // Probe exactly the http/prometheus gates this evaluation judged.
@@ -346,7 +373,7 @@ async fn apply(
         if !readiness.finalizers().iter().any(|f| f == FINALIZER) {
             readiness = add_finalizer(ctx, api, &readiness).await?;
         }
-        let verdict = combined_verdict(ctx, workload, Some((&readiness, &report)), None, now);
+        let verdict = combined_verdict(ctx, workload, Some((&readiness, &report)), None, now).await;
         let synced = sync_workload(ctx, workload, verdict.as_ref(), &readiness).await?;
         stale = matches!(synced, Synced::Stale);
     }
@@ -425,14 +452,14 @@ async fn apply(
     )))
 }
 
-async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Context) -> Result<Action> {
+async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Arc<Context>) -> Result<Action> {
     let namespace = readiness.namespace().unwrap_or_default();
     let name = readiness.name_any();
     if let Some(target) = readiness.target_name()
         && let Some(workload) =
             fresh_workload(ctx, &namespace, readiness.spec.target_ref.kind(), target)
     {
-        let verdict = combined_verdict(ctx, &workload, None, Some(&name), Timestamp::now());
+        let verdict = combined_verdict(ctx, &workload, None, Some(&name), Timestamp::now()).await;
         let synced = sync_workload(ctx, &workload, verdict.as_ref(), &readiness).await?;
         if let Synced::Stale = synced {
             // Keep the finalizer until the release is written on the current workload.
@@ -441,18 +468,7 @@ async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Context) -> Result<A
             )));
         }
     }
-    ctx.index.forget(&ObjectRef::from_obj(readiness.as_ref()));
-    ctx.prober.forget(&ObjectRef::from_obj(readiness.as_ref()));
-    let labels = ReadinessLabels {
-        namespace: namespace.clone(),
-        readiness: name.clone(),
-    };
-    ctx.metrics.blocking.remove(&labels);
-    for gate in readiness.status.iter().flat_map(|s| s.gates.iter()) {
-        ctx.metrics
-            .gate_passing
-            .remove(&gate_labels(&namespace, &name, gate));
-    }
+    forget(ctx, &ObjectRef::from_obj(readiness.as_ref()));
     info!(readiness = %name, "released rollout gate on deletion");
     Ok(Action::await_change())
 }
@@ -474,23 +490,43 @@ fn record_metrics(
 ) {
     let namespace = readiness.namespace().unwrap_or_default();
     let name = readiness.name_any();
-    for gate in &status.gates {
+    let gates = status.gates.iter().map(|gate| {
         let passing = matches!(
             gate.result,
             GateOutcome::Pass | GateOutcome::Waived | GateOutcome::Skipped
         );
-        ctx.metrics
-            .gate_passing
-            .get_or_create(&gate_labels(&namespace, &name, gate))
-            .set(passing as i64);
-    }
+        (gate_labels(&namespace, &name, gate), passing)
+    });
     ctx.metrics
-        .blocking
-        .get_or_create(&ReadinessLabels {
-            namespace,
-            readiness: name,
-        })
-        .set(status.blocking as i64);
+        .set_readiness(&namespace, &name, gates, status.blocking);
+}
+
+/// Drops what the controller keeps about a readiness object that is gone: its relations, probe
+/// registrations, metric series, backoff count and recent writes. Run at cleanup, and for an
+/// object deleted without the finalizer (never reconciled again) from the watch of deletions.
+pub fn forget(ctx: &Context, object: &ObjectRef<DeploymentReadiness>) {
+    ctx.index.forget(object);
+    ctx.prober.forget(object);
+    ctx.metrics.forget_readiness(
+        object.namespace.as_deref().unwrap_or_default(),
+        &object.name,
+    );
+    if let Ok(mut failures) = ctx.failures.lock() {
+        failures.remove(object);
+    }
+    ctx.readiness_writes.forget(object);
+}
+
+/// Forgets the readiness objects with metric series (every object reconciled since it was
+/// last forgotten) that are no longer in the store: after a relist, deletions seen by no
+/// watch event.
+pub fn forget_missing(ctx: &Context) {
+    for (namespace, name) in ctx.metrics.readiness_with_series() {
+        let object = ObjectRef::new(&name).within(&namespace);
+        if ctx.stores.readiness.get(&object).is_none() {
+            forget(ctx, &object);
+        }
+    }
 }
 
 /// When time alone changes the verdict: a waiver or approval expiring, the progress deadline

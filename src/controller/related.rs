@@ -22,11 +22,19 @@ use crate::engine::related::{
 };
 use crate::probe::certificate::CertificateCache;
 
+/// Objects per list page of the kinds whose objects may each hold up to 1 MiB of values
+/// (Secrets, ConfigMaps). A page is held whole, as JSON and decoded, before its objects are
+/// trimmed: at the default 500 a page of 400 KiB Secrets took the controller to 560 MiB
+/// (`tests/secret_memory_e2e.rs`), over the chart's 256 Mi limit.
+const LARGE_OBJECTS_PAGE: u32 = 25;
+
 /// Starts the watch of every related kind (see [`crate::engine::for_each_related_kind`]).
 pub struct WatchRelated {
     pub client: Client,
     /// Watch only this namespace (namespaced kinds).
     pub namespace: Option<String>,
+    /// Kinds not watched at all, with why (see [`stores::Unread`]).
+    pub unread: std::collections::BTreeMap<&'static str, String>,
     pub metrics: Arc<Metrics>,
     pub unreadable: UnreadableObjects,
     pub readiness: Store<DeploymentReadiness>,
@@ -41,6 +49,14 @@ pub struct WatchRelated {
 
 impl EachRelatedKind for WatchRelated {
     fn kind<K: RelatedKind>(&mut self) {
+        if let Some(why) = self.unread.get(K::KIND) {
+            self.stores.push(Box::new(stores::Unread {
+                kind: K::KIND,
+                why: why.clone(),
+            }));
+            self.triggers.push(futures::stream::empty().boxed());
+            return;
+        }
         let api = <K::Scope as KnownScope>::choose::<K, _>(ApiOf {
             client: self.client.clone(),
             namespace: self.namespace.as_deref(),
@@ -56,6 +72,7 @@ impl EachRelatedKind for WatchRelated {
         let (store, events) = stores::watch_observed(
             api,
             K::WATCH_FIELDS,
+            matches!(K::KIND, "Secret" | "ConfigMap").then_some(LARGE_OBJECTS_PAGE),
             K::trim,
             self.metrics.clone(),
             &self.unreadable,

@@ -272,6 +272,27 @@ pub trait RelatedStore: Send + Sync {
     fn as_any(&self) -> &dyn Any;
 }
 
+/// A kind not read at all (turned off by a flag): always ready, and every snapshot says why
+/// its objects are not known.
+pub struct Unread {
+    pub kind: &'static str,
+    pub why: String,
+}
+
+impl RelatedStore for Unread {
+    fn wait_ready(&self) -> BoxFuture<'_, Result<(), reflector::store::WriterDropped>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn fill(&self, _namespace: &str, snapshot: &mut Snapshot) {
+        snapshot.unread.insert(self.kind, self.why.clone());
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
 impl<K: RelatedKind> RelatedStore for Store<K> {
     fn wait_ready(&self) -> BoxFuture<'_, Result<(), reflector::store::WriterDropped>> {
         Box::pin(async move {
@@ -332,7 +353,7 @@ where
         + Sync
         + 'static,
 {
-    watch_observed(api, None, trim_fn, metrics, unreadable, |_| {})
+    watch_observed(api, None, None, trim_fn, metrics, unreadable, |_| {})
 }
 
 /// [`watch`], with `observe` seeing every event before the objects are trimmed (certificate
@@ -340,6 +361,7 @@ where
 pub fn watch_observed<K>(
     api: Api<K>,
     fields: Option<&str>,
+    page_size: Option<u32>,
     trim_fn: fn(&mut K),
     metrics: Arc<Metrics>,
     unreadable: &UnreadableObjects,
@@ -360,30 +382,31 @@ where
     let (reader, writer) = reflector::store();
     let kind = K::kind(&()).to_string();
     let mut readable = guard::readable_events::<K>(unreadable.clone(), |_| {});
-    let stream = watcher(
-        guard::guarded(api),
-        match fields {
-            Some(fields) => watcher::Config::default().any_semantic().fields(fields),
-            None => watcher::Config::default().any_semantic(),
-        },
-    )
-    .backoff(watch_backoff())
-    .try_filter_map(move |event| std::future::ready(Ok(readable(event))))
-    .inspect_ok(observe)
-    .modify(trim_fn)
-    .reflect(writer)
-    .inspect_err(move |e| {
-        tracing::warn!(kind = %kind, error = %e, "watch failed; retrying");
-        metrics
-            .watch_restarts
-            .get_or_create(&super::metrics::KindLabel { kind: kind.clone() })
-            .inc();
-    })
-    .touched_objects()
-    // Logged, counted and retried above. Passed on, an error would pause every trigger
-    // stream of the controller for its trigger backoff, one error after another.
-    .filter(|event| std::future::ready(event.is_ok()))
-    .boxed();
+    let mut config = watcher::Config::default().any_semantic();
+    if let Some(fields) = fields {
+        config = config.fields(fields);
+    }
+    if let Some(page_size) = page_size {
+        config = config.page_size(page_size);
+    }
+    let stream = watcher(guard::guarded(api), config)
+        .backoff(watch_backoff())
+        .try_filter_map(move |event| std::future::ready(Ok(readable(event))))
+        .inspect_ok(observe)
+        .modify(trim_fn)
+        .reflect(writer)
+        .inspect_err(move |e| {
+            tracing::warn!(kind = %kind, error = %e, "watch failed; retrying");
+            metrics
+                .watch_restarts
+                .get_or_create(&super::metrics::KindLabel { kind: kind.clone() })
+                .inc();
+        })
+        .touched_objects()
+        // Logged, counted and retried above. Passed on, an error would pause every trigger
+        // stream of the controller for its trigger backoff, one error after another.
+        .filter(|event| std::future::ready(event.is_ok()))
+        .boxed();
     (reader, stream)
 }
 

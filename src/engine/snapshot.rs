@@ -51,6 +51,10 @@ related_kinds! {
         /// Objects of the kinds `resource` gates name (any kind the API server serves), by kind.
         pub resources: BTreeMap<ResourceKind, Resources>,
         pub observations: Observations,
+        /// Related kinds this gonogo does not read (e.g. Secrets turned off by the operator's
+        /// flags), by kind, with why in words that say what to change: gates that need them
+        /// are Unknown, never judged on an empty list.
+        pub unread: BTreeMap<&'static str, String>,
     }
 
     // The table of related kinds: one row per kind a verdict may read besides the workload
@@ -381,6 +385,11 @@ impl Snapshot {
     pub fn is_assumed_present(&self, kind: &str, name: &str) -> bool {
         self.assumed_present
             .contains(&(kind.to_string(), name.to_string()))
+    }
+
+    /// Why objects of `kind` are not read, when they are not.
+    pub fn unread(&self, kind: &str) -> Option<&str> {
+        self.unread.get(kind).map(String::as_str)
     }
 
     pub fn secret(&self, name: &str) -> Option<&Secret> {

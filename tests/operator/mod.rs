@@ -79,6 +79,31 @@ async fn policy_in_force(cluster: &Cluster) {
     }
 }
 
+/// The chart's leader-election Role and RoleBinding (from `deploy/rbac.yaml`) for the Lease
+/// `lease` instead of the chart's: they grant `get` and `update` of that one Lease by name, so
+/// a test electing on a Lease of its own needs its own copy.
+pub async fn grant_lease(cluster: &Cluster, lease: &str) {
+    let rbac = std::fs::read_to_string(repo_root().join("deploy/rbac.yaml")).expect("rbac");
+    let docs: String = rbac
+        .split("\n---\n")
+        .filter(|d| d.contains("# Source: gonogo/templates/leader-election-rbac.yaml"))
+        .map(|d| {
+            format!(
+                "---\n{}\n",
+                d.replace("\"gonogo-controller\"", &format!("\"{lease}\""))
+                    .replace("name: gonogo-leader-election", &format!("name: {lease}"))
+            )
+        })
+        .collect();
+    assert!(
+        docs.contains(&format!("resourceNames: [\"{lease}\"]")),
+        "{docs}"
+    );
+    cluster
+        .kubectl_stdin(&["apply", "--server-side", "-f", "-"], &docs)
+        .await;
+}
+
 /// The API server's URL in the admin kubeconfig (`https://127.0.0.1:PORT`).
 pub fn api_server_url(cluster: &Cluster) -> String {
     let admin = std::fs::read_to_string(cluster.kubeconfig()).expect("admin kubeconfig");

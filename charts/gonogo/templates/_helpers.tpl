@@ -121,29 +121,41 @@ RBAC rules for the namespaced objects gonogo reads and writes. A ClusterRole whe
 namespace is watched, a Role in the watched namespace otherwise.
 */}}
 {{- define "gonogo.namespacedRules" -}}
-# Its own API: read everything, write DeploymentReadiness status and finalizers.
+# Its own API: read everything, write DeploymentReadiness status and finalizers. Only the verbs
+# the code calls: every kind is read by list and watch (no `get`).
 - apiGroups: [gonogo.dev]
   resources: [deploymentreadinesses]
-  verbs: [get, list, watch, patch]
+  verbs: [list, watch, patch]
 - apiGroups: [gonogo.dev]
   resources: [deploymentreadinesses/status]
   verbs: [patch]
 - apiGroups: [gonogo.dev]
   resources: [readinesschecklists, readinessapprovals]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
 # Targets: read, and server-side apply of spec.paused and gonogo.dev/* annotations.
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, watch, patch]
+  verbs: [list, watch, patch]
 # StatefulSets and DaemonSets are held like Deployments (their partition, their update
 # strategy's type), by server-side apply.
 - apiGroups: [apps]
   resources: [statefulsets, daemonsets]
   verbs: [list, watch, patch]
-# Related objects, read only. Secret values are stripped before they are stored.
+# Related objects, read only. Secret values are stripped before they are stored, but list and
+# watch return them: readSecrets / readConfigMaps false drop the rule and the reading.
 - apiGroups: [""]
-  resources: [secrets, configmaps, services, persistentvolumeclaims, serviceaccounts]
+  resources: [services, persistentvolumeclaims, serviceaccounts]
   verbs: [list, watch]
+{{- if .Values.readSecrets }}
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [list, watch]
+{{- end }}
+{{- if .Values.readConfigMaps }}
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [list, watch]
+{{- end }}
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
   verbs: [list, watch]
@@ -180,7 +192,7 @@ namespace is watched, a Role in the watched namespace otherwise.
 {{- define "gonogo.clusterRules" -}}
 - apiGroups: [gonogo.dev]
   resources: [clusterreadinesschecklists]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
 - apiGroups: [storage.k8s.io]
   resources: [storageclasses]
   verbs: [list, watch]
