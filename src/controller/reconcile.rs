@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -36,9 +36,10 @@ pub const FINALIZER: &str = "gonogo.dev/release-rollout";
 const RESYNC: Duration = Duration::from_secs(600);
 /// Judge again after the Deployment changed under a write (its watch event may lag).
 const STALE_RETRY: Duration = Duration::from_millis(200);
-/// The time every `cel` expression of one evaluation of a readiness object may take together
-/// (each one also has its own limit: `cel::TIME_LIMIT`): however many gates and objects they
-/// run over, one evaluation ends within about this.
+/// The time every `cel` expression judged in one reconcile may take together (the object's and
+/// those of the siblings its verdict is combined with; each one also has its own limit:
+/// `cel::TIME_LIMIT`): however many gates, objects and siblings, a reconcile's judging ends
+/// within about this.
 pub const CEL_TIME: Duration = Duration::from_secs(2);
 
 pub struct Context {
@@ -144,14 +145,15 @@ async fn judge(
     readiness: &Arc<DeploymentReadiness>,
     workload: Option<Workload>,
     now: Timestamp,
+    cel_deadline: Instant,
 ) -> (Report, Dependencies) {
     let multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     if !multi_thread {
-        return judge_here(ctx, readiness, workload, now);
+        return judge_here(ctx, readiness, workload, now, cel_deadline);
     }
     let (ctx, readiness) = (ctx.clone(), readiness.clone());
-    tokio::task::spawn_blocking(move || judge_here(&ctx, &readiness, workload, now))
+    tokio::task::spawn_blocking(move || judge_here(&ctx, &readiness, workload, now, cel_deadline))
         .await
         // A panic stays a panic of this reconcile (see `panics`).
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
@@ -162,6 +164,7 @@ fn judge_here(
     readiness: &DeploymentReadiness,
     workload: Option<Workload>,
     now: Timestamp,
+    cel_deadline: Instant,
 ) -> (Report, Dependencies) {
     let namespace = readiness.namespace().unwrap_or_default();
     let mut snapshot = ctx.stores.snapshot(&namespace, workload, now);
@@ -185,7 +188,7 @@ fn judge_here(
     if !kinds.is_empty() {
         snapshot.resources = ctx.resources.resources(&kinds, &namespace);
     }
-    let mut report = crate::checks::cel::within(CEL_TIME, || {
+    let mut report = crate::checks::cel::within(cel_deadline, CEL_TIME, || {
         evaluate_resolved(readiness, &resolved, &snapshot)
     });
     ctx.stores
@@ -209,6 +212,7 @@ async fn combined_verdict(
     current: Option<(&DeploymentReadiness, &Report)>,
     excluded: Option<&str>,
     now: Timestamp,
+    cel_deadline: Instant,
 ) -> Option<DeploymentVerdict> {
     let mut verdict = DeploymentVerdict::default();
     let mut any = false;
@@ -224,7 +228,14 @@ async fn combined_verdict(
         {
             continue;
         }
-        let (report, _) = judge(ctx, &sibling, Some(deployment.clone().into()), now).await;
+        let (report, _) = judge(
+            ctx,
+            &sibling,
+            Some(deployment.clone().into()),
+            now,
+            cel_deadline,
+        )
+        .await;
         verdict.add(&sibling, &report);
         any = true;
     }
@@ -349,7 +360,9 @@ async fn apply(
     let workload = target_name
         .as_deref()
         .and_then(|name| fresh_workload(ctx, &namespace, target_kind, name));
-    let (report, dependencies) = judge(ctx, &readiness, workload.clone(), now).await;
+    // One time budget for every expression this reconcile judges, siblings' included.
+    let cel_deadline = Instant::now() + CEL_TIME;
+    let (report, dependencies) = judge(ctx, &readiness, workload.clone(), now, cel_deadline).await;
     // Only a Deployment's rollout is held (see `enforce`); StatefulSets and DaemonSets are
     // judged and reported.
     let deployment = match &workload {
@@ -394,6 +407,7 @@ async fn apply(
             Some((&readiness, &report)),
             None,
             now,
+            cel_deadline,
         )
         .await;
         let synced =
@@ -484,6 +498,7 @@ async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Arc<Context>) -> Res
             None,
             Some(&name),
             Timestamp::now(),
+            Instant::now() + CEL_TIME,
         )
         .await;
         let synced =
