@@ -136,6 +136,23 @@ pub fn error_policy(
     Action::requeue(delay)
 }
 
+/// When a reconcile judges: the time its verdicts are for, and when the time of its `cel`
+/// expressions runs out ([`CEL_TIME`] from its start, for all of them).
+#[derive(Clone, Copy)]
+struct JudgedAt {
+    now: Timestamp,
+    cel_deadline: Instant,
+}
+
+impl JudgedAt {
+    fn starting(now: Timestamp) -> JudgedAt {
+        JudgedAt {
+            now,
+            cel_deadline: Instant::now() + CEL_TIME,
+        }
+    }
+}
+
 /// Evaluate one readiness object against the stores, on the runtime's blocking pool: an
 /// evaluation may take up to [`CEL_TIME`], and the other reconciles (polled by the same
 /// controller task), lease renewal and the health endpoints must not wait for it. At most
@@ -144,16 +161,15 @@ async fn judge(
     ctx: &Arc<Context>,
     readiness: &Arc<DeploymentReadiness>,
     workload: Option<Workload>,
-    now: Timestamp,
-    cel_deadline: Instant,
+    at: JudgedAt,
 ) -> (Report, Dependencies) {
     let multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     if !multi_thread {
-        return judge_here(ctx, readiness, workload, now, cel_deadline);
+        return judge_here(ctx, readiness, workload, at);
     }
     let (ctx, readiness) = (ctx.clone(), readiness.clone());
-    tokio::task::spawn_blocking(move || judge_here(&ctx, &readiness, workload, now, cel_deadline))
+    tokio::task::spawn_blocking(move || judge_here(&ctx, &readiness, workload, at))
         .await
         // A panic stays a panic of this reconcile (see `panics`).
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
@@ -163,11 +179,10 @@ fn judge_here(
     ctx: &Context,
     readiness: &DeploymentReadiness,
     workload: Option<Workload>,
-    now: Timestamp,
-    cel_deadline: Instant,
+    at: JudgedAt,
 ) -> (Report, Dependencies) {
     let namespace = readiness.namespace().unwrap_or_default();
-    let mut snapshot = ctx.stores.snapshot(&namespace, workload, now);
+    let mut snapshot = ctx.stores.snapshot(&namespace, workload, at.now);
     // Live observations gathered outside the engine: probe results and certificate facts.
     snapshot.observations.probes = ctx.prober.observations(&namespace, &readiness.name_any());
     snapshot.observations.certificates = ctx.certificates.in_namespace(&namespace);
@@ -188,7 +203,7 @@ fn judge_here(
     if !kinds.is_empty() {
         snapshot.resources = ctx.resources.resources(&kinds, &namespace);
     }
-    let mut report = crate::checks::cel::within(cel_deadline, CEL_TIME, || {
+    let mut report = crate::checks::cel::within(at.cel_deadline, CEL_TIME, || {
         evaluate_resolved(readiness, &resolved, &snapshot)
     });
     ctx.stores
@@ -211,8 +226,7 @@ async fn combined_verdict(
     deployment: &Arc<Deployment>,
     current: Option<(&DeploymentReadiness, &Report)>,
     excluded: Option<&str>,
-    now: Timestamp,
-    cel_deadline: Instant,
+    at: JudgedAt,
 ) -> Option<DeploymentVerdict> {
     let mut verdict = DeploymentVerdict::default();
     let mut any = false;
@@ -228,14 +242,7 @@ async fn combined_verdict(
         {
             continue;
         }
-        let (report, _) = judge(
-            ctx,
-            &sibling,
-            Some(deployment.clone().into()),
-            now,
-            cel_deadline,
-        )
-        .await;
+        let (report, _) = judge(ctx, &sibling, Some(deployment.clone().into()), at).await;
         verdict.add(&sibling, &report);
         any = true;
     }
@@ -361,8 +368,8 @@ async fn apply(
         .as_deref()
         .and_then(|name| fresh_workload(ctx, &namespace, target_kind, name));
     // One time budget for every expression this reconcile judges, siblings' included.
-    let cel_deadline = Instant::now() + CEL_TIME;
-    let (report, dependencies) = judge(ctx, &readiness, workload.clone(), now, cel_deadline).await;
+    let at = JudgedAt::starting(now);
+    let (report, dependencies) = judge(ctx, &readiness, workload.clone(), at).await;
     // Only a Deployment's rollout is held (see `enforce`); StatefulSets and DaemonSets are
     // judged and reported.
     let deployment = match &workload {
@@ -406,8 +413,7 @@ async fn apply(
             deployment,
             Some((&readiness, &report)),
             None,
-            now,
-            cel_deadline,
+            at,
         )
         .await;
         let synced =
@@ -497,8 +503,7 @@ async fn cleanup(readiness: Arc<DeploymentReadiness>, ctx: &Arc<Context>) -> Res
             &deployment,
             None,
             Some(&name),
-            Timestamp::now(),
-            Instant::now() + CEL_TIME,
+            JudgedAt::starting(Timestamp::now()),
         )
         .await;
         let synced =
