@@ -169,10 +169,15 @@ async fn judge(
         return judge_here(ctx, readiness, workload, at);
     }
     let (ctx, readiness) = (ctx.clone(), readiness.clone());
-    tokio::task::spawn_blocking(move || judge_here(&ctx, &readiness, workload, at))
-        .await
-        // A panic stays a panic of this reconcile (see `panics`).
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    // Logs from the blocking thread keep the reconcile's fields.
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        judge_here(&ctx, &readiness, workload, at)
+    })
+    .await
+    // A panic stays a panic of this reconcile (see `panics`).
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 fn judge_here(
