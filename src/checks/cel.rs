@@ -194,11 +194,12 @@ thread_local! {
     static SHARED: std::cell::Cell<Option<(Instant, Duration)>> = const { std::cell::Cell::new(None) };
 }
 
-/// Runs `f` with every expression it evaluates (on this thread) sharing one deadline, `total`
-/// from now, besides each one's own [`TIME_LIMIT`]: the controller bounds one evaluation of a
-/// readiness object, whatever number of gates and objects its expressions run over.
-pub fn within<T>(total: Duration, f: impl FnOnce() -> T) -> T {
-    let before = SHARED.replace(Some((Instant::now() + total, total)));
+/// Runs `f` with every expression it evaluates (on this thread) stopping at `deadline`, besides
+/// each one's own [`TIME_LIMIT`]; `total` is the time the deadline gave, for the message. The
+/// controller bounds the evaluations of one reconcile (the object and the siblings it is
+/// combined with), whatever number of gates and objects their expressions run over.
+pub fn within<T>(deadline: Instant, total: Duration, f: impl FnOnce() -> T) -> T {
+    let before = SHARED.replace(Some((deadline, total)));
     let result = f();
     SHARED.set(before);
     result
@@ -545,6 +546,26 @@ mod tests {
         eval_with(expression, None)
     }
 
+    /// `expression` (with `message`) over the Deployment `d` in the snapshot `s`.
+    fn eval_on(s: &Snapshot, d: &Deployment, expression: &str, message: Option<&str>) -> Outcome {
+        let pod = PodSpec::default();
+        let labels = BTreeMap::new();
+        let cx = Context {
+            snapshot: s,
+            workload: &crate::engine::Workload::from(d.clone()),
+            pod: &pod,
+            pod_labels: &labels,
+            readiness: "api",
+            checklist: "inline",
+            item: "x",
+        };
+        Cel {
+            expression: expression.into(),
+            message: message.map(Into::into),
+        }
+        .evaluate(&cx)
+    }
+
     #[test]
     fn the_last_applied_copy_neither_shows_nor_bounds_the_cost() {
         let mut d = deployment();
@@ -554,24 +575,7 @@ mod tests {
             ("team".to_string(), "payments".to_string()),
         ]));
         let s = snapshot();
-        let pod = PodSpec::default();
-        let labels = BTreeMap::new();
-        let cx = Context {
-            snapshot: &s,
-            workload: &crate::engine::Workload::from(d.clone()),
-            pod: &pod,
-            pod_labels: &labels,
-            readiness: "api",
-            checklist: "inline",
-            item: "x",
-        };
-        let check = |expression: &str| {
-            Cel {
-                expression: expression.into(),
-                message: None,
-            }
-            .evaluate(&cx)
-        };
+        let check = |expression: &str| eval_on(&s, &d, expression, None);
         // Containers, then their env: refused over a 3 KB string, fine without it.
         let nested = r#"deployment.spec.template.spec.containers.all(c, !has(c.env) ||
             c.env.all(e, !e.name.matches("(KEY|SECRET|PASSWORD|TOKEN)$") || !has(e.value)))"#;
@@ -589,24 +593,7 @@ mod tests {
     }
 
     fn eval_with(expression: &str, message: Option<&str>) -> Outcome {
-        let d = deployment();
-        let s = snapshot();
-        let pod = PodSpec::default();
-        let labels = BTreeMap::new();
-        let cx = Context {
-            snapshot: &s,
-            workload: &crate::engine::Workload::from(d.clone()),
-            pod: &pod,
-            pod_labels: &labels,
-            readiness: "api",
-            checklist: "inline",
-            item: "x",
-        };
-        Cel {
-            expression: expression.into(),
-            message: message.map(Into::into),
-        }
-        .evaluate(&cx)
+        eval_on(&snapshot(), &deployment(), expression, message)
     }
 
     fn fail_message(outcome: Outcome) -> String {
@@ -764,7 +751,8 @@ mod tests {
         let long = "[0,1,2,3,4,5,6,7,8,9].all(a, [0,1,2,3,4,5,6,7,8,9].all(b, [0,1,2,3,4,5,6,7,8,9].all(c, [0,1,2,3,4,5,6,7,8,9].all(d, [0,1,2,3,4,5,6,7,8,9].all(e, a + b + c + d + e >= 0)))))";
         let compiled = compile(long).unwrap();
         let started = Instant::now();
-        let (first, second) = within(Duration::from_millis(20), || {
+        let total = Duration::from_millis(20);
+        let (first, second) = within(Instant::now() + total, total, || {
             (
                 run_metered(&compiled, Vec::new()),
                 run_metered(&compiled, Vec::new()),
@@ -797,24 +785,7 @@ mod tests {
         let mut s = snapshot();
         s.secrets.clear();
         s.unread.insert("Secret", "--read-secrets=false".into());
-        let pod = PodSpec::default();
-        let labels = BTreeMap::new();
-        let cx = Context {
-            snapshot: &s,
-            workload: &crate::engine::Workload::from(d),
-            pod: &pod,
-            pod_labels: &labels,
-            readiness: "api",
-            checklist: "inline",
-            item: "x",
-        };
-        let check = |expression: &str| {
-            Cel {
-                expression: expression.into(),
-                message: None,
-            }
-            .evaluate(&cx)
-        };
+        let check = |expression: &str| eval_on(&s, &d, expression, None);
         assert_eq!(
             check("size(secrets) == 0"),
             Outcome::Unknown(

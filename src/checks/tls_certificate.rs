@@ -344,7 +344,6 @@ mod tests {
 
     fn judge(check: serde_json::Value, facts: Option<CertificateFacts>, source: Source) -> Outcome {
         let check: TlsCertificate = serde_json::from_value(check).unwrap();
-        let d = Deployment::default();
         let mut s = Snapshot::new("shop", "2026-06-01T00:00:00Z".parse().unwrap(), source);
         s.secrets.push(Arc::new(
             serde_json::from_value(json!({"metadata": {"name": "api-tls"}, "type": "kubernetes.io/tls", "data": {"tls.crt": "", "tls.key": ""}}))
@@ -353,11 +352,16 @@ mod tests {
         if let Some(f) = facts {
             s.observations.certificates.insert("api-tls".into(), f);
         }
+        judge_in(check, &s)
+    }
+
+    fn judge_in(check: TlsCertificate, s: &Snapshot) -> Outcome {
+        let d = Deployment::default();
         let pod = PodSpec::default();
         let labels = BTreeMap::new();
         let cx = Context {
-            snapshot: &s,
-            workload: &crate::engine::Workload::from(d.clone()),
+            snapshot: s,
+            workload: &crate::engine::Workload::from(d),
             pod: &pod,
             pod_labels: &labels,
             readiness: "api",
@@ -439,6 +443,26 @@ mod tests {
         assert_eq!(
             judge(json!({"secretName": "elsewhere"}), None, Source::Cluster),
             Outcome::fail("Secret elsewhere: not found in namespace shop")
+        );
+    }
+
+    #[test]
+    fn unread_secrets_are_unknown_saying_why() {
+        let check: TlsCertificate =
+            serde_json::from_value(json!({"secretName": "api-tls"})).unwrap();
+        let mut s = Snapshot::new(
+            "shop",
+            "2026-06-01T00:00:00Z".parse().unwrap(),
+            Source::Cluster,
+        );
+        s.unread
+            .insert("Secret", "gonogo runs with --read-secrets=false".into());
+        assert_eq!(
+            judge_in(check, &s),
+            Outcome::Unknown(
+                "Secret api-tls: Secrets are not read (gonogo runs with --read-secrets=false)"
+                    .into()
+            )
         );
     }
 }
