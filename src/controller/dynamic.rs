@@ -5,9 +5,8 @@
 //!
 //! Each store keeps the objects as JSON without managed fields, indexed by name and by label
 //! ([`KindIndex`]): a snapshot holds the objects its gates pick, not every object of the kind.
-//! A watch that cannot list (RBAC)
-//! keeps retrying with the usual backoff; gates on its kind are Unknown, naming the missing
-//! permission, and nothing else waits for it.
+//! A watch that cannot list (RBAC) keeps retrying with the usual backoff; gates on its kind are
+//! Unknown, naming the missing permission, and nothing else waits for it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
