@@ -507,8 +507,10 @@ fn below_1_36_the_webhook_holds_rollouts_with_the_policys_conditions() {
         .expect("policy matchConditions");
     assert_eq!(policy_conditions.len(), 1);
     assert!(
-        words(&policy_conditions[0]["expression"])
-            .contains(&format!("({})", words(&webhook_conditions[0]["expression"]))),
+        words(&policy_conditions[0]["expression"]).contains(&format!(
+            "({})",
+            words(&webhook_conditions[0]["expression"])
+        )),
         "the policy's condition includes the webhook's"
     );
     assert_eq!(

@@ -73,7 +73,7 @@ enum State {
         cluster_scoped: bool,
         objects: KindIndex,
         /// Filled during a relist, swapped in when it is done.
-        relist: Option<KindIndex>,
+        relist: Option<Box<KindIndex>>,
         listed: bool,
     },
 }
@@ -124,10 +124,8 @@ impl DynamicWatches {
                         ..
                     } => Resources::Objects {
                         cluster_scoped: *cluster_scoped,
-                        objects: objects.picked(
-                            if *cluster_scoped { "" } else { namespace },
-                            picks.into_iter(),
-                        ),
+                        objects: objects
+                            .picked(if *cluster_scoped { "" } else { namespace }, picks),
                     },
                 };
                 (kind.clone(), resources)
@@ -280,7 +278,7 @@ async fn watch(
         };
         let change = match event {
             watcher::Event::Init => {
-                *relist = Some(KindIndex::default());
+                *relist = Some(Box::default());
                 None
             }
             watcher::Event::InitApply(object) => {
@@ -292,7 +290,7 @@ async fn watch(
                 None
             }
             watcher::Event::InitDone => {
-                *objects = relist.take().unwrap_or_default();
+                *objects = relist.take().map(|r| *r).unwrap_or_default();
                 *listed = true;
                 Some(Change::whole(kind))
             }
