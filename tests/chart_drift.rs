@@ -555,12 +555,33 @@ fn below_1_36_the_webhook_holds_rollouts_with_the_policys_conditions() {
         webhook["clientConfig"].get("caBundle").is_none(),
         "gonogo sets the caBundle; the chart must not (an upgrade would reset it)"
     );
-    // The same matchConditions as the policy: scale and metadata changes never call it.
+    // The policy's one match condition includes the webhook's: scale and metadata changes never
+    // call it. (The policy's also reads its params, the readiness object that holds the
+    // Deployment; the webhook looks that up in its index.)
     let new = template(&["--kube-version", "1.36.0"]);
     let policy = find(&new, "MutatingAdmissionPolicy")[0];
-    assert_eq!(
-        webhook["matchConditions"],
-        policy["spec"]["matchConditions"]
+    let words = |v: &Value| {
+        v.as_str()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let webhook_conditions = webhook["matchConditions"]
+        .as_sequence()
+        .expect("webhook matchConditions");
+    assert_eq!(webhook_conditions.len(), 1);
+    assert_eq!(webhook_conditions[0]["name"], "new-pod-template");
+    let policy_conditions = policy["spec"]["matchConditions"]
+        .as_sequence()
+        .expect("policy matchConditions");
+    assert_eq!(policy_conditions.len(), 1);
+    assert!(
+        words(&policy_conditions[0]["expression"]).contains(&format!(
+            "({})",
+            words(&webhook_conditions[0]["expression"])
+        )),
+        "the policy's condition includes the webhook's"
     );
     assert_eq!(
         webhook["namespaceSelector"]["matchExpressions"][0]["values"][0], "gonogo-system",

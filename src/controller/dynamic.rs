@@ -3,9 +3,10 @@
 //! without a restart: discovery is asked again every few seconds while the kind is missing),
 //! and reported to the engine as objects or as why they cannot be read.
 //!
-//! Each store keeps the objects as JSON without managed fields. A watch that cannot list (RBAC)
-//! keeps retrying with the usual backoff; gates on its kind are Unknown, naming the missing
-//! permission, and nothing else waits for it.
+//! Each store keeps the objects as JSON without managed fields, indexed by name and by label
+//! ([`KindIndex`]): a snapshot holds the objects its gates pick, not every object of the kind.
+//! A watch that cannot list (RBAC) keeps retrying with the usual backoff; gates on its kind are
+//! Unknown, naming the missing permission, and nothing else waits for it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -19,7 +20,8 @@ use kube::{Api, Client};
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::engine::{ResourceKind, Resources};
+use super::kind_index::KindIndex;
+use crate::engine::{ResourceKind, ResourcePick, Resources};
 
 /// How often discovery is asked again for a kind the API server does not serve (yet).
 const REDISCOVER: Duration = Duration::from_secs(5);
@@ -69,10 +71,9 @@ enum State {
     Unavailable(String),
     Watching {
         cluster_scoped: bool,
-        /// (namespace, name) -> object.
-        objects: BTreeMap<(String, String), Arc<Value>>,
+        objects: KindIndex,
         /// Filled during a relist, swapped in when it is done.
-        relist: Option<BTreeMap<(String, String), Arc<Value>>>,
+        relist: Option<Box<KindIndex>>,
         listed: bool,
     },
 }
@@ -91,16 +92,22 @@ impl DynamicWatches {
         }
     }
 
-    /// What the engine may read of `kinds` from `namespace`; starts the watches not started yet.
+    /// What the engine may read from `namespace` of the objects `picks` select (the `resource`
+    /// gates' kinds and names or selectors): those objects, or why their kind cannot be read.
+    /// Starts the watches not started yet.
     pub fn resources(
         &self,
-        kinds: &BTreeSet<ResourceKind>,
+        picks: &[(ResourceKind, ResourcePick)],
         namespace: &str,
     ) -> BTreeMap<ResourceKind, Resources> {
+        let mut by_kind: BTreeMap<&ResourceKind, Vec<&ResourcePick>> = BTreeMap::new();
+        for (kind, pick) in picks {
+            by_kind.entry(kind).or_default().push(pick);
+        }
         let mut watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
-        kinds
-            .iter()
-            .map(|kind| {
+        by_kind
+            .into_iter()
+            .map(|(kind, picks)| {
                 let watch = watches
                     .entry(kind.clone())
                     .or_insert_with(|| self.start(kind.clone()));
@@ -118,10 +125,7 @@ impl DynamicWatches {
                     } => Resources::Objects {
                         cluster_scoped: *cluster_scoped,
                         objects: objects
-                            .iter()
-                            .filter(|((ns, _), _)| *cluster_scoped || ns == namespace)
-                            .map(|(_, o)| o.clone())
-                            .collect(),
+                            .picked(if *cluster_scoped { "" } else { namespace }, picks),
                     },
                 };
                 (kind.clone(), resources)
@@ -206,7 +210,7 @@ async fn run(
             &state,
             State::Watching {
                 cluster_scoped,
-                objects: BTreeMap::new(),
+                objects: KindIndex::default(),
                 relist: None,
                 listed: false,
             },
@@ -258,7 +262,7 @@ async fn watch(
             // Readable again after a refusal (the watcher lists afresh).
             *guard = State::Watching {
                 cluster_scoped,
-                objects: BTreeMap::new(),
+                objects: KindIndex::default(),
                 relist: None,
                 listed: false,
             };
@@ -274,35 +278,32 @@ async fn watch(
         };
         let change = match event {
             watcher::Event::Init => {
-                *relist = Some(BTreeMap::new());
+                *relist = Some(Box::default());
                 None
             }
             watcher::Event::InitApply(object) => {
-                if let (Some(relist), Some((key, value))) = (relist.as_mut(), entry(object)) {
-                    relist.insert(key, value);
+                if let (Some(relist), Some(((namespace, name), value))) =
+                    (relist.as_mut(), entry(object))
+                {
+                    relist.insert(namespace, name, value);
                 }
                 None
             }
             watcher::Event::InitDone => {
-                *objects = relist.take().unwrap_or_default();
+                *objects = relist.take().map(|r| *r).unwrap_or_default();
                 *listed = true;
                 Some(Change::whole(kind))
             }
-            watcher::Event::Apply(object) => entry(object).map(|(key, value)| {
-                let mut labels = vec![crate::checks::resource::labels(&value)];
-                if let Some(old) = objects.insert(key.clone(), value) {
-                    labels.push(crate::checks::resource::labels(&old));
-                }
-                changed(kind, cluster_scoped, key, labels)
+            watcher::Event::Apply(object) => entry(object).map(|((namespace, name), value)| {
+                let (new, old) = objects.insert(namespace.clone(), name.clone(), value);
+                let labels = std::iter::once(new).chain(old).collect();
+                changed(kind, cluster_scoped, (namespace, name), labels)
             }),
-            watcher::Event::Delete(object) => entry(object).map(|(key, value)| {
-                objects.remove(&key);
-                changed(
-                    kind,
-                    cluster_scoped,
-                    key,
-                    vec![crate::checks::resource::labels(&value)],
-                )
+            watcher::Event::Delete(object) => entry(object).map(|((namespace, name), value)| {
+                let labels = objects
+                    .remove(&namespace, &name)
+                    .unwrap_or_else(|| crate::checks::resource::labels(&value));
+                changed(kind, cluster_scoped, (namespace, name), vec![labels])
             }),
         };
         drop(guard);

@@ -10,6 +10,7 @@ mod enforce;
 mod events;
 mod guard;
 mod index;
+mod kind_index;
 mod leader;
 mod metrics;
 mod panics;

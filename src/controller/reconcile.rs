@@ -1,6 +1,6 @@
 //! Reconcile one DeploymentReadiness: gather (stores) → judge (engine) → enforce → report.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ use crate::api::{DeploymentReadiness, DeploymentReadinessStatus, Enforcement, Ga
 use crate::engine::status::{StatusInput, status_from_report};
 use crate::engine::{
     Checklists, Dependencies, Report, Workload, WorkloadKind, dependencies, evaluate_resolved,
-    resolve,
+    resolve, resource_picks,
 };
 use crate::error::{Error, Result};
 use crate::probe::certificate::CertificateCache;
@@ -214,15 +214,11 @@ fn judge_here(
         cluster: &cluster,
     };
     let resolved = resolve(readiness, checklists, &namespace);
-    // Objects of the kinds `resource` gates name, from their watches (started on first use).
-    let kinds: BTreeSet<_> = resolved
-        .gates()
-        .iter()
-        .filter_map(|g| g.item.resource.as_ref())
-        .map(|r| r.resource_kind())
-        .collect();
-    if !kinds.is_empty() {
-        snapshot.resources = ctx.resources.resources(&kinds, &namespace);
+    // The objects `resource` gates pick, from the watches of their kinds (started on first
+    // use), found by name and label: not every object of the kind.
+    let picks = resource_picks(&resolved.gates(), &readiness.spec.target_ref.name);
+    if !picks.is_empty() {
+        snapshot.resources = ctx.resources.resources(&picks, &namespace);
     }
     let mut report = crate::checks::cel::within(at.cel_deadline, CEL_TIME, || {
         evaluate_resolved(readiness, &resolved, &snapshot)

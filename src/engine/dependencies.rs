@@ -67,6 +67,24 @@ impl Dependencies {
     }
 }
 
+/// How each `resource` gate of a readiness object targeting `target` picks objects of its kind:
+/// what the controller puts in the snapshot (the objects picked, not every object of the
+/// kind) and what a change must touch to re-evaluate the verdict.
+pub fn resource_picks(gates: &[Gate<'_>], target: &str) -> Vec<(ResourceKind, ResourcePick)> {
+    gates
+        .iter()
+        .filter_map(|g| g.item.resource.as_ref())
+        .map(|r| {
+            let pick = match (r.name_for(target), &r.selector) {
+                (Some(name), _) => ResourcePick::Name(name),
+                (None, Some(selector)) => ResourcePick::Selector(selector.clone()),
+                (None, None) => ResourcePick::Every,
+            };
+            (r.resource_kind(), pick)
+        })
+        .collect()
+}
+
 /// Kinds of which `items` read every object of the namespace, whatever the target: the lists a
 /// `cel` expression uses.
 pub fn kinds_read<'a>(items: impl IntoIterator<Item = &'a Item>) -> BTreeSet<&'static str> {
@@ -94,23 +112,8 @@ pub fn dependencies(
     deps.objects
         .insert((target_kind.as_str(), deps.target.clone()));
     deps.kinds = kinds_read(gates.iter().map(|g| g.item));
-    deps.resources = gates
-        .iter()
-        .filter_map(|g| g.item.resource.as_ref())
-        .map(|r| r.resource_kind())
-        .collect();
-    deps.resource_picks = gates
-        .iter()
-        .filter_map(|g| g.item.resource.as_ref())
-        .map(|r| {
-            let pick = match (r.name_for(target), &r.selector) {
-                (Some(name), _) => ResourcePick::Name(name),
-                (None, Some(selector)) => ResourcePick::Selector(selector.clone()),
-                (None, None) => ResourcePick::Every,
-            };
-            (r.resource_kind(), pick)
-        })
-        .collect();
+    deps.resource_picks = resource_picks(gates, target);
+    deps.resources = deps.resource_picks.iter().map(|(k, _)| k.clone()).collect();
     let Some(workload) = snapshot
         .workload
         .as_ref()

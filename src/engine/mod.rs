@@ -19,7 +19,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::PodSpec;
 use serde::Serialize;
 
-pub use dependencies::{Dependencies, dependencies, kinds_read};
+pub use dependencies::{Dependencies, ResourcePick, dependencies, kinds_read, resource_picks};
 pub use resolve::{ChecklistOrigin, ChecklistSource, Gate, Resolved, resolve};
 pub use snapshot::{
     CertificateFacts, GateKey, Observations, ProbeObservation, ProbeOutcome, RELATED_KINDS,

@@ -302,8 +302,10 @@ impl std::fmt::Display for ResourceKind {
 /// What is known of the objects of one kind a `resource` gate reads.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Resources {
-    /// The objects visible to the workload: of its namespace for a namespaced kind, all of
-    /// them for a cluster-scoped one. Plain JSON, without managed fields.
+    /// Objects visible to the workload: of its namespace for a namespaced kind, all of them
+    /// for a cluster-scoped one. At least the ones the gates pick (their names or selectors):
+    /// the controller puts in those only, the offline set every one of the namespace; a gate
+    /// picks from them itself. Plain JSON, without managed fields.
     Objects {
         cluster_scoped: bool,
         objects: Vec<Arc<serde_json::Value>>,

@@ -80,19 +80,19 @@ it exists and the webhook below 1.36; `policy` on an older cluster holds nothing
 {{- end }}
 
 {{/*
-The rollout-hold policies' test of one DeploymentReadiness (`params`): it holds this workload
-(the kind given) when it targets it by kind and name, in this namespace (a targetRef naming
-another namespace is refused and acts on nothing, as in the controller), in Block mode, and is
-not being deleted.
+The rollout-hold policies' one match condition, for one DeploymentReadiness (`params`) and the
+workload written (`.kind`): the readiness object targets it by kind and name (false for all
+others, so tested first), the write brings a new pod template (`.newTemplate`), and the readiness
+object is in this namespace (a targetRef naming another namespace is refused and acts on
+nothing, as in the controller), in Block mode, and not being deleted.
 */}}
-{{- define "gonogo.holdsVariable" -}}
-- name: holds
-  expression: >
-    params.spec.targetRef.?kind.orValue('Deployment') == '{{ . }}' &&
-    params.spec.targetRef.name == object.metadata.name &&
-    params.spec.targetRef.?namespace.orValue(request.namespace) == request.namespace &&
-    params.spec.?enforcement.orValue('Block') == 'Block' &&
-    !has(params.metadata.deletionTimestamp)
+{{- define "gonogo.heldCondition" -}}
+params.spec.targetRef.name == object.metadata.name &&
+params.spec.targetRef.?kind.orValue('Deployment') == '{{ .kind }}' &&
+({{ .newTemplate }}) &&
+params.spec.targetRef.?namespace.orValue(request.namespace) == request.namespace &&
+params.spec.?enforcement.orValue('Block') == 'Block' &&
+!has(params.metadata.deletionTimestamp)
 {{- end }}
 
 {{/* The webhook's names: its Service, certificate Secret and MutatingWebhookConfiguration. */}}
