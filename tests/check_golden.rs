@@ -47,9 +47,8 @@ fn golden(name: &str, args: &[&str], stdin: Option<&Path>) {
             std::fs::write(&path, got).unwrap();
             continue;
         }
-        let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!("{}: {e} (GONOGO_BLESS=1 writes it)", path.display())
-        });
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (GONOGO_BLESS=1 writes it)", path.display()));
         if *got != want {
             let line = got
                 .lines()
