@@ -20,27 +20,30 @@ use serde::de::IgnoredAny;
 
 fn libyaml_events(text: &str) -> usize {
     use std::mem::MaybeUninit;
-    use unsafe_libyaml as y;
+    use unsafe_libyaml as ffi;
     let mut events = 0;
     // SAFETY: the parser reads `text`, which outlives it; every event is deleted after use and
     // the parser at the end, as libyaml's API asks.
     unsafe {
-        let mut parser = MaybeUninit::<y::yaml_parser_t>::uninit();
-        assert!(y::yaml_parser_initialize(parser.as_mut_ptr()).ok);
+        let mut parser = MaybeUninit::<ffi::yaml_parser_t>::uninit();
+        assert!(ffi::yaml_parser_initialize(parser.as_mut_ptr()).ok);
         let mut parser = parser.assume_init();
-        y::yaml_parser_set_input_string(&mut parser, text.as_ptr(), text.len() as u64);
+        ffi::yaml_parser_set_input_string(&mut parser, text.as_ptr(), text.len() as u64);
         loop {
-            let mut event = MaybeUninit::<y::yaml_event_t>::uninit();
-            assert!(y::yaml_parser_parse(&mut parser, event.as_mut_ptr()).ok, "the corpus parses");
+            let mut event = MaybeUninit::<ffi::yaml_event_t>::uninit();
+            assert!(
+                ffi::yaml_parser_parse(&mut parser, event.as_mut_ptr()).ok,
+                "the corpus parses"
+            );
             let mut event = event.assume_init();
-            let end = event.type_ == y::YAML_STREAM_END_EVENT;
-            y::yaml_event_delete(&mut event);
+            let end = event.type_ == ffi::YAML_STREAM_END_EVENT;
+            ffi::yaml_event_delete(&mut event);
             events += 1;
             if end {
                 break;
             }
         }
-        y::yaml_parser_delete(&mut parser);
+        ffi::yaml_parser_delete(&mut parser);
     }
     events
 }
@@ -71,13 +74,21 @@ fn saphyr_ignored(text: &str) -> usize {
     documents.len()
 }
 
+/// A parse of a whole stream, returning what it counted.
+type Parse = fn(&str) -> usize;
+
 /// CPU time of this process (user + system), in seconds.
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (which may hold spaces): utime is the 14th field overall.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // Clock ticks of 1/100 s (USER_HZ on Linux).
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -93,7 +104,7 @@ fn main() {
     };
     let runs: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(3);
     let text = std::fs::read_to_string(path).expect("the corpus is readable");
-    let parsers: [(&str, fn(&str) -> usize); 4] = [
+    let parsers: [(&str, Parse); 4] = [
         ("libyaml-events", libyaml_events),
         ("granit-events", granit_events),
         ("libyaml-ignored", libyaml_ignored),
