@@ -20,30 +20,29 @@ use serde::de::IgnoredAny;
 
 fn libyaml_events(text: &str) -> usize {
     use std::mem::MaybeUninit;
-    use unsafe_libyaml as ffi;
     let mut events = 0;
     // SAFETY: the parser reads `text`, which outlives it; every event is deleted after use and
     // the parser at the end, as libyaml's API asks.
     unsafe {
-        let mut parser = MaybeUninit::<ffi::yaml_parser_t>::uninit();
-        assert!(ffi::yaml_parser_initialize(parser.as_mut_ptr()).ok);
+        let mut parser = MaybeUninit::<unsafe_libyaml::yaml_parser_t>::uninit();
+        assert!(unsafe_libyaml::yaml_parser_initialize(parser.as_mut_ptr()).ok);
         let mut parser = parser.assume_init();
-        ffi::yaml_parser_set_input_string(&mut parser, text.as_ptr(), text.len() as u64);
+        unsafe_libyaml::yaml_parser_set_input_string(&mut parser, text.as_ptr(), text.len() as u64);
         loop {
-            let mut event = MaybeUninit::<ffi::yaml_event_t>::uninit();
+            let mut event = MaybeUninit::<unsafe_libyaml::yaml_event_t>::uninit();
             assert!(
-                ffi::yaml_parser_parse(&mut parser, event.as_mut_ptr()).ok,
+                unsafe_libyaml::yaml_parser_parse(&mut parser, event.as_mut_ptr()).ok,
                 "the corpus parses"
             );
             let mut event = event.assume_init();
-            let end = event.type_ == ffi::YAML_STREAM_END_EVENT;
-            ffi::yaml_event_delete(&mut event);
+            let end = event.type_ == unsafe_libyaml::YAML_STREAM_END_EVENT;
+            unsafe_libyaml::yaml_event_delete(&mut event);
             events += 1;
             if end {
                 break;
             }
         }
-        ffi::yaml_parser_delete(&mut parser);
+        unsafe_libyaml::yaml_parser_delete(&mut parser);
     }
     events
 }
