@@ -12,7 +12,14 @@
 #                           tests/peers/gonogo-checklist.yaml; scripts/bench-peers.sh compares
 #                           the same corpus with other tools
 #   KEEP=dir                keep the generated corpora in dir
-# Prints, per N: documents, input size, wall time and peak RSS. Targets: < 2 s and < 300 MB at 10k.
+#   RUNS=n                  run each measurement n times (default 1): median wall and CPU time
+#   FORMATS="json table"    output formats to measure (default json): -o sarif, junit, ... cost
+#   FLOOR=1                 also time a bare parse of each corpus (benches/parse-floor: the
+#                           fastest of the Rust YAML parsers at hand, one thread) and print
+#                           gonogo's CPU time as a ratio to it
+# Prints, per N and format: documents, input size, wall time, CPU time (user + system), peak
+# RSS, the floor's CPU time and the ratio. Issue 18's targets (MODE=realistic, N = 10000):
+# < 1 s wall, < 200 MB, CPU within 2x the floor.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -100,36 +107,66 @@ generate() {
   }'
 }
 
-# Wall time (s) and peak RSS (KiB) of one run reading $1 on standard input.
+# Wall time (s), CPU time user+system (s) and peak RSS (KiB) of one run reading $1 on standard
+# input, writing format $2.
 measure() {
-  local input=$1 out=$dir/out.json
+  local input=$1 format=$2 out=$dir/out
   if command -v /usr/bin/time >/dev/null 2>&1; then
-    /usr/bin/time -f '%e %M' -o "$dir/time" "$GONOGO" check -f - "${extra[@]}" -o json --now 2026-06-01T00:00:00Z <"$input" >"$out" || [ $? -eq 1 ]
-    tail -n 1 "$dir/time" # GNU time first notes a non-zero exit status
+    /usr/bin/time -f '%e %U %S %M' -o "$dir/time" "$GONOGO" check -f - "${extra[@]}" -o "$format" --now 2026-06-01T00:00:00Z <"$input" >"$out" || [ $? -eq 1 ]
+    # GNU time first notes a non-zero exit status.
+    tail -n 1 "$dir/time" | awk '{ printf "%s %.2f %s\n", $1, $2 + $3, $4 }'
   else
     # No GNU time: getrusage(RUSAGE_CHILDREN) through Python's resource module.
-    python3 - "$GONOGO" "$input" "$out" "${extra[@]}" <<'PY'
+    python3 - "$GONOGO" "$input" "$out" "$format" "${extra[@]}" <<'PY'
 import resource, subprocess, sys, time
 start = time.monotonic()
 with open(sys.argv[2]) as i, open(sys.argv[3], "w") as o:
-    rc = subprocess.call([sys.argv[1], "check", "-f", "-", *sys.argv[4:], "-o", "json", "--now", "2026-06-01T00:00:00Z"], stdin=i, stdout=o)
+    rc = subprocess.call([sys.argv[1], "check", "-f", "-", *sys.argv[5:], "-o", sys.argv[4], "--now", "2026-06-01T00:00:00Z"], stdin=i, stdout=o)
 if rc not in (0, 1):
     sys.exit(rc)
-print(f"{time.monotonic() - start:.2f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{time.monotonic() - start:.2f} {r.ru_utime + r.ru_stime:.2f} {r.ru_maxrss}")
 PY
   fi
 }
 
+# The median of the numbers on standard input.
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
 extra=()
 [ "$mode" != realistic ] || extra=(--checklist tests/peers/gonogo-checklist.yaml --no-baseline)
+runs=${RUNS:-1}
+read -r -a formats <<<"${FORMATS:-json}"
 
-printf '%-8s %-10s %-9s %-8s %-10s %s\n' N documents input wall_s peak_MB judged
+# The floor (FLOOR=1): a bare parse of the same corpus with the fastest Rust YAML parser at hand
+# (benches/parse-floor), one thread; gonogo's CPU time is reported as a ratio to it.
+if [ "${FLOOR:-0}" = 1 ]; then
+  cargo build --release --quiet --manifest-path benches/parse-floor/Cargo.toml \
+    --target-dir "${FLOOR_TARGET_DIR:-${CARGO_TARGET_DIR:-target}/parse-floor}"
+  floor_bin="${FLOOR_TARGET_DIR:-${CARGO_TARGET_DIR:-target}/parse-floor}/release/parse-floor"
+fi
+
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); runs per row: $runs (median wall and CPU, largest RSS)"
+printf '%-7s %-9s %-7s %-7s %-7s %-7s %-8s %-8s %-6s %s\n' N documents input format wall_s cpu_s peak_MB floor_s ratio judged
 for n in "${sizes[@]}"; do
   input=$dir/corpus-$n.yaml
   generate "$n" >"$input"
   docs=$(grep -c '^---$' "$input")
   size=$(du -h "$input" | cut -f1)
-  read -r wall rss < <(measure "$input")
-  judged=$(grep -c '"readiness":' "$dir/out.json" || true)
-  printf '%-8s %-10s %-9s %-8s %-10s %s\n' "$n" "$docs" "$size" "$wall" "$((rss / 1024))" "$judged"
+  floor=- ratio=-
+  if [ -n "${floor_bin:-}" ]; then
+    floor=$("$floor_bin" "$input" "$runs" | awk '$1 == "floor" { print $2 }')
+  fi
+  for format in "${formats[@]}"; do
+    : >"$dir/rows"
+    for _ in $(seq "$runs"); do measure "$input" "$format" >>"$dir/rows"; done
+    wall=$(cut -d' ' -f1 "$dir/rows" | median)
+    cpu=$(cut -d' ' -f2 "$dir/rows" | median)
+    rss=$(cut -d' ' -f3 "$dir/rows" | sort -n | tail -n 1)
+    [ "$floor" = - ] || ratio=$(awk -v c="$cpu" -v f="$floor" 'BEGIN { printf "%.1f", c / f }')
+    judged=-
+    [ "$format" != json ] || judged=$(grep -c '"readiness":' "$dir/out" || true)
+    printf '%-7s %-9s %-7s %-7s %-7s %-7s %-8s %-8s %-6s %s\n' \
+      "$n" "$docs" "$size" "$format" "$wall" "$cpu" "$((rss / 1024))" "$floor" "$ratio" "$judged"
+  done
 done

@@ -156,7 +156,7 @@ pub enum Outcome {
 
 pub fn run(args: CheckArgs) -> ExitCode {
     let stderr = &mut std::io::stderr().lock();
-    let (loaded, warnings) = match load(&args, &mut input::read_stdin) {
+    let (loaded, warnings) = match load(&args, &mut input::Stdin::Process) {
         Ok(loaded) => loaded,
         Err(Outcome::Empty { message, warnings }) => {
             print_warnings(stderr, &warnings);
@@ -265,7 +265,7 @@ fn print_warnings(stderr: &mut dyn Write, warnings: &[String]) {
 
 /// The whole command without printing: load, judge. `stdin` supplies standard input.
 pub fn check(args: &CheckArgs, stdin: &mut dyn FnMut() -> std::io::Result<String>) -> Outcome {
-    match load(args, stdin) {
+    match load(args, &mut input::Stdin::Whole(stdin)) {
         Err(outcome) => outcome,
         Ok((loaded, mut warnings)) => {
             let mut report = verdicts::judge(&loaded.set, &loaded.plan, &mut warnings);
@@ -292,7 +292,7 @@ pub struct Loaded {
 /// error, or an empty input).
 pub fn load(
     args: &CheckArgs,
-    stdin: &mut dyn FnMut() -> std::io::Result<String>,
+    stdin: &mut input::Stdin<'_>,
 ) -> Result<(Loaded, Vec<String>), Outcome> {
     let mut errors = InputErrors::default();
     let mut warnings = Vec::new();
@@ -329,7 +329,7 @@ pub fn load(
             &args.checklists,
             "",
             &mut flag_set,
-            &mut no_stdin,
+            &mut input::Stdin::Whole(&mut no_stdin),
             &mut checklist_errors,
         );
         errors.usage.append(&mut checklist_errors.usage);

@@ -6,8 +6,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::manifests::{
-    Classified, Document, LoadError, ManifestSet, RawDocument, SetError, classify, locate,
-    raw_documents, versions, yaml11,
+    Classified, Document, LoadError, ManifestSet, RawDocument, SetError, classify, classify_direct,
+    locate, raw_documents, versions, yaml11,
 };
 
 /// The name standard input is reported under.
@@ -114,13 +114,21 @@ pub struct Stream {
     pub text: String,
 }
 
-/// Load every path into `set`. `-` is standard input (read once). `stdin` supplies it (tests
-/// and fuzzing pass a string; the CLI reads the process's standard input).
+/// Where standard input comes from.
+pub enum Stdin<'a> {
+    /// The process's standard input, read and parsed a block at a time: the whole text is
+    /// never held at once (see [`add_reader`]).
+    Process,
+    /// A whole text (tests and fuzzing pass a string).
+    Whole(&'a mut dyn FnMut() -> std::io::Result<String>),
+}
+
+/// Load every path into `set`. `-` is standard input (read once).
 pub fn load(
     paths: &[String],
     default_namespace: &str,
     set: &mut ManifestSet,
-    stdin: &mut dyn FnMut() -> std::io::Result<String>,
+    stdin: &mut Stdin<'_>,
     errors: &mut InputErrors,
 ) -> usize {
     let mut streams = 0;
@@ -131,19 +139,21 @@ pub fn load(
                 continue; // `-f - -f -`: standard input is read once
             }
             stdin_read = true;
-            match stdin() {
-                Ok(text) => {
-                    streams += 1;
-                    add_stream(
-                        &Stream {
-                            name: STDIN.into(),
-                            text,
-                        },
-                        default_namespace,
-                        set,
-                        errors,
-                    );
+            let read = match stdin {
+                Stdin::Process => {
+                    let mut stdin = std::io::stdin().lock();
+                    add_reader(&mut stdin, BLOCK, default_namespace, set, errors)
                 }
+                Stdin::Whole(read) => read().map(|text| {
+                    let stream = Stream {
+                        name: STDIN.into(),
+                        text,
+                    };
+                    add_stream(&stream, default_namespace, set, errors);
+                }),
+            };
+            match read {
+                Ok(()) => streams += 1,
                 Err(e) => errors.push(format!("{STDIN}: {e}")),
             }
             continue;
@@ -174,12 +184,96 @@ pub fn load(
     streams
 }
 
+/// Bytes of standard input read and parsed at a time (see [`add_reader`]).
+const BLOCK: u64 = 8 << 20;
+
+/// Standard input as one stream, `block` bytes at a time, each block cut before a `---` line
+/// (so no document straddles two) and parsed as its part of the stream: lines count on, and
+/// every object, warning and error is what reading the whole text at once gives. A 60 MB
+/// stream then costs its objects and one block, not its text besides. When it cannot be read
+/// (not UTF-8, an I/O error), what its earlier blocks added is taken back, as if nothing had
+/// been read, and the error is returned.
+fn add_reader(
+    reader: &mut dyn Read,
+    block: u64,
+    default_namespace: &str,
+    set: &mut ManifestSet,
+    errors: &mut InputErrors,
+) -> std::io::Result<()> {
+    let before = (errors.documents.len(), errors.more, set.warnings.len());
+    let (mut pending, mut line, mut offset) = (Vec::new(), 1, 0);
+    let read = loop {
+        let n = match (&mut *reader).take(block).read_to_end(&mut pending) {
+            Ok(n) => n,
+            Err(e) => break Err(e),
+        };
+        let end = (n as u64) < block;
+        let cut = if end {
+            pending.len()
+        } else {
+            match last_marker_line(&pending) {
+                Some(cut) => cut,
+                None => continue, // one long document: read on
+            }
+        };
+        let rest = pending.split_off(cut);
+        let block = std::mem::replace(&mut pending, rest);
+        let text = match String::from_utf8(block) {
+            Ok(text) => text,
+            Err(e) => {
+                let at = offset + e.utf8_error().valid_up_to();
+                break Err(not_utf8_at(at));
+            }
+        };
+        add_text(STDIN, &text, line, default_namespace, set, errors);
+        line += text.bytes().filter(|&b| b == b'\n').count();
+        offset += text.len();
+        if end {
+            break Ok(());
+        }
+    };
+    if read.is_err() {
+        errors.documents.truncate(before.0);
+        errors.more = before.1;
+        set.warnings.truncate(before.2);
+    }
+    read
+}
+
+/// Where the last complete `---` marker line of `buf` starts (after a newline, and followed
+/// by what `parse.rs` takes for the end of a marker: a line break, a space or a tab).
+fn last_marker_line(buf: &[u8]) -> Option<usize> {
+    buf.windows(5)
+        .rposition(|w| &w[..4] == b"\n---" && matches!(w[4], b'\n' | b'\r' | b' ' | b'\t'))
+        .map(|i| i + 1)
+}
+
 /// Parse one stream and add its objects; errors are collected and the stream goes on.
 ///
 /// Documents are split first (cheap), then parsed and typed on every core, a batch at a time
 /// (memory stays flat), and inserted in input order, so the result is the same as one by one.
 pub fn add_stream(
     stream: &Stream,
+    default_namespace: &str,
+    set: &mut ManifestSet,
+    errors: &mut InputErrors,
+) {
+    add_text(
+        &stream.name,
+        &stream.text,
+        1,
+        default_namespace,
+        set,
+        errors,
+    );
+}
+
+/// [`add_stream`] for a stream's text, or a part of it that starts on line `first_line` at a
+/// document boundary.
+fn add_text(
+    name: &str,
+    text: &str,
+    first_line: usize,
     default_namespace: &str,
     set: &mut ManifestSet,
     errors: &mut InputErrors,
@@ -191,11 +285,17 @@ pub fn add_stream(
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
-    let raw: Vec<RawDocument<'_>> = raw_documents(&stream.text).collect();
+    let raw: Vec<RawDocument<'_>> = raw_documents(text, first_line).collect();
     let work = |docs: &[RawDocument<'_>]| -> Vec<Result<Typed, InputError>> {
         let mut out = Vec::with_capacity(docs.len());
         for doc in docs {
-            match doc.parse(&stream.name) {
+            // Most documents type straight from their text; the rest, and any the direct
+            // reader cannot vouch for, go the general way (same objects, same errors).
+            if let Some(object) = classify_direct(doc, name, default_namespace) {
+                out.push(Ok((object, None)));
+                continue;
+            }
+            match doc.parse(name) {
                 Ok(parsed) => {
                     let single = parsed.len() == 1;
                     out.extend(parsed.into_iter().map(|mut d| {
@@ -281,25 +381,15 @@ fn located(e: SetError, doc: &RawDocument<'_>, single: bool) -> InputError {
     error
 }
 
-/// Read standard input of the process.
-pub fn read_stdin() -> std::io::Result<String> {
-    let mut bytes = Vec::new();
-    std::io::stdin().lock().read_to_end(&mut bytes)?;
-    String::from_utf8(bytes).map_err(|e| not_utf8(e.utf8_error()))
-}
-
 fn read_text(path: &Path) -> std::io::Result<String> {
     let bytes = std::fs::read(path)?;
-    String::from_utf8(bytes).map_err(|e| not_utf8(e.utf8_error()))
+    String::from_utf8(bytes).map_err(|e| not_utf8_at(e.utf8_error().valid_up_to()))
 }
 
-fn not_utf8(e: std::str::Utf8Error) -> std::io::Error {
+fn not_utf8_at(offset: usize) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::InvalidData,
-        format!(
-            "not UTF-8 text (invalid byte at offset {})",
-            e.valid_up_to()
-        ),
+        format!("not UTF-8 text (invalid byte at offset {offset})"),
     )
 }
 
@@ -421,6 +511,62 @@ mod tests {
                 .contains("unknown kind")
         );
         assert!(parse_assumption("secret/").is_err());
+    }
+
+    /// A stream read in blocks gives what the whole text gives: objects, warnings, errors
+    /// and their lines.
+    #[test]
+    fn blocks_of_a_stream_read_as_the_whole_stream() {
+        let mut text = String::from("\u{feff}# Source: c/a.yaml\n");
+        for i in 0..40 {
+            text.push_str(&format!(
+                "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{}}}\ndata: {{a: b}}\n",
+                i % 30
+            ));
+            if i % 7 == 0 {
+                text.push_str("--- {apiVersion: v1, kind: Secret, metadata: {name: s}}\n");
+                text.push_str("---\nkind: [broken\n---\nnot: an object\n");
+            }
+        }
+        let whole = |text: &str| {
+            let (mut set, mut errors) = (ManifestSet::default(), InputErrors::default());
+            let stream = Stream {
+                name: STDIN.into(),
+                text: text.to_string(),
+            };
+            add_stream(&stream, "default", &mut set, &mut errors);
+            (set.objects, set.warnings, errors.documents)
+        };
+        let want = whole(&text);
+        assert!(!want.1.is_empty() && !want.2.is_empty());
+        for block in [16, 64, 100, 1000, 1 << 20] {
+            let (mut set, mut errors) = (ManifestSet::default(), InputErrors::default());
+            add_reader(
+                &mut text.as_bytes(),
+                block,
+                "default",
+                &mut set,
+                &mut errors,
+            )
+            .unwrap();
+            assert_eq!(
+                (set.objects, set.warnings, errors.documents),
+                want,
+                "block {block}"
+            );
+        }
+        // Not UTF-8 in a later block: nothing is kept, the offset is the stream's.
+        let mut bytes = text.clone().into_bytes();
+        bytes.extend(b"---\nkind: \xff\n");
+        let (mut set, mut errors) = (ManifestSet::default(), InputErrors::default());
+        let e =
+            add_reader(&mut bytes.as_slice(), 64, "default", &mut set, &mut errors).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("offset {}", text.len() + 10)),
+            "{e}"
+        );
+        assert!(set.warnings.is_empty() && errors.documents.is_empty());
     }
 
     #[test]

@@ -83,13 +83,14 @@ pub struct RawDocument<'a> {
     chunk: Chunk<'a>,
 }
 
-/// The documents of a stream, unparsed, in order.
-pub fn raw_documents(text: &str) -> impl Iterator<Item = RawDocument<'_>> {
+/// The documents of a stream, unparsed, in order; `first_line` is the line `text` starts on
+/// (1, or more for a later part of a stream cut at a document boundary).
+pub fn raw_documents(text: &str, first_line: usize) -> impl Iterator<Item = RawDocument<'_>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     Chunks {
         text,
         offset: 0,
-        line: 1,
+        line: first_line,
         shift: 0,
         done: false,
     }
@@ -100,6 +101,19 @@ impl RawDocument<'_> {
     /// The document's text and the 1-based line it starts on.
     pub fn text(&self) -> (&str, usize) {
         (self.chunk.body, self.chunk.line)
+    }
+
+    /// The document's first content line, its `helm template` Source comment and its text,
+    /// when its content is a YAML block mapping (not JSON, not a flow mapping, no merge key):
+    /// what the direct reader (`direct.rs`) may read.
+    pub fn block_mapping(&self) -> Option<(usize, Option<String>, &str)> {
+        let (Some((start, line)), helm_source) = content_start(&self.chunk) else {
+            return None;
+        };
+        let first = self.chunk.body[start..].trim_start().bytes().next()?;
+        let plain_key = first.is_ascii_alphanumeric() || first == b'_';
+        (plain_key && self.chunk.first_line_shift == 0 && !self.chunk.body.contains("<<"))
+            .then_some((line, helm_source, self.chunk.body))
     }
 
     /// Parse: no document (blank, comments, `null`), one, or the items of a `kind: List`.

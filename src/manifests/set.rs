@@ -25,7 +25,7 @@ use std::sync::{Arc, OnceLock};
 
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{PodTemplateSpec, Secret, Service};
 use kube::Resource;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -829,12 +829,7 @@ impl SelectorIndex {
 /// rules on purpose: an extra candidate costs a lookup, a missing one would hide an object.
 fn collect_names<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
     match value {
-        Value::String(s) => {
-            out.extend(
-                s.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
-                    .filter(|w| !w.is_empty() && w.len() <= 253),
-            );
-        }
+        Value::String(s) => out.extend(super::direct::words(s)),
         Value::Array(items) => items.iter().for_each(|v| collect_names(v, out)),
         Value::Object(map) => map.values().for_each(|v| collect_names(v, out)),
         _ => {}
@@ -908,29 +903,7 @@ impl EachRelatedKind for ClassifyRelated<'_> {
         if K::API_VERSION == self.api_version {
             let blanked = K::blanked(&self.doc.value);
             let value = blanked.as_ref().unwrap_or(&self.doc.value);
-            self.found = Some(
-                typed_value::<K>(self.doc, value, self.kind).map(|mut object| {
-                    object.trim();
-                    Object::Related(RelatedObject {
-                        kind: K::KIND,
-                        scope: K::SCOPE,
-                        name: object.meta().name.clone().unwrap_or_default(),
-                        put: Box::new(move |snapshot, at| {
-                            let objects = K::of_mut(snapshot);
-                            match at.filter(|&i| i < objects.len()) {
-                                Some(i) => {
-                                    objects[i] = Arc::new(object);
-                                    i
-                                }
-                                None => {
-                                    objects.push(Arc::new(object));
-                                    objects.len() - 1
-                                }
-                            }
-                        }),
-                    })
-                }),
-            );
+            self.found = Some(typed_value::<K>(self.doc, value, self.kind).map(related_object));
         } else if group(K::API_VERSION) == group(self.api_version) {
             // Versions read by conversion (`versions.rs`) count as read.
             let read = match super::versions::ALSO_READ
@@ -944,6 +917,170 @@ impl EachRelatedKind for ClassifyRelated<'_> {
                 "{}:{}: {} {}: gonogo reads {} {read} only; skipped",
                 self.doc.file, self.doc.line, self.kind, self.api_version, self.kind,
             ))));
+        }
+    }
+}
+
+/// A related object, trimmed, ready to be filed.
+fn related_object<K: RelatedKind>(mut object: K) -> Object {
+    object.trim();
+    Object::Related(RelatedObject {
+        kind: K::KIND,
+        scope: K::SCOPE,
+        name: object.meta().name.clone().unwrap_or_default(),
+        put: Box::new(move |snapshot, at| {
+            let objects = K::of_mut(snapshot);
+            match at.filter(|&i| i < objects.len()) {
+                Some(i) => {
+                    objects[i] = Arc::new(object);
+                    i
+                }
+                None => {
+                    objects.push(Arc::new(object));
+                    objects.len() - 1
+                }
+            }
+        }),
+    })
+}
+
+/// A workload's mentions: its words that may name an object, sorted, once each,
+/// space-separated.
+fn mentions(mut names: Vec<&str>) -> Box<str> {
+    // Object names are lowercase (RFC 1123): other words can name nothing.
+    names.retain(|w| super::direct::may_name(w));
+    names.sort_unstable();
+    names.dedup();
+    names.join(" ").into_boxed_str()
+}
+
+/// The fast path of [`classify`]: a YAML block mapping of a workload or a related kind in the
+/// version gonogo reads, typed straight from its text (see [`super::direct`]). `None` for any
+/// other document, and for any the direct reader cannot vouch for: [`classify`] then reads it
+/// (and reports its errors) as ever, so the result is the same either way.
+pub fn classify_direct(
+    doc: &super::RawDocument<'_>,
+    file: &str,
+    default_namespace: &str,
+) -> Option<Classified> {
+    let (line, helm_source, body) = doc.block_mapping()?;
+    let (api_version, kind) = top_level_type(body)?;
+    let (namespace, object) = match (api_version, kind) {
+        ("apps/v1", "Deployment" | "StatefulSet" | "DaemonSet") => {
+            let read = super::direct::Read {
+                words: true,
+                ..Default::default()
+            };
+            let shrink = |template: Option<&mut PodTemplateSpec>| {
+                if let Some(pod) = template.and_then(|t| t.spec.as_mut()) {
+                    super::direct::shrink_pod(pod);
+                }
+            };
+            let (workload, words): (Workload, _) = match kind {
+                "Deployment" => {
+                    let (mut o, w) = super::direct::typed::<Deployment>(body, read)?;
+                    shrink(o.spec.as_mut().map(|s| &mut s.template));
+                    (o.into(), w)
+                }
+                "StatefulSet" => {
+                    let (mut o, w) = super::direct::typed::<StatefulSet>(body, read)?;
+                    shrink(o.spec.as_mut().map(|s| &mut s.template));
+                    (o.into(), w)
+                }
+                _ => {
+                    let (mut o, w) = super::direct::typed::<DaemonSet>(body, read)?;
+                    shrink(o.spec.as_mut().map(|s| &mut s.template));
+                    (o.into(), w)
+                }
+            };
+            let meta = workload.metadata();
+            if meta.name.as_deref().is_none_or(str::is_empty) {
+                return None; // skipped with a warning, by `classify`
+            }
+            let namespace = meta.namespace.clone();
+            let words = words.unwrap_or_default();
+            let mentions = mentions(words.split(' ').filter(|w| !w.is_empty()).collect());
+            (namespace, Object::Workload(workload, mentions))
+        }
+        _ => {
+            let mut related = DirectRelated {
+                body,
+                api_version,
+                kind,
+                found: None,
+            };
+            for_each_related_kind(&mut related);
+            related.found?
+        }
+    };
+    let namespace = namespace.filter(|ns| !ns.is_empty());
+    Some(Classified {
+        namespace: namespace.unwrap_or_else(|| default_namespace.to_string()),
+        origin: Origin {
+            file: file.to_string(),
+            line,
+            helm_source,
+        },
+        object,
+    })
+}
+
+/// The top-level `apiVersion` and `kind` of a block mapping, when written plainly at the
+/// start of their lines (a guess: the typed read checks both).
+fn top_level_type(body: &str) -> Option<(&str, &str)> {
+    let (mut api_version, mut kind) = (None, None);
+    for line in body.lines() {
+        let slot = if let Some(v) = line.strip_prefix("apiVersion:") {
+            (&mut api_version, v)
+        } else if let Some(v) = line.strip_prefix("kind:") {
+            (&mut kind, v)
+        } else {
+            continue;
+        };
+        let value = slot.1.trim();
+        let plain = !value.is_empty()
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b'-'));
+        if !plain || slot.0.is_some() {
+            return None;
+        }
+        *slot.0 = Some(value);
+        if let (Some(a), Some(k)) = (api_version, kind) {
+            return Some((a, k));
+        }
+    }
+    None
+}
+
+/// Types a document of a related kind straight from its text, if it is one in the version
+/// gonogo reads (see [`classify_direct`]).
+struct DirectRelated<'a> {
+    body: &'a str,
+    api_version: &'a str,
+    kind: &'a str,
+    /// The object's namespace as written, and the object.
+    found: Option<(Option<String>, Object)>,
+}
+
+impl EachRelatedKind for DirectRelated<'_> {
+    fn kind<K: RelatedKind>(&mut self) {
+        if self.found.is_some() || K::KIND != self.kind || K::API_VERSION != self.api_version {
+            return;
+        }
+        // Values no check reads, never kept (and a Secret's blanked as `blanked` does).
+        let blank: &'static [&'static str] = match K::KIND {
+            "Secret" => &["data", "stringData"],
+            "ConfigMap" => &["data"],
+            _ => &[],
+        };
+        let read = super::direct::Read {
+            words: false,
+            blank,
+        };
+        if let Some((object, _)) = super::direct::typed::<K>(self.body, read) {
+            let namespace = object.meta().namespace.clone();
+            self.found = Some((namespace, related_object(object)));
         }
     }
 }
@@ -1010,11 +1147,7 @@ pub fn classify(doc: &Document, default_namespace: &str) -> Result<Classified, S
             };
             let mut names = Vec::new();
             collect_names(&doc.value, &mut names);
-            // Object names are lowercase (RFC 1123): other words can name nothing.
-            names.retain(|w| !w.bytes().any(|b| b.is_ascii_uppercase() || b == b'_'));
-            names.sort_unstable();
-            names.dedup();
-            Object::Workload(object, names.join(" ").into_boxed_str())
+            Object::Workload(object, mentions(names))
         }
         ("gonogo.dev", "DeploymentReadiness") => {
             validate_items(doc, kind, doc.value.pointer("/spec/items"))?;
