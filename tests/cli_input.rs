@@ -206,6 +206,20 @@ fn a_daemonset_is_judged_with_the_checks_that_apply_to_it() {
 }
 
 #[test]
+fn a_cronjob_only_input_says_why_its_pod_template_is_not_judged() {
+    let text = "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: backup}\nspec:\n  schedule: '0 * * * *'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: OnFailure\n          containers: [{name: b, image: 'busybox:1.36'}]\n";
+    let run = gonogo(&["-f", "-"], Some(text), &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("0 Job(s) and 1 CronJob(s) were read: their pod templates are not judged"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("`job` gate"), "{}", run.stderr);
+}
+
+#[test]
 fn kinds_limits_the_workloads_judged() {
     let both = [
         "-f",

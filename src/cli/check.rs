@@ -422,8 +422,23 @@ pub fn load(
         });
     }
     if judged == 0 {
+        // Jobs and CronJobs have pod templates too: say why they are not judged.
+        let (jobs, cron_jobs): (usize, usize) = set
+            .namespaces
+            .values()
+            .map(|ns| (ns.related.jobs.len(), ns.related.cron_jobs.len()))
+            .fold((0, 0), |(a, b), (j, c)| (a + j, b + c));
+        let batch = if jobs + cron_jobs > 0 {
+            format!(
+                " ({jobs} Job(s) and {cron_jobs} CronJob(s) were read: their pod templates are not \
+                 judged, as their pods run to completion, so probes, replicas and rollouts do not \
+                 apply; a `job` gate of a workload's checklist can require that a Job succeeded)"
+            )
+        } else {
+            String::new()
+        };
         let message = format!(
-            "no Deployment, StatefulSet, DaemonSet or DeploymentReadiness among the {} object(s) read; nothing to check{}",
+            "no Deployment, StatefulSet, DaemonSet or DeploymentReadiness among the {} object(s) read{batch}; nothing to check{}",
             set.objects,
             if args.allow_empty {
                 ""
