@@ -67,8 +67,9 @@ pub fn hold_patch(old: Option<&Workload>, new: &Workload) -> json_patch::Patch {
         Workload::StatefulSet(s) => {
             let strategy = s.spec.as_ref().and_then(|s| s.update_strategy.as_ref());
             let partition = new.partition().unwrap_or(0);
-            // Kept by a request that keeps gonogo's hold: the one recorded before it.
-            let before = if partition == HOLD_PARTITION {
+            // Kept by a request that keeps gonogo's hold: the one recorded before it (a
+            // person's own partition at the maximum, unmarked, is recorded as it is).
+            let before = if partition == HOLD_PARTITION && old.is_some_and(marked) {
                 old.and_then(|o| annotation(o, ANNOTATION_PARTITION_BEFORE_HOLD))
                     .unwrap_or("0")
                     .to_string()
