@@ -1,6 +1,7 @@
-//! Enforcement on the target Deployment: `decide` (pure) says what gonogo wants of it, `apply`
-//! writes that by server-side apply with field manager `gonogo`, owning only `spec.paused` and
-//! `gonogo.dev/*` annotations.
+//! Enforcement on the target workload: `decide` (pure) says what gonogo wants of it, `apply`
+//! writes that by server-side apply with field manager `gonogo`, owning only the kind's hold
+//! field and `gonogo.dev/*` annotations. Each kind is held by its own field (see [`HoldState`]);
+//! what follows says "pause" for a Deployment's, and holds for every kind alike.
 //!
 //! **Who holds what.** A new pod template is held at admission, before the Deployment
 //! controller sees it: the shipped MutatingAdmissionPolicy (`hold-rollouts`) pauses the
@@ -101,7 +102,7 @@ pub struct Desired {
     pub annotations: BTreeMap<String, String>,
     /// `Some(true)`: hold the rollout; `Some(false)`: release gonogo's own hold; `None`: leave
     /// the hold field to whoever owns it.
-    pub pause: Option<bool>,
+    pub hold: Option<bool>,
     /// A person resumed gonogo's hold of this template by hand: worth an event.
     pub break_glass: bool,
 }
@@ -185,7 +186,7 @@ pub fn decide(workload: &Workload, verdict: Option<&DeploymentVerdict>) -> Desir
         || (state.template.is_some()
             && annotation(meta, ANNOTATION_BREAK_GLASS) == state.template.as_deref());
 
-    let pause = match (holds, state.marked && state.engaged) {
+    let hold = match (holds, state.marked && state.engaged) {
         // Keep holding, or release, what is ours.
         (true, true) => Some(true),
         (false, true) => Some(false),
@@ -200,7 +201,7 @@ pub fn decide(workload: &Workload, verdict: Option<&DeploymentVerdict>) -> Desir
     if !failing.is_empty() {
         put(ANNOTATION_FAILING, join(failing));
     }
-    if pause == Some(true) {
+    if hold == Some(true) {
         put(ANNOTATION_BLOCKED, "true".to_string());
         put(ANNOTATION_BLOCKED_BY, join(blocked_by));
         put(ANNOTATION_PAUSED_BY_GONOGO, "true".to_string());
@@ -216,7 +217,7 @@ pub fn decide(workload: &Workload, verdict: Option<&DeploymentVerdict>) -> Desir
     }
     Desired {
         annotations,
-        pause,
+        hold,
         break_glass: holds && resumed_by_hand,
     }
 }
@@ -242,7 +243,7 @@ fn our_annotations(workload: &Workload) -> BTreeMap<String, String> {
 pub fn in_sync(workload: &Workload, desired: &Desired) -> bool {
     our_annotations(workload) == desired.annotations
         && desired
-            .pause
+            .hold
             .is_none_or(|hold| hold == HoldState::of(workload).engaged)
 }
 
@@ -289,11 +290,11 @@ pub async fn apply(
         let mut owned = desired.annotations.clone();
         owned.extend(leaving);
         // Nothing changes yet: a half-done release must not read as a break-glass.
-        let spec = desired.pause.map(|_| hold_fields(seen, None));
+        let spec = desired.hold.map(|_| hold_fields(seen, None));
         let taken = patch(client, seen, &resource_version, &owned, spec).await?;
         resource_version = taken.metadata().resource_version.clone();
     }
-    let spec = desired.pause.map(|hold| hold_fields(seen, Some(hold)));
+    let spec = desired.hold.map(|hold| hold_fields(seen, Some(hold)));
     patch(client, seen, &resource_version, &desired.annotations, spec).await
 }
 
@@ -391,7 +392,7 @@ mod tests {
         annotations.retain(|k, _| !k.starts_with("gonogo.dev/"));
         annotations.extend(desired.annotations.clone());
         d.metadata.annotations = Some(annotations);
-        if let (Some(spec), Some(p)) = (d.spec.as_mut(), desired.pause) {
+        if let (Some(spec), Some(p)) = (d.spec.as_mut(), desired.hold) {
             spec.paused = Some(p);
         }
         Workload::from(Arc::new(d))
@@ -400,7 +401,7 @@ mod tests {
     #[test]
     fn pauses_a_running_deployment_and_marks_it() {
         let d = decide(&deployment(false, false), Some(&verdict(true)));
-        assert_eq!(d.pause, Some(true));
+        assert_eq!(d.hold, Some(true));
         assert_eq!(d.annotations[ANNOTATION_PAUSED_BY_GONOGO], "true");
         assert_eq!(d.annotations[ANNOTATION_BLOCKED_BY], "api");
         assert_eq!(d.annotations[ANNOTATION_FAILING], "api/secrets");
@@ -411,14 +412,11 @@ mod tests {
     fn never_takes_over_a_person_s_pause() {
         let person_paused = deployment(true, false);
         let d = decide(&person_paused, Some(&verdict(true)));
-        assert_eq!(
-            d.pause, None,
-            "a Deployment paused by a person stays theirs"
-        );
+        assert_eq!(d.hold, None, "a Deployment paused by a person stays theirs");
         assert!(!d.annotations.contains_key(ANNOTATION_PAUSED_BY_GONOGO));
         assert!(!d.annotations.contains_key(ANNOTATION_BREAK_GLASS));
         let d = decide(&person_paused, Some(&verdict(false)));
-        assert_eq!(d.pause, None);
+        assert_eq!(d.hold, None);
         assert!(in_sync(&person_paused, &d));
         assert!(in_sync(&person_paused, &decide(&person_paused, None)));
     }
@@ -427,13 +425,13 @@ mod tests {
     fn releases_its_own_pause_when_gates_pass_and_leaves_nothing_behind() {
         let ours = deployment(true, true);
         let d = decide(&ours, Some(&verdict(false)));
-        assert_eq!(d.pause, Some(false));
+        assert_eq!(d.hold, Some(false));
         assert!(d.annotations.is_empty(), "{:?}", d.annotations);
         assert!(!in_sync(&ours, &d));
         // Once released (running, no mark), gonogo has nothing to say: no write.
         let released = applied(&ours, &d);
         let again = decide(&released, Some(&verdict(false)));
-        assert_eq!(again.pause, None);
+        assert_eq!(again.hold, None);
         assert!(in_sync(&released, &again));
     }
 
@@ -464,7 +462,7 @@ mod tests {
     fn last_readiness_deleted_releases_its_hold() {
         let ours = deployment(true, true);
         let d = decide(&ours, None);
-        assert_eq!(d.pause, Some(false));
+        assert_eq!(d.hold, Some(false));
         assert!(d.annotations.is_empty());
         let person = deployment(true, false);
         assert_eq!(decide(&person, None), Desired::default());
@@ -475,7 +473,7 @@ mod tests {
         // `kubectl rollout resume` on gonogo's hold: mark there, pause gone.
         let resumed = deployment(false, true);
         let d = decide(&resumed, Some(&verdict(true)));
-        assert_eq!(d.pause, None, "break-glass is never re-paused");
+        assert_eq!(d.hold, None, "break-glass is never re-paused");
         assert!(d.break_glass);
         assert!(!d.annotations.contains_key(ANNOTATION_PAUSED_BY_GONOGO));
         let hash = d.annotations[ANNOTATION_BREAK_GLASS].clone();
@@ -483,7 +481,7 @@ mod tests {
         // Recorded: the same template stays unpaused, with no further write and no new event.
         let recorded = applied(&resumed, &d);
         let again = decide(&recorded, Some(&verdict(true)));
-        assert_eq!(again.pause, None);
+        assert_eq!(again.hold, None);
         assert!(!again.break_glass);
         assert!(in_sync(&recorded, &again));
         // A new template (image changed) is held again; the record goes.
@@ -502,12 +500,12 @@ mod tests {
             .unwrap()
             .labels = Some([("v".to_string(), "2".to_string())].into());
         let next = decide(&Workload::from(Arc::new(changed)), Some(&verdict(true)));
-        assert_eq!(next.pause, Some(true));
+        assert_eq!(next.hold, Some(true));
         assert!(!next.annotations.contains_key(ANNOTATION_BREAK_GLASS));
         // Gates passing: the record is not needed any more.
         let passing = decide(&recorded, Some(&verdict(false)));
         assert!(passing.annotations.is_empty());
-        assert_eq!(passing.pause, None);
+        assert_eq!(passing.hold, None);
     }
 
     #[test]
@@ -591,7 +589,7 @@ mod tests {
             json!({}),
         );
         let hold = decide(&running, Some(&verdict(true)));
-        assert_eq!(hold.pause, Some(true));
+        assert_eq!(hold.hold, Some(true));
         assert_eq!(hold.annotations[ANNOTATION_PARTITION_BEFORE_HOLD], "2");
         assert_eq!(
             hold_fields(&running, Some(true)),
@@ -607,7 +605,7 @@ mod tests {
         assert!(in_sync(&held, &decide(&held, Some(&verdict(true)))));
         // Released: back to the person's partition, never lower; nothing of gonogo's left.
         let release = decide(&held, Some(&verdict(false)));
-        assert_eq!(release.pause, Some(false));
+        assert_eq!(release.hold, Some(false));
         assert!(release.annotations.is_empty());
         assert_eq!(
             hold_fields(&held, Some(false)),
@@ -619,7 +617,7 @@ mod tests {
             json!({ANNOTATION_PAUSED_BY_GONOGO: "true", ANNOTATION_PARTITION_BEFORE_HOLD: "2"}),
         );
         let glass = decide(&lowered, Some(&verdict(true)));
-        assert_eq!(glass.pause, None);
+        assert_eq!(glass.hold, None);
         assert!(glass.break_glass);
     }
 
@@ -627,7 +625,7 @@ mod tests {
     fn a_statefulset_updated_on_delete_has_nothing_to_hold() {
         let on_delete = stateful_set(json!({"type": "OnDelete"}), json!({}));
         let d = decide(&on_delete, Some(&verdict(true)));
-        assert_eq!(d.pause, None);
+        assert_eq!(d.hold, None);
         assert!(!HoldState::of(&on_delete).holdable);
         assert!(!d.annotations.contains_key(ANNOTATION_PAUSED_BY_GONOGO));
     }
@@ -636,7 +634,7 @@ mod tests {
     fn a_daemonset_is_held_on_delete_and_released_to_rolling_update() {
         let running = daemon_set("RollingUpdate", json!({}));
         let hold = decide(&running, Some(&verdict(true)));
-        assert_eq!(hold.pause, Some(true));
+        assert_eq!(hold.hold, Some(true));
         assert!(
             !hold
                 .annotations
@@ -652,7 +650,7 @@ mod tests {
                    ANNOTATION_BLOCKED_BY: "api", ANNOTATION_FAILING: "api/secrets"}),
         );
         assert!(in_sync(&held, &decide(&held, Some(&verdict(true)))));
-        assert_eq!(decide(&held, None).pause, Some(false));
+        assert_eq!(decide(&held, None).hold, Some(false));
         assert_eq!(
             hold_fields(&held, Some(false)),
             json!({"updateStrategy": {"type": "RollingUpdate"}})

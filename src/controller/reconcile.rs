@@ -302,7 +302,7 @@ async fn sync_workload(
         trim(&mut after);
         ctx.deployment_writes.record(before, after);
     }
-    info!(%workload, hold = ?desired.pause, "applied rollout gate");
+    info!(%workload, hold = ?desired.hold, "applied rollout gate");
     if desired.break_glass {
         warn!(%workload, "rollout resumed by hand while gates fail: gonogo no longer holds this pod template");
         ctx.events
