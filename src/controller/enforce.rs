@@ -123,8 +123,6 @@ pub struct HoldState {
     pub holdable: bool,
     /// gonogo's mark: the hold is gonogo's.
     pub marked: bool,
-    /// The pod template's hash.
-    pub template: Option<String>,
     /// A StatefulSet's partition to restore on release: the recorded one while gonogo holds
     /// it, else its current one.
     pub restore_partition: Option<i32>,
@@ -134,7 +132,6 @@ impl HoldState {
     pub fn of(workload: &Workload) -> HoldState {
         let meta = workload.metadata();
         let marked = annotation(meta, ANNOTATION_PAUSED_BY_GONOGO) == Some("true");
-        let template = workload.template().map(template_hash);
         let (engaged, holdable, restore_partition) = match workload {
             Workload::Deployment(d) => (
                 d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false),
@@ -164,7 +161,6 @@ impl HoldState {
             engaged,
             holdable,
             marked,
-            template,
             restore_partition,
         }
     }
@@ -180,11 +176,12 @@ pub fn decide(workload: &Workload, verdict: Option<&DeploymentVerdict>) -> Desir
         Some(v) => (v.holds(), &v.blocked_by, &v.failing),
         None => (false, &empty, &empty),
     };
+    // The template's hash only here: the hold state is read on every reconcile.
+    let template = workload.template().map(template_hash);
     // Resumed by hand now, or earlier for this very template.
     let resumed_by_hand = state.marked && !state.engaged;
     let overridden = resumed_by_hand
-        || (state.template.is_some()
-            && annotation(meta, ANNOTATION_BREAK_GLASS) == state.template.as_deref());
+        || (template.is_some() && annotation(meta, ANNOTATION_BREAK_GLASS) == template.as_deref());
 
     let hold = match (holds, state.marked && state.engaged) {
         // Keep holding, or release, what is ours.
@@ -211,7 +208,7 @@ pub fn decide(workload: &Workload, verdict: Option<&DeploymentVerdict>) -> Desir
     }
     if holds
         && overridden
-        && let Some(template) = state.template
+        && let Some(template) = template
     {
         put(ANNOTATION_BREAK_GLASS, template);
     }
