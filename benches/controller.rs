@@ -25,10 +25,15 @@
 //! state observed, default 60), GONOGO_BENCH_APISERVER_PROFILE (a file: the API server's CPU
 //! profile over the first 15 s of convergence, for `go tool pprof -top`).
 //!
-//! GONOGO_BENCH_HOLD_POLICY=0 deletes the binding of the admission policy that holds rollouts
-//! (installed as the chart does): it is matched against every DeploymentReadiness of the
-//! namespace on each Deployment write, which at N = 1000 in one namespace is most of the API
-//! server's CPU.
+//! GONOGO_BENCH_HOLD selects what holds rollouts at admission: `policy` (default: the
+//! MutatingAdmissionPolicy installed as the chart does; the API server matches it against every
+//! DeploymentReadiness of the namespace on each Deployment write, which at N = 1000 in one
+//! namespace is most of its CPU), `none` (the policy's binding deleted, to tell the API
+//! server's cost of it from gonogo's own) or `webhook` (the binding deleted and the chart's
+//! MutatingWebhookConfiguration registered with `failurePolicy: Fail`, served by the operator
+//! under test: `holdRolloutsWith: webhook`). In `policy` and `webhook` modes the bench also
+//! times 30 held writes (a server-side dry run of a new pod template of a held Deployment) and
+//! checks each comes back held.
 //!
 //! The API server is started through a wrapper (kube-apiserver with extra flags) that the
 //! launcher's `--bin` picks up: audit log at level Metadata, and priority and fairness on (the
@@ -58,6 +63,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
 const USER_AGENT_PREFIX: &str = "gonogo/";
+/// Held writes timed at the end (GONOGO_BENCH_HOLD `policy` or `webhook`).
+const HELD_WRITES: usize = 30;
 /// Objects the bench creates at once.
 const CREATE_CONCURRENCY: usize = 32;
 
@@ -598,10 +605,8 @@ async fn run(n: usize, full: bool, mode: Mode, audit_log: &Path) {
     cluster
         .kubectl_stdin(&["apply", "-f", "-"], FLOW_SCHEMA)
         .await;
-    // GONOGO_BENCH_HOLD_POLICY=0: without the admission policy that holds rollouts (its
-    // binding deleted), to tell the API server's cost of it from gonogo's own.
-    let hold_policy = env_or("GONOGO_BENCH_HOLD_POLICY", 1) != 0;
-    if !hold_policy {
+    let hold = HoldMode::from_env();
+    if hold != HoldMode::Policy {
         cluster
             .kubectl(&[
                 "delete",
@@ -697,7 +702,24 @@ async fn run(n: usize, full: bool, mode: Mode, audit_log: &Path) {
     let wall_0 = Timestamp::now();
     let start = Instant::now();
     let concurrency_arg = concurrency.to_string();
-    let args = ["--namespace", &ns.name, "--concurrency", &concurrency_arg];
+    let mut args = vec!["--namespace", &ns.name, "--concurrency", &concurrency_arg];
+    let webhook_port = operator::free_port().to_string();
+    if hold == HoldMode::Webhook {
+        // Registered before the operator starts, which puts its CA into the caBundle: until
+        // then the API server cannot call it, and `Fail` makes the held writes wait for it.
+        cluster
+            .kubectl_stdin(
+                &["apply", "--server-side", "-f", "-"],
+                &operator::webhook_objects(webhook_port.parse().unwrap(), "Fail"),
+            )
+            .await;
+        args.extend([
+            "--admission-webhook-port",
+            &webhook_port,
+            "--admission-webhook-host",
+            "127.0.0.1",
+        ]);
+    }
     // Optionally, the API server's CPU profile during convergence (`go tool pprof -top FILE`).
     let profile = std::env::var_os("GONOGO_BENCH_APISERVER_PROFILE").map(|path| {
         let mut kubectl = cluster.command("kubectl");
@@ -807,6 +829,32 @@ async fn run(n: usize, full: bool, mode: Mode, audit_log: &Path) {
     let hwm = proc_status_kib(pid, "VmHWM:");
     let load_end = load();
 
+    // A held write's admission: a new pod template of a targeted Deployment, as a server-side
+    // dry run (nothing is written), timed from the client; it must come back held.
+    let mut held_writes = Vec::new();
+    if hold != HoldMode::None {
+        let dry_run = PatchParams {
+            dry_run: true,
+            ..PatchParams::default()
+        };
+        for attempt in 0..HELD_WRITES {
+            let patch = serde_json::json!({"spec": {"template": {"metadata": {
+                "annotations": {"bench.gonogo.dev/attempt": attempt.to_string()}}}}});
+            let t = Instant::now();
+            let admitted = deployments
+                .patch("app-0", &dry_run, &Patch::Merge(&patch))
+                .await
+                .expect("dry-run a new pod template");
+            held_writes.push(t.elapsed());
+            assert_eq!(
+                admitted.spec.and_then(|s| s.paused),
+                Some(true),
+                "a new pod template of a targeted Deployment came back unheld"
+            );
+        }
+        held_writes.sort();
+    }
+
     let converge_requests = audit_requests(audit_log, wall_0, wall_settled);
     let steady_requests = audit_requests(audit_log, steady_0, steady_1);
     let change_requests = audit_requests(audit_log, wall_changes, wall_changed);
@@ -824,11 +872,7 @@ async fn run(n: usize, full: bool, mode: Mode, audit_log: &Path) {
     };
     println!(
         "== {n} Deployments, each with a DeploymentReadiness ({what}); operator in namespace mode, --concurrency {concurrency}{}",
-        if hold_policy {
-            ""
-        } else {
-            "; the rollout-hold admission policy unbound"
-        }
+        hold.describe()
     );
     println!(
         "load average (1/5/15 min): at start {load_start}; at convergence {load_converged}; at the end {load_end}"
@@ -926,7 +970,43 @@ async fn run(n: usize, full: bool, mode: Mode, audit_log: &Path) {
         0,
         "the API server answered the operator 429"
     );
+    if !held_writes.is_empty() {
+        println!(
+            "held write (new pod template, server-side dry run, {HELD_WRITES} in a row): p50 {:.1} ms, max {:.1} ms, all held",
+            held_writes[held_writes.len() / 2].as_secs_f64() * 1e3,
+            held_writes[held_writes.len() - 1].as_secs_f64() * 1e3,
+        );
+    }
     operator.assert_no_forbidden();
+}
+
+/// What holds rollouts at admission during the bench (GONOGO_BENCH_HOLD).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HoldMode {
+    Policy,
+    None,
+    Webhook,
+}
+
+impl HoldMode {
+    fn from_env() -> HoldMode {
+        match std::env::var("GONOGO_BENCH_HOLD").as_deref() {
+            Ok("policy") | Err(_) => HoldMode::Policy,
+            Ok("none") => HoldMode::None,
+            Ok("webhook") => HoldMode::Webhook,
+            Ok(other) => panic!("GONOGO_BENCH_HOLD: {other:?} is none of policy, none, webhook"),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            HoldMode::Policy => "; rollouts held at admission by the MutatingAdmissionPolicy",
+            HoldMode::None => "; the rollout-hold admission policy unbound",
+            HoldMode::Webhook => {
+                "; rollouts held at admission by gonogo's webhook (failurePolicy Fail)"
+            }
+        }
+    }
 }
 
 fn main() {

@@ -32,8 +32,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
-use operator::Operator;
-use serde::Deserialize;
+use operator::{Operator, free_port, webhook_objects};
 use support::{Cluster, TIMEOUT, TestNamespace, cluster, deployment_available, repo_root};
 
 use hold_cases::{marked, paused};
@@ -91,39 +90,6 @@ fn cluster_without_map() -> &'static Cluster {
         unsafe { std::env::set_var("GONOGO_CLUSTER_BIN", &dir) };
     });
     cluster()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// The shipped webhook objects, registered with a `url` to this host's operator.
-fn webhook_objects(port: u16, failure_policy: &str) -> String {
-    let text =
-        std::fs::read_to_string(repo_root().join("deploy/admission/hold-rollouts-webhook.yaml"))
-            .expect("deploy/admission/hold-rollouts-webhook.yaml");
-    let mut out = Vec::new();
-    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-        let mut value = serde_yaml_ng::Value::deserialize(doc).expect("yaml document");
-        if value.is_null() {
-            continue;
-        }
-        if value["kind"] == "MutatingWebhookConfiguration" {
-            // Deployments, and StatefulSets with DaemonSets.
-            for webhook in value["webhooks"].as_sequence_mut().expect("webhooks") {
-                webhook["clientConfig"] = serde_yaml_ng::from_str(&format!(
-                    "{{url: 'https://127.0.0.1:{port}/hold-rollouts'}}"
-                ))
-                .unwrap();
-                webhook["failurePolicy"] = failure_policy.into();
-            }
-        }
-        out.push(serde_yaml_ng::to_string(&value).unwrap());
-    }
-    out.join("---\n")
 }
 
 fn readiness(name: &str, target: &str) -> DeploymentReadiness {

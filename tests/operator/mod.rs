@@ -79,6 +79,35 @@ async fn policy_in_force(cluster: &Cluster) {
     }
 }
 
+/// The shipped webhook objects (`deploy/admission/hold-rollouts-webhook.yaml`: its RBAC and
+/// MutatingWebhookConfiguration), registered with a `url` to this host's operator on `port`
+/// and the given `failurePolicy`.
+pub fn webhook_objects(port: u16, failure_policy: &str) -> String {
+    use serde::Deserialize;
+    let text =
+        std::fs::read_to_string(repo_root().join("deploy/admission/hold-rollouts-webhook.yaml"))
+            .expect("deploy/admission/hold-rollouts-webhook.yaml");
+    let mut out = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+        let mut value = serde_yaml_ng::Value::deserialize(doc).expect("yaml document");
+        if value.is_null() {
+            continue;
+        }
+        if value["kind"] == "MutatingWebhookConfiguration" {
+            // Deployments, and StatefulSets with DaemonSets.
+            for webhook in value["webhooks"].as_sequence_mut().expect("webhooks") {
+                webhook["clientConfig"] = serde_yaml_ng::from_str(&format!(
+                    "{{url: 'https://127.0.0.1:{port}/hold-rollouts'}}"
+                ))
+                .unwrap();
+                webhook["failurePolicy"] = failure_policy.into();
+            }
+        }
+        out.push(serde_yaml_ng::to_string(&value).unwrap());
+    }
+    out.join("---\n")
+}
+
 /// The chart's leader-election Role and RoleBinding (from `deploy/rbac.yaml`) for the Lease
 /// `lease` instead of the chart's: they grant `get` and `update` of that one Lease by name, so
 /// a test electing on a Lease of its own needs its own copy.
@@ -150,7 +179,8 @@ pub struct Operator {
     kubeconfig: PathBuf,
 }
 
-fn free_port() -> u16 {
+/// A port free on 127.0.0.1 now (for the operator's metrics or webhook server).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
