@@ -384,12 +384,93 @@ fn watching_one_namespace_shrinks_rbac_to_a_role_and_scopes_admission() {
         "ValidatingAdmissionPolicyBinding",
     ] {
         let b = find(&docs, kind)[0];
-        assert_eq!(
-            b["spec"]["matchResources"]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
-            "shop",
-            "{kind}"
-        );
+        let selector = &b["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][0];
+        assert_eq!(selector["key"], "kubernetes.io/metadata.name", "{kind}");
+        assert_eq!(selector["operator"], "In", "{kind}");
+        assert_eq!(selector["values"], Value::from(vec!["shop"]), "{kind}");
     }
+}
+
+#[test]
+fn watching_a_list_of_namespaces_renders_a_role_in_each_and_scopes_admission() {
+    let docs = template(&[
+        "--set",
+        "watchNamespaces={shop,blog}",
+        "--kube-version",
+        "1.35.0",
+    ]);
+    let args = controller_args(&docs);
+    assert!(
+        args.contains(&"--namespace=shop".to_string())
+            && args.contains(&"--namespace=blog".to_string()),
+        "{args:?}"
+    );
+    let single = template(&["--set", "watchNamespace=shop"]);
+    let single_role = grants(
+        find(&single, "Role")
+            .into_iter()
+            .find(|r| r["metadata"]["name"] == "gonogo-controller")
+            .unwrap(),
+    );
+    for ns in ["shop", "blog"] {
+        let role = find(&docs, "Role")
+            .into_iter()
+            .find(|r| {
+                r["metadata"]["name"] == "gonogo-controller" && r["metadata"]["namespace"] == ns
+            })
+            .unwrap_or_else(|| panic!("no controller Role in {ns}"));
+        assert_eq!(grants(role), single_role, "the Role in {ns}");
+        let binding = find(&docs, "RoleBinding")
+            .into_iter()
+            .find(|b| {
+                b["metadata"]["name"] == "gonogo-controller" && b["metadata"]["namespace"] == ns
+            })
+            .unwrap_or_else(|| panic!("no controller RoleBinding in {ns}"));
+        assert_eq!(binding["roleRef"]["name"], "gonogo-controller");
+        assert_eq!(binding["subjects"][0]["namespace"], "gonogo-system");
+    }
+    // Nothing namespaced is granted cluster-wide.
+    let cluster_roles: Vec<_> = find(&docs, "ClusterRole")
+        .into_iter()
+        .filter(|r| r["metadata"]["name"] != "gonogo-webhook")
+        .collect();
+    assert_eq!(cluster_roles.len(), 1, "{:?}", kinds(&docs));
+    assert_eq!(
+        cluster_roles[0]["metadata"]["name"],
+        "gonogo-shop-blog-controller"
+    );
+    assert_eq!(
+        grants(cluster_roles[0]),
+        grants(
+            find(&single, "ClusterRole")
+                .into_iter()
+                .find(|r| r["metadata"]["name"] == "gonogo-shop-controller")
+                .unwrap()
+        )
+    );
+    // The webhook (below 1.36) is called for these namespaces only.
+    let webhook = &find(&docs, "MutatingWebhookConfiguration")[0]["webhooks"][0];
+    assert_eq!(
+        webhook["namespaceSelector"]["matchExpressions"][0]["values"],
+        Value::from(vec!["shop", "blog"])
+    );
+    // Not a namespace name: refused at render time.
+    let out = helm()
+        .args([
+            "template",
+            "gonogo",
+            "charts/gonogo",
+            "--set",
+            "watchNamespaces={Shop}",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("\"Shop\" is not a namespace name"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

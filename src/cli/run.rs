@@ -8,9 +8,13 @@ use crate::probe::{self, ProbeConfig};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// Watch only this namespace (default: every namespace).
-    #[arg(long, env = "GONOGO_NAMESPACE")]
-    pub namespace: Option<String>,
+    /// Watch only this namespace (default: every namespace). Repeatable, or comma-separated
+    /// (`--namespace shop,blog`, also in the environment variable): each namespace is watched
+    /// on its own, so RBAC can be a Role in each (chart value `watchNamespaces`).
+    /// Cluster-scoped kinds (ClusterReadinessChecklists, StorageClasses, `resource` gates'
+    /// cluster-scoped kinds) are still read cluster-wide.
+    #[arg(long, alias = "namespaces", env = "GONOGO_NAMESPACE", value_delimiter = ',', value_parser = parse_namespace)]
+    pub namespace: Vec<String>,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "GONOGO_METRICS_ADDRESS", default_value = "0.0.0.0:8080")]
     pub metrics_address: SocketAddr,
@@ -102,6 +106,25 @@ pub struct RunArgs {
     pub log_format: LogFormat,
 }
 
+/// A namespace name: a DNS label (what the API server accepts as a namespace).
+fn parse_namespace(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let label = !value.is_empty()
+        && value.len() <= 63
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !value.starts_with('-')
+        && !value.ends_with('-');
+    if label {
+        Ok(value.to_string())
+    } else {
+        Err(format!(
+            "{value:?} is not a namespace name (lowercase letters, digits and '-', at most 63)"
+        ))
+    }
+}
+
 fn parse_lifetime(value: &str) -> Result<std::time::Duration, String> {
     let lifetime = value
         .parse::<jiff::SignedDuration>()
@@ -170,7 +193,12 @@ pub fn run(args: RunArgs) -> ExitCode {
         }
     });
     let config = RunConfig {
-        namespace: args.namespace,
+        namespaces: {
+            let mut namespaces = args.namespace;
+            namespaces.sort();
+            namespaces.dedup();
+            namespaces
+        },
         metrics_address: args.metrics_address,
         concurrency: args.concurrency.max(1),
         leader_election: args.leader_election,
@@ -220,5 +248,37 @@ pub fn run(args: RunArgs) -> ExitCode {
             tracing::error!(error = %e, "gonogo run failed");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    fn namespaces(args: &[&str]) -> Result<Vec<String>, String> {
+        let cli =
+            Cli::try_parse_from(["gonogo", "run"].iter().chain(args)).map_err(|e| e.to_string())?;
+        match cli.command {
+            Command::Run(run) => Ok(run.namespace),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn namespaces_are_repeatable_or_comma_separated() {
+        assert_eq!(namespaces(&[]).unwrap(), Vec::<String>::new());
+        assert_eq!(namespaces(&["--namespace", "shop"]).unwrap(), ["shop"]);
+        assert_eq!(
+            namespaces(&["--namespace", "shop,blog", "--namespace=wiki"]).unwrap(),
+            ["shop", "blog", "wiki"]
+        );
+        assert_eq!(
+            namespaces(&["--namespaces", "shop,blog"]).unwrap(),
+            ["shop", "blog"]
+        );
+        assert!(namespaces(&["--namespace", "Shop"]).is_err());
+        assert!(namespaces(&["--namespace", "shop,,blog"]).is_err());
     }
 }

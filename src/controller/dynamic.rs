@@ -51,7 +51,8 @@ impl Change {
 #[derive(Clone)]
 pub struct DynamicWatches {
     client: Client,
-    namespace: Option<String>,
+    /// Watched namespaces (namespaced kinds); empty: every namespace.
+    namespaces: Vec<String>,
     changes: UnboundedSender<Change>,
     watches: Arc<Mutex<HashMap<ResourceKind, Watch>>>,
 }
@@ -79,14 +80,10 @@ enum State {
 }
 
 impl DynamicWatches {
-    pub fn new(
-        client: Client,
-        namespace: Option<String>,
-        changes: UnboundedSender<Change>,
-    ) -> Self {
+    pub fn new(client: Client, namespaces: Vec<String>, changes: UnboundedSender<Change>) -> Self {
         DynamicWatches {
             client,
-            namespace,
+            namespaces,
             changes,
             watches: Arc::default(),
         }
@@ -146,7 +143,7 @@ impl DynamicWatches {
         ))));
         let task = tokio::spawn(run(
             self.client.clone(),
-            self.namespace.clone(),
+            self.namespaces.clone(),
             kind,
             state.clone(),
             self.changes.clone(),
@@ -176,7 +173,7 @@ fn set(state: &RwLock<State>, new: State) -> bool {
 /// Discover the kind, then watch it for as long as it is served; discover again when it goes.
 async fn run(
     client: Client,
-    namespace: Option<String>,
+    namespaces: Vec<String>,
     kind: ResourceKind,
     state: Arc<RwLock<State>>,
     changes: UnboundedSender<Change>,
@@ -202,9 +199,13 @@ async fn run(
         };
         was_served = true;
         let cluster_scoped = capabilities.scope == DiscoveryScope::Cluster;
-        let api: Api<DynamicObject> = match (&namespace, cluster_scoped) {
-            (Some(ns), false) => Api::namespaced_with(client.clone(), ns, &resource),
-            _ => Api::all_with(client.clone(), &resource),
+        let apis: Vec<Api<DynamicObject>> = if cluster_scoped || namespaces.is_empty() {
+            vec![Api::all_with(client.clone(), &resource)]
+        } else {
+            namespaces
+                .iter()
+                .map(|ns| Api::namespaced_with(client.clone(), ns, &resource))
+                .collect()
         };
         let _ = set(
             &state,
@@ -215,24 +216,46 @@ async fn run(
                 listed: false,
             },
         );
-        watch(api, &resource, cluster_scoped, &kind, &state, &changes).await;
+        watch(apis, &resource, cluster_scoped, &kind, &state, &changes).await;
         // The kind is gone (its CRD deleted): discover it again.
         tokio::time::sleep(REDISCOVER).await;
     }
 }
 
-/// Follows one watch until the kind is no longer served.
+/// Follows the watch (one per watched namespace, merged) until the kind is no longer served.
 async fn watch(
-    api: Api<DynamicObject>,
+    apis: Vec<Api<DynamicObject>>,
     resource: &ApiResource,
     cluster_scoped: bool,
     kind: &ResourceKind,
     state: &RwLock<State>,
     changes: &UnboundedSender<Change>,
 ) {
-    let mut events = watcher(api, watcher::Config::default().any_semantic())
-        .backoff(super::stores::watch_backoff())
-        .boxed();
+    let each = apis
+        .into_iter()
+        .map(|api| {
+            let namespace = api.namespace().unwrap_or_default().to_string();
+            let stream = watcher(api, watcher::Config::default().any_semantic())
+                .backoff(super::stores::watch_backoff());
+            (namespace, stream)
+        })
+        .collect();
+    let tombstone = {
+        let resource = resource.clone();
+        Box::new(move |namespace: &str, name: &str| {
+            let object = DynamicObject::new(name, &resource);
+            if namespace.is_empty() {
+                object
+            } else {
+                object.within(namespace)
+            }
+        })
+    };
+    let mut events = super::namespaces::merged(each, tombstone);
+    // What was known before a refusal, kept until the kind can be read again: a watch that
+    // resumes after a refusal (or another namespace's watch, which never stopped) goes on from
+    // there without a new list.
+    let mut before_refusal: Option<State> = None;
     while let Some(event) = events.next().await {
         let event = match event {
             Ok(event) => event,
@@ -242,7 +265,12 @@ async fn watch(
                 match code {
                     Some(403) => {
                         let refused = forbidden(kind, resource, cluster_scoped);
-                        if set(state, State::Unavailable(refused)) {
+                        let mut current = state.write().unwrap_or_else(|e| e.into_inner());
+                        let was_watching = matches!(&*current, State::Watching { .. });
+                        let old = std::mem::replace(&mut *current, State::Unavailable(refused));
+                        drop(current);
+                        if was_watching {
+                            before_refusal = Some(old);
                             let _ = changes.send(Change::whole(kind));
                         }
                     }
@@ -259,13 +287,15 @@ async fn watch(
         };
         let mut guard = state.write().unwrap_or_else(|e| e.into_inner());
         if let State::Unavailable(_) = &*guard {
-            // Readable again after a refusal (the watcher lists afresh).
-            *guard = State::Watching {
+            // Readable again after a refusal: as before it, or (refused from the start) not
+            // listed yet.
+            *guard = before_refusal.take().unwrap_or(State::Watching {
                 cluster_scoped,
                 objects: KindIndex::default(),
                 relist: None,
                 listed: false,
-            };
+            });
+            let _ = changes.send(Change::whole(kind));
         }
         let State::Watching {
             objects,

@@ -253,10 +253,15 @@ impl UnreadableObjects {
         forgotten
     }
 
-    /// After a re-list: forgets the objects of `kind` the list no longer has.
-    fn keep_only(&self, kind: &str, listed: &HashSet<Key>) {
+    /// After a re-list of `namespace` (`None`: every namespace): forgets the objects of `kind`
+    /// the list no longer has.
+    fn keep_only(&self, kind: &str, namespace: Option<&str>, listed: &HashSet<Key>) {
         let mut objects = self.lock();
-        objects.retain(|key, _| key.0 != kind || listed.contains(key));
+        objects.retain(|key, _| {
+            key.0 != kind
+                || namespace.is_some_and(|ns| key.1.as_deref() != Some(ns))
+                || listed.contains(key)
+        });
         self.update_gauge(&objects, kind);
     }
 }
@@ -271,9 +276,11 @@ fn key_of(kind: &str, metadata: &ObjectMeta) -> Key {
 
 /// Turns the events of a guarded watch into events of `K`: unreadable objects are recorded in
 /// `unreadable`, reported to `on_unreadable`, and leave the store (a tombstone deletion, in case
-/// an earlier version was readable). Deleting an unreadable object forgets it.
+/// an earlier version was readable). Deleting an unreadable object forgets it. `namespace`: the
+/// one namespace the watch lists (`None`: every namespace, or a cluster-scoped kind).
 pub fn readable_events<K>(
     unreadable: UnreadableObjects,
+    namespace: Option<String>,
     mut on_unreadable: impl FnMut(&Unreadable) + Send + 'static,
 ) -> impl FnMut(watcher::Event<Guarded<K>>) -> Option<watcher::Event<K>> + Send + 'static
 where
@@ -311,7 +318,7 @@ where
             None
         }
         watcher::Event::InitDone => {
-            unreadable.keep_only(&kind, &listed);
+            unreadable.keep_only(&kind, namespace.as_deref(), &listed);
             Some(watcher::Event::InitDone)
         }
         watcher::Event::Apply(Guarded(Ok(object))) => {
@@ -522,7 +529,7 @@ mod tests {
     fn unreadable_objects_leave_the_store_and_are_forgotten_when_fixed_or_gone() {
         let unreadable = UnreadableObjects::default();
         let mut seen = Vec::new();
-        let mut convert = readable_events::<ReadinessChecklist>(unreadable.clone(), |_| {});
+        let mut convert = readable_events::<ReadinessChecklist>(unreadable.clone(), None, |_| {});
         let good: Guarded<ReadinessChecklist> = serde_json::from_value(json!({
             "metadata": {"name": "web", "namespace": "shop"}, "spec": {"items": []},
         }))
@@ -555,5 +562,36 @@ mod tests {
         assert!(convert(watcher::Event::Init).is_some());
         assert!(convert(watcher::Event::InitDone).is_some());
         assert_eq!(unreadable.count("ReadinessChecklist"), 0);
+    }
+
+    #[test]
+    fn a_relist_of_one_namespace_forgets_only_that_namespaces_unreadable_objects() {
+        let unreadable = UnreadableObjects::default();
+        let bad = |ns: &str| -> Guarded<ReadinessChecklist> {
+            serde_json::from_value(json!({
+                "metadata": {"name": "web", "namespace": ns},
+                "spec": {"items": [{"name": "h", "http": {"service": "web", "port": 3000000000u64}}]},
+            }))
+            .unwrap()
+        };
+        let mut shop =
+            readable_events::<ReadinessChecklist>(unreadable.clone(), Some("shop".into()), |_| {});
+        let mut blog =
+            readable_events::<ReadinessChecklist>(unreadable.clone(), Some("blog".into()), |_| {});
+        shop(watcher::Event::Apply(bad("shop")));
+        blog(watcher::Event::Apply(bad("blog")));
+        assert_eq!(unreadable.count("ReadinessChecklist"), 2);
+        shop(watcher::Event::Init);
+        shop(watcher::Event::InitDone);
+        assert!(
+            unreadable
+                .get("ReadinessChecklist", Some("shop"), "web")
+                .is_none()
+        );
+        assert!(
+            unreadable
+                .get("ReadinessChecklist", Some("blog"), "web")
+                .is_some()
+        );
     }
 }

@@ -13,6 +13,7 @@ mod index;
 mod kind_index;
 mod leader;
 mod metrics;
+mod namespaces;
 mod panics;
 mod reconcile;
 mod recorder;
@@ -56,8 +57,8 @@ use writes::RecentWrites;
 /// Settings of `gonogo run`.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
-    /// Watch only this namespace (default: all).
-    pub namespace: Option<String>,
+    /// Watch only these namespaces (namespaced kinds); empty: every namespace.
+    pub namespaces: Vec<String>,
     pub metrics_address: SocketAddr,
     pub concurrency: u16,
     pub leader_election: bool,
@@ -74,14 +75,11 @@ pub struct RunConfig {
     pub webhook: Option<WebhookConfig>,
 }
 
-fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+fn scoped<K>(client: &Client, namespaces: &[String]) -> Vec<Api<K>>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
 {
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
+    namespaces::apis(client, namespaces)
 }
 
 pub async fn run(config: RunConfig) -> anyhow::Result<()> {
@@ -101,7 +99,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let client = kube::client::ClientBuilder::try_from(kube_config.clone())?
         .with_layer(&leader::WriteGuardLayer(term.clone()))
         .build();
-    let ns = config.namespace.as_deref();
+    let ns = config.namespaces.as_slice();
     let metrics = Arc::new(Metrics::default());
     let index = RelationIndex::default();
 
@@ -116,43 +114,62 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let readiness_triggers = {
         let writes = readiness_writes.clone();
         let targets = targets.clone();
-        // An unreadable DeploymentReadiness never reaches the reconciler; it gets a status
-        // saying which field gonogo cannot read, so `kubectl wait` and `helm --wait` end.
-        let mut readable = guard::readable_events::<DeploymentReadiness>(
-            unreadable.clone(),
-            guard::report_on_readiness(client.clone()),
-        );
-        watcher(
-            guard::guarded(scoped::<DeploymentReadiness>(&client, ns)),
-            watcher::Config::default().any_semantic(),
-        )
-        .backoff(stores::watch_backoff())
-        .inspect_err(
-            |e| tracing::warn!(kind = "DeploymentReadiness", error = %e, "watch failed; retrying"),
-        )
-        // Retried above; an error passed on would pause every trigger stream (see below).
-        .filter(|event| std::future::ready(event.is_ok()))
-        .try_filter_map(move |event| std::future::ready(Ok(readable(event))))
-        .inspect_ok(move |event| targets.observe(event))
-        .modify(trim)
-        .reflect(readiness_writer)
-        .inspect_ok(move |event| match event {
-            watcher::Event::Delete(r) => {
-                let _ = gone_tx.send(Some(ObjectRef::from_obj(r)));
-            }
-            watcher::Event::InitDone => {
-                let _ = gone_tx.send(None);
-            }
-            _ => {}
-        })
-        .applied_objects()
-        // Our own writes coming back need no evaluation; of the rest, only what changes the
-        // verdict (spec, deletion: the generation) or the finalizer does.
-        .try_filter(move |r| std::future::ready(!writes.is_echo(r)))
-        .predicate_filter(
-            predicates::generation.combine(predicates::finalizers),
-            PredicateConfig::default(),
-        )
+        let each = scoped::<DeploymentReadiness>(&client, ns)
+            .into_iter()
+            .map(|api| {
+                let namespace = api.namespace().map(str::to_string);
+                // An unreadable DeploymentReadiness never reaches the reconciler; it gets a
+                // status saying which field gonogo cannot read, so `kubectl wait` and
+                // `helm --wait` end.
+                let mut readable = guard::readable_events::<DeploymentReadiness>(
+                    unreadable.clone(),
+                    namespace.clone(),
+                    guard::report_on_readiness(client.clone()),
+                );
+                let stream = watcher(
+                    guard::guarded(api),
+                    watcher::Config::default().any_semantic(),
+                )
+                .backoff(stores::watch_backoff())
+                .inspect_err({
+                    let namespace = namespace.clone();
+                    move |e| {
+                        tracing::warn!(
+                            kind = "DeploymentReadiness",
+                            namespace = namespace.as_deref().unwrap_or("(all)"),
+                            error = %e,
+                            "watch failed; retrying"
+                        )
+                    }
+                })
+                // Retried above; an error passed on would pause every trigger stream (see
+                // below).
+                .filter(|event| std::future::ready(event.is_ok()))
+                .try_filter_map(move |event| std::future::ready(Ok(readable(event))));
+                (namespace.unwrap_or_default(), stream)
+            })
+            .collect();
+        namespaces::merged(each, Box::new(stores::tombstone::<DeploymentReadiness>))
+            .inspect_ok(move |event| targets.observe(event))
+            .modify(trim)
+            .reflect(readiness_writer)
+            .inspect_ok(move |event| match event {
+                watcher::Event::Delete(r) => {
+                    let _ = gone_tx.send(Some(ObjectRef::from_obj(r)));
+                }
+                watcher::Event::InitDone => {
+                    let _ = gone_tx.send(None);
+                }
+                _ => {}
+            })
+            .applied_objects()
+            // Our own writes coming back need no evaluation; of the rest, only what changes the
+            // verdict (spec, deletion: the generation) or the finalizer does.
+            .try_filter(move |r| std::future::ready(!writes.is_echo(r)))
+            .predicate_filter(
+                predicates::generation.combine(predicates::finalizers),
+                PredicateConfig::default(),
+            )
     };
     let controller = Controller::for_stream(readiness_triggers, readiness.clone());
 
@@ -181,7 +198,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         &unreadable,
     );
     let (cluster_checklists, cluster_checklist_events) = stores::watch(
-        Api::<ClusterReadinessChecklist>::all(client.clone()),
+        vec![Api::<ClusterReadinessChecklist>::all(client.clone())],
         trim,
         metrics.clone(),
         &unreadable,
@@ -196,7 +213,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let certificates = CertificateCache::default();
     let mut related = related::WatchRelated {
         client: client.clone(),
-        namespace: config.namespace.clone(),
+        namespaces: config.namespaces.clone(),
         unread: config.unread.clone(),
         metrics: metrics.clone(),
         unreadable: unreadable.clone(),
@@ -350,7 +367,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     // the readiness objects that read the kind, in the namespace changed.
     let (resource_changes, changed_resources) = tokio::sync::mpsc::unbounded_channel();
     let resources =
-        dynamic::DynamicWatches::new(client.clone(), config.namespace.clone(), resource_changes);
+        dynamic::DynamicWatches::new(client.clone(), config.namespaces.clone(), resource_changes);
     let resource_triggers = {
         let readiness = readiness.clone();
         let index = index.clone();
@@ -495,7 +512,14 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         }
     };
 
-    info!(namespace = ns.unwrap_or("(all)"), "starting controller");
+    info!(
+        namespaces = %if ns.is_empty() {
+            "(all)".to_string()
+        } else {
+            ns.join(",")
+        },
+        "starting controller"
+    );
     let mut controller = controller;
     for triggers in related.triggers {
         controller = controller.reconcile_on(triggers);

@@ -31,8 +31,8 @@ const LARGE_OBJECTS_PAGE: u32 = 25;
 /// Starts the watch of every related kind (see [`crate::engine::for_each_related_kind`]).
 pub struct WatchRelated {
     pub client: Client,
-    /// Watch only this namespace (namespaced kinds).
-    pub namespace: Option<String>,
+    /// Watch only these namespaces (namespaced kinds); empty: every namespace.
+    pub namespaces: Vec<String>,
     /// Kinds not watched at all, with why (see [`stores::Unread`]).
     pub unread: std::collections::BTreeMap<&'static str, String>,
     pub metrics: Arc<Metrics>,
@@ -57,9 +57,9 @@ impl EachRelatedKind for WatchRelated {
             self.triggers.push(futures::stream::empty().boxed());
             return;
         }
-        let api = <K::Scope as KnownScope>::choose::<K, _>(ApiOf {
+        let apis = <K::Scope as KnownScope>::choose::<K, _>(ApiOf {
             client: self.client.clone(),
-            namespace: self.namespace.as_deref(),
+            namespaces: &self.namespaces,
         });
         let certificates = self.certificates.clone();
         let observe = move |event: &watcher::Event<K>| {
@@ -70,7 +70,7 @@ impl EachRelatedKind for WatchRelated {
             }
         };
         let (store, events) = stores::watch_observed(
-            api,
+            apis,
             K::WATCH_FIELDS,
             matches!(K::KIND, "Secret" | "ConfigMap").then_some(LARGE_OBJECTS_PAGE),
             K::trim,
@@ -91,27 +91,25 @@ impl EachRelatedKind for WatchRelated {
     }
 }
 
-/// The `Api` a kind is watched through: one namespace or all of them, or the whole cluster.
+/// The `Api`s a kind is watched through: one per watched namespace or one over all of them, or
+/// the whole cluster.
 struct ApiOf<'a> {
     client: Client,
-    namespace: Option<&'a str>,
+    namespaces: &'a [String],
 }
 
 impl<K: RelatedKind> ChooseByScope<K> for ApiOf<'_> {
-    type Out = Api<K>;
+    type Out = Vec<Api<K>>;
 
-    fn namespaced(self) -> Api<K>
+    fn namespaced(self) -> Vec<Api<K>>
     where
         K: Resource<Scope = NamespaceResourceScope>,
     {
-        match self.namespace {
-            Some(ns) => Api::namespaced(self.client, ns),
-            None => Api::all(self.client),
-        }
+        super::namespaces::apis(&self.client, self.namespaces)
     }
 
-    fn cluster(self) -> Api<K> {
-        Api::all(self.client)
+    fn cluster(self) -> Vec<Api<K>> {
+        vec![Api::all(self.client)]
     }
 }
 

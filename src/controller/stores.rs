@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use super::guard::{self, Tombstone, UnreadableObjects};
 use super::index::TargetIndex;
 use super::metrics::Metrics;
+use super::namespaces;
 use crate::api::{
     ChecklistKind, ClusterReadinessChecklist, DeploymentReadiness, ReadinessApproval,
     ReadinessChecklist,
@@ -336,7 +337,7 @@ pub fn watch_backoff() -> watcher::ExponentialBackoff {
 /// retry; they are counted, never fatal. An object gonogo cannot read is left out of the store
 /// and recorded in `unreadable`; the rest of the kind is unaffected.
 pub fn watch<K>(
-    api: Api<K>,
+    apis: Vec<Api<K>>,
     trim_fn: fn(&mut K),
     metrics: Arc<Metrics>,
     unreadable: &UnreadableObjects,
@@ -353,13 +354,14 @@ where
         + Sync
         + 'static,
 {
-    watch_observed(api, None, None, trim_fn, metrics, unreadable, |_| {})
+    watch_observed(apis, None, None, trim_fn, metrics, unreadable, |_| {})
 }
 
 /// [`watch`], with `observe` seeing every event before the objects are trimmed (certificate
-/// facts are read from Secrets there, the only moment their values are in memory).
+/// facts are read from Secrets there, the only moment their values are in memory). One watch
+/// per `Api` (per watched namespace), merged into one ([`namespaces::merged`]).
 pub fn watch_observed<K>(
-    api: Api<K>,
+    apis: Vec<Api<K>>,
     fields: Option<&str>,
     page_size: Option<u32>,
     trim_fn: fn(&mut K),
@@ -381,7 +383,6 @@ where
 {
     let (reader, writer) = reflector::store();
     let kind = K::kind(&()).to_string();
-    let mut readable = guard::readable_events::<K>(unreadable.clone(), |_| {});
     let mut config = watcher::Config::default().any_semantic();
     if let Some(fields) = fields {
         config = config.fields(fields);
@@ -389,25 +390,52 @@ where
     if let Some(page_size) = page_size {
         config = config.page_size(page_size);
     }
-    let stream = watcher(guard::guarded(api), config)
-        .backoff(watch_backoff())
-        .try_filter_map(move |event| std::future::ready(Ok(readable(event))))
+    let each = apis
+        .into_iter()
+        .map(|api| {
+            let namespace = api.namespace().map(str::to_string);
+            let mut readable =
+                guard::readable_events::<K>(unreadable.clone(), namespace.clone(), |_| {});
+            let (kind, metrics, watched) = (kind.clone(), metrics.clone(), namespace.clone());
+            let stream = watcher(guard::guarded(api), config.clone())
+                .backoff(watch_backoff())
+                .inspect_err(move |e| {
+                    tracing::warn!(
+                        kind = %kind,
+                        namespace = watched.as_deref().unwrap_or("(all)"),
+                        error = %e,
+                        "watch failed; retrying"
+                    );
+                    metrics
+                        .watch_restarts
+                        .get_or_create(&super::metrics::KindLabel { kind: kind.clone() })
+                        .inc();
+                })
+                // Logged, counted and retried above. Passed on, an error would pause every
+                // trigger stream of the controller for its trigger backoff, one error after
+                // another.
+                .filter(|event| std::future::ready(event.is_ok()))
+                .try_filter_map(move |event| std::future::ready(Ok(readable(event))));
+            (namespace.unwrap_or_default(), stream)
+        })
+        .collect();
+    let stream = namespaces::merged(each, Box::new(tombstone::<K>))
         .inspect_ok(observe)
         .modify(trim_fn)
         .reflect(writer)
-        .inspect_err(move |e| {
-            tracing::warn!(kind = %kind, error = %e, "watch failed; retrying");
-            metrics
-                .watch_restarts
-                .get_or_create(&super::metrics::KindLabel { kind: kind.clone() })
-                .inc();
-        })
         .touched_objects()
-        // Logged, counted and retried above. Passed on, an error would pause every trigger
-        // stream of the controller for its trigger backoff, one error after another.
         .filter(|event| std::future::ready(event.is_ok()))
         .boxed();
     (reader, stream)
+}
+
+/// A deleted object of kind `K`, named only.
+pub fn tombstone<K: Tombstone>(namespace: &str, name: &str) -> K {
+    K::tombstone(kube::api::ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: Some(namespace.to_string()).filter(|ns| !ns.is_empty()),
+        ..Default::default()
+    })
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use axum::body::Bytes;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::post;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
@@ -59,21 +59,35 @@ pub struct WebhookConfig {
 /// Serves the webhook until the process ends; keeps its certificate current meanwhile.
 pub async fn serve(
     client: Client,
-    watch: Api<DeploymentReadiness>,
+    watch: Vec<Api<DeploymentReadiness>>,
     config: WebhookConfig,
     metrics: Arc<Metrics>,
 ) {
     let (readiness, writer) = reflector::store();
+    let each = watch
+        .into_iter()
+        .map(|api| {
+            let namespace = api.namespace().unwrap_or_default().to_string();
+            let stream = watcher(api, watcher::Config::default().any_semantic())
+                .default_backoff()
+                .inspect_err({
+                    let namespace = namespace.clone();
+                    move |e| {
+                        warn!(namespace = %namespace, error = %e, "admission webhook: watching DeploymentReadiness objects failed; retrying")
+                    }
+                })
+                .filter(|event| std::future::ready(event.is_ok()));
+            (namespace, stream)
+        })
+        .collect();
     tokio::spawn(
-        watcher(watch, watcher::Config::default().any_semantic())
-            .default_backoff()
-            .modify(super::stores::trim)
-            .reflect(writer)
-            .for_each(|event| async move {
-                if let Err(e) = event {
-                    warn!(error = %e, "admission webhook: watching DeploymentReadiness objects failed; retrying");
-                }
-            }),
+        super::namespaces::merged(
+            each,
+            Box::new(super::stores::tombstone::<DeploymentReadiness>),
+        )
+        .modify(super::stores::trim)
+        .reflect(writer)
+        .for_each(|_| std::future::ready(())),
     );
     let resolver = Arc::new(certificates::Resolver::default());
     tokio::spawn(certificates::keep_current(

@@ -106,19 +106,40 @@ params.spec.?enforcement.orValue('Block') == 'Block' &&
 {{- printf "%s-hold-rollouts" (include "gonogo.fullname" .) }}
 {{- end }}
 
-{{/* Admission policy bindings only match the watched namespace when there is one. */}}
+{{/*
+The watched namespaces (`watchNamespaces`, plus `watchNamespace` when set), as a JSON list; empty
+for every namespace. Read with `include "gonogo.watchedNamespaces" . | fromJsonArray`.
+*/}}
+{{- define "gonogo.watchedNamespaces" -}}
+{{- $list := .Values.watchNamespaces | default list }}
+{{- if kindIs "string" $list }}
+{{- $list = splitList "," $list }}
+{{- end }}
+{{- $all := concat $list (compact (list .Values.watchNamespace)) | uniq }}
+{{- range $all }}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$" .) }}
+{{- fail (printf "watchNamespaces: %q is not a namespace name" .) }}
+{{- end }}
+{{- end }}
+{{- toJson $all }}
+{{- end }}
+
+{{/* Admission policy bindings only match the watched namespaces when there are some. */}}
 {{- define "gonogo.matchWatchedNamespace" -}}
-{{- if .Values.watchNamespace }}
+{{- $watched := include "gonogo.watchedNamespaces" . | fromJsonArray }}
+{{- if $watched }}
 matchResources:
   namespaceSelector:
-    matchLabels:
-      kubernetes.io/metadata.name: {{ .Values.watchNamespace }}
+    matchExpressions:
+      - key: kubernetes.io/metadata.name
+        operator: In
+        values: [{{ join ", " $watched }}]
 {{- end }}
 {{- end }}
 
 {{/*
 RBAC rules for the namespaced objects gonogo reads and writes. A ClusterRole when every
-namespace is watched, a Role in the watched namespace otherwise.
+namespace is watched, a Role in each watched namespace otherwise.
 */}}
 {{- define "gonogo.namespacedRules" -}}
 # Its own API: read everything, write DeploymentReadiness status and finalizers. Only the verbs
